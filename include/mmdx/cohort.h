@@ -1,0 +1,104 @@
+/*
+ * mmdx/cohort.h - cohort manifests and the batch runner.
+ */
+#ifndef MMDX_COHORT_H
+#define MMDX_COHORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "mmdx/core.h"
+#include "mmdx/pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits of the manifest reader. */
+#define MMDX_MANIFEST_MAX_LINE 65536      /* bytes per line */
+#define MMDX_MANIFEST_MAX_COLUMNS 256
+#define MMDX_MANIFEST_MAX_ROWS 50000000   /* patients */
+
+struct mmdx_manifest;
+
+/**
+ * Read and check a cohort manifest: header required with patient_id and at
+ * least one modality column; one row per patient; paths relative to the
+ * manifest's folder and never outside it; files must exist. Errors name
+ * the line and column.
+ * @param check_files false to skip the existence checks.
+ * @return MMDX_OK, E_NOTFOUND/E_IO, E_FORMAT (malformed row, duplicate id,
+ *   path escaping the cohort, missing file), E_LIMIT.
+ */
+MMDX_API enum mmdx_status mmdx_manifest_read(struct mmdx_ctx *ctx,
+                                             const char *path,
+                                             bool check_files,
+                                             struct mmdx_manifest **out);
+MMDX_API void mmdx_manifest_free(struct mmdx_manifest *m);
+MMDX_API size_t mmdx_manifest_count(const struct mmdx_manifest *m);
+/** Patient id of row i (0-based); owned by the manifest. */
+MMDX_API const char *mmdx_manifest_id(const struct mmdx_manifest *m,
+                                      size_t i);
+/** Label of row i: 0, 1 or -1 (unknown). */
+MMDX_API int mmdx_manifest_label(const struct mmdx_manifest *m, size_t i);
+/** Split of row i ("train", "valid", "test") or NULL. */
+MMDX_API const char *mmdx_manifest_split(const struct mmdx_manifest *m,
+                                         size_t i);
+/** Resolved path of a modality ("image", "ecg", "eeg", "record", "mask")
+ * of row i, or NULL when empty. */
+MMDX_API const char *mmdx_manifest_path(const struct mmdx_manifest *m,
+                                        size_t i, const char *column);
+
+/**
+ * Scan DIR (one sub-folder per patient, named by its pseudonym), detect
+ * each file's modality by content and write DIR/manifest.tsv (or @p out).
+ * A DICOM folder becomes the image; a WFDB record is named by its .hea.
+ * @return MMDX_OK or an error naming the folder; E_MISMATCH when a patient
+ *   has two files of one modality (the row lists neither and says so).
+ */
+MMDX_API enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx,
+                                             const char *dir,
+                                             const char *out,
+                                             size_t *npatients);
+
+/* Progress: called after each patient from the worker that finished it
+ * (serialised by the runner). done includes skipped patients. */
+typedef void (*mmdx_progress_fn)(void *user, size_t done, size_t total,
+                                 double elapsed_s);
+
+struct mmdx_run_opts {
+    const char *pipeline;     /* pipeline file */
+    const char *manifest;     /* cohort manifest (or a folder to scan) */
+    const char *out;          /* output folder */
+    int jobs;                 /* workers; <= 0 = all cores */
+    bool resume;              /* skip patients whose outputs match inputs */
+    bool strict;              /* any error fails the patient */
+    unsigned shard_k, shard_n;/* run rows with index % n == k; n 0 = all */
+    mmdx_progress_fn progress;/* NULL = none */
+    void *progress_user;
+    unsigned long limit;      /* test hook: stop after this many (0 = all) */
+};
+
+struct mmdx_run_summary {
+    size_t total;             /* patients in this shard */
+    size_t ok;                /* all their modalities worked */
+    size_t partial;           /* a risk/features from a subset */
+    size_t failed;            /* no usable modality (or strict) */
+    size_t skipped;           /* resumed: outputs already matched */
+    double seconds;
+};
+
+/**
+ * Run a pipeline over a cohort. Writes DIR/patients/<id>/..., features.tsv,
+ * errors.tsv, run.xml (and what later stages add), every file atomically.
+ * @return MMDX_OK when the run completed (patients may have failed: see the
+ *   summary), or a fatal status (bad pipeline, manifest, output folder).
+ */
+MMDX_API enum mmdx_status mmdx_run(struct mmdx_ctx *ctx,
+                                   const struct mmdx_run_opts *opts,
+                                   struct mmdx_run_summary *summary);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,119 @@
+/* cmd_features.c - `mmdx features FILE...`: one patient's features. */
+#include "core/common.h"
+#include "cli/cli.h"
+
+static void print_feature(void *user, const char *name, double value)
+{
+    char num[32];
+
+    MMDX_UNUSED(user);
+    printf("%s\t%s\n", name, mmdx__fmt_double(value, num));
+}
+
+static void print_err(void *user, const char *line)
+{
+    MMDX_UNUSED(user);
+    fprintf(stderr, "mmdx features: %s\n", line);
+}
+
+static int features_main(int argc, char **argv)
+{
+    struct mmdx_patient_files pf;
+    struct mmdx_pipeline *pipe = NULL;
+    struct mmdx_ctx *ctx;
+    const char *pipeline = NULL;
+    char *defpipe = NULL;
+    int i, nfiles = 0, rc = EXIT_ALL_OK;
+    enum mmdx_status st;
+
+    memset(&pf, 0, sizeof(pf));
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--pipeline") || !strcmp(argv[i], "-p")) {
+            if (++i >= argc)
+                return cli_usage("features", "--pipeline needs a file");
+            pipeline = argv[i];
+        } else if (!strcmp(argv[i], "--mask")) {
+            if (++i >= argc)
+                return cli_usage("features", "--mask needs a file");
+            pf.mask = argv[i];
+        } else if (!strcmp(argv[i], "--study-date")) {
+            if (++i >= argc)
+                return cli_usage("features", "--study-date needs a date");
+            pf.study_date = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage("features", "unknown option '%s'", argv[i]);
+        }
+    }
+    ctx = cli_ctx();
+    for (i = 1; i < argc; i++) {
+        enum mmdx_format fmt;
+        const char *mod, **slot = NULL;
+
+        if (!strcmp(argv[i], "--pipeline") || !strcmp(argv[i], "-p") ||
+            !strcmp(argv[i], "--mask") || !strcmp(argv[i], "--study-date")) {
+            i++;
+            continue;
+        }
+        mod = mmdx_detect_modality(ctx, argv[i], &fmt);
+        if (!mod) {
+            if (!mmdx__ctx_has_error(ctx))
+                mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "detect", argv[i], 0,
+                           NULL, "not an input of any modality");
+            cli_error("features", ctx);
+            mmdx_ctx_free(ctx);
+            return EXIT_FATAL;
+        }
+        if (!strcmp(mod, "image"))
+            slot = &pf.image;
+        else if (!strcmp(mod, "ecg"))
+            slot = &pf.ecg;
+        else if (!strcmp(mod, "eeg"))
+            slot = &pf.eeg;
+        else
+            slot = &pf.record;
+        if (*slot) {
+            fprintf(stderr, "mmdx features: %s and %s are both %s inputs; "
+                    "one patient has one of each\n", *slot, argv[i], mod);
+            mmdx_ctx_free(ctx);
+            return EXIT_USAGE;
+        }
+        *slot = argv[i];
+        nfiles++;
+    }
+    if (!nfiles) {
+        mmdx_ctx_free(ctx);
+        return cli_usage("features", "no input file given");
+    }
+    if (!pipeline) {
+        defpipe = cli_default_pipeline(ctx);
+        pipeline = defpipe;
+    }
+    st = pipeline ? mmdx_pipeline_load(ctx, pipeline, &pipe) : MMDX_E_NOMEM;
+    if (st) {
+        cli_error("features", ctx);
+        rc = EXIT_FATAL;
+        goto out;
+    }
+    st = mmdx_features_files(ctx, pipe, &pf, print_feature, print_err, NULL);
+    if (st)
+        rc = EXIT_SOME_FAILED;
+out:
+    mmdx_pipeline_free(pipe);
+    mmdx__free(defpipe);
+    mmdx_ctx_free(ctx);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_features = {
+    "features", "print the features of one patient's files",
+    "usage: mmdx features [--pipeline P] [--mask MASK] [--study-date D] "
+    "FILE...\n\n"
+    "Runs the feature stages of pipeline P (default: pipelines/default.xml)\n"
+    "on one patient's inputs - at most one per modality, each detected by\n"
+    "content - and prints one 'name<TAB>value' line per feature, sorted by\n"
+    "name, NA where a value cannot be computed. A modality that fails is\n"
+    "reported on stderr and the others still print (exit status 3).\n"
+    "  --mask MASK       region of interest for the image (DICOM SEG or mask)\n"
+    "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
+    features_main
+};

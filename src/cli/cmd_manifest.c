@@ -1,0 +1,54 @@
+/* cmd_manifest.c - `mmdx manifest DIR`: write a cohort manifest by scan. */
+#include "core/common.h"
+#include "cli/cli.h"
+
+static int manifest_main(int argc, char **argv)
+{
+    struct mmdx_ctx *ctx;
+    const char *dir = NULL, *out = NULL;
+    size_t n = 0;
+    int i;
+    enum mmdx_status st;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) {
+            if (++i >= argc)
+                return cli_usage("manifest", "--out needs a file");
+            out = argv[i];
+        } else if (argv[i][0] == '-') {
+            return cli_usage("manifest", "unknown option '%s'", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return cli_usage("manifest", "one folder only");
+        }
+    }
+    if (!dir)
+        return cli_usage("manifest", "no folder given");
+    ctx = cli_ctx();
+    st = mmdx_manifest_scan(ctx, dir, out, &n);
+    if (st && st != MMDX_E_MISMATCH) {
+        cli_error("manifest", ctx);
+        mmdx_ctx_free(ctx);
+        return EXIT_FATAL;
+    }
+    fprintf(stderr, "mmdx manifest: %zu patients written to %s%s\n", n,
+            out ? out : dir, out ? "" : "/manifest.tsv");
+    if (st)
+        cli_error("manifest", ctx);
+    mmdx_ctx_free(ctx);
+    return st ? EXIT_SOME_FAILED : EXIT_ALL_OK;
+}
+
+const struct cli_cmd cli_cmd_manifest = {
+    "manifest", "write a cohort manifest by scanning patient folders",
+    "usage: mmdx manifest DIR [--out FILE]\n\n"
+    "DIR holds one sub-folder per patient, named by its pseudonym. Each\n"
+    "file's modality is detected by content: DICOM (a folder of several\n"
+    "DICOM files is one series), WFDB (.hea), EDF/BDF (ECG or EEG by signal\n"
+    "labels), aECG, FHIR, C-CDA and mmdx record XML. Writes DIR/manifest.tsv\n"
+    "(or FILE) with columns patient_id image ecg eeg record label split;\n"
+    "labels and splits are left empty for you to fill. A patient with two\n"
+    "files of one modality gets that cell left empty and exit status 3.\n",
+    manifest_main
+};

@@ -1,0 +1,59 @@
+/*
+ * inspect.c - `mmdx inspect`: detection, size and hash for every file, then
+ * the reader's own summary where one is registered below.
+ */
+#include "core/common.h"
+#include "io/inspect.h"
+
+#include <sys/stat.h>
+
+/* ---- reader hooks (areas add their declarations here) -------------------- */
+
+
+static const struct {
+    enum mmdx_format fmt;
+    mmdx__inspect_fn fn;
+} hooks[] = {
+    /* image */
+
+    /* ecg */
+
+    /* eeg */
+
+    /* record */
+
+    { MMDX_FMT_UNKNOWN, NULL }
+};
+
+enum mmdx_status mmdx_inspect(struct mmdx_ctx *ctx, const char *path,
+                              mmdx_kv_fn fn, void *user)
+{
+    enum mmdx_format fmt;
+    const char *mod;
+    char hex[MMDX_SHA256_HEX], num[32];
+    struct stat sb;
+    enum mmdx_status st;
+    size_t i;
+
+    mod = mmdx_detect_modality(ctx, path, &fmt);
+    if (mmdx__ctx_has_error(ctx))
+        return mmdx_ctx_last_error(ctx)->status;
+    if (fmt == MMDX_FMT_UNKNOWN)
+        return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "inspect", path, 0, NULL,
+                          "unknown format (not DICOM, WFDB, EDF/BDF, FHIR, "
+                          "C-CDA, aECG or mmdx XML)");
+    fn(user, "format", mmdx_format_name(fmt));
+    fn(user, "modality", mod ? mod : "-");
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        snprintf(num, sizeof(num), "%lld", (long long)sb.st_size);
+        fn(user, "bytes", num);
+    }
+    st = mmdx__sha256_path(ctx, path, hex);
+    if (st)
+        return st;
+    fn(user, "sha256", hex);
+    for (i = 0; hooks[i].fn; i++)
+        if (hooks[i].fmt == fmt)
+            return hooks[i].fn(ctx, path, fmt, fn, user);
+    return MMDX_OK;
+}

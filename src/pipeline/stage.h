@@ -1,0 +1,204 @@
+/*
+ * stage.h - the stage interface: what every loader, checker, feature
+ * extractor, fusion and report stage implements, and the patient they
+ * hand forward. Internal to libmmdx (stages are compiled in).
+ *
+ * A stage is a const descriptor at the bottom of its own file, listed in
+ * stage_list.c (libavfilter's FFFilter). Each runner worker instantiates
+ * the pipeline's stages for itself, so process() never shares a stage
+ * instance between threads; state built in init() is per worker.
+ */
+#ifndef MMDX_STAGE_H
+#define MMDX_STAGE_H
+
+#include "core/common.h"
+
+#define MMDX_STAGE_ABI 1
+
+/* Modalities of a cohort row. Order is the manifest column order. */
+enum mmdx_modality {
+    MMDX_MOD_IMAGE = 0,
+    MMDX_MOD_ECG = 1,
+    MMDX_MOD_EEG = 2,
+    MMDX_MOD_RECORD = 3,
+    MMDX_MOD_COUNT
+};
+const char *mmdx__modality_name(enum mmdx_modality m);
+/* -1 when name is not a modality. */
+int mmdx__modality_from_name(const char *name);
+
+/* Slots: typed objects a stage leaves on the patient for later stages. */
+enum mmdx_slot {
+    MMDX_SLOT_IMAGE = 0,   /* struct mmdx_image (src/io/image.h) */
+    MMDX_SLOT_ECG = 1,     /* struct mmdx_signal (src/io/signal.h), mV */
+    MMDX_SLOT_EEG = 2,     /* struct mmdx_signal, uV */
+    MMDX_SLOT_RECORD = 3,  /* struct mmdx_record (src/io/record.h) */
+    MMDX_SLOT_MASK = 4,    /* struct mmdx_image: region of interest */
+    MMDX_SLOT_FEATURES = 5,/* (bit only: the patient's feature set) */
+    MMDX_SLOT_RISK = 6,    /* struct mmdx_risk (src/fusion/fusion.h) */
+    MMDX_SLOT_EXTRA1 = 7,  /* free for an area that needs one more */
+    MMDX_SLOT_EXTRA2 = 8,
+    MMDX_SLOT_COUNT
+};
+#define MMDX_SLOT_BIT(s) (1u << (s))
+
+/* ---- parameters (AVOption-like table) ---------------------------------- */
+enum mmdx_param_type {
+    MMDX_PARAM_INT,     /* long */
+    MMDX_PARAM_DOUBLE,  /* double */
+    MMDX_PARAM_BOOL,    /* bool: true/false/yes/no/1/0 */
+    MMDX_PARAM_STRING,  /* char *, framework-owned */
+    MMDX_PARAM_ENUM,    /* int: index into choices "a|b|c" */
+    MMDX_PARAM_PATH     /* char *: resolved against the pipeline's folder */
+};
+
+struct mmdx_param {
+    const char *name;
+    enum mmdx_param_type type;
+    size_t offset;          /* offsetof(priv struct, field) */
+    double def_num;         /* default for INT, DOUBLE, BOOL, ENUM */
+    const char *def_str;    /* default for STRING, PATH (NULL allowed) */
+    double min, max;        /* range for INT, DOUBLE */
+    const char *choices;    /* ENUM: "mean|attention" */
+    const char *help;       /* one line, units included */
+};
+
+/* ---- features ---------------------------------------------------------- */
+/* A feature: "modality.family.name_unit" = value; NaN = not computable
+ * (the reason is a data-quality flag, never a 0). */
+struct mmdx_feature {
+    char *name;
+    double value;
+};
+
+struct mmdx_featset {
+    struct mmdx_feature *v;
+    size_t n, cap;
+};
+
+/* ---- per-patient diagnostics ------------------------------------------- */
+struct mmdx_patient_error {
+    int modality;        /* enum mmdx_modality, or -1 for the patient */
+    char *file;          /* may be NULL */
+    char *stage;
+    enum mmdx_status code;
+    char *message;       /* formatted error: no identifying value */
+};
+
+struct mmdx_flag {
+    int modality;        /* enum mmdx_modality, or -1 */
+    char *code;          /* "ecg.quality.low_sqi" */
+    char *message;
+};
+
+struct mmdx_patient {
+    const struct mmdx_class *cls;
+    size_t index;                   /* row in the cohort (0-based) */
+    char *id;                       /* pseudonym */
+    char *path[MMDX_MOD_COUNT];     /* resolved input path, NULL = missing */
+    char *mask_path;                /* NULL = none */
+    char *study_date;               /* "YYYY[-MM[-DD]]" or NULL */
+    int label;                      /* 0, 1, or -1 unknown */
+    char *split;                    /* "train"/"valid"/"test" or NULL */
+    char input_sha256[MMDX_MOD_COUNT][MMDX_SHA256_HEX]; /* "" = none */
+    char mask_sha256[MMDX_SHA256_HEX];
+
+    void *slot[MMDX_SLOT_COUNT];
+    void (*slot_free[MMDX_SLOT_COUNT])(void *);
+
+    unsigned mod_failed;            /* bit per modality that failed */
+    struct mmdx_featset features;
+    struct mmdx_flag *flags;
+    size_t nflags;
+    struct mmdx_patient_error *errors;
+    size_t nerrors;
+
+    struct mmdx_ctx *ctx;           /* the worker's context */
+    const char *out_dir;            /* patients/<id>/ folder, or NULL */
+};
+
+struct mmdx_pipeline;
+struct mmdx_stage;
+
+struct mmdx_stage_def {
+    int version;                    /* MMDX_STAGE_ABI */
+    const char *name;               /* "ecg.features" */
+    const char *description;
+    unsigned needs, provides;       /* MMDX_SLOT_BIT() masks */
+    int modality;                   /* modality it serves, -1 = patient */
+    const struct mmdx_param *params;/* terminated by a NULL name; may be NULL */
+    size_t priv_size;               /* framework allocates, zeroes, frees */
+    enum mmdx_status (*init)(struct mmdx_stage *);       /* optional */
+    /*
+     * Process one patient. Return MMDX_OK, or an error status after
+     * recording the reason (mmdx__fail on stage->ctx): the runner turns it
+     * into an errors.tsv row and marks the modality failed. A stage whose
+     * needed slot is absent (modality missing or failed) is not called.
+     */
+    enum mmdx_status (*process)(struct mmdx_stage *, struct mmdx_patient *);
+    void (*fini)(struct mmdx_stage *);                   /* optional; always runs */
+};
+
+struct mmdx_stage {
+    const struct mmdx_class *cls;
+    const struct mmdx_stage_def *def;
+    void *priv;
+    struct mmdx_ctx *ctx;
+    const struct mmdx_pipeline *pipe;
+    int index;                      /* position in the pipeline */
+    int worker;                     /* worker number, for log prefixes */
+};
+
+/* ---- registry (stage_list.c) ------------------------------------------- */
+const struct mmdx_stage_def *mmdx__stage_iterate(void **opaque);
+const struct mmdx_stage_def *mmdx__stage_find(const char *name);
+
+/* ---- features and patients (patient.c) ---------------------------------- */
+void mmdx__featset_init(struct mmdx_featset *fs);
+void mmdx__featset_fini(struct mmdx_featset *fs);
+enum mmdx_status mmdx__featset_add(struct mmdx_featset *fs, const char *name,
+                                   double value);
+enum mmdx_status mmdx__featset_addf(struct mmdx_featset *fs, double value,
+                                    const char *fmt, ...) MMDX_PRINTF(3, 4);
+/* NULL if absent. */
+const struct mmdx_feature *mmdx__featset_get(const struct mmdx_featset *fs,
+                                             const char *name);
+void mmdx__featset_sort(struct mmdx_featset *fs);
+
+/* Set a slot, freeing what was there. obj is transferred (freed with
+ * free_fn on every path). */
+void mmdx__patient_set_slot(struct mmdx_patient *p, enum mmdx_slot s,
+                            void *obj, void (*free_fn)(void *));
+/* Add a data-quality flag. */
+enum mmdx_status mmdx__patient_flag(struct mmdx_patient *p, int modality,
+                                    const char *code, const char *fmt, ...)
+    MMDX_PRINTF(4, 5);
+/* Record the ctx's current error as a patient error row, then clear it. */
+enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
+                                          int modality, const char *stage,
+                                          enum mmdx_status code);
+void mmdx__patient_fini(struct mmdx_patient *p);
+
+/* ---- pipeline access for stages (pipeline.c) ---------------------------- */
+/* The folder of the pipeline file (for PATH params; never NULL). */
+const char *mmdx__pipeline_dir(const struct mmdx_pipeline *pipe);
+/* A pipeline-level setting (<setting name="..." value="..."/>) or NULL. */
+const char *mmdx__pipeline_setting(const struct mmdx_pipeline *pipe,
+                                   const char *name);
+/* The pipeline's <stage> names in order. */
+size_t mmdx__pipeline_nstages(const struct mmdx_pipeline *pipe);
+const char *mmdx__pipeline_stage_name(const struct mmdx_pipeline *pipe,
+                                      size_t i);
+
+/* Stage instances for one worker: parse params, init. fini always runs. */
+enum mmdx_status mmdx__stages_new(struct mmdx_ctx *ctx,
+                                  const struct mmdx_pipeline *pipe,
+                                  int worker, struct mmdx_stage ***out,
+                                  size_t *n);
+void mmdx__stages_free(struct mmdx_stage **stages, size_t n);
+/* Run every stage on one patient; errors become patient rows. Returns
+ * MMDX_OK when the patient has at least one usable modality. */
+enum mmdx_status mmdx__stages_run(struct mmdx_stage **stages, size_t n,
+                                  struct mmdx_patient *p, bool strict);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * stage_list.c - the registry: one const NULL-terminated list, walked by
+ * mmdx__stage_iterate() (libavfilter's av_filter_iterate). Areas add their
+ * stages in their own section; compiled-out stages are simply absent.
+ */
+#include "core/common.h"
+#include "pipeline/stage.h"
+
+/* ---- check --------------------------------------------------------------- */
+
+
+/* ---- image ---------------------------------------------------------------- */
+
+
+/* ---- ecg ------------------------------------------------------------------ */
+
+
+/* ---- eeg ------------------------------------------------------------------ */
+
+
+/* ---- record --------------------------------------------------------------- */
+
+
+/* ---- fusion --------------------------------------------------------------- */
+
+
+/* ---- report --------------------------------------------------------------- */
+
+
+static const struct mmdx_stage_def *const stage_list[] = {
+    /* check */
+
+
+    /* image */
+
+
+    /* ecg */
+
+
+    /* eeg */
+
+
+    /* record */
+
+
+    /* fusion */
+
+
+    /* report */
+
+
+    NULL
+};
+
+const struct mmdx_stage_def *mmdx__stage_iterate(void **opaque)
+{
+    uintptr_t i = (uintptr_t)*opaque;
+    const struct mmdx_stage_def *d = stage_list[i];
+
+    if (d)
+        *opaque = (void *)(i + 1);
+    return d;
+}
+
+const struct mmdx_stage_def *mmdx__stage_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; stage_list[i]; i++)
+        if (strcmp(stage_list[i]->name, name) == 0)
+            return stage_list[i];
+    return NULL;
+}
