@@ -29,15 +29,8 @@ void cli_set_verbosity(int level);
 /* The default pipeline file (pipelines/default.xml in the data folder). */
 char *cli_default_pipeline(struct mmdx_ctx *ctx);
 
-#define CLI_COMMANDS(X)                                                      \
-    X(inspect)                                                               \
-    X(manifest)                                                              \
-    X(features)                                                              \
-    X(run)                                                                   \
-    X(stage)
-
-#define CLI_DECLARE(n) extern const struct cli_cmd cli_cmd_##n;
-CLI_COMMANDS(CLI_DECLARE)
-#undef CLI_DECLARE
+/* Each subcommand file defines one of these; main.c lists them. */
+extern const struct cli_cmd cli_cmd_inspect, cli_cmd_manifest,
+    cli_cmd_features, cli_cmd_run, cli_cmd_stage;
 
 #endif

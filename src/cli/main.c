@@ -10,11 +10,64 @@
 static int verbosity = 1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define CLI_ENTRY(n) &cli_cmd_##n,
+/* Areas add their subcommands in their own section (declared in their
+ * cmd_*.c file and here). */
+/* image */
+
+
+/* ecg */
+
+
+/* eeg */
+
+
+/* record */
+
+
+/* fusion */
+
+
+/* synth */
+
+
+/* report */
+
+
+/* deid */
+
+
 static const struct cli_cmd *const commands[] = {
-    CLI_COMMANDS(CLI_ENTRY) NULL
+    &cli_cmd_run,
+    &cli_cmd_features,
+    &cli_cmd_inspect,
+    &cli_cmd_manifest,
+    &cli_cmd_stage,
+    /* image */
+
+
+    /* ecg */
+
+
+    /* eeg */
+
+
+    /* record */
+
+
+    /* fusion */
+
+
+    /* synth */
+
+
+    /* report */
+
+
+    /* deid */
+
+
+    NULL
 };
-#undef CLI_ENTRY
 
 static void log_stderr(void *user, enum mmdx_log_level lvl,
                        const char *prefix, const char *msg)

@@ -180,9 +180,47 @@ enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
     return MMDX_OK;
 }
 
+enum mmdx_status mmdx__patient_add_idfield(struct mmdx_patient *p,
+                                           int modality, const char *file,
+                                           const char *field,
+                                           enum mmdx_id_kind kind,
+                                           const char *value)
+{
+    struct mmdx_idfield *nf;
+
+    nf = mmdx__realloc(p->idfields, (p->nidfields + 1) * sizeof(*nf));
+    if (!nf)
+        return MMDX_E_NOMEM;
+    p->idfields = nf;
+    nf = &p->idfields[p->nidfields];
+    memset(nf, 0, sizeof(*nf));
+    nf->modality = modality;
+    nf->kind = kind;
+    nf->file = mmdx__strdup(file ? file : "");
+    nf->field = mmdx__strdup(field);
+    nf->value = mmdx__strdup(value ? value : "");
+    if (!nf->file || !nf->field || !nf->value) {
+        mmdx__free(nf->file);
+        mmdx__free(nf->field);
+        mmdx__free(nf->value);
+        return MMDX_E_NOMEM;
+    }
+    p->nidfields++;
+    return MMDX_OK;
+}
+
 void mmdx__patient_fini(struct mmdx_patient *p)
 {
     size_t i;
+
+    for (i = 0; i < p->nidfields; i++) {
+        mmdx__free(p->idfields[i].file);
+        mmdx__free(p->idfields[i].field);
+        if (p->idfields[i].value) /* wipe: it may identify someone */
+            memset(p->idfields[i].value, 0, strlen(p->idfields[i].value));
+        mmdx__free(p->idfields[i].value);
+    }
+    mmdx__free(p->idfields);
 
     for (i = 0; i < MMDX_SLOT_COUNT; i++)
         mmdx__patient_set_slot(p, (enum mmdx_slot)i, NULL, NULL);

@@ -91,6 +91,29 @@ struct mmdx_flag {
     char *message;
 };
 
+/* A field that may identify the patient, reported by a loader for the
+ * de-identification gate (check.deid). The value stays in memory: it is
+ * never logged, written or put in an error message. */
+enum mmdx_id_kind {
+    MMDX_ID_NAME = 1,        /* person names (patient, physician, author) */
+    MMDX_ID_NUMBER,          /* record/accession/insurance numbers, ids */
+    MMDX_ID_DATE,            /* dates: identifying when finer than a year */
+    MMDX_ID_ADDRESS,
+    MMDX_ID_TELECOM,         /* phone, e-mail, URL */
+    MMDX_ID_INSTITUTION,
+    MMDX_ID_FREE_TEXT,       /* narrative, comments */
+    MMDX_ID_PRIVATE,         /* DICOM private tags: may carry anything */
+    MMDX_ID_OTHER
+};
+
+struct mmdx_idfield {
+    int modality;            /* enum mmdx_modality */
+    char *file;
+    char *field;             /* "PatientName (0010,0010)", "Patient.name" */
+    enum mmdx_id_kind kind;
+    char *value;             /* in memory only */
+};
+
 struct mmdx_patient {
     const struct mmdx_class *cls;
     size_t index;                   /* row in the cohort (0-based) */
@@ -112,6 +135,9 @@ struct mmdx_patient {
     size_t nflags;
     struct mmdx_patient_error *errors;
     size_t nerrors;
+
+    struct mmdx_idfield *idfields;  /* from loaders, for check.deid */
+    size_t nidfields;
 
     struct mmdx_ctx *ctx;           /* the worker's context */
     const char *out_dir;            /* patients/<id>/ folder, or NULL */
@@ -177,6 +203,12 @@ enum mmdx_status mmdx__patient_flag(struct mmdx_patient *p, int modality,
 enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
                                           int modality, const char *stage,
                                           enum mmdx_status code);
+/* Report a possibly identifying field found while loading (copied). */
+enum mmdx_status mmdx__patient_add_idfield(struct mmdx_patient *p,
+                                           int modality, const char *file,
+                                           const char *field,
+                                           enum mmdx_id_kind kind,
+                                           const char *value);
 void mmdx__patient_fini(struct mmdx_patient *p);
 
 /* ---- pipeline access for stages (pipeline.c) ---------------------------- */
