@@ -97,6 +97,20 @@ MMDX_API enum mmdx_status mmdx_run(struct mmdx_ctx *ctx,
                                    const struct mmdx_run_opts *opts,
                                    struct mmdx_run_summary *summary);
 
+/**
+ * Join the outputs of the shard runs of one cohort (each folder a
+ * `--shard K/N` run, all N given) into @p out, so that the cohort tables
+ * equal those of a single-machine run (rows in manifest order).
+ * @param manifest the cohort manifest, or NULL to use the path recorded in
+ *   the shards' run.xml; its SHA-256 must match the one they recorded.
+ * @return MMDX_OK, E_MISMATCH (shards of different runs, missing or
+ *   repeated shard, changed manifest), E_MISSING (a patient without
+ *   outputs), E_FORMAT (not a run.xml), E_IO.
+ */
+MMDX_API enum mmdx_status mmdx_merge(struct mmdx_ctx *ctx,
+                                     const char *const *dirs, size_t ndirs,
+                                     const char *manifest, const char *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,6 @@ char *cli_default_pipeline(struct mmdx_ctx *ctx);
 
 /* Each subcommand file defines one of these; main.c lists them. */
 extern const struct cli_cmd cli_cmd_inspect, cli_cmd_manifest,
-    cli_cmd_features, cli_cmd_run, cli_cmd_stage;
+    cli_cmd_features, cli_cmd_run, cli_cmd_stage, cli_cmd_merge;
 
 #endif

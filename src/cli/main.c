@@ -42,6 +42,7 @@ static const struct cli_cmd *const commands[] = {
     &cli_cmd_inspect,
     &cli_cmd_manifest,
     &cli_cmd_stage,
+    &cli_cmd_merge,
     /* image */
 
 

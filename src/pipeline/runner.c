@@ -8,12 +8,14 @@
  * final tables are merged by streaming the per-patient files.
  */
 #include "core/common.h"
+#include "core/xml.h"
 #include "pipeline/cohort_int.h"
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "mmdx/cohort.h"
 #include "mmdx/pipeline.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -668,19 +670,32 @@ static void xml_attr(FILE *fp, const char *name, const char *value)
     mmdx__dstr_fini(&d);
 }
 
-static enum mmdx_status write_run_xml(struct run *r, const char *const *ids,
-                                      size_t nids, double seconds, int jobs)
+/* What run.xml says about a run (or a merge of shard runs). */
+struct runinfo {
+    const char *out;
+    const char *pipeline_name, *pipeline_path, *pipeline_sha256;
+    const char *manifest_path, *manifest_sha256;
+    size_t cohort_rows;
+    unsigned shard_k, shard_n;      /* n 0 = whole cohort */
+    size_t total, ok, partial, failed, resumed;
+    double seconds;
+    int jobs;
+};
+
+static enum mmdx_status write_run_xml(struct mmdx_ctx *ctx,
+                                      const struct runinfo *ri,
+                                      const char *const *ids, size_t nids)
 {
     struct atable t;
-    char *pdir = mmdx__path_join(r->out, "patients");
+    char *pdir = mmdx__path_join(ri->out, "patients");
     const char *deps;
     size_t i;
     enum mmdx_status st;
     char num[64];
 
     if (!pdir)
-        return mmdx__nomem(r->ctx);
-    st = atable_open(r->ctx, r->out, "run.xml", &t);
+        return mmdx__nomem(ctx);
+    st = atable_open(ctx, ri->out, "run.xml", &t);
     if (st) {
         mmdx__free(pdir);
         return st;
@@ -711,39 +726,39 @@ static enum mmdx_status write_run_xml(struct run *r, const char *const *ids,
         deps += n + (nl ? 1 : 0);
     }
     fputs("  </software>\n  <pipeline", t.fp);
-    xml_attr(t.fp, "name", mmdx_pipeline_name(r->pipe));
-    xml_attr(t.fp, "path", r->o->pipeline);
-    xml_attr(t.fp, "sha256", mmdx_pipeline_hash(r->pipe));
+    xml_attr(t.fp, "name", ri->pipeline_name);
+    xml_attr(t.fp, "path", ri->pipeline_path);
+    xml_attr(t.fp, "sha256", ri->pipeline_sha256);
     fputs("/>\n  <cohort", t.fp);
-    xml_attr(t.fp, "manifest", r->o->manifest);
-    xml_attr(t.fp, "sha256", r->man->sha256);
-    snprintf(num, sizeof(num), "%zu", r->man->nrows);
+    xml_attr(t.fp, "manifest", ri->manifest_path);
+    xml_attr(t.fp, "sha256", ri->manifest_sha256);
+    snprintf(num, sizeof(num), "%zu", ri->cohort_rows);
     xml_attr(t.fp, "patients", num);
-    snprintf(num, sizeof(num), "%u/%u", r->o->shard_n ? r->o->shard_k : 0,
-             r->o->shard_n ? r->o->shard_n : 1);
+    snprintf(num, sizeof(num), "%u/%u", ri->shard_n ? ri->shard_k : 0,
+             ri->shard_n ? ri->shard_n : 1);
     xml_attr(t.fp, "shard", num);
     fputs("/>\n  <summary", t.fp);
-    snprintf(num, sizeof(num), "%zu", r->nrows);
+    snprintf(num, sizeof(num), "%zu", ri->total);
     xml_attr(t.fp, "total", num);
-    snprintf(num, sizeof(num), "%zu", r->n_ok);
+    snprintf(num, sizeof(num), "%zu", ri->ok);
     xml_attr(t.fp, "ok", num);
-    snprintf(num, sizeof(num), "%zu", r->n_partial);
+    snprintf(num, sizeof(num), "%zu", ri->partial);
     xml_attr(t.fp, "partial", num);
-    snprintf(num, sizeof(num), "%zu", r->n_failed);
+    snprintf(num, sizeof(num), "%zu", ri->failed);
     xml_attr(t.fp, "failed", num);
-    snprintf(num, sizeof(num), "%zu", r->n_skipped);
+    snprintf(num, sizeof(num), "%zu", ri->resumed);
     xml_attr(t.fp, "resumed", num);
     fputs("/>\n  <timing", t.fp);
-    snprintf(num, sizeof(num), "%.3f", seconds);
+    snprintf(num, sizeof(num), "%.3f", ri->seconds);
     xml_attr(t.fp, "seconds", num);
-    snprintf(num, sizeof(num), "%d", jobs);
+    snprintf(num, sizeof(num), "%d", ri->jobs);
     xml_attr(t.fp, "jobs", num);
     fputs("/>\n  <inputs>\n", t.fp);
     for (i = 0; i < nids && !st; i++) {
         char *data, *s;
         size_t len;
 
-        st = read_patient_file(r->ctx, pdir, ids[i], "status", &data, &len);
+        st = read_patient_file(ctx, pdir, ids[i], "status", &data, &len);
         if (st)
             break;
         for (s = data; s && (s = strstr(s, "\ninput ")) != NULL;) {
@@ -769,9 +784,24 @@ static enum mmdx_status write_run_xml(struct run *r, const char *const *ids,
         mmdx__free(data);
     }
     fputs("  </inputs>\n</run>\n", t.fp);
-    st = st ? (atable_close(r->ctx, &t, false), st)
-            : atable_close(r->ctx, &t, true);
+    st = st ? (atable_close(ctx, &t, false), st) : atable_close(ctx, &t, true);
     mmdx__free(pdir);
+    return st;
+}
+
+/* The cohort tables every run (and merge) ends with. */
+static enum mmdx_status merge_tables(struct mmdx_ctx *ctx, const char *out,
+                                     const char *const *ids, size_t nids)
+{
+    enum mmdx_status st = merge_features(ctx, out, ids, nids);
+
+    if (!st)
+        st = mmdx__merge_rows(ctx, out, ids, nids, "errors.tsv",
+                              "patient_id\tmodality\tfile\tstage\tcode\t"
+                              "message");
+    if (!st)
+        st = mmdx__merge_rows(ctx, out, ids, nids, "flags.tsv",
+                              "patient_id\tmodality\tcode\tmessage");
     return st;
 }
 
@@ -858,16 +888,29 @@ enum mmdx_status mmdx_run(struct mmdx_ctx *ctx,
         /* test hook: an interrupted run writes no cohort tables */
         goto summary;
     }
-    st = merge_features(ctx, r.out, ids, r.nrows);
-    if (!st)
-        st = mmdx__merge_rows(ctx, r.out, ids, r.nrows, "errors.tsv",
-                              "patient_id\tmodality\tfile\tstage\tcode\t"
-                              "message");
-    if (!st)
-        st = mmdx__merge_rows(ctx, r.out, ids, r.nrows, "flags.tsv",
-                              "patient_id\tmodality\tcode\tmessage");
-    if (!st)
-        st = write_run_xml(&r, ids, r.nrows, now_s() - r.t0, jobs);
+    st = merge_tables(ctx, r.out, ids, r.nrows);
+    if (!st) {
+        struct runinfo ri;
+
+        memset(&ri, 0, sizeof(ri));
+        ri.out = r.out;
+        ri.pipeline_name = mmdx_pipeline_name(r.pipe);
+        ri.pipeline_path = o->pipeline;
+        ri.pipeline_sha256 = mmdx_pipeline_hash(r.pipe);
+        ri.manifest_path = o->manifest;
+        ri.manifest_sha256 = r.man->sha256;
+        ri.cohort_rows = r.man->nrows;
+        ri.shard_k = o->shard_k;
+        ri.shard_n = o->shard_n;
+        ri.total = r.nrows;
+        ri.ok = r.n_ok;
+        ri.partial = r.n_partial;
+        ri.failed = r.n_failed;
+        ri.resumed = r.n_skipped;
+        ri.seconds = now_s() - r.t0;
+        ri.jobs = jobs;
+        st = write_run_xml(ctx, &ri, ids, r.nrows);
+    }
 summary:
     if (sum) {
         sum->total = r.nrows;
@@ -943,5 +986,256 @@ enum mmdx_status mmdx_features_files(
                    "%s", p.errors[0].message);
     mmdx__stages_free(stages, nstages);
     mmdx__patient_fini(&p);
+    return st;
+}
+
+/* ---- merging shard runs --------------------------------------------------- */
+
+struct shardinfo {
+    char *pipeline_name, *pipeline_path, *pipeline_sha256;
+    char *manifest_path, *manifest_sha256;
+    unsigned k, n;
+};
+
+static void shardinfo_fini(struct shardinfo *si)
+{
+    mmdx__free(si->pipeline_name);
+    mmdx__free(si->pipeline_path);
+    mmdx__free(si->pipeline_sha256);
+    mmdx__free(si->manifest_path);
+    mmdx__free(si->manifest_sha256);
+    memset(si, 0, sizeof(*si));
+}
+
+static char *xml_prop(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = n ? xmlGetProp(n, (const xmlChar *)name) : NULL;
+    char *c;
+
+    if (!v)
+        return NULL;
+    c = mmdx__strdup((const char *)v);
+    xmlFree(v);
+    return c;
+}
+
+static enum mmdx_status read_shard(struct mmdx_ctx *ctx, const char *dir,
+                                   struct shardinfo *si)
+{
+    struct mmdx_xml_opts xo = { 0, 16, "merge" };
+    char *path = mmdx__path_join(dir, "run.xml"), *shard = NULL, *slash;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr root, pipe, cohort;
+    long k, n;
+    enum mmdx_status st;
+
+    memset(si, 0, sizeof(*si));
+    if (!path)
+        return mmdx__nomem(ctx);
+    st = mmdx__xml_read_file(ctx, path, &xo, &doc);
+    if (st) {
+        mmdx__free(path);
+        return st;
+    }
+    root = xmlDocGetRootElement(doc);
+    pipe = mmdx__xml_child(root, "pipeline", "urn:mmdx:run:1");
+    cohort = mmdx__xml_child(root, "cohort", "urn:mmdx:run:1");
+    if (!mmdx__xml_is(root, "run", "urn:mmdx:run:1") || !pipe || !cohort) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, "merge", path, 0, "run",
+                        "not an mmdx run.xml");
+        goto out;
+    }
+    si->pipeline_name = xml_prop(pipe, "name");
+    si->pipeline_path = xml_prop(pipe, "path");
+    si->pipeline_sha256 = xml_prop(pipe, "sha256");
+    si->manifest_path = xml_prop(cohort, "manifest");
+    si->manifest_sha256 = xml_prop(cohort, "sha256");
+    shard = xml_prop(cohort, "shard");
+    if (!si->pipeline_name || !si->pipeline_path || !si->pipeline_sha256 ||
+        !si->manifest_path || !si->manifest_sha256 || !shard) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, "merge", path, 0, "cohort",
+                        "run.xml lacks pipeline or cohort attributes");
+        goto out;
+    }
+    slash = strchr(shard, '/');
+    if (slash)
+        *slash = '\0';
+    if (!slash || !mmdx__parse_long(shard, &k) ||
+        !mmdx__parse_long(slash + 1, &n) || k < 0 || n < 1 || k >= n) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, "merge", path, 0, "shard",
+                        "shard must be K/N with 0 <= K < N");
+        goto out;
+    }
+    si->k = (unsigned)k;
+    si->n = (unsigned)n;
+out:
+    mmdx__free(shard);
+    mmdx__free(path);
+    xmlFreeDoc(doc);
+    if (st)
+        shardinfo_fini(si);
+    return st;
+}
+
+/* Copy the regular files of src into dst (created 0750), atomically. */
+static enum mmdx_status copy_dir(struct mmdx_ctx *ctx, const char *src,
+                                 const char *dst)
+{
+    DIR *d;
+    struct dirent *de;
+    enum mmdx_status st = mmdx__mkdir_p(ctx, dst);
+
+    if (st)
+        return st;
+    d = opendir(src);
+    if (!d)
+        return mmdx__fail(ctx, MMDX_E_IO, "merge", src, 0, NULL,
+                          "cannot open folder: %s", strerror(errno));
+    while (!st && (de = readdir(d)) != NULL) {
+        char *from, *to, *data = NULL;
+        size_t len;
+
+        if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp."))
+            continue;
+        from = mmdx__path_join(src, de->d_name);
+        to = mmdx__path_join(dst, de->d_name);
+        if (!from || !to)
+            st = mmdx__nomem(ctx);
+        else if (mmdx__is_file(from)) {
+            st = mmdx__file_read(ctx, from, (size_t)1 << 30, &data, &len);
+            if (!st)
+                st = mmdx__file_write_atomic(ctx, to, data, len);
+        }
+        mmdx__free(data);
+        mmdx__free(from);
+        mmdx__free(to);
+    }
+    closedir(d);
+    return st;
+}
+
+enum mmdx_status mmdx_merge(struct mmdx_ctx *ctx, const char *const *dirs,
+                            size_t ndirs, const char *manifest,
+                            const char *out)
+{
+    struct shardinfo *si = NULL;
+    struct mmdx_manifest *man = NULL;
+    const char **ids = NULL, **from = NULL;
+    char *pdir = NULL;
+    struct runinfo ri;
+    size_t i;
+    double t0 = now_s();
+    enum mmdx_status st = MMDX_OK;
+
+    memset(&ri, 0, sizeof(ri));
+    if (ndirs == 0)
+        return mmdx__fail(ctx, MMDX_E_USAGE, "merge", NULL, 0, NULL,
+                          "no shard folder given");
+    si = mmdx__calloc(ndirs, sizeof(*si));
+    if (!si)
+        return mmdx__nomem(ctx);
+    for (i = 0; i < ndirs && !st; i++)
+        st = read_shard(ctx, dirs[i], &si[i]);
+    /* all shards of one run: same pipeline, same cohort, N shards, each K
+     * once */
+    for (i = 0; i < ndirs && !st; i++) {
+        size_t j;
+
+        if (strcmp(si[i].pipeline_sha256, si[0].pipeline_sha256) ||
+            strcmp(si[i].manifest_sha256, si[0].manifest_sha256))
+            st = mmdx__fail(ctx, MMDX_E_MISMATCH, "merge", dirs[i], 0,
+                            "run.xml",
+                            "shard ran another pipeline or cohort than %s",
+                            dirs[0]);
+        else if (si[i].n != ndirs)
+            st = mmdx__fail(ctx, MMDX_E_MISMATCH, "merge", dirs[i], 0,
+                            "shard", "shard %u/%u but %zu folders given",
+                            si[i].k, si[i].n, ndirs);
+        for (j = 0; j < i && !st; j++)
+            if (si[j].k == si[i].k)
+                st = mmdx__fail(ctx, MMDX_E_MISMATCH, "merge", dirs[i], 0,
+                                "shard", "shard %u given twice", si[i].k);
+    }
+    if (st)
+        goto out;
+    st = mmdx_manifest_read(ctx, manifest ? manifest : si[0].manifest_path,
+                            false, &man);
+    if (st)
+        goto out;
+    if (strcmp(man->sha256, si[0].manifest_sha256) != 0) {
+        st = mmdx__fail(ctx, MMDX_E_MISMATCH, "merge", man->path, 0, NULL,
+                        "the manifest changed since the shards ran");
+        goto out;
+    }
+    ids = mmdx__calloc(man->nrows ? man->nrows : 1, sizeof(*ids));
+    from = mmdx__calloc(ndirs, sizeof(*from));
+    pdir = mmdx__path_join(out, "patients");
+    if (!ids || !from || !pdir) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    for (i = 0; i < ndirs; i++)
+        from[si[i].k] = dirs[i];
+    st = mmdx__mkdir_p(ctx, pdir);
+    for (i = 0; i < man->nrows && !st; i++) {
+        const char *src_dir = from[i % ndirs];
+        char *a = mmdx__path_join(src_dir, "patients"), *b = NULL, *c = NULL;
+        char *status = NULL, *data = NULL;
+        size_t len;
+
+        ids[i] = man->rows[i].id;
+        if (a)
+            b = mmdx__path_join(a, ids[i]);
+        if (b)
+            status = mmdx__path_join(b, "status");
+        c = mmdx__path_join(pdir, ids[i]);
+        if (!status || !c) {
+            st = mmdx__nomem(ctx);
+        } else if (!mmdx__is_file(status)) {
+            st = mmdx__fail(ctx, MMDX_E_MISSING, "merge", src_dir, 0,
+                            ids[i], "patient has no outputs in its shard "
+                                    "(was the shard run complete?)");
+        } else {
+            st = copy_dir(ctx, b, c);
+            if (!st)
+                st = mmdx__file_read(ctx, status, 1 << 16, &data, &len);
+            if (!st) {
+                ri.total++;
+                if (strstr(data, "\nstatus ok\n"))
+                    ri.ok++;
+                else if (strstr(data, "\nstatus partial\n"))
+                    ri.partial++;
+                else
+                    ri.failed++;
+            }
+        }
+        mmdx__free(data);
+        mmdx__free(status);
+        mmdx__free(a);
+        mmdx__free(b);
+        mmdx__free(c);
+    }
+    if (!st)
+        st = merge_tables(ctx, out, ids, man->nrows);
+    if (!st) {
+        ri.out = out;
+        ri.pipeline_name = si[0].pipeline_name;
+        ri.pipeline_path = si[0].pipeline_path;
+        ri.pipeline_sha256 = si[0].pipeline_sha256;
+        ri.manifest_path = si[0].manifest_path;
+        ri.manifest_sha256 = si[0].manifest_sha256;
+        ri.cohort_rows = man->nrows;
+        ri.seconds = now_s() - t0;
+        ri.jobs = 0;
+        st = write_run_xml(ctx, &ri, ids, man->nrows);
+    }
+out:
+    for (i = 0; si && i < ndirs; i++)
+        shardinfo_fini(&si[i]);
+    mmdx__free(si);
+    mmdx__free(ids);
+    mmdx__free(from);
+    mmdx__free(pdir);
+    mmdx_manifest_free(man);
     return st;
 }
