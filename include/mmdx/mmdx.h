@@ -8,5 +8,6 @@
 #include "mmdx/format.h"
 #include "mmdx/pipeline.h"
 #include "mmdx/cohort.h"
+#include "mmdx/report.h"
 
 #endif
