@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 /* ---- reader hooks (areas add their declarations here) -------------------- */
+/* eeg (also serves EDF ECGs) */
+#include "io/edf.h"
 
 
 static const struct {
@@ -19,6 +21,10 @@ static const struct {
     /* ecg */
 
     /* eeg */
+    { MMDX_FMT_EDF, mmdx__edf_inspect },
+    { MMDX_FMT_EDFPLUS, mmdx__edf_inspect },
+    { MMDX_FMT_BDF, mmdx__edf_inspect },
+    { MMDX_FMT_BDFPLUS, mmdx__edf_inspect },
 
     /* record */
 

@@ -14,6 +14,8 @@ void mmdx__signal_free(struct mmdx_signal *s)
     for (i = 0; i < s->nann; i++)
         mmdx__free(s->ann[i].text);
     mmdx__free(s->ann);
+    if (s->src)
+        s->src->close(s->src);
     mmdx__free(s);
 }
 
@@ -101,4 +103,27 @@ int mmdx__signal_find(const struct mmdx_signal *s, const char *label)
             if (eq_nocase(s->ch[i].label, "MLII"))
                 return (int)i;
     return -1;
+}
+
+enum mmdx_status mmdx__signal_read(struct mmdx_ctx *ctx,
+                                   const struct mmdx_signal *s, size_t ch,
+                                   size_t first, size_t n, double *out)
+{
+    const struct mmdx_channel *c;
+    size_t i;
+
+    if (ch >= s->nch || first > s->ch[ch].n || n > s->ch[ch].n - first)
+        return mmdx__fail(ctx, MMDX_E_INVAL, "signal", NULL, 0, NULL,
+                          "samples [%zu, +%zu) of channel %zu out of range",
+                          first, n, ch);
+    c = &s->ch[ch];
+    if (c->data) {
+        for (i = 0; i < n; i++)
+            out[i] = c->data[first + i];
+        return MMDX_OK;
+    }
+    if (!s->src)
+        return mmdx__fail(ctx, MMDX_E_INTERNAL, "signal", NULL, 0, NULL,
+                          "channel %zu has no samples", ch);
+    return s->src->read(s->src, ch, first, n, out);
 }

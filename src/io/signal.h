@@ -23,6 +23,19 @@ struct mmdx_channel {
     float *data;             /* physical values in unit; n of them */
 };
 
+/*
+ * A source of samples read on demand (EEG readers in lazy mode), so a long
+ * recording need not be held in memory. Implementations embed it as their
+ * first member. read() returns n physical values of channel ch (in the
+ * channel's unit) from sample index first; errors go to the context the
+ * source was opened with.
+ */
+struct mmdx_signal_src {
+    enum mmdx_status (*read)(struct mmdx_signal_src *src, size_t ch,
+                             size_t first, size_t n, double *out);
+    void (*close)(struct mmdx_signal_src *src);
+};
+
 struct mmdx_signal {
     int format;              /* enum mmdx_format it was read from */
     size_t nch;
@@ -30,6 +43,9 @@ struct mmdx_signal {
     double duration_s;       /* recording length, seconds */
     struct mmdx_annotation *ann;
     size_t nann;
+    /* Lazy signals: every ch[].data is NULL (ch[].n still counts the
+     * samples) and samples come from src; NULL when loaded. Owned. */
+    struct mmdx_signal_src *src;
 };
 
 /* Free a signal and everything it owns; NULL is a no-op. */
@@ -44,6 +60,15 @@ void mmdx__signal_free_v(void *s);
  * canonical case ("Fp1", "Cz", "II", "aVR", "V1"). MLII stays "MLII".
  */
 void mmdx__label_normalise(const char *raw, char *out, size_t size);
+
+/*
+ * n samples of channel ch from index first as doubles, from ch[].data or
+ * from s->src (lazy signals). E_INVAL when the range is outside the
+ * channel.
+ */
+enum mmdx_status mmdx__signal_read(struct mmdx_ctx *ctx,
+                                   const struct mmdx_signal *s, size_t ch,
+                                   size_t first, size_t n, double *out);
 
 /* Index of the channel whose normalised label equals label (compared
  * case-insensitively; "II" also matches "MLII"), or -1. */

@@ -1,0 +1,886 @@
+/*
+ * test_eeg.c - eeg_testdriver: the EDF/EDF+/BDF reader, the EEG loader and
+ * the EEG feature stage (Welch PSD checked against scipy reference values).
+ */
+#include "core/common.h"
+#include "io/edf.h"
+#include "io/signal.h"
+#include "pipeline/stage.h"
+#include "mmdx/mmdx.h"
+#include "test_util.h"
+
+/* ---- a small EDF writer for synthetic files ------------------------------- */
+
+struct tsig {
+    const char *label, *dim;
+    double pmin, pmax;
+    long dmin, dmax;
+    long spr;
+};
+
+static void put(unsigned char *h, size_t off, size_t w, const char *v)
+{
+    size_t n = strlen(v);
+
+    memset(h + off, ' ', w);
+    memcpy(h + off, v, n < w ? n : w);
+}
+
+/* Header for ns signals; caller frees. reserved e.g. "EDF+C" or "". */
+static unsigned char *edf_header(bool bdf, const char *patient,
+                                 const char *recording, const char *reserved,
+                                 long nrec, const char *dur,
+                                 const struct tsig *s, size_t ns,
+                                 size_t *len)
+{
+    size_t hb = 256 * (ns + 1), i, off;
+    unsigned char *h = calloc(1, hb);
+    char num[32];
+
+    assert_non_null(h);
+    memset(h, ' ', hb);
+    if (bdf) {
+        h[0] = 0xFF;
+        memcpy(h + 1, "BIOSEMI", 7);
+    } else {
+        put(h, 0, 8, "0");
+    }
+    put(h, 8, 80, patient);
+    put(h, 88, 80, recording);
+    put(h, 168, 8, "02.05.21");
+    put(h, 176, 8, "10.11.12");
+    snprintf(num, sizeof(num), "%zu", hb);
+    put(h, 184, 8, num);
+    put(h, 192, 44, reserved);
+    snprintf(num, sizeof(num), "%ld", nrec);
+    put(h, 236, 8, num);
+    put(h, 244, 8, dur);
+    snprintf(num, sizeof(num), "%zu", ns);
+    put(h, 252, 4, num);
+    off = 256;
+    for (i = 0; i < ns; i++)
+        put(h, off + i * 16, 16, s[i].label);
+    off += ns * 16;
+    off += ns * 80; /* transducer */
+    for (i = 0; i < ns; i++)
+        put(h, off + i * 8, 8, s[i].dim);
+    off += ns * 8;
+    for (i = 0; i < ns; i++) {
+        snprintf(num, sizeof(num), "%.8g", s[i].pmin);
+        put(h, off + i * 8, 8, num);
+    }
+    off += ns * 8;
+    for (i = 0; i < ns; i++) {
+        snprintf(num, sizeof(num), "%.8g", s[i].pmax);
+        put(h, off + i * 8, 8, num);
+    }
+    off += ns * 8;
+    for (i = 0; i < ns; i++) {
+        snprintf(num, sizeof(num), "%ld", s[i].dmin);
+        put(h, off + i * 8, 8, num);
+    }
+    off += ns * 8;
+    for (i = 0; i < ns; i++) {
+        snprintf(num, sizeof(num), "%ld", s[i].dmax);
+        put(h, off + i * 8, 8, num);
+    }
+    off += ns * 8;
+    off += ns * 80; /* prefiltering */
+    for (i = 0; i < ns; i++) {
+        snprintf(num, sizeof(num), "%ld", s[i].spr);
+        put(h, off + i * 8, 8, num);
+    }
+    *len = hb;
+    return h;
+}
+
+static size_t hdr_sig_off(size_t ns, size_t field_off_per_sig, size_t i,
+                          size_t w)
+{
+    return 256 + ns * field_off_per_sig + i * w;
+}
+
+static const struct tsig two_sigs[] = {
+    { "EEG Fp1-REF", "uV", -3276.8, 3276.7, -32768, 32767, 4 },
+    { "EEG T3-REF", "mV", -1, 1, -100, 100, 2 },
+};
+
+/* Parse a header built from two_sigs with 3 records; returns the status. */
+static enum mmdx_status parse_mut(struct mmdx_ctx *ctx, unsigned char *h,
+                                  size_t len)
+{
+    struct mmdx_edf *e = NULL;
+    enum mmdx_status st;
+    uint64_t size = len + 3 * (4 + 2) * 2;
+
+    st = mmdx__edf_parse_header(ctx, "t.edf", h, len, size, &e);
+    if (st == MMDX_OK)
+        assert_non_null(e);
+    else
+        assert_null(e);
+    mmdx__edf_close(e);
+    return st;
+}
+
+/* Ensure that a well-formed synthetic header parses with scaling, rates
+ * and normalised labels. */
+static void edf_header__synthetic__parsed(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t len;
+    unsigned char *h = edf_header(false, "X X X X", "Startdate X X X X", "",
+                                  3, "0.5", two_sigs, 2, &len);
+    struct mmdx_edf *e = NULL;
+
+    (void)state;
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len,
+                                            len + 36, &e),
+                     MMDX_OK);
+    assert_int_equal(e->ns, 2);
+    assert_int_equal(e->nrec, 3);
+    assert_false(e->plus);
+    assert_string_equal(e->sig[0].label, "Fp1");
+    assert_string_equal(e->sig[1].label, "T7");
+    assert_string_equal(e->sig[1].raw_label, "EEG T3-REF");
+    assert_true(fabs(e->sig[0].fs_hz - 8.0) < 1e-12);
+    assert_true(fabs(e->sig[1].fs_hz - 4.0) < 1e-12);
+    assert_true(fabs(e->sig[0].gain - 0.1) < 1e-12);
+    assert_int_equal(e->rec_bytes, 12);
+    assert_int_equal(e->sig[1].byte_off, 8);
+    mmdx__edf_close(e);
+    free(h);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that each malformed header field is refused with E_FORMAT (or
+ * E_LIMIT) and an error that names the field. */
+static void edf_header__malformed__field_named(void **state)
+{
+    static const struct {
+        size_t off;         /* 0 = computed below */
+        const char *value;  /* written at off (space padded to w) */
+        size_t w;
+        enum mmdx_status st;
+        const char *needle;
+    } cases[] = {
+        { 0, "1", 8, MMDX_E_FORMAT, "version" },
+        { 168, "2.5.2021", 8, MMDX_E_FORMAT, "startdate" },
+        { 176, "10:11:12", 8, MMDX_E_FORMAT, "starttime" },
+        { 184, "abc", 8, MMDX_E_FORMAT, "header_bytes" },
+        { 184, "1024", 8, MMDX_E_FORMAT, "header_bytes: 1024 disagrees" },
+        { 236, "4", 8, MMDX_E_FORMAT, "records: 4 records of 12 bytes" },
+        { 236, "x1", 8, MMDX_E_FORMAT, "records: expected" },
+        { 244, "-1", 8, MMDX_E_FORMAT, "record_duration" },
+        { 244, "0", 8, MMDX_E_FORMAT, "record_duration: 0 but" },
+        { 252, "0", 4, MMDX_E_FORMAT, "signals: expected" },
+        { 252, "5000", 4, MMDX_E_LIMIT, "signals: 5000 exceeds" },
+        { 192, "EDF+X", 44, MMDX_E_FORMAT, "reserved" },
+    };
+    struct mmdx_ctx *ctx;
+    size_t len, i;
+    unsigned char *h;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(cases); i++) {
+        ctx = test_ctx();
+        h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2, &len);
+        put(h, cases[i].off, cases[i].w, cases[i].value);
+        assert_int_equal(parse_mut(ctx, h, len), cases[i].st);
+        assert_error_has(ctx, cases[i].needle);
+        assert_error_has(ctx, "t.edf");
+        free(h);
+        mmdx_ctx_free(ctx);
+    }
+}
+
+/* Ensure that malformed per-signal fields are named with their index. */
+static void edf_header__bad_signal_fields__indexed(void **state)
+{
+    static const struct {
+        size_t per_sig;     /* bytes of the fields before, per signal */
+        size_t w;
+        size_t sig;
+        const char *value;
+        enum mmdx_status st;
+        const char *needle;
+    } cases[] = {
+        { 16 + 80 + 8, 8, 1, "1e", MMDX_E_FORMAT,
+          "signal[1].physical_min: expected a number, got \"1e\"" },
+        { 16 + 80 + 8 * 3, 8, 0, "1.5", MMDX_E_FORMAT,
+          "signal[0].digital_min: expected an integer" },
+        { 16 + 80 + 8 * 4, 8, 0, "40000", MMDX_E_FORMAT,
+          "signal[0].digital_max: 40000 outside the 16-bit range" },
+        { 16 + 80 + 8 * 4, 8, 1, "-200", MMDX_E_FORMAT,
+          "signal[1].digital_max: -200 not above digital_min -100" },
+        { 16 + 80 + 8 * 5 + 80, 8, 1, "0", MMDX_E_FORMAT,
+          "signal[1].samples_per_record: expected >= 1, got 0" },
+        { 16 + 80 + 8 * 5 + 80, 8, 1, "99999999", MMDX_E_LIMIT,
+          "signal[1].samples_per_record: 99999999 samples" },
+        { 16 + 80 + 8, 8, 0, "3", MMDX_E_FORMAT,
+          "signal[0].physical_max: equals physical_min" },
+    };
+    struct mmdx_ctx *ctx;
+    size_t len, i;
+    unsigned char *h;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(cases); i++) {
+        ctx = test_ctx();
+        h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2, &len);
+        if (i == 6) { /* physical_min = physical_max = 3 */
+            put(h, hdr_sig_off(2, 16 + 80 + 8, 0, 8), 8, "3");
+            put(h, hdr_sig_off(2, 16 + 80 + 16, 0, 8), 8, "3");
+        } else {
+            put(h, hdr_sig_off(2, cases[i].per_sig, cases[i].sig,
+                               cases[i].w),
+                cases[i].w, cases[i].value);
+        }
+        assert_int_equal(parse_mut(ctx, h, len), cases[i].st);
+        assert_error_has(ctx, cases[i].needle);
+        free(h);
+        mmdx_ctx_free(ctx);
+    }
+}
+
+/* Ensure that non-ASCII bytes where ASCII is required are refused, the
+ * identifying fields without showing their content, and that the micro
+ * sign is accepted in the physical dimension. */
+static void edf_header__non_ascii__refused(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t len;
+    unsigned char *h;
+    struct mmdx_edf *e = NULL;
+
+    (void)state;
+    h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2, &len);
+    h[20] = 0xE9; /* patient name with a Latin-1 accent */
+    assert_int_equal(parse_mut(ctx, h, len), MMDX_E_FORMAT);
+    assert_error_has(ctx, "patient: non-ASCII byte at offset 12");
+    mmdx_ctx_free(ctx);
+
+    ctx = test_ctx();
+    h[20] = 'X';
+    h[256 + 3] = 0x01; /* label */
+    assert_int_equal(parse_mut(ctx, h, len), MMDX_E_FORMAT);
+    assert_error_has(ctx, "signal[0].label: non-ASCII byte at offset 3");
+    mmdx_ctx_free(ctx);
+
+    ctx = test_ctx();
+    h[256 + 3] = ' ';
+    /* physical dimension "\xB5V" (Latin-1 micro sign) */
+    put(h, hdr_sig_off(2, 16 + 80, 0, 8), 8, "xV");
+    h[hdr_sig_off(2, 16 + 80, 0, 8)] = 0xB5;
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
+                                            &e),
+                     MMDX_OK);
+    assert_string_equal(e->sig[0].physdim, "uV");
+    mmdx__edf_close(e);
+    free(h);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a header shorter than 256 bytes or than its signal part is
+ * refused as truncated. */
+static void edf_header__truncated__format(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t len;
+    unsigned char *h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2,
+                                  &len);
+    struct mmdx_edf *e = NULL;
+
+    (void)state;
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, 100, 100, &e),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "header: truncated (100 bytes, need 256)");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, 600, 600, &e),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "header: truncated (600 bytes, need 768)");
+    assert_null(e);
+    free(h);
+    mmdx_ctx_free(ctx);
+}
+
+/* Write header + records to dir/name; returns the path (mmdx__free). */
+static char *write_file(const char *dir, const char *name,
+                        const unsigned char *h, size_t hl,
+                        const unsigned char *d, size_t dl)
+{
+    char *p = mmdx__path_join(dir, name);
+    FILE *fp;
+
+    assert_non_null(p);
+    fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(h, 1, hl, fp), hl);
+    if (dl)
+        assert_int_equal(fwrite(d, 1, dl, fp), dl);
+    fclose(fp);
+    return p;
+}
+
+/* Ensure that BDF 24-bit samples (negative ones too) are decoded and
+ * scaled, and that lazy and loaded reads agree. */
+static void bdf_read__24bit__scaled(void **state)
+{
+    static const struct tsig s[] = {
+        { "Cz", "uV", -8388608, 8388607, -8388608, 8388607, 3 },
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path;
+    size_t len;
+    unsigned char *h = edf_header(true, "X", "X", "24BIT", 2, "1", s, 1,
+                                  &len);
+    /* samples: -8388608, -1, 1, 8388607, 256, -256 */
+    static const unsigned char d[] = { 0x00, 0x00, 0x80, 0xFF, 0xFF, 0xFF,
+                                       0x01, 0x00, 0x00, 0xFF, 0xFF, 0x7F,
+                                       0x00, 0x01, 0x00, 0x00, 0xFF, 0xFF };
+    static const double want[] = { -8388608, -1, 1, 8388607, 256, -256 };
+    struct mmdx_signal *sig = NULL;
+    struct mmdx_edf_opts o = { "mV", false, false };
+    double v[6];
+    size_t i;
+
+    (void)state;
+    path = write_file(dir, "t.bdf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx__edf_read(ctx, path, &o, &sig), MMDX_OK);
+    assert_int_equal(sig->format, MMDX_FMT_BDF);
+    assert_int_equal(sig->nch, 1);
+    assert_int_equal(sig->ch[0].n, 6);
+    assert_string_equal(sig->ch[0].unit, "mV");
+    for (i = 0; i < 6; i++)
+        assert_true(fabs(sig->ch[0].data[i] - want[i] * 1e-3) <
+                    1e-6 * fabs(want[i] * 1e-3));
+    mmdx__signal_free(sig);
+    o.lazy = true;
+    o.voltage_unit = NULL;
+    assert_int_equal(mmdx__edf_read(ctx, path, &o, &sig), MMDX_OK);
+    assert_null(sig->ch[0].data);
+    assert_int_equal(mmdx__signal_read(ctx, sig, 0, 0, 6, v), MMDX_OK);
+    for (i = 0; i < 6; i++)
+        assert_true(fabs(v[i] - want[i]) < 1e-9);
+    assert_int_equal(mmdx__signal_read(ctx, sig, 0, 2, 5, v), MMDX_E_INVAL);
+    mmdx__signal_free(sig);
+    free(h);
+    mmdx__free(path);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that an EDF+D file's time-keeping TALs give the record onsets,
+ * a gap annotation, and that TAL durations and multiple texts are kept. */
+static void edfplus_d__gaps_and_tals__parsed(void **state)
+{
+    static const struct tsig s[] = {
+        { "Fp1", "uV", -100, 100, -100, 100, 2 },
+        { "EDF Annotations", "", -1, 1, -32768, 32767, 20 },
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path;
+    size_t len, rb = (2 + 20) * 2, i;
+    unsigned char *h = edf_header(false, "X X X X", "Startdate X X X X",
+                                  "EDF+D", 3, "1", s, 2, &len);
+    unsigned char d[3 * 44];
+#define T_(x) { x, sizeof(x) - 1 }
+    static const struct {
+        const char *s;
+        size_t n;
+    } tal[3] = { T_("+0.5\x14\x14\0+1\x15" "0.25\x14" "a\x14" "b\x14"),
+                 T_("+1.5\x14\x14\0"),
+                 T_("+10.5\x14\x14\0-0.5\x14pre\x14") };
+#undef T_
+    struct mmdx_signal *sig = NULL;
+
+    (void)state;
+    memset(d, 0, sizeof(d));
+    for (i = 0; i < 3; i++) {
+        d[i * rb] = (unsigned char)(10 * i);
+        memcpy(d + i * rb + 4, tal[i].s, tal[i].n);
+    }
+    path = write_file(dir, "d.edf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx__edf_read(ctx, path, NULL, &sig), MMDX_OK);
+    assert_int_equal(sig->format, MMDX_FMT_EDFPLUS);
+    assert_int_equal(sig->nch, 1);
+    assert_int_equal(sig->ch[0].n, 6);
+    assert_true(fabs(sig->ch[0].data[2] - 10) < 1e-6);
+    assert_int_equal(sig->nann, 4);
+    /* onsets relative to the first record's time stamp (+0.5 s) */
+    assert_string_equal(sig->ann[0].text, "a");
+    assert_true(fabs(sig->ann[0].onset_s - 0.5) < 1e-12);
+    assert_true(fabs(sig->ann[0].duration_s - 0.25) < 1e-12);
+    assert_string_equal(sig->ann[1].text, "b");
+    assert_string_equal(sig->ann[2].text, "pre");
+    assert_true(fabs(sig->ann[2].onset_s + 1.0) < 1e-12);
+    assert_string_equal(sig->ann[3].text, "EDF+D gap");
+    assert_true(fabs(sig->ann[3].onset_s - 2.0) < 1e-12);
+    assert_true(fabs(sig->ann[3].duration_s - 8.0) < 1e-12);
+    mmdx__signal_free(sig);
+
+    /* a record without its time-keeping TAL */
+    memset(d + 2 * rb + 4, 0, 40);
+    memcpy(d + 2 * rb + 4, "+3\x14x\x14", 5);
+    mmdx__free(path);
+    path = write_file(dir, "d.edf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx__edf_read(ctx, path, NULL, &sig), MMDX_E_FORMAT);
+    assert_error_has(ctx, "record[2].annotations: EDF+D record without a "
+                          "time-keeping TAL");
+    free(h);
+    mmdx__free(path);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a malformed TAL is refused naming its record. */
+static void edf_tal__bad_onset__format(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_edf e;
+    struct mmdx_annotation *a = NULL;
+    size_t n = 0, cap = 0;
+    double on;
+    static const unsigned char b[] = "+0\x14\x14\0" "12\x14x\x14";
+
+    (void)state;
+    memset(&e, 0, sizeof(e));
+    e.ctx = ctx;
+    e.path = (char *)"t.edf";
+    assert_int_equal(mmdx__edf_parse_tals(&e, 7, b, sizeof(b), &a, &n, &cap,
+                                          &on),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "record[7].annotations: TAL at byte 5 has no "
+                          "valid onset");
+    assert_int_equal(n, 0);
+    mmdx__free(a);
+    mmdx_ctx_free(ctx);
+}
+
+struct idf {
+    char buf[1024];
+};
+
+static enum mmdx_status idf_cb(void *user, const char *field, int kind,
+                               const char *value)
+{
+    struct idf *r = user;
+    size_t l = strlen(r->buf);
+
+    snprintf(r->buf + l, sizeof(r->buf) - l, "%s=%d:%s;", field, kind,
+             value);
+    return MMDX_OK;
+}
+
+/* Ensure that EDF+ patient/recording subfields are reported as
+ * identifying fields, "X" meaning removed, and plain EDF fields whole. */
+static void edf_idfields__subfields__reported(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t len;
+    unsigned char *h;
+    struct mmdx_edf *e = NULL;
+    struct idf r = { "" };
+    char want[512];
+
+    (void)state;
+    h = edf_header(false, "MCH-0234567 F 02-MAY-1951 Haagse_Harry",
+                   "Startdate 02-MAR-2002 EMG561 BK/JOP Sony. MNC R Median",
+                   "EDF+C", 3, "0.5", two_sigs, 2, &len);
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
+                                            &e),
+                     MMDX_OK);
+    assert_int_equal(mmdx__edf_idfields(e, idf_cb, &r), MMDX_OK);
+    snprintf(want, sizeof(want),
+             "startdate=%d:2021-05-02;patient.code=%d:MCH-0234567;"
+             "patient.birthdate=%d:02-MAY-1951;patient.name=%d:Haagse_Harry;"
+             "recording.startdate=%d:02-MAR-2002;recording.admincode=%d:"
+             "EMG561;recording.technician=%d:BK/JOP;recording.additional=%d:"
+             "Sony. MNC R Median;",
+             MMDX_ID_DATE, MMDX_ID_NUMBER, MMDX_ID_DATE, MMDX_ID_NAME,
+             MMDX_ID_DATE, MMDX_ID_NUMBER, MMDX_ID_NAME, MMDX_ID_FREE_TEXT);
+    assert_string_equal(r.buf, want);
+    mmdx__edf_close(e);
+    free(h);
+
+    h = edf_header(false, "X X X X", "Startdate X X X X", "EDF+C", 3, "0.5",
+                   two_sigs, 2, &len);
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
+                                            &e),
+                     MMDX_OK);
+    r.buf[0] = '\0';
+    assert_int_equal(mmdx__edf_idfields(e, idf_cb, &r), MMDX_OK);
+    snprintf(want, sizeof(want), "startdate=%d:2021-05-02;", MMDX_ID_DATE);
+    assert_string_equal(r.buf, want);
+    mmdx__edf_close(e);
+    free(h);
+
+    h = edf_header(false, "Jane Roe 1961", "", "", 3, "0.5", two_sigs, 2,
+                   &len);
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
+                                            &e),
+                     MMDX_OK);
+    r.buf[0] = '\0';
+    assert_int_equal(mmdx__edf_idfields(e, idf_cb, &r), MMDX_OK);
+    snprintf(want, sizeof(want), "startdate=%d:2021-05-02;patient=%d:Jane "
+                                 "Roe 1961;",
+             MMDX_ID_DATE, MMDX_ID_FREE_TEXT);
+    assert_string_equal(r.buf, want);
+    mmdx__edf_close(e);
+    free(h);
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- the shared real files ------------------------------------------------ */
+
+/* Ensure that the physical values of test_edf_stim_channel.edf match the
+ * reference decode shipped with it (MNE's test data, 7 significant digits):
+ * tolerance 0.05 uV (printing) + 1e-6 relative (float copy) + one ADC step
+ * of the channel (the reference's own rounding differs by up to that). */
+static void edf_read__stim_channel__matches_reference(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *edf = test_shared("eeg/test_edf_stim_channel.edf");
+    char *txt = test_shared("eeg/test_edf_stim_channel.txt");
+    struct mmdx_signal *sig = NULL, *lazy = NULL;
+    struct mmdx_edf_opts o = { "uV", true, false };
+    char *text, *p, *end;
+    size_t len, row = 0, col;
+    double *col_d;
+
+    struct mmdx_edf *e = NULL;
+
+    (void)state;
+    assert_int_equal(mmdx__edf_read(ctx, edf, NULL, &sig), MMDX_OK);
+    assert_int_equal(mmdx__edf_read(ctx, edf, &o, &lazy), MMDX_OK);
+    assert_int_equal(mmdx__edf_open(ctx, edf, &e), MMDX_OK);
+    assert_int_equal(sig->format, MMDX_FMT_EDF);
+    assert_int_equal(sig->nch, 25);
+    assert_int_equal(sig->ch[0].n, 1228);
+    assert_true(fabs(sig->ch[0].fs_hz - 128.0) < 1e-9);
+    assert_true(fabs(sig->duration_s - 9.59375) < 1e-12);
+    assert_string_equal(sig->ch[0].label, "Fp1");
+    assert_string_equal(sig->ch[7].label, "T7");
+    assert_string_equal(sig->ch[7].raw_label, "EEG T3");
+    col_d = mmdx__calloc(25 * 1228, sizeof(double));
+    assert_non_null(col_d);
+    for (col = 0; col < 25; col++)
+        assert_int_equal(mmdx__signal_read(ctx, lazy, col, 0, 1228,
+                                           col_d + col * 1228),
+                         MMDX_OK);
+    assert_int_equal(mmdx__file_read(ctx, txt, 1 << 22, &text, &len),
+                     MMDX_OK);
+    p = text;
+    while (*p) {
+        for (col = 0; col < 25; col++) {
+            double ref = strtod(p, &end), got, tol;
+
+            assert_true(end != p);
+            p = end;
+            /* the reference is within one ADC step of ours */
+            tol = 0.05 + 1e-6 * fabs(ref) + fabs(e->sig[col].gain);
+            got = sig->ch[col].data[row];
+            if (fabs(got - ref) > tol)
+                fail_msg("row %zu col %zu: %.7g vs %.7g", row, col, got, ref);
+            got = col_d[col * 1228 + row];
+            if (fabs(got - ref) > tol)
+                fail_msg("lazy row %zu col %zu: %.9g vs %.7g", row, col, got,
+                         ref);
+        }
+        while (*p == ' ' || *p == '\r' || *p == '\n')
+            p++;
+        row++;
+    }
+    assert_int_equal(row, 717);
+    mmdx__free(text);
+    mmdx__free(col_d);
+    mmdx__signal_free(sig);
+    mmdx__signal_free(lazy);
+    mmdx__edf_close(e);
+    mmdx__free(edf);
+    mmdx__free(txt);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every file in shared/data/eeg reads, with the channel
+ * counts, rates, lengths and annotation counts found in their headers
+ * (see shared/data/SOURCES.md). */
+static void edf_read__every_shared_file__reads(void **state)
+{
+    static const struct {
+        const char *file;
+        int format;
+        size_t nch;
+        double fs0_hz;
+        size_t n0;
+        size_t nann;
+        const char *label0;
+    } files[] = {
+        { "eeg/test.edf", MMDX_FMT_EDFPLUS, 139, 512, 3072, 5, "A1" },
+        { "eeg/test_bdf_stim_channel.bdf", MMDX_FMT_BDF, 4, 500, 5000, 0,
+          "C3" },
+        { "eeg/test_edf_stim_channel.edf", MMDX_FMT_EDF, 25, 128, 1228, 0,
+          "Fp1" },
+        /* 857 TALs: one time-keeping, 856 annotations */
+        { "eeg/test_edfann.edf", MMDX_FMT_EDFPLUS, 0, 0, 0, 856, NULL },
+        { "eeg/test_generator.bdf", MMDX_FMT_BDFPLUS, 5, 1000, 30000, 0,
+          "sine 5Hz" },
+        { "eeg/test_subsecond.edf", MMDX_FMT_EDFPLUS, 1, 128, 89344, 0,
+          "Fp1" },
+        { "eeg/test_uneven_samp.edf", MMDX_FMT_EDF, 2, 100, 11000, 0,
+          "3Hz +5/-5 V" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(files); i++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        char *path = test_shared(files[i].file);
+        struct mmdx_signal *sig = NULL;
+        struct mmdx_edf_opts o = { "uV", false, false };
+
+        if (mmdx__edf_read(ctx, path, &o, &sig) != MMDX_OK) {
+            char buf[512];
+
+            fail_msg("%s: %s", files[i].file,
+                     mmdx_error_format(mmdx_ctx_last_error(ctx), buf,
+                                       sizeof(buf)));
+        }
+        assert_int_equal(sig->format, files[i].format);
+        assert_int_equal(sig->nch, files[i].nch);
+        if (files[i].nch) {
+            assert_true(fabs(sig->ch[0].fs_hz - files[i].fs0_hz) < 1e-9);
+            assert_int_equal(sig->ch[0].n, files[i].n0);
+            assert_string_equal(sig->ch[0].label, files[i].label0);
+        }
+        if (files[i].nann)
+            assert_int_equal(sig->nann, files[i].nann);
+        mmdx__signal_free(sig);
+        mmdx__free(path);
+        mmdx_ctx_free(ctx);
+    }
+}
+
+/* Ensure that per-signal rates and units differ as recorded in
+ * test_uneven_samp.edf (100 Hz in V, 12.8 Hz in uV) and that volts are
+ * converted to the requested unit. */
+static void edf_read__uneven_rates__per_channel(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *path = test_shared("eeg/test_uneven_samp.edf");
+    struct mmdx_signal *sig = NULL;
+    struct mmdx_edf_opts o = { "uV", false, false };
+
+    (void)state;
+    assert_int_equal(mmdx__edf_read(ctx, path, &o, &sig), MMDX_OK);
+    assert_true(fabs(sig->ch[1].fs_hz - 12.8) < 1e-12);
+    assert_int_equal(sig->ch[1].n, 128 * 11);
+    assert_string_equal(sig->ch[0].unit, "uV");
+    assert_string_equal(sig->ch[1].unit, "uV");
+    assert_true(fabs(sig->duration_s - 110) < 1e-12);
+    mmdx__signal_free(sig);
+    mmdx__free(path);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the TALs of test.edf (EDF+C) and test_subsecond.edf are
+ * parsed: durations, texts and the sub-second start offset. */
+static void edf_annotations__real_files__parsed(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *path = test_shared("eeg/test.edf");
+    struct mmdx_edf *e = NULL;
+    struct mmdx_annotation *a = NULL;
+    size_t n = 0, i;
+    bool found = false;
+
+    (void)state;
+    assert_int_equal(mmdx__edf_open(ctx, path, &e), MMDX_OK);
+    assert_int_equal(mmdx__edf_annotations(e, &a, &n), MMDX_OK);
+    /* 6 time-keeping TALs and 5 annotations */
+    assert_int_equal(n, 5);
+    assert_string_equal(a[0].text, "start");
+    for (i = 0; i < n; i++)
+        if (strcmp(a[i].text, "type A") == 0 &&
+            fabs(a[i].onset_s - 0.1344) < 1e-12 &&
+            fabs(a[i].duration_s - 0.256) < 1e-12)
+            found = true;
+    assert_true(found);
+    for (i = 0; i < n; i++)
+        mmdx__free(a[i].text);
+    mmdx__free(a);
+    mmdx__edf_close(e);
+    mmdx__free(path);
+
+    path = test_shared("eeg/test_subsecond.edf");
+    assert_int_equal(mmdx__edf_open(ctx, path, &e), MMDX_OK);
+    assert_int_equal(mmdx__edf_annotations(e, &a, &n), MMDX_OK);
+    assert_true(fabs(e->start_offset_s - 0.3945312) < 1e-12);
+    assert_true(n > 0);
+    assert_string_equal(a[0].text, "XLSpike");
+    assert_true(fabs(a[0].onset_s - (2.3457031 - 0.3945312)) < 1e-9);
+    for (i = 0; i < n; i++)
+        mmdx__free(a[i].text);
+    mmdx__free(a);
+    mmdx__edf_close(e);
+    mmdx__free(path);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that windows read through the bounded record cache equal the
+ * same samples of a whole read (test.edf: 139 x 512 Hz, cache smaller
+ * than the file is forced by reading across every record boundary). */
+static void edf_read_samples__windows__match_whole(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *path = test_shared("eeg/test.edf");
+    struct mmdx_signal *sig = NULL;
+    struct mmdx_edf *e = NULL;
+    double buf[1100];
+    size_t c, i, first;
+
+    (void)state;
+    assert_int_equal(mmdx__edf_read(ctx, path, NULL, &sig), MMDX_OK);
+    assert_int_equal(mmdx__edf_open(ctx, path, &e), MMDX_OK);
+    {
+        const unsigned char *d;
+
+        /* allocate the cache, then let it hold only 2 of the 6 records */
+        assert_int_equal(mmdx__edf_records(e, 0, 1, &d), MMDX_OK);
+        e->cache_cap_rec = 2;
+    }
+    for (c = 0; c < 139; c += 17)
+        for (first = 0; first + 1100 <= 3072; first += 733) {
+            assert_int_equal(mmdx__edf_read_samples(e, c, first, 1100, 1.0,
+                                                    buf),
+                             MMDX_OK);
+            for (i = 0; i < 1100; i++)
+                assert_true(fabs(buf[i] - sig->ch[c].data[first + i]) <
+                            1e-4);
+        }
+    assert_int_equal(mmdx__edf_read_samples(e, 0, 3000, 100, 1.0, buf),
+                     MMDX_E_INVAL);
+    mmdx__edf_close(e);
+    mmdx__signal_free(sig);
+    mmdx__free(path);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every allocation failure while reading an EDF+ file with
+ * annotations returns E_NOMEM and leaks nothing (ASan checks leaks). */
+static void edf_read__oom_loop__nomem(void **state)
+{
+    static const char *const files[] = { "eeg/test_edfann.edf",
+                                         "eeg/test_generator.bdf" };
+    size_t f;
+
+    (void)state;
+    for (f = 0; f < MMDX_ARRAY_SIZE(files); f++) {
+        char *path = test_shared(files[f]);
+        unsigned long n;
+        int lazy;
+
+        for (lazy = 0; lazy < 2; lazy++)
+            for (n = 1;; n++) {
+                struct mmdx_ctx *ctx = test_ctx();
+                struct mmdx_signal *sig = NULL;
+                struct mmdx_edf_opts o = { "uV", lazy != 0, false };
+                enum mmdx_status st;
+
+                mmdx__alloc_fail_at(n);
+                st = mmdx__edf_read(ctx, path, &o, &sig);
+                mmdx__alloc_fail_at(0);
+                if (st == MMDX_OK) {
+                    assert_non_null(sig);
+                    mmdx__signal_free(sig);
+                    mmdx_ctx_free(ctx);
+                    break;
+                }
+                assert_int_equal(st, MMDX_E_NOMEM);
+                assert_null(sig);
+                mmdx_ctx_free(ctx);
+                assert_true(n < 5000);
+            }
+        mmdx__free(path);
+    }
+}
+
+/* Ensure that a file whose size disagrees with its record count is
+ * refused (truncated download). */
+static void edf_open__truncated_file__records_named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path;
+    size_t len;
+    unsigned char *h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2,
+                                  &len);
+    unsigned char d[30] = { 0 };
+    struct mmdx_edf *e = NULL;
+
+    (void)state;
+    path = write_file(dir, "t.edf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx__edf_open(ctx, path, &e), MMDX_E_FORMAT);
+    assert_error_has(ctx, "records: 3 records of 12 bytes disagree with the "
+                          "file size (30 data bytes)");
+    assert_null(e);
+    free(h);
+    mmdx__free(path);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the inspect hook reports the EDF facts without the patient
+ * or recording fields. */
+struct kv {
+    char buf[8192];
+};
+
+static void kv_cb(void *user, const char *key, const char *value)
+{
+    struct kv *k = user;
+    size_t l = strlen(k->buf);
+
+    snprintf(k->buf + l, sizeof(k->buf) - l, "%s=%s\n", key, value);
+}
+
+static void edf_inspect__subsecond__summary(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *path = test_shared("eeg/test_subsecond.edf");
+    struct kv k = { "" };
+
+    (void)state;
+    assert_int_equal(mmdx_inspect(ctx, path, kv_cb, &k), MMDX_OK);
+    assert_non_null(strstr(k.buf, "format=edf+\n"));
+    assert_non_null(strstr(k.buf, "edf.variant=EDF+C\n"));
+    assert_non_null(strstr(k.buf, "edf.records=698\n"));
+    assert_non_null(strstr(k.buf, "edf.signal.0=Fp1 (Fp1) 128 Hz uV\n"));
+    assert_non_null(strstr(k.buf, "edf.start_offset_s=0.3945312\n"));
+    mmdx__free(path);
+    mmdx_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(edf_header__synthetic__parsed),
+        cmocka_unit_test(edf_header__malformed__field_named),
+        cmocka_unit_test(edf_header__bad_signal_fields__indexed),
+        cmocka_unit_test(edf_header__non_ascii__refused),
+        cmocka_unit_test(edf_header__truncated__format),
+        cmocka_unit_test(bdf_read__24bit__scaled),
+        cmocka_unit_test(edfplus_d__gaps_and_tals__parsed),
+        cmocka_unit_test(edf_tal__bad_onset__format),
+        cmocka_unit_test(edf_idfields__subfields__reported),
+        cmocka_unit_test(edf_read__stim_channel__matches_reference),
+        cmocka_unit_test(edf_read__every_shared_file__reads),
+        cmocka_unit_test(edf_read__uneven_rates__per_channel),
+        cmocka_unit_test(edf_annotations__real_files__parsed),
+        cmocka_unit_test(edf_read_samples__windows__match_whole),
+        cmocka_unit_test(edf_read__oom_loop__nomem),
+        cmocka_unit_test(edf_open__truncated_file__records_named),
+        cmocka_unit_test(edf_inspect__subsecond__summary),
+    };
+
+    return cmocka_run_group_tests_name("eeg_testdriver", tests, NULL, NULL);
+}
