@@ -85,7 +85,9 @@ enum mmdx_status mmdx__xml_read_mem(struct mmdx_ctx *ctx, const char *path,
     if (!pc)
         return mmdx__nomem(ctx);
     doc = xmlCtxtReadMemory(pc, data, (int)len, NULL, NULL, flags);
-    if (!doc || !pc->wellFormed) {
+    /* Namespace errors (an unbound prefix) leave wellFormed set: a
+     * document that is not namespace-well-formed is refused too. */
+    if (!doc || !pc->wellFormed || !pc->nsWellFormed) {
         const xmlError *e = xmlCtxtGetLastError(pc);
         char msg[512] = "not well-formed XML";
         long line = 0;

@@ -1,0 +1,768 @@
+/* test_record.c - record_testdriver: FHIR, C-CDA and mmdx record XML
+ * readers, the load.record and record.features stages.
+ *
+ * Expected values are read off the documents themselves (the shared files
+ * under records/, see ../shared/data/SOURCES.md); numbers are compared
+ * exactly unless a tolerance is stated. */
+#include "core/common.h"
+#include "io/record.h"
+#include "test_util.h"
+
+#define KENDALL                                                              \
+    "records/synthea-ccda/"                                                  \
+    "Kendall673_Schroeder447_7cac15d9-1074-2a73-2b4f-052623f2dc81.xml"
+#define LEMUEL                                                               \
+    "records/synthea-ccda/"                                                  \
+    "Lemuel304_Corwin846_7be26793-9525-17d3-3fe7-f6750e1aaec5.xml"
+
+static struct mmdx_record *read_shared(struct mmdx_ctx *ctx, const char *rel,
+                                       unsigned flags)
+{
+    char *p = test_shared(rel);
+    struct mmdx_record *r = NULL;
+    enum mmdx_status st = mmdx__record_read_file(ctx, p, flags, &r);
+
+    if (st) {
+        char buf[1024];
+
+        mmdx__free(p);
+        fail_msg("%s: %s", rel,
+                 mmdx_error_format(mmdx_ctx_last_error(ctx), buf, sizeof(buf)));
+    }
+    mmdx__free(p);
+    return r;
+}
+
+static enum mmdx_status read_text(struct mmdx_ctx *ctx, const char *text,
+                                  struct mmdx_record **r)
+{
+    return mmdx__record_read_mem(ctx, "mem.xml", text, strlen(text),
+                                 MMDX_RECORD_IDFIELDS, r);
+}
+
+/* The n-th observation with this code (NULL if fewer). */
+static const struct mmdx_obs *find_obs(const struct mmdx_record *r,
+                                       const char *code, size_t nth)
+{
+    size_t i;
+
+    for (i = 0; i < r->nobs; i++)
+        if (strcmp(r->obs[i].code.code, code) == 0 && nth-- == 0)
+            return &r->obs[i];
+    return NULL;
+}
+
+static const struct mmdx_condition *find_cond(const struct mmdx_record *r,
+                                              const char *code)
+{
+    size_t i, j;
+
+    for (i = 0; i < r->nconds; i++)
+        for (j = 0; j < r->conds[i].ncodes; j++)
+            if (strcmp(r->conds[i].codes[j].code, code) == 0)
+                return &r->conds[i];
+    return NULL;
+}
+
+static size_t count_idf(const struct mmdx_record *r, const char *field)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < r->nidf; i++)
+        if (strcmp(r->idf[i].field, field) == 0)
+            n++;
+    return n;
+}
+
+static const char *idf_value(const struct mmdx_record *r, const char *field)
+{
+    size_t i;
+
+    for (i = 0; i < r->nidf; i++)
+        if (strcmp(r->idf[i].field, field) == 0)
+            return r->idf[i].value;
+    return NULL;
+}
+
+static void assert_date(const struct mmdx_date *d, int y, int m, int day,
+                        enum mmdx_date_prec prec)
+{
+    assert_int_equal(d->prec, prec);
+    assert_int_equal(d->year, y);
+    assert_int_equal(d->month, m);
+    assert_int_equal(d->day, day);
+}
+
+/* ---- dates -------------------------------------------------------------- */
+
+/* Ensure that FHIR and HL7 dates keep their precision and reject junk. */
+static void date__forms__precision(void **state)
+{
+    struct mmdx_date d;
+
+    (void)state;
+    assert_true(mmdx__date_parse_fhir("2015", &d));
+    assert_date(&d, 2015, 0, 0, MMDX_DATE_YEAR);
+    assert_true(mmdx__date_parse_fhir("2016-10", &d));
+    assert_date(&d, 2016, 10, 0, MMDX_DATE_MONTH);
+    assert_true(mmdx__date_parse_fhir("2018-02-16T09:17:00+01:00", &d));
+    assert_date(&d, 2018, 2, 16, MMDX_DATE_TIME);
+    assert_int_equal(d.sec, 9 * 3600 + 17 * 60);
+    assert_true(mmdx__date_parse_fhir("2020-02-29", &d));
+    assert_false(mmdx__date_parse_fhir("2019-02-29", &d));
+    assert_false(mmdx__date_parse_fhir("2019-13", &d));
+    assert_false(mmdx__date_parse_fhir("19", &d));
+    assert_false(mmdx__date_parse_fhir("2019-01-01T25:00", &d));
+    assert_false(mmdx__date_parse_fhir("2019-01-01x", &d));
+    assert_int_equal(d.prec, MMDX_DATE_NONE);
+    assert_true(mmdx__date_parse_hl7("19501219", &d));
+    assert_date(&d, 1950, 12, 19, MMDX_DATE_DAY);
+    assert_true(mmdx__date_parse_hl7("201307061145-0800", &d));
+    assert_date(&d, 2013, 7, 6, MMDX_DATE_TIME);
+    assert_true(mmdx__date_parse_hl7("20240505075152", &d));
+    assert_int_equal(d.sec, 7 * 3600 + 51 * 60 + 52);
+    assert_true(mmdx__date_parse_hl7("2014", &d));
+    assert_date(&d, 2014, 0, 0, MMDX_DATE_YEAR);
+    assert_false(mmdx__date_parse_hl7("2014-01-01", &d));
+    assert_false(mmdx__date_parse_hl7("201", &d));
+    assert_false(mmdx__date_parse_hl7("20140231", &d));
+}
+
+/* Ensure that dates order by time and midpoints follow the precision. */
+static void date__compare_mid__ordered(void **state)
+{
+    struct mmdx_date a, b;
+
+    (void)state;
+    assert_true(mmdx__date_parse_fhir("2015", &a));
+    assert_true(mmdx__date_parse_fhir("2015-01-01", &b));
+    assert_int_equal(mmdx__date_cmp(&a, &b), -1);
+    assert_true(mmdx__date_parse_fhir("2014-12-31", &b));
+    assert_int_equal(mmdx__date_cmp(&a, &b), 1);
+    /* 2015 is not a leap year: its midpoint is 182.5 days after 1 Jan */
+    assert_true(mmdx__date_mid_days(&a) - mmdx__date_mid_days(&b) ==
+                182.5 + 1.0 - 0.5);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(mmdx__date_cmp(&b, &a), -1);
+    assert_true(isnan(mmdx__date_mid_days(&b)));
+}
+
+/* ---- FHIR ----------------------------------------------------------------- */
+
+/* Ensure that the IPS bundle yields the patient, coded observations,
+ * conditions with status and medications resolved by urn:uuid. */
+static void fhir__ips_bundle__values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = read_shared(ctx, "records/fhir-r4/IPS-bundle-01.xml",
+                                        MMDX_RECORD_IDFIELDS);
+    const struct mmdx_obs *o;
+    const struct mmdx_condition *c;
+
+    (void)state;
+    assert_int_equal(r->source, MMDX_RECORD_SRC_FHIR);
+    assert_int_equal(r->sex, MMDX_SEX_FEMALE);
+    assert_date(&r->birth, 1972, 5, 1, MMDX_DATE_DAY);
+    assert_int_equal(r->counts.resources, 20);
+    /* 6 observations with a value; the "Blood typing" panel has none */
+    assert_int_equal(r->nobs, 6);
+    o = find_obs(r, "17856-6", 0);
+    assert_non_null(o);
+    assert_int_equal(o->code.sys, MMDX_CS_LOINC);
+    assert_true(o->value == 7.5);
+    assert_string_equal(o->unit, "%");
+    assert_date(&o->date, 2017, 11, 10, MMDX_DATE_TIME);
+    o = find_obs(r, "882-1", 0);
+    assert_non_null(o);
+    assert_true(isnan(o->value));
+    assert_string_equal(o->value_code.code, "278149003");
+    assert_int_equal(o->value_code.sys, MMDX_CS_SNOMED);
+
+    assert_int_equal(r->nconds, 2);
+    c = find_cond(r, "198436008");
+    assert_non_null(c);
+    assert_int_equal(c->ncodes, 2);
+    assert_int_equal(c->codes[1].sys, MMDX_CS_ICD10);
+    assert_string_equal(c->codes[1].code, "N95.1");
+    assert_int_equal(c->status, MMDX_COND_ACTIVE);
+    assert_date(&c->onset, 2015, 0, 0, MMDX_DATE_YEAR);
+    c = find_cond(r, "254837009");
+    assert_non_null(c);
+    assert_int_equal(c->status, MMDX_COND_RESOLVED); /* "remission" */
+    assert_date(&c->onset, 2015, 1, 0, MMDX_DATE_MONTH);
+    assert_date(&c->abatement, 2015, 3, 0, MMDX_DATE_MONTH);
+    assert_true(r->has_problem_list);
+
+    assert_int_equal(r->nmeds, 2);
+    assert_int_equal(r->meds[0].ncodes, 4);
+    assert_int_equal(r->meds[0].codes[0].sys, MMDX_CS_SNOMED);
+    assert_string_equal(r->meds[0].codes[0].code, "108774000");
+    assert_int_equal(r->meds[0].codes[1].sys, MMDX_CS_ATC);
+    assert_string_equal(r->meds[0].codes[1].code, "L02BG03");
+    assert_int_equal(r->meds[0].status, MMDX_MED_ACTIVE);
+    assert_date(&r->meds[0].start, 2015, 3, 0, MMDX_DATE_MONTH);
+    assert_string_equal(r->meds[1].codes[1].code, "G02CX04");
+
+    /* identifying fields: reported, values kept for the gate */
+    assert_int_equal(count_idf(r, "Patient.name"), 1);
+    assert_string_equal(idf_value(r, "Patient.birthDate"), "1972-05-01");
+    assert_int_equal(count_idf(r, "Patient.telecom"), 1);
+    assert_int_equal(count_idf(r, "Patient.address"), 1);
+    assert_int_equal(count_idf(r, "Patient.identifier"), 1);
+    assert_int_equal(count_idf(r, "Patient.contact"), 1);
+    assert_true(count_idf(r, "Resource.text.div") >= 1);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that single FHIR resources read: creatinine with its UCUM unit,
+ * a condition, an unresolvable medication reference. */
+static void fhir__single_resources__values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r;
+    const struct mmdx_obs *o;
+
+    (void)state;
+    r = read_shared(ctx, "records/fhir-r4/observation-serum-creatinine-adult.xml",
+                    0);
+    assert_int_equal(r->nobs, 1);
+    o = &r->obs[0];
+    assert_string_equal(o->code.code, "2160-0");
+    assert_true(o->value == 2.46);
+    assert_string_equal(o->unit, "mg/dL");
+    assert_date(&o->date, 2018, 2, 16, MMDX_DATE_TIME);
+    assert_int_equal(r->sex, MMDX_SEX_UNKNOWN);
+    assert_int_equal(r->birth.prec, MMDX_DATE_NONE);
+    assert_int_equal(r->nidf, 0); /* not asked */
+    mmdx__record_free(r);
+
+    r = read_shared(ctx, "records/fhir-r4/condition-39-07-1.xml",
+                    MMDX_RECORD_IDFIELDS);
+    assert_int_equal(r->nconds, 1);
+    assert_string_equal(r->conds[0].codes[0].code, "54329005");
+    assert_int_equal(r->conds[0].codes[0].sys, MMDX_CS_SNOMED);
+    assert_int_equal(r->conds[0].status, MMDX_COND_ACTIVE);
+    assert_date(&r->conds[0].onset, 2014, 0, 0, MMDX_DATE_YEAR);
+    /* subject.display names the patient */
+    assert_int_equal(count_idf(r, "Reference.display"), 1);
+    mmdx__record_free(r);
+
+    r = read_shared(ctx, "records/fhir-r4/medicationStatement-39-07-1.xml", 0);
+    assert_int_equal(r->nmeds, 1);
+    assert_int_equal(r->meds[0].ncodes, 0); /* Medication/... not present */
+    assert_int_equal(r->meds[0].status, MMDX_MED_ACTIVE);
+    assert_int_equal(r->counts.entries_skipped, 1);
+    mmdx__record_free(r);
+
+    r = read_shared(ctx, "records/fhir-r4/patient-example-female.xml",
+                    MMDX_RECORD_IDFIELDS);
+    assert_int_equal(r->sex, MMDX_SEX_FEMALE);
+    assert_date(&r->birth, 1992, 5, 1, MMDX_DATE_DAY);
+    assert_int_equal(r->nidf, 6);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that references resolve by Type/id and #contained, components
+ * become observations, and elements outside the FHIR namespace are
+ * ignored. */
+static void fhir__references_components__resolved(void **state)
+{
+    static const char doc[] =
+        "<Bundle xmlns='http://hl7.org/fhir'><type value='collection'/>"
+        "<entry><fullUrl value='http://x.org/fhir/Medication/m1'/>"
+        "<resource><Medication><id value='m1'/><code><coding>"
+        "<system value='http://www.nlm.nih.gov/research/umls/rxnorm'/>"
+        "<code value='855332'/></coding></code></Medication></resource>"
+        "</entry>"
+        "<entry><resource><MedicationRequest><status value='active'/>"
+        "<medicationReference><reference value='Medication/m1'/>"
+        "</medicationReference><authoredOn value='2020-01-02'/>"
+        "</MedicationRequest></resource></entry>"
+        "<entry><resource><MedicationStatement><contained><Medication>"
+        "<id value='c'/><code><coding><system value='http://www.whocc.no/atc'/>"
+        "<code value='C10AA05'/></coding></code></Medication></contained>"
+        "<status value='completed'/><medicationReference>"
+        "<reference value='#c'/></medicationReference>"
+        "</MedicationStatement></resource></entry>"
+        "<entry><resource><Observation><status value='final'/><code><coding>"
+        "<system value='http://loinc.org'/><code value='85354-9'/></coding>"
+        "</code><effectiveDateTime value='2021-06'/>"
+        "<component><code><coding><system value='http://loinc.org'/>"
+        "<code value='8480-6'/></coding></code><valueQuantity>"
+        "<value value='141'/><system value='http://unitsofmeasure.org'/>"
+        "<code value='mm[Hg]'/></valueQuantity></component>"
+        "<component><code><coding><system value='http://loinc.org'/>"
+        "<code value='8462-4'/></coding></code><valueQuantity>"
+        "<value value='92'/><code value='mm[Hg]'/></valueQuantity>"
+        "</component></Observation></resource></entry>"
+        "<entry><resource><Observation xmlns='urn:other'><code><coding>"
+        "<system value='http://loinc.org'/><code value='8867-4'/></coding>"
+        "</code><valueQuantity><value value='70'/></valueQuantity>"
+        "</Observation></resource></entry>"
+        "<entry><resource><Condition><verificationStatus><coding>"
+        "<code value='entered-in-error'/></coding></verificationStatus>"
+        "<code><coding><system value='http://hl7.org/fhir/sid/icd-10-cm'/>"
+        "<code value='I48.0'/></coding></code></Condition></resource></entry>"
+        "</Bundle>";
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(read_text(ctx, doc, &r), MMDX_OK);
+    assert_int_equal(r->nmeds, 2);
+    assert_int_equal(r->meds[0].codes[0].sys, MMDX_CS_RXNORM);
+    assert_string_equal(r->meds[0].codes[0].code, "855332");
+    assert_int_equal(r->meds[0].status, MMDX_MED_ACTIVE);
+    assert_date(&r->meds[0].start, 2020, 1, 2, MMDX_DATE_DAY);
+    assert_string_equal(r->meds[1].codes[0].code, "C10AA05");
+    assert_int_equal(r->meds[1].status, MMDX_MED_STOPPED);
+    assert_int_equal(r->nobs, 2); /* the urn:other one is not FHIR */
+    assert_string_equal(r->obs[0].code.code, "8480-6");
+    assert_true(r->obs[0].value == 141);
+    assert_string_equal(r->obs[0].unit, "mm[Hg]");
+    assert_date(&r->obs[1].date, 2021, 6, 0, MMDX_DATE_MONTH);
+    assert_int_equal(r->nconds, 0); /* entered-in-error */
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a malformed date and a second Patient are refused, naming
+ * the field and line, never the value. */
+static void fhir__bad_input__named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(read_text(ctx,
+                               "<Patient xmlns='http://hl7.org/fhir'>\n"
+                               "<birthDate value='1972-02-30'/></Patient>",
+                               &r),
+                     MMDX_E_FORMAT);
+    assert_null(r);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "Patient.birthDate");
+    assert_int_equal(mmdx_ctx_last_error(ctx)->line, 2);
+    assert_error_has(ctx, "mem.xml:2: io.fhir: Patient.birthDate: not a FHIR "
+                          "date or dateTime");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(
+        read_text(ctx,
+                  "<Bundle xmlns='http://hl7.org/fhir'>"
+                  "<entry><resource><Patient/></resource></entry>"
+                  "<entry><resource><Patient/></resource></entry></Bundle>",
+                  &r),
+        MMDX_E_FORMAT);
+    assert_error_has(ctx, "more than one Patient resource");
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- C-CDA ------------------------------------------------------------- */
+
+/* Ensure that the CCD's vital signs are read from coded values. */
+static void ccda__ccd_vitals__values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = read_shared(ctx, "records/ccda/CCD_2.xml",
+                                        MMDX_RECORD_IDFIELDS);
+    const struct mmdx_obs *o;
+
+    (void)state;
+    assert_int_equal(r->source, MMDX_RECORD_SRC_CDA);
+    assert_int_equal(r->sex, MMDX_SEX_FEMALE);
+    assert_date(&r->birth, 1950, 12, 19, MMDX_DATE_DAY);
+    assert_int_equal(r->counts.sections, 7);
+    assert_int_equal(r->nobs, 9);
+    o = find_obs(r, "8480-6", 0);
+    assert_true(o->value == 120);
+    assert_string_equal(o->unit, "mm[Hg]");
+    assert_date(&o->date, 2014, 10, 1, MMDX_DATE_TIME);
+    assert_true(find_obs(r, "8462-4", 0)->value == 80);
+    assert_true(find_obs(r, "8867-4", 0)->value == 80);
+    assert_string_equal(find_obs(r, "8867-4", 0)->unit, "/min");
+    assert_true(find_obs(r, "39156-5", 0)->value == 37.58);
+    assert_string_equal(find_obs(r, "39156-5", 0)->unit, "kg/m2");
+    assert_true(find_obs(r, "3141-9", 0)->value == 108.863);
+    /* the problem and medication sections exist but are empty */
+    assert_int_equal(r->nconds, 0);
+    assert_int_equal(r->nmeds, 0);
+    assert_true(r->has_problem_list);
+    assert_true(r->has_med_list);
+    assert_int_equal(count_idf(r, "patient.name"), 1);
+    assert_int_equal(count_idf(r, "patientRole.addr"), 1);
+    assert_int_equal(count_idf(r, "patientRole.telecom"), 2);
+    assert_int_equal(count_idf(r, "patientRole.id"), 2);
+    assert_string_equal(idf_value(r, "patient.birthTime"), "19501219");
+    assert_int_equal(count_idf(r, "author.name"), 1);
+    assert_int_equal(count_idf(r, "section.text"), 7);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that problem status comes from the status observation or the
+ * concern act, and medications from manufacturedMaterial codes. */
+static void ccda__progress_note__problems_meds(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = read_shared(ctx, "records/ccda/Progress_Note.xml",
+                                        0);
+    const struct mmdx_condition *c;
+
+    (void)state;
+    assert_int_equal(r->sex, MMDX_SEX_MALE);
+    assert_date(&r->birth, 1954, 11, 25, MMDX_DATE_DAY);
+    assert_int_equal(r->nconds, 3);
+    c = find_cond(r, "190389009"); /* type II diabetes with ulcer */
+    assert_non_null(c);
+    assert_int_equal(c->codes[0].sys, MMDX_CS_SNOMED);
+    assert_int_equal(c->status, MMDX_COND_ACTIVE);
+    assert_date(&c->onset, 2000, 7, 3, MMDX_DATE_DAY);
+    c = find_cond(r, "233604007"); /* pneumonia, resolved */
+    assert_non_null(c);
+    assert_int_equal(c->status, MMDX_COND_RESOLVED);
+    assert_int_equal(r->nmeds, 2);
+    assert_int_equal(r->meds[0].codes[0].sys, MMDX_CS_RXNORM);
+    assert_string_equal(r->meds[0].codes[0].code, "573621");
+    assert_int_equal(r->meds[0].status, MMDX_MED_ACTIVE);
+    assert_date(&r->meds[0].start, 2013, 1, 3, MMDX_DATE_DAY);
+    /* vitals on two dates and one CBC */
+    assert_true(find_obs(r, "8480-6", 0)->value == 132);
+    assert_date(&find_obs(r, "8480-6", 0)->date, 2012, 9, 10, MMDX_DATE_DAY);
+    assert_true(find_obs(r, "8480-6", 1)->value == 128);
+    assert_true(find_obs(r, "718-7", 0)->value == 13.2);
+    assert_string_equal(find_obs(r, "718-7", 0)->unit, "g/dL");
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the Synthea CCDs give hypertension, lisinopril, vitals and
+ * lipids with their dates. */
+static void ccda__synthea__values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = read_shared(ctx, KENDALL, 0);
+    const struct mmdx_condition *c;
+    size_t i, nlis = 0;
+
+    (void)state;
+    assert_int_equal(r->sex, MMDX_SEX_MALE);
+    assert_date(&r->birth, 1976, 1, 18, MMDX_DATE_TIME);
+    assert_int_equal(r->counts.sections, 11);
+    assert_int_equal(r->counts.sections_used, 4);
+    c = find_cond(r, "59621000"); /* essential hypertension */
+    assert_non_null(c);
+    assert_int_equal(c->status, MMDX_COND_ACTIVE);
+    assert_date(&c->onset, 2024, 2, 11, MMDX_DATE_TIME);
+    assert_int_equal(r->nconds, 25);
+    assert_int_equal(r->nmeds, 5);
+    for (i = 0; i < r->nmeds; i++)
+        if (strcmp(r->meds[i].codes[0].code, "314076") == 0)
+            nlis++;
+    assert_int_equal(nlis, 2);
+    assert_true(find_obs(r, "8867-4", 5)->value == 96);
+    assert_date(&find_obs(r, "8867-4", 5)->date, 2024, 2, 11, MMDX_DATE_TIME);
+    assert_true(find_obs(r, "18262-6", 0)->value == 92.23);
+    assert_string_equal(find_obs(r, "18262-6", 0)->unit, "mg/dL");
+    assert_true(find_obs(r, "2093-3", 1)->value == 177.05);
+    mmdx__record_free(r);
+
+    r = read_shared(ctx, LEMUEL, 0);
+    assert_int_equal(r->nmeds, 0);
+    assert_int_equal(r->nconds, 9);
+    assert_date(&r->birth, 1990, 10, 17, MMDX_DATE_TIME);
+    assert_true(find_obs(r, "39156-5", 2)->value == 28.49);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a plain CDA R2 document (no C-CDA templates) is read by its
+ * LOINC section codes. */
+static void ccda__plain_cda__by_section_code(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = read_shared(ctx, "records/cda/SampleCDADocument.xml",
+                                        0);
+
+    (void)state;
+    assert_int_equal(r->sex, MMDX_SEX_MALE);
+    assert_date(&r->birth, 1932, 9, 24, MMDX_DATE_DAY);
+    assert_int_equal(r->counts.sections, 15);
+    assert_true(find_obs(r, "50373000", 0)->value == 1.77); /* SNOMED height */
+    assert_string_equal(find_obs(r, "50373000", 0)->unit, "m");
+    assert_int_equal(r->nmeds, 4);
+    assert_string_equal(r->meds[0].codes[0].code, "66493003");
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the imaging report and discharge summary read too. */
+static void ccda__other_documents__read(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r;
+
+    (void)state;
+    r = read_shared(ctx, "records/ccda/Diagnostic_Imaging_Report.xml", 0);
+    assert_int_equal(r->sex, MMDX_SEX_MALE);
+    assert_int_equal(r->nobs + r->nconds + r->nmeds, 0);
+    assert_int_equal(r->counts.sections, 5);
+    mmdx__record_free(r);
+    r = read_shared(ctx, "records/ccda/Discharge_Summary.xml", 0);
+    assert_int_equal(r->sex, MMDX_SEX_FEMALE);
+    assert_date(&r->birth, 2005, 5, 1, MMDX_DATE_DAY);
+    assert_int_equal(r->nconds, 2);
+    assert_true(find_obs(r, "8480-6", 0)->value == 80);
+    assert_true(find_obs(r, "8462-4", 0)->value == 55);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the C-CDA fragments (unbound xsi: prefix) are refused as
+ * not well-formed, with the libxml2 reason and line. */
+static void ccda__fragments__not_well_formed(void **state)
+{
+    static const char *const frags[] = {
+        "records/ccda/fragments/Heart_Rate_Rhythm_C-CDA2.1.xml",
+        "records/ccda/fragments/Basic_Metabolic_Panel_with_Troponin_C-CDA2.1.xml",
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(frags); i++) {
+        char *p = test_shared(frags[i]);
+        struct mmdx_record *r = NULL;
+
+        mmdx_ctx_clear_error(ctx);
+        assert_int_equal(mmdx__record_read_file(ctx, p, 0, &r),
+                         MMDX_E_FORMAT);
+        assert_null(r);
+        assert_error_has(ctx, "io.record: Namespace prefix xsi");
+        assert_true(mmdx_ctx_last_error(ctx)->line > 0);
+        mmdx__free(p);
+    }
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- hostile XML ------------------------------------------------------- */
+
+/* Ensure that XML bombs and external entities are refused before any
+ * expansion, in every record format. */
+static void record__bomb_xxe__refused(void **state)
+{
+    static const char *const docs[] = {
+        "<?xml version='1.0'?><!DOCTYPE Patient [<!ENTITY a 'aaaaaaaa'>"
+        "<!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;'><!ENTITY c '&b;&b;&b;&b;&b;'>]>"
+        "<Patient xmlns='http://hl7.org/fhir'><gender value='&c;'/></Patient>",
+        "<?xml version='1.0'?><!DOCTYPE ClinicalDocument [<!ENTITY x SYSTEM "
+        "'file:///etc/passwd'>]><ClinicalDocument xmlns='urn:hl7-org:v3'>"
+        "<title>&x;</title></ClinicalDocument>",
+        "<?xml version='1.0'?><!DOCTYPE record [<!ENTITY % p SYSTEM "
+        "'http://127.0.0.1:1/x.dtd'> %p;]><record xmlns='urn:mmdx:record:1'/>",
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(docs); i++) {
+        struct mmdx_record *r = NULL;
+
+        mmdx_ctx_clear_error(ctx);
+        assert_int_equal(read_text(ctx, docs[i], &r), MMDX_E_FORMAT);
+        assert_null(r);
+        assert_error_has(ctx, "entity declarations are not allowed");
+    }
+    /* an external DTD is neither fetched nor needed: the document reads
+     * (port 1 on loopback would refuse a connection anyway) */
+    mmdx_ctx_clear_error(ctx);
+    {
+        struct mmdx_record *r = NULL;
+
+        assert_int_equal(read_text(ctx,
+                                   "<?xml version='1.0'?><!DOCTYPE Patient "
+                                   "SYSTEM 'http://127.0.0.1:1/p.dtd'>"
+                                   "<Patient xmlns='http://hl7.org/fhir'>"
+                                   "<gender value='male'/></Patient>",
+                                   &r),
+                         MMDX_OK);
+        assert_int_equal(r->sex, MMDX_SEX_MALE);
+        mmdx__record_free(r);
+    }
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a well-formed document that is no record is refused by its
+ * root namespace. */
+static void record__not_a_record__refused(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(read_text(ctx, "<pipeline xmlns='urn:mmdx:pipeline:1'/>",
+                               &r),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "mem.xml:1: io.record: pipeline: not a patient "
+                          "record: root element in namespace "
+                          "\"urn:mmdx:pipeline:1\"");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(read_text(ctx, "<ClinicalDocument xmlns='urn:hl7-org:v3'/>",
+                               &r),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "io.ccda: recordTarget: missing");
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- mmdx record XML --------------------------------------------------- */
+
+static const char mmdx_doc[] =
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    "<record xmlns='urn:mmdx:record:1' format='1'>\n"
+    "  <patient sex='female' birth='1948-03'/>\n"
+    "  <observations>\n"
+    "    <observation system='loinc' code='8480-6' value='150' "
+    "unit='mm[Hg]' date='2023-05-02'/>\n"
+    "    <observation system='loinc' code='4548-4' value='7.1' unit='%' "
+    "date='2023-05-02T08:00:00Z'/>\n"
+    "    <observation system='loinc' code='882-1' value-system='snomed' "
+    "value-code='278149003'/>\n"
+    "  </observations>\n"
+    "  <conditions>\n"
+    "    <condition status='active' onset='2010'>"
+    "<code system='icd10cm' code='I48.91'/>"
+    "<code system='snomed' code='49436004'/></condition>\n"
+    "    <condition status='resolved' onset='2019-04-01' "
+    "abatement='2019-06'><code system='icd10cm' code='I63.9'/></condition>\n"
+    "  </conditions>\n"
+    "  <medications>\n"
+    "    <medication status='active' start='2020'>"
+    "<code system='atc' code='B01AF02'/></medication>\n"
+    "  </medications>\n"
+    "</record>\n";
+
+/* Ensure that mmdx record XML validates and reads. */
+static void mmdx_record__valid__values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(read_text(ctx, mmdx_doc, &r), MMDX_OK);
+    assert_int_equal(r->source, MMDX_RECORD_SRC_MMDX);
+    assert_int_equal(r->sex, MMDX_SEX_FEMALE);
+    assert_date(&r->birth, 1948, 3, 0, MMDX_DATE_MONTH);
+    assert_int_equal(r->nobs, 3);
+    assert_true(r->obs[1].value == 7.1);
+    assert_date(&r->obs[1].date, 2023, 5, 2, MMDX_DATE_TIME);
+    assert_string_equal(r->obs[2].value_code.code, "278149003");
+    assert_int_equal(r->nconds, 2);
+    assert_int_equal(r->conds[0].ncodes, 2);
+    assert_int_equal(r->conds[0].codes[0].sys, MMDX_CS_ICD10CM);
+    assert_int_equal(r->conds[1].status, MMDX_COND_RESOLVED);
+    assert_date(&r->conds[1].abatement, 2019, 6, 0, MMDX_DATE_MONTH);
+    assert_int_equal(r->nmeds, 1);
+    assert_int_equal(r->meds[0].codes[0].sys, MMDX_CS_ATC);
+    assert_string_equal(idf_value(r, "patient@birth"), "1948-03");
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that schema violations name the element and line, and a
+ * calendar-invalid date the pattern allows is still refused. */
+static void mmdx_record__invalid__element_line(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(read_text(ctx,
+                               "<record xmlns='urn:mmdx:record:1' format='1'>\n"
+                               "<patient sex='F'/></record>",
+                               &r),
+                     MMDX_E_SCHEMA);
+    assert_null(r);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "patient");
+    assert_int_equal(mmdx_ctx_last_error(ctx)->line, 2);
+    assert_error_has(ctx, "mem.xml:2: io.record: patient: Element "
+                          "'{urn:mmdx:record:1}patient', attribute 'sex'");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(read_text(ctx,
+                               "<record xmlns='urn:mmdx:record:1' format='1'>"
+                               "<patient sex='male'/><observations>\n"
+                               "<observation system='loinc' code='1-8' "
+                               "date='2019-02-30'/></observations></record>",
+                               &r),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "mem.xml:2: io.record: date: not a calendar date");
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- OOM ------------------------------------------------------------------ */
+
+static void oom_loop(const char *path, const char *text)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    unsigned long n;
+
+    for (n = 1; n < 100000; n++) {
+        struct mmdx_record *r = NULL;
+        enum mmdx_status st;
+
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = path ? mmdx__record_read_file(ctx, path, MMDX_RECORD_IDFIELDS, &r)
+                  : read_text(ctx, text, &r);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK) {
+            mmdx__record_free(r);
+            break;
+        }
+        assert_int_equal(st, MMDX_E_NOMEM);
+        assert_null(r);
+    }
+    assert_true(n > 3 && n < 100000);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every allocation failure in each reader returns E_NOMEM
+ * and leaks nothing (ASan checks the leaks). */
+static void record__oom_loop__nomem(void **state)
+{
+    char *p;
+
+    (void)state;
+    p = test_shared("records/fhir-r4/IPS-bundle-01.xml");
+    oom_loop(p, NULL);
+    mmdx__free(p);
+    p = test_shared("records/ccda/Progress_Note.xml");
+    oom_loop(p, NULL);
+    mmdx__free(p);
+    oom_loop(NULL, mmdx_doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(date__forms__precision),
+        cmocka_unit_test(date__compare_mid__ordered),
+        cmocka_unit_test(fhir__ips_bundle__values),
+        cmocka_unit_test(fhir__single_resources__values),
+        cmocka_unit_test(fhir__references_components__resolved),
+        cmocka_unit_test(fhir__bad_input__named),
+        cmocka_unit_test(ccda__ccd_vitals__values),
+        cmocka_unit_test(ccda__progress_note__problems_meds),
+        cmocka_unit_test(ccda__synthea__values),
+        cmocka_unit_test(ccda__plain_cda__by_section_code),
+        cmocka_unit_test(ccda__other_documents__read),
+        cmocka_unit_test(ccda__fragments__not_well_formed),
+        cmocka_unit_test(record__bomb_xxe__refused),
+        cmocka_unit_test(record__not_a_record__refused),
+        cmocka_unit_test(mmdx_record__valid__values),
+        cmocka_unit_test(mmdx_record__invalid__element_line),
+        cmocka_unit_test(record__oom_loop__nomem),
+    };
+
+    return cmocka_run_group_tests_name("record_testdriver", tests, NULL, NULL);
+}
