@@ -9,5 +9,6 @@
 #include "mmdx/pipeline.h"
 #include "mmdx/cohort.h"
 #include "mmdx/report.h"
+#include "mmdx/deid.h"
 
 #endif

@@ -60,6 +60,8 @@ MMDX_API void mmdx_free(void *p);
 struct mmdx_patient_files {
     const char *image, *ecg, *eeg, *record, *mask;
     const char *study_date;  /* "YYYY[-MM[-DD]]" or NULL */
+    int deid_warn;           /* nonzero: the check.deid gate warns (names
+                                the fields in the log) instead of refusing */
 };
 
 /* One feature or message from a single-patient run. */

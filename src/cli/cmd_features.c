@@ -27,6 +27,7 @@ static int features_main(int argc, char **argv)
     enum mmdx_status st;
 
     memset(&pf, 0, sizeof(pf));
+    pf.deid_warn = 1; /* one patient at hand: name identifying fields, go on */
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--pipeline") || !strcmp(argv[i], "-p")) {
             if (++i >= argc)
@@ -113,6 +114,8 @@ const struct cli_cmd cli_cmd_features = {
     "content - and prints one 'name<TAB>value' line per feature, sorted by\n"
     "name, NA where a value cannot be computed. A modality that fails is\n"
     "reported on stderr and the others still print (exit status 3).\n"
+    "Identifying fields (check.deid) are named on stderr; the features\n"
+    "still print.\n"
     "  --mask MASK       region of interest for the image (DICOM SEG or mask)\n"
     "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
     features_main

@@ -34,7 +34,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 /* deid */
-
+extern const struct cli_cmd cli_cmd_deid_check;
 
 static const struct cli_cmd *const commands[] = {
     &cli_cmd_run,
@@ -65,7 +65,7 @@ static const struct cli_cmd *const commands[] = {
 
 
     /* deid */
-
+    &cli_cmd_deid_check,
 
     NULL
 };

@@ -209,17 +209,56 @@ enum mmdx_status mmdx__patient_add_idfield(struct mmdx_patient *p,
     return MMDX_OK;
 }
 
+enum mmdx_status mmdx__patient_add_idfield_live(struct mmdx_patient *p,
+                                                int modality,
+                                                const char *file,
+                                                const char *field,
+                                                enum mmdx_id_kind kind,
+                                                char *live)
+{
+    enum mmdx_status st = mmdx__patient_add_idfield(p, modality, file, field,
+                                                    kind, live);
+
+    if (!st)
+        p->idfields[p->nidfields - 1].live = live;
+    return st;
+}
+
+/* Overwrite a string that may identify someone before it is freed. */
+static void wipe(char *s)
+{
+    volatile char *v = s;
+
+    while (v && *v)
+        *v++ = '\0';
+}
+
+static void idfield_fini(struct mmdx_idfield *f)
+{
+    mmdx__free(f->file);
+    mmdx__free(f->field);
+    wipe(f->value);
+    mmdx__free(f->value);
+}
+
+void mmdx__patient_drop_idfield(struct mmdx_patient *p, size_t i,
+                                bool wipe_live)
+{
+    assert(i < p->nidfields);
+    if (wipe_live)
+        wipe(p->idfields[i].live);
+    idfield_fini(&p->idfields[i]);
+    memmove(p->idfields + i, p->idfields + i + 1,
+            (p->nidfields - i - 1) * sizeof(*p->idfields));
+    p->nidfields--;
+}
+
 void mmdx__patient_fini(struct mmdx_patient *p)
 {
     size_t i;
 
-    for (i = 0; i < p->nidfields; i++) {
-        mmdx__free(p->idfields[i].file);
-        mmdx__free(p->idfields[i].field);
-        if (p->idfields[i].value) /* wipe: it may identify someone */
-            memset(p->idfields[i].value, 0, strlen(p->idfields[i].value));
-        mmdx__free(p->idfields[i].value);
-    }
+    for (i = 0; i < p->nidfields; i++)
+        idfield_fini(&p->idfields[i]);
     mmdx__free(p->idfields);
 
     for (i = 0; i < MMDX_SLOT_COUNT; i++)

@@ -951,6 +951,7 @@ enum mmdx_status mmdx_features_files(
     memset(&p, 0, sizeof(p));
     p.ctx = ctx;
     p.label = -1;
+    p.deid_warn_only = files->deid_warn != 0;
     p.id = mmdx__strdup("cli");
     if (!p.id)
         return mmdx__nomem(ctx);

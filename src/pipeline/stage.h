@@ -112,6 +112,10 @@ struct mmdx_idfield {
     char *field;             /* "PatientName (0010,0010)", "Patient.name" */
     enum mmdx_id_kind kind;
     char *value;             /* in memory only */
+    /* The loader's own copy of the value inside a slot object (a
+     * NUL-terminated buffer it owns), or NULL. check.deid wipes it under
+     * the strip policy, so later stages see an empty string there. */
+    char *live;
 };
 
 struct mmdx_patient {
@@ -138,6 +142,7 @@ struct mmdx_patient {
 
     struct mmdx_idfield *idfields;  /* from loaders, for check.deid */
     size_t nidfields;
+    bool deid_warn_only;            /* single-file runs: the gate warns */
 
     struct mmdx_ctx *ctx;           /* the worker's context */
     const char *out_dir;            /* patients/<id>/ folder, or NULL */
@@ -209,6 +214,19 @@ enum mmdx_status mmdx__patient_add_idfield(struct mmdx_patient *p,
                                            const char *field,
                                            enum mmdx_id_kind kind,
                                            const char *value);
+/* The same for a value the loader keeps in its slot object: live is that
+ * buffer (NUL-terminated; it must stay valid until check.deid has run).
+ * Under the strip policy check.deid overwrites it with zeros. */
+enum mmdx_status mmdx__patient_add_idfield_live(struct mmdx_patient *p,
+                                                int modality,
+                                                const char *file,
+                                                const char *field,
+                                                enum mmdx_id_kind kind,
+                                                char *live);
+/* Drop idfield i: wipe its value (and, when wipe_live, the loader's copy)
+ * and remove it from the list. */
+void mmdx__patient_drop_idfield(struct mmdx_patient *p, size_t i,
+                                bool wipe_live);
 void mmdx__patient_fini(struct mmdx_patient *p);
 
 /* ---- pipeline access for stages (pipeline.c) ---------------------------- */

@@ -7,7 +7,7 @@
 #include "pipeline/stage.h"
 
 /* ---- check --------------------------------------------------------------- */
-
+extern const struct mmdx_stage_def mmdx__stage_check_deid;
 
 /* ---- image ---------------------------------------------------------------- */
 
@@ -29,7 +29,7 @@
 
 static const struct mmdx_stage_def *const stage_list[] = {
     /* check */
-
+    &mmdx__stage_check_deid,
 
     /* image */
 
