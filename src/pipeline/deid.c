@@ -574,6 +574,8 @@ static enum mmdx_status deid_process(struct mmdx_stage *s,
                                     "stripped", f->file, f->field, rule);
             if (f->live)
                 memset(f->live, 0, strlen(f->live));
+            if (f->strip_fn)
+                f->strip_fn(f->strip_obj, f->field);
             break;
         }
     }

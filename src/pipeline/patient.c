@@ -224,6 +224,16 @@ enum mmdx_status mmdx__patient_add_idfield_live(struct mmdx_patient *p,
     return st;
 }
 
+void mmdx__patient_idfield_strip_hook(struct mmdx_patient *p,
+                                      void (*fn)(void *obj,
+                                                 const char *field),
+                                      void *obj)
+{
+    assert(p->nidfields > 0);
+    p->idfields[p->nidfields - 1].strip_fn = fn;
+    p->idfields[p->nidfields - 1].strip_obj = obj;
+}
+
 /* Overwrite a string that may identify someone before it is freed. */
 static void wipe(char *s)
 {

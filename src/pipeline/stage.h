@@ -116,6 +116,11 @@ struct mmdx_idfield {
      * NUL-terminated buffer it owns), or NULL. check.deid wipes it under
      * the strip policy, so later stages see an empty string there. */
     char *live;
+    /* Optional, for what the loader derived from the value (a parsed birth
+     * date, ...): called by check.deid under the strip policy with the
+     * object and the field, to drop or coarsen it. */
+    void (*strip_fn)(void *obj, const char *field);
+    void *strip_obj;
 };
 
 struct mmdx_patient {
@@ -223,6 +228,11 @@ enum mmdx_status mmdx__patient_add_idfield_live(struct mmdx_patient *p,
                                                 const char *field,
                                                 enum mmdx_id_kind kind,
                                                 char *live);
+/* Give the idfield added last a strip hook (see struct mmdx_idfield). */
+void mmdx__patient_idfield_strip_hook(struct mmdx_patient *p,
+                                      void (*fn)(void *obj,
+                                                 const char *field),
+                                      void *obj);
 /* Drop idfield i: wipe its value (and, when wipe_live, the loader's copy)
  * and remove it from the list. */
 void mmdx__patient_drop_idfield(struct mmdx_patient *p, size_t i,

@@ -24,7 +24,16 @@ struct idobj {
     char *text;              /* the loader's copy of every value, joined */
     size_t n;
     char **vals;             /* pointers into separately owned strings */
+    int nstripped;           /* strip hook calls */
 };
+
+static void idobj_strip(void *v, const char *field)
+{
+    struct idobj *o = v;
+
+    assert_non_null(field);
+    o->nstripped++;
+}
 
 static void idobj_free(void *v)
 {
@@ -104,6 +113,8 @@ static enum mmdx_status idload_process(struct mmdx_stage *s,
                                             o->vals[o->n - 1]);
         if (st)
             st = mmdx__nomem(s->ctx);
+        else
+            mmdx__patient_idfield_strip_hook(p, idobj_strip, o);
     }
     mmdx__free(data);
     return st;
@@ -125,6 +136,9 @@ static enum mmdx_status idfeat_process(struct mmdx_stage *s,
     MMDX_UNUSED(s);
     for (i = 0; i < o->n; i++)
         total += strlen(o->vals[i]);
+    if (mmdx__featset_add(&p->features, "record.test.stripped",
+                          (double)o->nstripped))
+        return MMDX_E_NOMEM;
     return mmdx__featset_add(&p->features, "record.test.idchars",
                              (double)total);
 }
@@ -531,7 +545,7 @@ static void stage__warn__flags_and_goes_on(void **state)
                                    "shown"));
     /* warn leaves the loader's copies alone */
     feats = slurp(dir, "out/features.tsv");
-    assert_non_null(strstr(feats, "P002\t119\n"));
+    assert_non_null(strstr(feats, "P002\t119\t0\n"));
     assert_int_equal(canary_hits(dir), 0);
     assert_false(log_has_canary(&lb));
     mmdx__free(flags);
@@ -558,8 +572,9 @@ static void stage__strip__values_wiped(void **state)
     feats = slurp(dir, "out/features.tsv");
     /* P001 keeps "P001" "1971" "X" (9 chars); P002 keeps "P002" "F"
      * "ANONYMOUS" "YES" (17 chars): everything identifying is gone */
-    assert_non_null(strstr(feats, "P001\t9\n"));
-    snprintf(want, sizeof(want), "P002\t%d\n", 4 + 1 + 9 + 3);
+    assert_non_null(strstr(feats, "P001\t9\t0\n"));
+    /* ... and the strip hook ran once per identifying field */
+    snprintf(want, sizeof(want), "P002\t%d\t7\n", 4 + 1 + 9 + 3);
     if (!strstr(feats, want))
         fail_msg("features.tsv lacks \"%s\":\n%s", want, feats);
     assert_int_equal(canary_hits(dir), 0);
