@@ -10,5 +10,6 @@
 #include "mmdx/cohort.h"
 #include "mmdx/report.h"
 #include "mmdx/deid.h"
+#include "mmdx/synth.h"
 
 #endif

@@ -28,7 +28,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 /* synth */
-
+extern const struct cli_cmd cli_cmd_synth;
 
 /* report */
 
@@ -59,7 +59,7 @@ static const struct cli_cmd *const commands[] = {
 
 
     /* synth */
-
+    &cli_cmd_synth,
 
     /* report */
 

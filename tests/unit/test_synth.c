@@ -1,0 +1,627 @@
+/* test_synth.c - synth_testdriver: the synthetic cohort generator. */
+#include "core/common.h"
+#include "test_util.h"
+#include "core/xml.h"
+#include "mmdx/format.h"
+#include "synth/synth_int.h"
+
+/* A small, fast cohort: 10 s ECGs, 4 s EEGs, small images. */
+static void small_opts(struct mmdx_synth_opts *o, const char *dir, size_t n)
+{
+    mmdx_synth_opts_init(o);
+    o->n = n;
+    o->seed = 42;
+    o->out_dir = dir;
+    o->ecg_seconds = 10;
+    o->eeg_seconds = 4;
+    o->image_slices = 1;
+    o->image_size = 64;
+    o->mc_samples = 200;
+}
+
+static char *slurp(const char *dir, const char *rel, size_t *len)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = mmdx__path_join(dir, rel), *data = NULL;
+    size_t n = 0;
+
+    assert_non_null(p);
+    assert_int_equal(mmdx__file_read(ctx, p, (size_t)1 << 28, &data, &n),
+                     MMDX_OK);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+    if (len)
+        *len = n;
+    return data;
+}
+
+/* Split a TSV line in place into at most max cells; returns the count. */
+static int cells(char *line, char **c, int max)
+{
+    int n = 0;
+
+    while (n < max) {
+        c[n++] = line;
+        line = strchr(line, '\t');
+        if (!line)
+            break;
+        *line++ = '\0';
+    }
+    return n;
+}
+
+/* The column index of name in a TSV header line (copy). */
+static int column(const char *header, const char *name)
+{
+    char *h = mmdx__strdup(header), *c[64], *nl;
+    int n, i, r = -1;
+
+    assert_non_null(h);
+    nl = strchr(h, '\n');
+    if (nl)
+        *nl = '\0';
+    n = cells(h, c, 64);
+    for (i = 0; i < n; i++)
+        if (!strcmp(c[i], name))
+            r = i;
+    mmdx__free(h);
+    return r;
+}
+
+/* Ensure that one (seed, patient, stream) gives one sequence and that
+ * streams and patients differ. */
+static void rng__same_seed__same_sequence(void **state)
+{
+    struct synth_rng a, b, c;
+    int i, same = 0;
+
+    (void)state;
+    mmdx__synth_rng_seed(&a, 9, 3, SYNTH_S_ECG);
+    mmdx__synth_rng_seed(&b, 9, 3, SYNTH_S_ECG);
+    mmdx__synth_rng_seed(&c, 9, 3, SYNTH_S_EEG);
+    for (i = 0; i < 100; i++) {
+        uint64_t x = mmdx__synth_rng_u64(&a);
+
+        assert_true(x == mmdx__synth_rng_u64(&b));
+        same += x == mmdx__synth_rng_u64(&c);
+    }
+    assert_int_equal(same, 0);
+}
+
+/* Ensure that the normal generator has mean 0 and variance 1 (100000
+ * draws: tolerance 5 standard errors, 0.016 and 0.022). */
+static void rng_normal__many__unit_moments(void **state)
+{
+    struct synth_rng r;
+    double s = 0, ss = 0;
+    int i, n = 100000;
+
+    (void)state;
+    mmdx__synth_rng_seed(&r, 1, 0, 1);
+    for (i = 0; i < n; i++) {
+        double x = mmdx__synth_normal(&r);
+
+        s += x;
+        ss += x * x;
+    }
+    assert_true(fabs(s / n) < 0.016);
+    assert_true(fabs(ss / n - 1.0) < 0.022);
+}
+
+/* Ensure that the soft-label AUROC is 1 for a perfect ranking of hard
+ * labels, 0 reversed, 0.5 for ties, and the pair formula otherwise. */
+static void soft_auroc__known_cases__exact(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    double p[4] = { 0, 0, 1, 1 }, s[4] = { 1, 2, 3, 4 }, r[4] = { 4, 3, 2, 1 };
+    double t[4] = { 1, 1, 1, 1 }, q[3] = { 0.5, 0.2, 0.9 };
+    double sq[3] = { 2, 1, 3 }, auc;
+
+    (void)state;
+    assert_int_equal(mmdx__synth_soft_auroc(ctx, s, p, 4, &auc), MMDX_OK);
+    assert_true(fabs(auc - 1.0) < 1e-12);
+    assert_int_equal(mmdx__synth_soft_auroc(ctx, r, p, 4, &auc), MMDX_OK);
+    assert_true(fabs(auc) < 1e-12);
+    assert_int_equal(mmdx__synth_soft_auroc(ctx, t, p, 4, &auc), MMDX_OK);
+    assert_true(fabs(auc - 0.5) < 1e-12);
+    /* By hand: pairs (i pos, j neg), i != j, weight p_i (1 - p_j):
+     * num = sum over s_i > s_j, den = sum over all i != j. */
+    {
+        double num = 0, den = 0;
+        int i, j;
+
+        for (i = 0; i < 3; i++)
+            for (j = 0; j < 3; j++) {
+                if (i == j)
+                    continue;
+                den += q[i] * (1 - q[j]);
+                if (sq[i] > sq[j])
+                    num += q[i] * (1 - q[j]);
+            }
+        assert_int_equal(mmdx__synth_soft_auroc(ctx, sq, q, 3, &auc),
+                         MMDX_OK);
+        assert_true(fabs(auc - num / den) < 1e-12);
+    }
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the model's AUROCs are ordered as designed: all modalities
+ * beat each one alone, and each modality carries some signal. */
+static void synth_auroc__model__fusion_beats_each(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_synth_auroc a;
+
+    (void)state;
+    assert_int_equal(mmdx_synth_auroc(ctx, 5, 3000, 0.2, &a), MMDX_OK);
+    assert_true(a.prevalence > 0.1 && a.prevalence < 0.3);
+    assert_true(a.bayes_all > a.bayes_missing);
+    assert_true(a.bayes_all > a.image + 0.05);
+    assert_true(a.bayes_all > a.ecg + 0.05);
+    assert_true(a.bayes_all > a.eeg + 0.05);
+    assert_true(a.bayes_all > a.record + 0.05);
+    assert_true(a.image > 0.55 && a.ecg > 0.55 && a.eeg > 0.55 &&
+                a.record > 0.55);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that one seed gives the same bytes, with 1 or 2 workers, and
+ * another seed different ones. */
+static void synth_run__same_seed__same_bytes(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d1 = test_tmpdir(), *d2 = test_tmpdir(), *d3 = test_tmpdir();
+    char h1[MMDX_SHA256_HEX], h2[MMDX_SHA256_HEX], h3[MMDX_SHA256_HEX];
+    struct mmdx_synth_opts o;
+    struct mmdx_synth_summary s;
+
+    (void)state;
+    small_opts(&o, d1, 4);
+    o.plant_phi = 1;
+    assert_int_equal(mmdx_synth_run(ctx, &o, &s), MMDX_OK);
+    assert_int_equal(s.patients, 4);
+    small_opts(&o, d2, 4);
+    o.plant_phi = 1;
+    o.jobs = 2;
+    assert_int_equal(mmdx_synth_run(ctx, &o, &s), MMDX_OK);
+    small_opts(&o, d3, 4);
+    o.plant_phi = 1;
+    o.seed = 43;
+    assert_int_equal(mmdx_synth_run(ctx, &o, &s), MMDX_OK);
+    assert_int_equal(mmdx__sha256_path(ctx, d1, h1), MMDX_OK);
+    assert_int_equal(mmdx__sha256_path(ctx, d2, h2), MMDX_OK);
+    assert_int_equal(mmdx__sha256_path(ctx, d3, h3), MMDX_OK);
+    assert_string_equal(h1, h2);
+    assert_string_not_equal(h1, h3);
+    /* Patient folders too (sha256_path hashes regular files only). */
+    {
+        static const char *const rel[] = { "SYN00001/record.xml",
+                                           "SYN00002/eeg.edf",
+                                           "SYN00003/record.xml" };
+        size_t i, n1, n2;
+
+        for (i = 0; i < MMDX_ARRAY_SIZE(rel); i++) {
+            char *a = slurp(d1, rel[i], &n1), *b = slurp(d2, rel[i], &n2);
+
+            assert_int_equal(n1, n2);
+            assert_memory_equal(a, b, n1);
+            mmdx__free(a);
+            mmdx__free(b);
+        }
+    }
+    test_rmtree(d1);
+    test_rmtree(d2);
+    test_rmtree(d3);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every manifest file is detected, by content, as the format
+ * and modality of its column. */
+static void synth_run__files__detected_by_content(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *man, *line, *next;
+    struct mmdx_synth_opts o;
+    int rows = 0, seen_ccda = 0, seen_fhir = 0, seen_wfdb = 0, seen_edf = 0;
+
+    (void)state;
+    small_opts(&o, d, 12);
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    man = slurp(d, "manifest.tsv", NULL);
+    assert_non_null(strstr(man, "patient_id\timage\tecg\teeg\trecord\tlabel"
+                                "\tsplit\tstudy_date\n"));
+    for (line = strchr(man, '\n') + 1; *line; line = next) {
+        char *c[8], *nl = strchr(line, '\n');
+        int m;
+
+        next = nl + 1;
+        *nl = '\0';
+        assert_int_equal(cells(line, c, 8), 8);
+        rows++;
+        for (m = 1; m <= 4; m++) {
+            static const char *const mods[5] = { NULL, "image", "ecg", "eeg",
+                                                 "record" };
+            enum mmdx_format f;
+            char *p;
+            const char *got;
+
+            if (!c[m][0])
+                continue;
+            p = mmdx__path_join(d, c[m]);
+            got = mmdx_detect_modality(ctx, p, &f);
+            assert_non_null(got);
+            assert_string_equal(got, mods[m]);
+            seen_ccda += f == MMDX_FMT_CCDA_XML;
+            seen_fhir += f == MMDX_FMT_FHIR_XML;
+            seen_wfdb += f == MMDX_FMT_WFDB_HEADER;
+            seen_edf += m == 2 && (f == MMDX_FMT_EDFPLUS);
+            mmdx__free(p);
+        }
+        assert_true(!strcmp(c[5], "0") || !strcmp(c[5], "1"));
+        assert_int_equal(strlen(c[7]), 4);
+    }
+    assert_int_equal(rows, 12);
+    assert_true(seen_ccda > 0 && seen_fhir > 0 && seen_wfdb > 0 &&
+                seen_edf > 0);
+    mmdx__free(man);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Read a MIT annotation file: the samples of beat annotations (code 1). */
+static size_t read_atr(const unsigned char *b, size_t n, size_t *out,
+                       size_t max)
+{
+    size_t i = 0, t = 0, k = 0;
+
+    while (i + 1 < n) {
+        unsigned w = b[i] | (unsigned)b[i + 1] << 8;
+        unsigned code = w >> 10, v = w & 0x3ff;
+
+        i += 2;
+        if (w == 0)
+            break;
+        if (code == 59) {           /* SKIP: PDP-11 32-bit interval */
+            t += ((size_t)(b[i] | b[i + 1] << 8) << 16) |
+                 (size_t)(b[i + 2] | b[i + 3] << 8);
+            i += 4;
+        } else if (code == 63) {    /* AUX: v bytes, padded */
+            i += v + (v & 1);
+        } else {
+            t += v;
+            if (code == 1 && k < max)
+                out[k++] = t;
+        }
+    }
+    return k;
+}
+
+/* Ensure that the R peaks of truth.tsv are the beats of the .atr file,
+ * and sit on local maxima of lead II in the .dat file. */
+static void synth_ecg__truth_rpeaks__match_atr(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *tru, *line, *next;
+    struct mmdx_synth_opts o;
+    int col_r, col_f, checked = 0;
+
+    (void)state;
+    small_opts(&o, d, 8);
+    o.ecg_seconds = 30;
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    tru = slurp(d, "truth.tsv", NULL);
+    col_r = column(tru, "rpeaks");
+    col_f = column(tru, "ecg_format");
+    assert_true(col_r > 0 && col_f > 0);
+    for (line = strchr(tru, '\n') + 1; *line; line = next) {
+        char *c[64], *nl = strchr(line, '\n'), rel[64], *s;
+        size_t atr[512], natr, len, dlen, k = 0;
+        unsigned char *a, *dat;
+
+        next = nl + 1;
+        *nl = '\0';
+        cells(line, c, 64);
+        if (strcmp(c[col_f], "wfdb") != 0)
+            continue;
+        snprintf(rel, sizeof(rel), "%s/ecg.atr", c[0]);
+        a = (unsigned char *)slurp(d, rel, &len);
+        natr = read_atr(a, len, atr, 512);
+        snprintf(rel, sizeof(rel), "%s/ecg.dat", c[0]);
+        dat = (unsigned char *)slurp(d, rel, &dlen);
+        for (s = c[col_r]; *s; k++) {
+            long v, x0, xm, xp;
+            char *e = strchr(s, ',');
+            size_t q;
+
+            if (e)
+                *e = '\0';
+            assert_true(mmdx__parse_long(s, &v));
+            assert_true(k < natr);
+            assert_int_equal((size_t)v, atr[k]);
+            /* Lead II samples (format 212, first of each 3-byte pair). */
+            q = (size_t)v;
+#define S212(i) ((long)(int16_t)(uint16_t)((dat[3 * (i)] |                   \
+                  (dat[3 * (i) + 1] & 0x0f) << 8) << 4) >> 4)
+            if (q > 0 && q + 1 < dlen / 3) {
+                x0 = S212(q);
+                xm = S212(q - 1);
+                xp = S212(q + 1);
+                /* Noise of 0.012 mV (2.4 adu) may shift the sample peak
+                 * by one; the R peak stays within 3 adu of the maximum. */
+                assert_true(x0 + 6 >= xm && x0 + 6 >= xp);
+                assert_true(x0 > 100);   /* > 0.5 mV: an R wave */
+            }
+#undef S212
+            s = e ? e + 1 : s + strlen(s);
+        }
+        assert_int_equal(k, natr);
+        checked++;
+        mmdx__free(a);
+        mmdx__free(dat);
+    }
+    assert_true(checked > 0);
+    mmdx__free(tru);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that records give sex and birth year (only) consistent with the
+ * truth's age and the manifest's study year. */
+static void synth_record__demographics__match_truth(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *tru, *man, *line, *next, *mline;
+    struct mmdx_synth_opts o;
+    int col_age, col_male, checked = 0;
+
+    (void)state;
+    small_opts(&o, d, 10);
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    tru = slurp(d, "truth.tsv", NULL);
+    man = slurp(d, "manifest.tsv", NULL);
+    col_age = column(tru, "age_y");
+    col_male = column(tru, "male");
+    mline = strchr(man, '\n') + 1;
+    for (line = strchr(tru, '\n') + 1; *line; line = next) {
+        char *c[64], *m[8], *nl = strchr(line, '\n'), *rec, *b;
+        char *mnl = strchr(mline, '\n'), want[64];
+        long age, year;
+
+        next = nl + 1;
+        *nl = '\0';
+        *mnl = '\0';
+        cells(line, c, 64);
+        cells(mline, m, 8);
+        mline = mnl + 1;
+        assert_string_equal(c[0], m[0]);
+        assert_true(mmdx__parse_long(c[col_age], &age));
+        assert_true(mmdx__parse_long(m[7], &year));
+        assert_true(age >= 40 && age <= 89);
+        rec = slurp(d, m[4], NULL);
+        if (strstr(rec, "http://hl7.org/fhir")) {
+            snprintf(want, sizeof(want), "<birthDate value=\"%ld\"/>",
+                     year - age);
+            assert_non_null(strstr(rec, want));
+            assert_non_null(strstr(rec, !strcmp(c[col_male], "1")
+                                            ? "<gender value=\"male\"/>"
+                                            : "<gender value=\"female\"/>"));
+        } else {
+            snprintf(want, sizeof(want), "<birthTime value=\"%ld\"/>",
+                     year - age);
+            assert_non_null(strstr(rec, want));
+            snprintf(want, sizeof(want), "administrativeGenderCode code=\""
+                     "%s\"", !strcmp(c[col_male], "1") ? "M" : "F");
+            assert_non_null(strstr(rec, want));
+        }
+        /* De-identified by default: no canary, no names. */
+        assert_null(strstr(rec, "CANARY"));
+        assert_null(strstr(rec, "<given>"));
+        assert_null(strstr(rec, "<family>"));
+        b = strstr(rec, "8480-6");   /* systolic pressure always present */
+        assert_non_null(b);
+        mmdx__free(rec);
+        checked++;
+    }
+    assert_int_equal(checked, 10);
+    mmdx__free(tru);
+    mmdx__free(man);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that records and EDF headers are well-formed and de-identified
+ * by default: XML parses, EDF patient field is "X X X X". */
+static void synth_run__default__deidentified(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), rel[64];
+    struct mmdx_synth_opts o;
+    size_t i;
+
+    (void)state;
+    small_opts(&o, d, 6);
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    for (i = 1; i <= 6; i++) {
+        char *edf, *p;
+        xmlDocPtr doc = NULL;
+        size_t n;
+
+        snprintf(rel, sizeof(rel), "SYN%05zu/eeg.edf", i);
+        edf = slurp(d, rel, &n);
+        assert_true(n > 256);
+        assert_memory_equal(edf + 8, "X X X X ", 8);
+        assert_memory_equal(edf + 88, "Startdate X X X X", 17);
+        mmdx__free(edf);
+        snprintf(rel, sizeof(rel), "SYN%05zu/record.xml", i);
+        p = mmdx__path_join(d, rel);
+        assert_int_equal(mmdx__xml_read_file(ctx, p, NULL, &doc), MMDX_OK);
+        xmlFreeDoc(doc);
+        mmdx__free(p);
+    }
+    {
+        char *p = mmdx__path_join(d, "canaries.tsv");
+
+        assert_false(mmdx__is_file(p));
+        mmdx__free(p);
+    }
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that --plant-phi lists every canary once, each canary string is
+ * unique, and each is present in the file it names. */
+static void synth_phi__canaries__in_their_files(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *can, *line, *next;
+    struct mmdx_synth_opts o;
+    struct mmdx_synth_summary s;
+    size_t rows = 0;
+
+    (void)state;
+    small_opts(&o, d, 5);
+    o.plant_phi = 1;
+    assert_int_equal(mmdx_synth_run(ctx, &o, &s), MMDX_OK);
+    can = slurp(d, "canaries.tsv", NULL);
+    for (line = strchr(can, '\n') + 1; *line; line = next) {
+        char *c[6], *nl = strchr(line, '\n'), *file;
+        size_t len;
+
+        next = nl + 1;
+        *nl = '\0';
+        assert_int_equal(cells(line, c, 6), 6);
+        if (strcmp(c[4], "date") != 0) {
+            char needle[128];
+
+            rows++;
+            snprintf(needle, sizeof(needle), "CANARY-%s-%s-", c[4], c[0]);
+            assert_memory_equal(c[5], needle, strlen(needle));
+            /* unique: appears once in the whole table */
+            snprintf(needle, sizeof(needle), "%s\n", c[5]);
+            assert_non_null(strstr(next, needle) == NULL ? needle : NULL);
+        }
+        if (!strcmp(c[2], "") || strstr(c[2], "/ct"))
+            continue;
+        file = slurp(d, c[2], &len);
+        assert_non_null(memmem(file, len, c[5], strlen(c[5])));
+        mmdx__free(file);
+    }
+    assert_int_equal(rows, s.canaries);
+    assert_true(rows >= 5 * 10);
+    mmdx__free(can);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that --plant-broken breaks as many files as asked, notes them in
+ * truth.tsv, and that broken XML no longer parses. */
+static void synth_broken__planted__noted_and_broken(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *tru, *line, *next;
+    struct mmdx_synth_opts o;
+    struct mmdx_synth_summary s;
+    int col, noted = 0, xml = 0;
+
+    (void)state;
+    small_opts(&o, d, 9);
+    o.plant_broken = 6;
+    assert_int_equal(mmdx_synth_run(ctx, &o, &s), MMDX_OK);
+    assert_int_equal(s.broken, 6);
+    tru = slurp(d, "truth.tsv", NULL);
+    col = column(tru, "broken");
+    for (line = strchr(tru, '\n') + 1; *line; line = next) {
+        char *c[64], *nl = strchr(line, '\n');
+
+        next = nl + 1;
+        *nl = '\0';
+        cells(line, c, 64);
+        if (!c[col][0])
+            continue;
+        noted++;
+        if (!strcmp(c[col], "record:malformed-xml")) {
+            char rel[64], *p;
+            xmlDocPtr doc = NULL;
+
+            snprintf(rel, sizeof(rel), "%s/record.xml", c[0]);
+            p = mmdx__path_join(d, rel);
+            assert_int_equal(mmdx__xml_read_file(ctx, p, NULL, &doc),
+                             MMDX_E_FORMAT);
+            mmdx_ctx_clear_error(ctx);
+            mmdx__free(p);
+            xml++;
+        }
+    }
+    assert_int_equal(noted, 6);
+    assert_int_equal(xml, 2);
+    mmdx__free(tru);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that options out of range are refused naming the option. */
+static void synth_run__bad_options__inval(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_synth_opts o;
+
+    (void)state;
+    small_opts(&o, "/tmp/mmdx-test-never", 0);
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_E_INVAL);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "n");
+    mmdx_ctx_clear_error(ctx);
+    small_opts(&o, "/tmp/mmdx-test-never", 2);
+    o.missing_rate = 0.95;
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_E_INVAL);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "missing_rate");
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every allocation failure is reported as E_NOMEM, with no
+ * leak (ASan), until the run succeeds. */
+static void synth_run__oom__nomem(void **state)
+{
+    char *d = test_tmpdir();
+    struct mmdx_synth_opts o;
+    unsigned long n;
+    enum mmdx_status st = MMDX_E_NOMEM;
+
+    (void)state;
+    small_opts(&o, d, 1);
+    o.plant_phi = 1;
+    o.plant_broken = 1;
+    o.mc_samples = 100;
+    for (n = 1; st == MMDX_E_NOMEM && n < 5000; n++) {
+        struct mmdx_ctx *ctx = test_ctx();
+
+        mmdx__alloc_fail_at(n);
+        st = mmdx_synth_run(ctx, &o, NULL);
+        mmdx__alloc_fail_at(0);
+        if (st)
+            assert_int_equal(st, MMDX_E_NOMEM);
+        mmdx_ctx_free(ctx);
+    }
+    assert_int_equal(st, MMDX_OK);
+    test_rmtree(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rng__same_seed__same_sequence),
+        cmocka_unit_test(rng_normal__many__unit_moments),
+        cmocka_unit_test(soft_auroc__known_cases__exact),
+        cmocka_unit_test(synth_auroc__model__fusion_beats_each),
+        cmocka_unit_test(synth_run__same_seed__same_bytes),
+        cmocka_unit_test(synth_run__files__detected_by_content),
+        cmocka_unit_test(synth_ecg__truth_rpeaks__match_atr),
+        cmocka_unit_test(synth_record__demographics__match_truth),
+        cmocka_unit_test(synth_run__default__deidentified),
+        cmocka_unit_test(synth_phi__canaries__in_their_files),
+        cmocka_unit_test(synth_broken__planted__noted_and_broken),
+        cmocka_unit_test(synth_run__bad_options__inval),
+        cmocka_unit_test(synth_run__oom__nomem),
+    };
+
+    return cmocka_run_group_tests_name("synth_testdriver", tests, NULL, NULL);
+}
