@@ -413,8 +413,10 @@ const char *mmdx__deid_rule(const struct mmdx_idfield *f,
             return NULL;
         break;
     case CAT_DATE:
-        /* EDF+ writes 01.01.85 when the start date is unknown */
-        if (!dicom && same_trimmed(v, "01.01.85"))
+        /* EDF+ writes 01.01.85 when the start date is unknown (readers
+         * may hand it on as 1985-01-01) */
+        if (!dicom && field_has_word(f->field, "startdate") &&
+            (same_trimmed(v, "01.01.85") || same_trimmed(v, "1985-01-01")))
             return NULL;
         if (rules && rules->dates_shifted)
             return NULL;

@@ -430,6 +430,9 @@ static void rule__dates__safe_harbor(void **state)
     assert_string_equal(rule_of("Patient.birthDate", MMDX_ID_DATE,
                                 "1971-03", false), "safe-harbor:date");
     assert_null(rule_of("startdate", MMDX_ID_DATE, "01.01.85", false));
+    assert_null(rule_of("startdate", MMDX_ID_DATE, "1985-01-01", false));
+    assert_string_equal(rule_of("Patient.birthDate", MMDX_ID_DATE,
+                                "1985-01-01", false), "safe-harbor:date");
     assert_string_equal(rule_of("startdate", MMDX_ID_DATE, "02.06.15",
                                 false), "safe-harbor:date");
     assert_null(rule_of("patient.birthdate", MMDX_ID_DATE, "X", false));
