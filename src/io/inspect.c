@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 
 /* ---- reader hooks (areas add their declarations here) -------------------- */
+/* image */
+enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
+                                     enum mmdx_format fmt, mmdx_kv_fn fn,
+                                     void *user);
 /* eeg (also serves EDF ECGs) */
 #include "io/edf.h"
 
@@ -17,7 +21,8 @@ static const struct {
     mmdx__inspect_fn fn;
 } hooks[] = {
     /* image */
-
+    { MMDX_FMT_DICOM, mmdx__dicom_inspect },
+    { MMDX_FMT_DICOM_DIR, mmdx__dicom_inspect },
     /* ecg */
 
     /* eeg */

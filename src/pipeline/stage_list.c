@@ -10,7 +10,7 @@
 extern const struct mmdx_stage_def mmdx__stage_check_deid;
 
 /* ---- image ---------------------------------------------------------------- */
-
+extern const struct mmdx_stage_def mmdx__stage_load_image;
 
 /* ---- ecg ------------------------------------------------------------------ */
 
@@ -32,7 +32,7 @@ static const struct mmdx_stage_def *const stage_list[] = {
     &mmdx__stage_check_deid,
 
     /* image */
-
+    &mmdx__stage_load_image,
 
     /* ecg */
 

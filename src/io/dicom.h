@@ -1,0 +1,193 @@
+/*
+ * dicom.h - DICOM reading and writing for mmdx, over DCMTK (C++ shim
+ * dicom_dcmtk.cc) and OpenJPEG (dicom_j2k.c). Plain C: no C++ type, no
+ * DCMTK header. Internal to libmmdx.
+ *
+ * Readers never log or return an identifying value: possibly identifying
+ * attributes (PS3.15 Annex E basic profile) are handed back as idfields
+ * for the de-identification gate, and errors name the file and the
+ * attribute only.
+ */
+#ifndef MMDX_DICOM_H
+#define MMDX_DICOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mmdx/core.h"
+#include "mmdx/format.h"
+#include "mmdx/status.h"
+#include "io/image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mmdx_signal;
+
+/* ---- limits ---------------------------------------------------------------- */
+#define MMDX_DICOM_MAX_FILE_BYTES (2ULL << 30)   /* 2 GiB per file */
+#define MMDX_DICOM_MAX_VOXELS (1ULL << 28)       /* per file / series */
+#define MMDX_DICOM_MAX_FILES 20000               /* files in a series folder */
+
+struct mmdx_dicom_limits {
+    uint64_t max_file_bytes;  /* 0 = MMDX_DICOM_MAX_FILE_BYTES */
+    uint64_t max_voxels;      /* 0 = MMDX_DICOM_MAX_VOXELS (values, i.e.
+                                 channels x voxels) */
+};
+
+/* ---- identifying attributes -------------------------------------------------- */
+struct mmdx_dicom_idfield {
+    char field[64];           /* "PatientName (0010,0010)" */
+    int kind;                 /* enum mmdx_id_kind (pipeline/stage.h) */
+    char *value;              /* mmdx__malloc'd; in memory only */
+};
+
+/* ---- one file ---------------------------------------------------------------- */
+/* Flags for mmdx__dicom_read_file(). */
+#define MMDX_DICOM_HEADER_ONLY 1u   /* do not decode pixels (img->vox NULL) */
+
+struct mmdx_dicom_file {
+    struct mmdx_image *img;   /* the file's frames as slices */
+    char series_uid[65];      /* grouping key; never printed */
+    long instance_number;     /* InstanceNumber, or LONG_MIN when absent */
+    unsigned frames;          /* NumberOfFrames (1 when absent) */
+    unsigned samples_per_pixel;
+    bool has_pixels;          /* PixelData present */
+    struct mmdx_dicom_idfield *ids;
+    size_t nids;
+};
+
+/**
+ * Read one DICOM Part 10 file (or a preamble-less dataset): header, then
+ * (unless MMDX_DICOM_HEADER_ONLY) the pixels of every frame as floats in
+ * real-world units. Decoders: uncompressed (implicit/explicit, little/big
+ * endian), deflated, RLE, JPEG baseline/extended/lossless, JPEG-LS
+ * (DCMTK) and JPEG 2000 (OpenJPEG). Declared sizes are checked against
+ * limits before any pixel buffer is allocated.
+ * @param limits NULL for the defaults.
+ * @param out receives the file [transfer]: free with mmdx__dicom_file_free;
+ *        NULL on failure.
+ * @return MMDX_OK; E_FORMAT (malformed, truncated), E_UNSUPPORTED (transfer
+ *         syntax, photometric), E_LIMIT, E_IO, E_NOMEM - the error names
+ *         the file and the attribute.
+ */
+enum mmdx_status mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
+                                       const struct mmdx_dicom_limits *limits,
+                                       unsigned flags,
+                                       struct mmdx_dicom_file **out);
+/* Same on a buffer (fuzzing, tests); path is only used in messages. */
+enum mmdx_status mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path,
+                                      const void *data, size_t len,
+                                      const struct mmdx_dicom_limits *limits,
+                                      unsigned flags,
+                                      struct mmdx_dicom_file **out);
+void mmdx__dicom_file_free(struct mmdx_dicom_file *f);
+void mmdx__dicom_ids_free(struct mmdx_dicom_idfield *ids, size_t n);
+
+/* ---- a series (dicom.c) ------------------------------------------------------ */
+/* Called once per identifying attribute found (value borrowed). */
+typedef enum mmdx_status (*mmdx__dicom_id_fn)(void *user, const char *file,
+                                              const char *field, int kind,
+                                              const char *value);
+
+/**
+ * Load an image: one DICOM file, or a folder holding one series (non-DICOM
+ * files ignored; slices sorted by ImagePositionPatient along the slice
+ * normal, InstanceNumber as fallback). Duplicate positions, mixed series
+ * and slices of different sizes are errors naming the files.
+ * @param idfn called for every identifying attribute (may be NULL).
+ * @param out receives the image [transfer] (mmdx__image_free).
+ */
+enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
+                                  const struct mmdx_dicom_limits *limits,
+                                  mmdx__dicom_id_fn idfn, void *user,
+                                  struct mmdx_image **out);
+
+/** `mmdx inspect` hook for MMDX_FMT_DICOM and MMDX_FMT_DICOM_DIR. */
+enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
+                                     enum mmdx_format fmt, mmdx_kv_fn fn,
+                                     void *user);
+
+/* ---- writer (for the synthetic cohort generator) ------------------------------ */
+enum mmdx_dicom_ts {
+    MMDX_DICOM_TS_EXPLICIT_LE = 0,  /* 1.2.840.10008.1.2.1 */
+    MMDX_DICOM_TS_RLE = 1,          /* 1.2.840.10008.1.2.5 */
+    MMDX_DICOM_TS_JPEGLS = 2        /* 1.2.840.10008.1.2.4.80 (lossless) */
+};
+
+/* An extra attribute written as a string (VR from the dictionary; LO for
+ * unknown/private tags). */
+struct mmdx_dicom_attr {
+    uint16_t group, element;
+    const char *value;
+};
+
+struct mmdx_dicom_ct {
+    const int16_t *pixels;      /* rows * cols stored values, row-major */
+    unsigned rows, cols;
+    double slope, intercept;    /* HU = stored * slope + intercept */
+    double pixel_spacing_mm[2]; /* between rows, between columns */
+    double slice_thickness_mm;
+    double position_mm[3];      /* ImagePositionPatient */
+    double orientation[6];      /* ImageOrientationPatient (all 0 = axial) */
+    long instance_number;
+    const char *patient_id;     /* the pseudonym (required) */
+    const char *study_uid;      /* NULL: generated */
+    const char *series_uid;     /* NULL: generated */
+    const char *sop_uid;        /* NULL: generated */
+    enum mmdx_dicom_ts ts;
+    const struct mmdx_dicom_attr *extra;  /* planted test values, may be NULL */
+    size_t nextra;
+};
+
+/**
+ * Write a single-frame CT slice (CT Image Storage, MONOCHROME2, 16 bits
+ * signed) to path (atomically: temporary + rename, mode 0640).
+ * @return MMDX_OK, E_INVAL (bad argument), E_IO, E_NOMEM, E_INTERNAL
+ *         (encoder failure).
+ */
+enum mmdx_status mmdx__dicom_write_ct(struct mmdx_ctx *ctx, const char *path,
+                                      const struct mmdx_dicom_ct *w);
+
+/* ---- ECG waveform reader --------------------------------------------------------- */
+struct mmdx_dicom_waveform {
+    struct mmdx_signal *sig;    /* channels in mV (unit "mV"), labels from
+                                   ChannelSourceSequence CodeMeaning ("Lead
+                                   II" -> normalised "II") */
+    char group_label[17];       /* MultiplexGroupLabel of the group read */
+    struct mmdx_dicom_idfield *ids;
+    size_t nids;
+};
+
+/**
+ * Read the rhythm multiplex group of a DICOM waveform file (12-lead,
+ * general ECG): the first group whose label is "RHYTHM", else the first
+ * ORIGINAL group, else the first. Samples are converted to mV with
+ * ChannelSensitivity x ChannelSensitivityCorrectionFactor and the
+ * sensitivity units (uV, mV, V), after adding ChannelBaseline.
+ * @param out filled on success [transfer]: mmdx__dicom_waveform_fini.
+ */
+enum mmdx_status mmdx__dicom_read_waveform(struct mmdx_ctx *ctx,
+                                           const char *path,
+                                           struct mmdx_dicom_waveform *out);
+void mmdx__dicom_waveform_fini(struct mmdx_dicom_waveform *w);
+
+/* ---- JPEG 2000 (dicom_j2k.c) --------------------------------------------------------- */
+/**
+ * Decode one JPEG 2000 codestream (J2K or JP2) into dst: rows*cols*spp
+ * samples, interleaved, as int32 stored values. Fails unless the
+ * codestream's size and component count match.
+ */
+enum mmdx_status mmdx__j2k_decode(struct mmdx_ctx *ctx, const char *path,
+                                  const uint8_t *data, size_t len,
+                                  unsigned rows, unsigned cols, unsigned spp,
+                                  int32_t *dst, unsigned *precision,
+                                  bool *is_signed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

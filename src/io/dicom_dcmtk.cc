@@ -1,0 +1,1658 @@
+/*
+ * dicom_dcmtk.cc - the only C++ file of mmdx: a shim over DCMTK behind the
+ * plain C API of io/dicom.h.
+ *
+ * Rules kept here: every extern "C" entry catches every exception and
+ * turns it into a status + error on the context; DCMTK's own logging is
+ * switched off; the decoders (RLE, JPEG, JPEG-LS) and encoders (RLE,
+ * JPEG-LS) are registered once per process under std::call_once; pixel
+ * data is never opened with CIF_UsePartialAccessToPixelData (DCMTK 3.6.7
+ * crashes on a mutated RLE file on that path); declared sizes are checked
+ * before a pixel buffer is allocated. Files are read into memory first
+ * (size-limited) and parsed from that buffer, so files and fuzz inputs go
+ * through one path. No identifying value is ever put in an error: those
+ * attributes are handed back as idfields.
+ */
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dctk.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcrleerg.h"
+#include "dcmtk/dcmdata/dcrlerp.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcostrmb.h"
+#include "dcmtk/dcmdata/dcpixseq.h"
+#include "dcmtk/dcmdata/dcpxitem.h"
+#include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/dcmjpls/djencode.h"
+#include "dcmtk/dcmjpls/djrparam.h"
+#include "dcmtk/oflog/oflog.h"
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "io/dicom.h"
+
+/* The few core (C) functions the shim uses; common.h itself is not
+ * included because config.h and DCMTK's osconfig.h define the same
+ * autoconf macros. These declarations match common.h. */
+extern "C" {
+void *mmdx__malloc(size_t size);
+void *mmdx__calloc(size_t n, size_t size);
+char *mmdx__strdup(const char *s);
+void mmdx__free(void *ptr);
+enum mmdx_status mmdx__fail_at(struct mmdx_ctx *ctx, enum mmdx_status st,
+                               const char *stage, const char *path,
+                               long line, const char *field,
+                               const char *src_file, int src_line,
+                               const char *fmt, ...);
+enum mmdx_status mmdx__file_read(struct mmdx_ctx *ctx, const char *path,
+                                 size_t max_bytes, char **out, size_t *len);
+enum mmdx_status mmdx__file_write_atomic(struct mmdx_ctx *ctx,
+                                         const char *path, const void *data,
+                                         size_t len);
+bool mmdx__parse_double(const char *s, double *out);
+bool mmdx__parse_long(const char *s, long *out);
+bool mmdx__ctx_has_error(const struct mmdx_ctx *ctx);
+/* dicom.c: waveform signal construction (struct mmdx_signal is C-side) */
+struct mmdx_signal *mmdx__dicom_sig_new(size_t nch);
+float *mmdx__dicom_sig_channel(struct mmdx_signal *s, size_t i,
+                               const char *raw_label, double fs_hz,
+                               size_t n);
+void mmdx__signal_free(struct mmdx_signal *s);
+}
+
+#define STAGE "io.dicom"
+#define FAIL(ctx, st, path, field, ...)                                      \
+    mmdx__fail_at((ctx), (st), STAGE, (path), 0, (field), __FILE__,         \
+                  __LINE__, __VA_ARGS__)
+
+/* enum mmdx_id_kind values (pipeline/stage.h), repeated as ints here. */
+enum {
+    K_NAME = 1, K_NUMBER, K_DATE, K_ADDRESS, K_TELECOM, K_INSTITUTION,
+    K_FREE_TEXT, K_PRIVATE, K_OTHER
+};
+
+/* ---- one-time set-up ----------------------------------------------------------- */
+
+static std::once_flag codecs_once;
+
+static void codecs_register(void)
+{
+    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    DcmRLEDecoderRegistration::registerCodecs();
+    DJDecoderRegistration::registerCodecs(EDC_photometricInterpretation);
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEEncoderRegistration::registerCodecs();
+    DJLSEncoderRegistration::registerCodecs();
+}
+
+static void setup(void)
+{
+    std::call_once(codecs_once, codecs_register);
+}
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Trim DICOM padding (spaces, NULs) from both ends. */
+static std::string trim(const OFString &s)
+{
+    size_t b = 0, e = s.length();
+
+    while (b < e && (s[b] == ' ' || s[b] == '\0'))
+        b++;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\0'))
+        e--;
+    return std::string(s.c_str() + b, e - b);
+}
+
+static const char *tag_name(const DcmTagKey &key, char *buf, size_t size)
+{
+    DcmTag tag(key);
+    const char *name = tag.getTagName();
+
+    if (!name || !strcmp(name, DcmTag_ERROR_TagName))
+        name = "Unknown";
+    snprintf(buf, size, "%s (%04X,%04X)", name, key.getGroup(),
+             key.getElement());
+    return buf;
+}
+
+/* A string attribute, trimmed; found = false when absent. */
+static std::string get_str(DcmItem *it, const DcmTagKey &key, bool *found)
+{
+    OFString v;
+
+    if (found)
+        *found = false;
+    if (!it || it->findAndGetOFStringArray(key, v).bad())
+        return std::string();
+    if (found)
+        *found = true;
+    return trim(v);
+}
+
+/*
+ * A numeric (DS/IS) value number idx, parsed strictly. Returns 0 absent,
+ * 1 ok, -1 present but not a number (the caller decides whether that is
+ * fatal).
+ */
+static int get_num(DcmItem *it, const DcmTagKey &key, unsigned long idx,
+                   double *out)
+{
+    OFString v;
+
+    if (!it || it->findAndGetOFString(key, v, idx).bad())
+        return 0;
+    std::string t = trim(v);
+    if (t.empty())
+        return 0;
+    return mmdx__parse_double(t.c_str(), out) ? 1 : -1;
+}
+
+static int get_u16(DcmItem *it, const DcmTagKey &key, unsigned *out)
+{
+    Uint16 v;
+
+    if (!it || it->findAndGetUint16(key, v).bad())
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* Item idx of sequence key in it, or NULL. */
+static DcmItem *seq_item(DcmItem *it, const DcmTagKey &key, long idx)
+{
+    DcmItem *sub = NULL;
+
+    if (!it || it->findAndGetSequenceItem(key, sub, idx).bad())
+        return NULL;
+    return sub;
+}
+
+/* ---- identifying attributes (PS3.15 Annex E basic profile, abridged) ------------ */
+
+struct id_tag {
+    Uint16 g, e;
+    int kind;
+};
+
+static const id_tag id_tags[] = {
+    { 0x0010, 0x0010, K_NAME },        /* PatientName */
+    { 0x0010, 0x0020, K_NUMBER },      /* PatientID */
+    { 0x0010, 0x0021, K_NUMBER },      /* IssuerOfPatientID */
+    { 0x0010, 0x1000, K_NUMBER },      /* OtherPatientIDs */
+    { 0x0010, 0x1001, K_NAME },        /* OtherPatientNames */
+    { 0x0010, 0x1005, K_NAME },        /* PatientBirthName */
+    { 0x0010, 0x1060, K_NAME },        /* PatientMotherBirthName */
+    { 0x0010, 0x0030, K_DATE },        /* PatientBirthDate */
+    { 0x0010, 0x0032, K_DATE },        /* PatientBirthTime */
+    { 0x0010, 0x1040, K_ADDRESS },     /* PatientAddress */
+    { 0x0010, 0x2154, K_TELECOM },     /* PatientTelephoneNumbers */
+    { 0x0010, 0x2155, K_TELECOM },     /* PatientTelecomInformation */
+    { 0x0010, 0x1090, K_NUMBER },      /* MedicalRecordLocator */
+    { 0x0010, 0x4000, K_FREE_TEXT },   /* PatientComments */
+    { 0x0010, 0x21B0, K_FREE_TEXT },   /* AdditionalPatientHistory */
+    { 0x0038, 0x0010, K_NUMBER },      /* AdmissionID */
+    { 0x0008, 0x0050, K_NUMBER },      /* AccessionNumber */
+    { 0x0020, 0x0010, K_NUMBER },      /* StudyID */
+    { 0x0040, 0x1001, K_NUMBER },      /* RequestedProcedureID */
+    { 0x0018, 0x1000, K_NUMBER },      /* DeviceSerialNumber */
+    { 0x0008, 0x0080, K_INSTITUTION }, /* InstitutionName */
+    { 0x0008, 0x0081, K_ADDRESS },     /* InstitutionAddress */
+    { 0x0008, 0x1040, K_INSTITUTION }, /* InstitutionalDepartmentName */
+    { 0x0008, 0x1010, K_INSTITUTION }, /* StationName */
+    { 0x0008, 0x0090, K_NAME },        /* ReferringPhysicianName */
+    { 0x0008, 0x0092, K_ADDRESS },     /* ReferringPhysicianAddress */
+    { 0x0008, 0x0094, K_TELECOM },     /* ReferringPhysicianTelephoneNumbers */
+    { 0x0008, 0x1048, K_NAME },        /* PhysiciansOfRecord */
+    { 0x0008, 0x1050, K_NAME },        /* PerformingPhysicianName */
+    { 0x0008, 0x1060, K_NAME },        /* NameOfPhysiciansReadingStudy */
+    { 0x0008, 0x1070, K_NAME },        /* OperatorsName */
+    { 0x0032, 0x1032, K_NAME },        /* RequestingPhysician */
+    { 0x0040, 0x0006, K_NAME },        /* ScheduledPerformingPhysicianName */
+    { 0x0040, 0xA123, K_NAME },        /* PersonName (SR, waveform) */
+    { 0x0008, 0x0012, K_DATE },        /* InstanceCreationDate */
+    { 0x0008, 0x0020, K_DATE },        /* StudyDate */
+    { 0x0008, 0x0021, K_DATE },        /* SeriesDate */
+    { 0x0008, 0x0022, K_DATE },        /* AcquisitionDate */
+    { 0x0008, 0x0023, K_DATE },        /* ContentDate */
+    { 0x0008, 0x002A, K_DATE },        /* AcquisitionDateTime */
+    { 0x0008, 0x0030, K_DATE },        /* StudyTime */
+    { 0x0008, 0x0031, K_DATE },        /* SeriesTime */
+    { 0x0008, 0x0032, K_DATE },        /* AcquisitionTime */
+    { 0x0008, 0x0033, K_DATE },        /* ContentTime */
+    { 0x0032, 0x4000, K_FREE_TEXT },   /* StudyComments */
+    { 0x0020, 0x4000, K_FREE_TEXT },   /* ImageComments */
+    { 0x0028, 0x0301, K_OTHER },       /* BurnedInAnnotation (when YES) */
+    { 0x0012, 0x0062, K_OTHER },       /* PatientIdentityRemoved */
+    { 0x0012, 0x0063, K_OTHER },       /* DeidentificationMethod */
+    { 0x0010, 0x1010, K_OTHER },       /* PatientAge (only when >= 90Y) */
+};
+
+struct id_list {
+    std::vector<mmdx_dicom_idfield> v;
+    std::vector<unsigned> seen_private;  /* groups already reported */
+    bool seen[sizeof(id_tags) / sizeof(id_tags[0])];
+
+    id_list() { memset(seen, 0, sizeof(seen)); }
+    ~id_list()
+    {
+        for (size_t i = 0; i < v.size(); i++)
+            if (v[i].value) {
+                memset(v[i].value, 0, strlen(v[i].value));
+                mmdx__free(v[i].value);
+            }
+    }
+    bool add(const char *field, int kind, const std::string &value)
+    {
+        mmdx_dicom_idfield f;
+
+        memset(&f, 0, sizeof(f));
+        copy_str(f.field, sizeof(f.field), field);
+        f.kind = kind;
+        f.value = mmdx__strdup(value.c_str());
+        if (!f.value)
+            return false;
+        try {
+            v.push_back(f);
+        } catch (...) {
+            mmdx__free(f.value);
+            throw;
+        }
+        return true;
+    }
+    /* Hand the list to C: *out is mmdx__malloc'd. */
+    bool take(mmdx_dicom_idfield **out, size_t *n)
+    {
+        *out = NULL;
+        *n = 0;
+        if (v.empty())
+            return true;
+        *out = static_cast<mmdx_dicom_idfield *>(
+            mmdx__calloc(v.size(), sizeof(mmdx_dicom_idfield)));
+        if (!*out)
+            return false;
+        memcpy(*out, v.data(), v.size() * sizeof(mmdx_dicom_idfield));
+        *n = v.size();
+        v.clear();
+        return true;
+    }
+};
+
+static bool age_at_least_90(const std::string &s)
+{
+    /* "nnnY" (also D/W/M, which are never >= 90 years) */
+    if (s.size() == 4 && s[3] == 'Y') {
+        long y;
+        std::string d = s.substr(0, 3);
+
+        return mmdx__parse_long(d.c_str(), &y) && y >= 90;
+    }
+    return false;
+}
+
+/* Walk every element (sequences included) and collect identifying ones.
+ * Returns false on out-of-memory. */
+static bool collect_ids(DcmItem *item, id_list &ids, int depth)
+{
+    unsigned long n = item->card();
+
+    if (depth > 16)
+        return true;
+    for (unsigned long i = 0; i < n; i++) {
+        DcmElement *el = item->getElement(i);
+        DcmTagKey key = el->getTag().getXTag();
+        Uint16 g = key.getGroup(), e = key.getElement();
+
+        if (el->ident() == EVR_SQ) {
+            DcmSequenceOfItems *sq = static_cast<DcmSequenceOfItems *>(el);
+
+            for (unsigned long k = 0; k < sq->card(); k++)
+                if (!collect_ids(sq->getItem(k), ids, depth + 1))
+                    return false;
+        }
+        if ((g & 1) && g > 0x0008) {
+            bool dup = false;
+
+            for (size_t k = 0; k < ids.seen_private.size(); k++)
+                dup = dup || ids.seen_private[k] == g;
+            if (!dup && e >= 0x0010) {
+                char field[64];
+                OFString v;
+
+                snprintf(field, sizeof(field), "Private group (%04X,xxxx)",
+                         g);
+                ids.seen_private.push_back(g);
+                /* The creator string if that is what we hit, else a
+                 * marker: the gate needs presence, not content. */
+                if (e <= 0x00FF && el->getOFStringArray(v).good())
+                    ; /* creator element: its text is the value */
+                else
+                    v = "(private data)";
+                if (!ids.add(field, K_PRIVATE, trim(v)))
+                    return false;
+            }
+            continue;
+        }
+        for (size_t t = 0; t < sizeof(id_tags) / sizeof(id_tags[0]); t++) {
+            OFString v;
+            std::string s;
+            char field[64];
+
+            if (id_tags[t].g != g || id_tags[t].e != e || ids.seen[t])
+                continue;
+            if (el->ident() == EVR_SQ || el->getOFStringArray(v).bad())
+                break;
+            s = trim(v);
+            if (s.empty())
+                break;
+            if (g == 0x0028 && e == 0x0301 && s != "YES")
+                break;
+            if (g == 0x0010 && e == 0x1010 && !age_at_least_90(s))
+                break;
+            ids.seen[t] = true;
+            if (!ids.add(tag_name(key, field, sizeof(field)), id_tags[t].kind,
+                         s))
+                return false;
+            break;
+        }
+    }
+    return true;
+}
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+/* Parse a buffer into ff: a Part 10 file (preamble, "DICM", File Meta),
+ * or a bare dataset whose encoding DCMTK works out. Errors name the
+ * file. */
+static enum mmdx_status parse_buffer(struct mmdx_ctx *ctx, const char *path,
+                                     const void *data, size_t len,
+                                     DcmFileFormat &ff)
+{
+    DcmInputBufferStream is;
+    OFCondition c;
+    const unsigned char *b = static_cast<const unsigned char *>(data);
+    bool part10 = len >= 132 && memcmp(b + 128, "DICM", 4) == 0;
+
+    if (len < 8)
+        return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
+                    "not a DICOM file (%zu bytes)", len);
+    is.setBuffer(data, static_cast<offile_off_t>(len));
+    is.setEos();
+    if (part10) {
+        ff.transferInit();
+        c = ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+        ff.transferEnd();
+    } else {
+        DcmDataset *ds = ff.getDataset();
+        /* no meta header: explicit VR when bytes 4-5 look like a VR */
+        bool expl = b[4] >= 'A' && b[4] <= 'Z' && b[5] >= 'A' && b[5] <= 'Z';
+
+        ds->transferInit();
+        c = ds->read(is, expl ? EXS_LittleEndianExplicit
+                              : EXS_LittleEndianImplicit,
+                     EGL_noChange, DCM_MaxReadLength);
+        ds->transferEnd();
+    }
+    if (!part10 && c.bad())
+        return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
+                    "no DICOM preamble and File Meta (\"DICM\" at byte 128), "
+                    "and not a readable bare dataset either (%s)", c.text());
+    if (c == EC_StreamNotifyClient || c == EC_InvalidStream)
+        return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
+                    "truncated or corrupt: the data ends inside an element "
+                    "or an element length is wrong (%s)", c.text());
+    if (c.bad())
+        return FAIL(ctx, MMDX_E_FORMAT, path, NULL, "cannot parse: %s",
+                    c.text());
+    if (part10 && ff.getMetaInfo() &&
+        !ff.getMetaInfo()->tagExists(DCM_TransferSyntaxUID))
+        return FAIL(ctx, MMDX_E_FORMAT, path, "TransferSyntaxUID (0002,0010)",
+                    "the File Meta Information lacks the transfer syntax");
+    return MMDX_OK;
+}
+
+struct frame_geom {
+    double pos[3];
+    bool has_pos;
+    double slope, intercept;
+};
+
+/* Everything read from the header that decoding needs. */
+struct header {
+    E_TransferSyntax xfer;
+    unsigned rows, cols, spp, bits_alloc, bits_stored, high_bit, pixrep,
+        planar;
+    unsigned long frames;
+    std::string photometric;
+    double slope, intercept;
+    std::vector<frame_geom> fg;
+};
+
+static bool is_j2k(E_TransferSyntax x)
+{
+    return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 ||
+           x == EXS_JPEG2000MulticomponentLosslessOnly ||
+           x == EXS_JPEG2000Multicomponent;
+}
+
+/* Orientation: 6 direction cosines, checked unit length and orthogonal. */
+static bool read_orientation(DcmItem *it, struct mmdx_image *img)
+{
+    double o[6];
+
+    for (unsigned long k = 0; k < 6; k++)
+        if (get_num(it, DCM_ImageOrientationPatient, k, &o[k]) != 1)
+            return false;
+    double lr = sqrt(o[0] * o[0] + o[1] * o[1] + o[2] * o[2]);
+    double lc = sqrt(o[3] * o[3] + o[4] * o[4] + o[5] * o[5]);
+    if (fabs(lr - 1) > 0.01 || fabs(lc - 1) > 0.01 ||
+        fabs(o[0] * o[3] + o[1] * o[4] + o[2] * o[5]) > 0.01)
+        return false;
+    for (int k = 0; k < 3; k++) {
+        img->row_cos[k] = o[k] / lr;
+        img->col_cos[k] = o[3 + k] / lc;
+    }
+    img->normal[0] = img->row_cos[1] * img->col_cos[2] -
+                     img->row_cos[2] * img->col_cos[1];
+    img->normal[1] = img->row_cos[2] * img->col_cos[0] -
+                     img->row_cos[0] * img->col_cos[2];
+    img->normal[2] = img->row_cos[0] * img->col_cos[1] -
+                     img->row_cos[1] * img->col_cos[0];
+    img->has_orientation = true;
+    return true;
+}
+
+static bool read_position(DcmItem *it, double pos[3])
+{
+    for (unsigned long k = 0; k < 3; k++)
+        if (get_num(it, DCM_ImagePositionPatient, k, &pos[k]) != 1)
+            return false;
+    return true;
+}
+
+/* Rescale from an item (top level or a PixelValueTransformation item). */
+static void read_rescale(DcmItem *it, double *slope, double *intercept)
+{
+    double v;
+
+    if (get_num(it, DCM_RescaleSlope, 0, &v) == 1 && v != 0)
+        *slope = v;
+    if (get_num(it, DCM_RescaleIntercept, 0, &v) == 1)
+        *intercept = v;
+}
+
+static void read_spacing(DcmItem *it, struct mmdx_image *img)
+{
+    double r, c, t;
+
+    if (get_num(it, DCM_PixelSpacing, 0, &r) == 1 &&
+        get_num(it, DCM_PixelSpacing, 1, &c) == 1 && r > 0 && c > 0) {
+        img->spacing_mm[1] = r;  /* between rows: along y */
+        img->spacing_mm[0] = c;  /* between columns: along x */
+    }
+    if (get_num(it, DCM_SliceThickness, 0, &t) == 1 && t > 0)
+        img->slice_thickness_mm = t;
+    if (get_num(it, DCM_SpacingBetweenSlices, 0, &t) == 1 && t > 0)
+        img->spacing_mm[2] = t;
+}
+
+/* Read the header into h and img; no pixel allocation. */
+static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
+                                    DcmFileFormat &ff,
+                                    const struct mmdx_dicom_limits *lim,
+                                    struct header &h,
+                                    struct mmdx_dicom_file *f)
+{
+    DcmDataset *ds = ff.getDataset();
+    DcmMetaInfo *meta = ff.getMetaInfo();
+    struct mmdx_image *img = f->img;
+    std::string s;
+    bool found;
+
+    h.xfer = ds->getOriginalXfer();
+    {
+        DcmXfer x(h.xfer);
+        std::string uid = get_str(meta, DCM_TransferSyntaxUID, &found);
+
+        if (h.xfer == EXS_Unknown && found)
+            return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "TransferSyntaxUID",
+                        "unsupported transfer syntax %s", uid.c_str());
+        copy_str(img->transfer_syntax, sizeof(img->transfer_syntax),
+                 found && !uid.empty() ? uid.c_str() : x.getXferID());
+        copy_str(img->transfer_syntax_name, sizeof(img->transfer_syntax_name),
+                 x.getXferName());
+        img->lossy = x.isEncapsulated() && !x.isLossless();
+    }
+    copy_str(img->modality, sizeof(img->modality),
+             get_str(ds, DCM_Modality, NULL).c_str());
+    copy_str(img->sop_class, sizeof(img->sop_class),
+             get_str(ds, DCM_SOPClassUID, NULL).c_str());
+    copy_str(img->body_part, sizeof(img->body_part),
+             get_str(ds, DCM_BodyPartExamined, NULL).c_str());
+    copy_str(img->manufacturer, sizeof(img->manufacturer),
+             get_str(ds, DCM_Manufacturer, NULL).c_str());
+    if (get_str(ds, DCM_LossyImageCompression, NULL) == "01")
+        img->lossy = true;
+    img->is_segmentation = !strcmp(img->sop_class, UID_SegmentationStorage);
+    copy_str(f->series_uid, sizeof(f->series_uid),
+             get_str(ds, DCM_SeriesInstanceUID, NULL).c_str());
+    s = get_str(ds, DCM_InstanceNumber, &found);
+    {
+        long in;
+
+        f->instance_number = LONG_MIN;
+        if (!s.empty() && mmdx__parse_long(s.c_str(), &in))
+            f->instance_number = in;
+    }
+
+    {
+        DcmElement *el = NULL;
+
+        f->has_pixels = ds->findAndGetElement(DCM_PixelData, el).good() ||
+                        ds->findAndGetElement(DCM_FloatPixelData, el).good();
+    }
+    if (!f->has_pixels)
+        return MMDX_OK;
+
+    if (!get_u16(ds, DCM_Rows, &h.rows) || !h.rows)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "Rows (0028,0010)",
+                    "missing or zero");
+    if (!get_u16(ds, DCM_Columns, &h.cols) || !h.cols)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "Columns (0028,0011)",
+                    "missing or zero");
+    if (!get_u16(ds, DCM_SamplesPerPixel, &h.spp))
+        h.spp = 1;
+    if (!get_u16(ds, DCM_BitsAllocated, &h.bits_alloc))
+        return FAIL(ctx, MMDX_E_FORMAT, path, "BitsAllocated (0028,0100)",
+                    "missing");
+    if (!get_u16(ds, DCM_BitsStored, &h.bits_stored))
+        h.bits_stored = h.bits_alloc;
+    if (!get_u16(ds, DCM_HighBit, &h.high_bit))
+        h.high_bit = h.bits_stored - 1;
+    if (!get_u16(ds, DCM_PixelRepresentation, &h.pixrep))
+        h.pixrep = 0;
+    if (!get_u16(ds, DCM_PlanarConfiguration, &h.planar))
+        h.planar = 0;
+    h.photometric = get_str(ds, DCM_PhotometricInterpretation, NULL);
+    if (h.photometric.empty())
+        h.photometric = h.spp == 3 ? "RGB" : "MONOCHROME2";
+    s = get_str(ds, DCM_NumberOfFrames, &found);
+    h.frames = 1;
+    if (found && !s.empty()) {
+        long nf;
+
+        if (!mmdx__parse_long(s.c_str(), &nf) || nf < 1)
+            return FAIL(ctx, MMDX_E_FORMAT, path,
+                        "NumberOfFrames (0028,0008)",
+                        "expected a positive integer, got \"%.16s\"",
+                        s.c_str());
+        h.frames = static_cast<unsigned long>(nf);
+    }
+    if (h.bits_alloc != 1 && h.bits_alloc != 8 && h.bits_alloc != 16 &&
+        h.bits_alloc != 32)
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "BitsAllocated (0028,0100)",
+                    "unsupported value %u (1, 8, 16 or 32)", h.bits_alloc);
+    if (h.bits_stored < 1 || h.bits_stored > h.bits_alloc ||
+        h.high_bit >= h.bits_alloc || h.high_bit + 1 < h.bits_stored)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "BitsStored (0028,0101)",
+                    "inconsistent: BitsAllocated %u, BitsStored %u, "
+                    "HighBit %u", h.bits_alloc, h.bits_stored, h.high_bit);
+    if (h.spp != 1 && h.spp != 3)
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "SamplesPerPixel (0028,0002)",
+                    "unsupported value %u (1 or 3)", h.spp);
+    if (h.pixrep > 1)
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "PixelRepresentation (0028,0103)", "expected 0 or 1, "
+                    "got %u", h.pixrep);
+    {
+        const std::string &p = h.photometric;
+        bool mono = p == "MONOCHROME1" || p == "MONOCHROME2";
+        bool color = p == "RGB" || p == "YBR_FULL" || p == "YBR_FULL_422" ||
+                     p == "YBR_ICT" || p == "YBR_RCT";
+
+        if (!(mono && h.spp == 1) && !(color && h.spp == 3) &&
+            !(p == "PALETTE COLOR" && h.spp == 1))
+            return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                        "PhotometricInterpretation (0028,0004)",
+                        "unsupported \"%.20s\" with %u samples per pixel",
+                        p.c_str(), h.spp);
+        copy_str(img->photometric, sizeof(img->photometric), p.c_str());
+    }
+    {
+        /* Absurd sizes are refused here, before anything is allocated. */
+        uint64_t maxv = lim && lim->max_voxels ? lim->max_voxels
+                                               : MMDX_DICOM_MAX_VOXELS;
+        uint64_t nch = h.photometric == "PALETTE COLOR" ? 3 : h.spp;
+        uint64_t n = static_cast<uint64_t>(h.rows) * h.cols;
+
+        if (h.frames > maxv || n * h.frames > maxv / nch)
+            return FAIL(ctx, MMDX_E_LIMIT, path, "NumberOfFrames (0028,0008)",
+                        "declared image of %u x %u x %lu x %u values exceeds "
+                        "the limit of %llu", h.cols, h.rows, h.frames,
+                        (unsigned)nch, (unsigned long long)maxv);
+    }
+    img->rows = h.rows;
+    img->cols = h.cols;
+    img->nx = h.cols;
+    img->ny = h.rows;
+    img->nz = h.frames;
+    img->nc = h.photometric == "PALETTE COLOR" ? 3 : h.spp;
+    img->bits_allocated = h.bits_alloc;
+    img->bits_stored = h.bits_stored;
+    img->pixel_signed = h.pixrep == 1;
+    f->frames = static_cast<unsigned>(h.frames);
+    f->samples_per_pixel = h.spp;
+
+    /* Geometry and rescale: top level, then enhanced functional groups
+     * (shared, then per frame). */
+    h.slope = 1;
+    h.intercept = 0;
+    read_rescale(ds, &h.slope, &h.intercept);
+    read_spacing(ds, img);
+    if (std::isnan(img->spacing_mm[0])) {
+        double r, c;
+
+        if (get_num(ds, DCM_ImagerPixelSpacing, 0, &r) == 1 &&
+            get_num(ds, DCM_ImagerPixelSpacing, 1, &c) == 1 && r > 0 &&
+            c > 0) {
+            img->spacing_mm[1] = r;
+            img->spacing_mm[0] = c;
+        }
+    }
+    read_orientation(ds, img);
+    DcmItem *shared = seq_item(ds, DCM_SharedFunctionalGroupsSequence, 0);
+    if (shared) {
+        read_spacing(seq_item(shared, DCM_PixelMeasuresSequence, 0), img);
+        read_rescale(seq_item(shared, DCM_PixelValueTransformationSequence, 0),
+                     &h.slope, &h.intercept);
+        if (!img->has_orientation)
+            read_orientation(seq_item(shared, DCM_PlaneOrientationSequence, 0),
+                             img);
+    }
+    h.fg.resize(h.frames);
+    {
+        double pos[3];
+        bool top = read_position(ds, pos);
+
+        for (unsigned long k = 0; k < h.frames; k++) {
+            frame_geom &g = h.fg[k];
+            DcmItem *pf = seq_item(ds, DCM_PerFrameFunctionalGroupsSequence,
+                                   static_cast<long>(k));
+
+            g.slope = h.slope;
+            g.intercept = h.intercept;
+            g.has_pos = false;
+            if (top && h.frames == 1) {
+                memcpy(g.pos, pos, sizeof(pos));
+                g.has_pos = true;
+            }
+            if (pf) {
+                DcmItem *pp = seq_item(pf, DCM_PlanePositionSequence, 0);
+
+                if (pp && read_position(pp, g.pos))
+                    g.has_pos = true;
+                read_rescale(seq_item(pf, DCM_PixelValueTransformationSequence,
+                                      0), &g.slope, &g.intercept);
+                if (k == 0) {
+                    read_spacing(seq_item(pf, DCM_PixelMeasuresSequence, 0),
+                                 img);
+                    if (!img->has_orientation)
+                        read_orientation(
+                            seq_item(pf, DCM_PlaneOrientationSequence, 0),
+                            img);
+                }
+            }
+        }
+    }
+    img->rescale_slope = h.fg.empty() ? h.slope : h.fg[0].slope;
+    img->rescale_intercept = h.fg.empty() ? h.intercept : h.fg[0].intercept;
+    {
+        bool all = !h.fg.empty();
+
+        for (size_t k = 0; k < h.fg.size(); k++)
+            all = all && h.fg[k].has_pos;
+        if (all) {
+            img->pos_mm = static_cast<double *>(
+                mmdx__calloc(h.fg.size() * 3, sizeof(double)));
+            if (!img->pos_mm)
+                return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+            for (size_t k = 0; k < h.fg.size(); k++)
+                memcpy(img->pos_mm + 3 * k, h.fg[k].pos, 3 * sizeof(double));
+        }
+    }
+    if (!strcmp(img->modality, "CT"))
+        copy_str(img->units, sizeof(img->units), "HU");
+    return MMDX_OK;
+}
+
+/* ---- pixels ----------------------------------------------------------------------- */
+
+/* C allocations owned while C++ code may throw. */
+struct file_guard {
+    struct mmdx_dicom_file *f;
+    explicit file_guard(struct mmdx_dicom_file *p) : f(p) {}
+    ~file_guard() { mmdx__dicom_file_free(f); }
+    struct mmdx_dicom_file *release()
+    {
+        struct mmdx_dicom_file *p = f;
+
+        f = NULL;
+        return p;
+    }
+};
+
+struct conv {
+    unsigned shift;
+    uint32_t mask;
+    bool sign;
+    unsigned bits;
+};
+
+static conv make_conv(const header &h)
+{
+    conv c;
+
+    c.shift = h.high_bit + 1 - h.bits_stored;
+    c.bits = h.bits_stored;
+    c.mask = h.bits_stored >= 32 ? 0xFFFFFFFFu : ((1u << h.bits_stored) - 1);
+    c.sign = h.pixrep == 1;
+    return c;
+}
+
+static inline int64_t stored(uint32_t raw, const conv &c)
+{
+    uint32_t v = (raw >> c.shift) & c.mask;
+
+    if (c.sign && ((v >> (c.bits - 1)) & 1u))
+        return static_cast<int64_t>(v) - (static_cast<int64_t>(1) << c.bits);
+    return static_cast<int64_t>(v);
+}
+
+/* The range of stored values: for MONOCHROME1 inversion. */
+static void stored_range(const conv &c, double *lo, double *hi)
+{
+    if (c.sign) {
+        *lo = -std::ldexp(1.0, static_cast<int>(c.bits) - 1);
+        *hi = std::ldexp(1.0, static_cast<int>(c.bits) - 1) - 1;
+    } else {
+        *lo = 0;
+        *hi = std::ldexp(1.0, static_cast<int>(c.bits)) - 1;
+    }
+}
+
+struct palette {
+    std::vector<float> lut[3];
+    long first;
+};
+
+static enum mmdx_status read_palette(struct mmdx_ctx *ctx, const char *path,
+                                     DcmItem *ds, palette &pal)
+{
+    static const DcmTagKey desc[3] = {
+        DCM_RedPaletteColorLookupTableDescriptor,
+        DCM_GreenPaletteColorLookupTableDescriptor,
+        DCM_BluePaletteColorLookupTableDescriptor };
+    static const DcmTagKey data[3] = {
+        DCM_RedPaletteColorLookupTableData,
+        DCM_GreenPaletteColorLookupTableData,
+        DCM_BluePaletteColorLookupTableData };
+
+    for (int c = 0; c < 3; c++) {
+        Uint16 d[3];
+        DcmElement *el = NULL;
+        Uint16 *w = NULL;
+        Uint8 *b = NULL;
+        unsigned long n, bytes;
+
+        for (unsigned long k = 0; k < 3; k++)
+            if (ds->findAndGetUint16(desc[c], d[k], k).bad())
+                return FAIL(ctx, MMDX_E_FORMAT, path,
+                            "RedPaletteColorLookupTableDescriptor (0028,1101)",
+                            "PALETTE COLOR without a valid LUT descriptor");
+        n = d[0] ? d[0] : 65536;
+        pal.first = d[1];
+        if (ds->findAndGetElement(data[c], el).bad() || !el)
+            return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                        "RedPaletteColorLookupTableData (0028,1201)",
+                        "PALETTE COLOR without LUT data (segmented palettes "
+                        "are not supported)");
+        bytes = el->getLength();
+        pal.lut[c].resize(n);
+        if (d[2] == 8 && bytes >= n) {
+            /* 8-bit entries: stored one per byte (some writers use one
+             * per 16-bit word: low bytes then) */
+            if (el->getUint8Array(b).bad() || !b)
+                return FAIL(ctx, MMDX_E_FORMAT, path,
+                            "RedPaletteColorLookupTableData (0028,1201)",
+                            "unreadable LUT data");
+            bool words = bytes >= 2 * n;
+            for (unsigned long k = 0; k < n; k++)
+                pal.lut[c][k] = words ? b[2 * k] : b[k];
+        } else if (bytes >= 2 * n && el->getUint16Array(w).good() && w) {
+            for (unsigned long k = 0; k < n; k++)
+                pal.lut[c][k] = d[2] == 8 ? (w[k] & 0xFF) : w[k];
+        } else {
+            return FAIL(ctx, MMDX_E_FORMAT, path,
+                        "RedPaletteColorLookupTableData (0028,1201)",
+                        "LUT data holds %lu bytes for %lu entries", bytes, n);
+        }
+    }
+    return MMDX_OK;
+}
+
+/*
+ * Turn stored values into floats. src yields the raw sample value of
+ * (frame, pixel index p, channel c). Writes img->vox.
+ */
+template <typename Get>
+static void convert(const header &h, const std::string &photometric,
+                    unsigned planar, const palette *pal,
+                    struct mmdx_image *img, Get get)
+{
+    conv c = make_conv(h);
+    size_t npix = static_cast<size_t>(h.rows) * h.cols;
+    float *out = img->vox;
+
+    for (unsigned long f = 0; f < h.frames; f++) {
+        const frame_geom &g = h.fg[f];
+        float *o = out + f * npix * img->nc;
+
+        if (pal) {
+            long nlut = static_cast<long>(pal->lut[0].size());
+
+            for (size_t p = 0; p < npix; p++) {
+                long i = static_cast<long>(stored(get(f, p, 0u), c)) -
+                         pal->first;
+
+                if (i < 0)
+                    i = 0;
+                if (i >= nlut)
+                    i = nlut - 1;
+                o[3 * p] = pal->lut[0][i];
+                o[3 * p + 1] = pal->lut[1][i];
+                o[3 * p + 2] = pal->lut[2][i];
+            }
+        } else if (h.spp == 3) {
+            bool ybr = photometric == "YBR_FULL";
+
+            for (size_t p = 0; p < npix; p++) {
+                double s[3];
+
+                for (unsigned k = 0; k < 3; k++)
+                    s[k] = static_cast<double>(stored(
+                        planar ? get(f, k * npix + p, 0u) : get(f, p, k), c));
+                if (ybr) {
+                    double y = s[0], cb = s[1] - 128, cr = s[2] - 128;
+
+                    s[0] = y + 1.402 * cr;
+                    s[1] = y - 0.344136 * cb - 0.714136 * cr;
+                    s[2] = y + 1.772 * cb;
+                    for (unsigned k = 0; k < 3; k++)
+                        s[k] = s[k] < 0 ? 0 : s[k] > 255 ? 255 : s[k];
+                }
+                for (unsigned k = 0; k < 3; k++)
+                    o[3 * p + k] = static_cast<float>(s[k]);
+            }
+        } else {
+            double lo, hi, sum = 0;
+            bool inv = photometric == "MONOCHROME1";
+
+            stored_range(c, &lo, &hi);
+            if (inv)
+                sum = (g.slope * lo + g.intercept) + (g.slope * hi + g.intercept);
+            for (size_t p = 0; p < npix; p++) {
+                double v = g.slope * static_cast<double>(stored(get(f, p, 0u), c)) +
+                           g.intercept;
+
+                o[p] = static_cast<float>(inv ? sum - v : v);
+            }
+        }
+    }
+}
+
+/* Split an encapsulated pixel sequence into one byte string per frame. */
+static enum mmdx_status j2k_frames(struct mmdx_ctx *ctx, const char *path,
+                                   DcmPixelSequence *seq, unsigned long nf,
+                                   std::vector<std::vector<Uint8> > &frames)
+{
+    unsigned long nfrag = seq->card();
+    std::vector<std::pair<Uint8 *, Uint32> > frag;
+
+    for (unsigned long i = 1; i < nfrag; i++) {  /* item 0: offset table */
+        DcmPixelItem *it = NULL;
+        Uint8 *p = NULL;
+
+        if (seq->getItem(it, i).bad() || !it)
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "unreadable fragment %lu", i);
+        Uint32 len = it->getLength();
+        if (len && (it->getUint8Array(p).bad() || !p))
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "unreadable fragment %lu", i);
+        frag.push_back(std::make_pair(p, len));
+    }
+    if (frag.empty())
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "encapsulated pixel data holds no fragment");
+    frames.clear();
+    for (size_t i = 0; i < frag.size(); i++) {
+        const Uint8 *p = frag[i].first;
+        Uint32 len = frag[i].second;
+        bool start = len >= 2 && p[0] == 0xFF && p[1] == 0x4F;     /* SOC */
+        bool jp2 = len >= 8 && p[4] == 'j' && p[5] == 'P';       /* JP2 box */
+
+        if (nf == frag.size() || frames.empty() ||
+            (nf > 1 && (start || jp2)))
+            frames.push_back(std::vector<Uint8>());
+        frames.back().insert(frames.back().end(), p, p + len);
+    }
+    if (frames.size() != nf)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "found %zu JPEG 2000 frames, NumberOfFrames says %lu",
+                    frames.size(), nf);
+    return MMDX_OK;
+}
+
+static enum mmdx_status decode_j2k(struct mmdx_ctx *ctx, const char *path,
+                                   DcmDataset *ds, header &h,
+                                   struct mmdx_image *img)
+{
+    DcmElement *el = NULL;
+    DcmPixelSequence *seq = NULL;
+    std::vector<std::vector<Uint8> > frames;
+    enum mmdx_status st;
+    size_t npix = static_cast<size_t>(h.rows) * h.cols;
+    std::vector<int32_t> buf;
+    std::string photometric = h.photometric;
+
+    if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "missing");
+    if (static_cast<DcmPixelData *>(el)
+            ->getEncapsulatedRepresentation(h.xfer, NULL, seq)
+            .bad() || !seq)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "JPEG 2000 transfer syntax but no encapsulated pixel "
+                    "data");
+    st = j2k_frames(ctx, path, seq, h.frames, frames);
+    if (st)
+        return st;
+    if (h.bits_alloc < 8)
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "BitsAllocated (0028,0100)",
+                    "JPEG 2000 with %u bits allocated", h.bits_alloc);
+    buf.resize(npix * h.spp * h.frames);
+    for (unsigned long f = 0; f < h.frames; f++) {
+        unsigned prec = 0;
+        bool sgn = false;
+
+        st = mmdx__j2k_decode(ctx, path, frames[f].data(), frames[f].size(),
+                              h.rows, h.cols, h.spp,
+                              buf.data() + f * npix * h.spp, &prec, &sgn);
+        if (st)
+            return st;
+    }
+    /* OpenJPEG applies the inverse colour transform of YBR_ICT/RCT. */
+    if (photometric == "YBR_ICT" || photometric == "YBR_RCT" ||
+        photometric == "YBR_FULL_422")
+        photometric = "RGB";
+    /* The decoded values are the sample values; the header's
+     * PixelRepresentation and BitsStored decide how they are read (as
+     * pydicom does when codestream and header disagree). */
+    h.high_bit = h.bits_stored - 1;
+    palette pal;
+    if (photometric == "PALETTE COLOR") {
+        st = read_palette(ctx, path, ds, pal);
+        if (st)
+            return st;
+    }
+    const int32_t *b = buf.data();
+    unsigned spp = h.spp;
+    convert(h, photometric, 0, photometric == "PALETTE COLOR" ? &pal : NULL,
+            img, [&](unsigned long f, size_t p, unsigned c) -> uint32_t {
+                return static_cast<uint32_t>(b[(f * npix + p) * spp + c]);
+            });
+    return MMDX_OK;
+}
+
+static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
+                                      DcmDataset *ds, header &h,
+                                      struct mmdx_image *img)
+{
+    DcmXfer x(h.xfer);
+    DcmElement *el = NULL;
+    Uint8 *bytes = NULL;
+    unsigned long len;
+    std::string photometric;
+    unsigned planar = 0;
+
+    if (gLocalByteOrder != EBO_LittleEndian)
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, NULL,
+                    "big-endian hosts are not supported");
+    if (x.isEncapsulated()) {
+        OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit,
+                                                 NULL);
+        E_TransferSyntax t = h.xfer;
+        bool known = t == EXS_RLELossless || t == EXS_JPEGProcess1 ||
+                     t == EXS_JPEGProcess2_4 || t == EXS_JPEGProcess14 ||
+                     t == EXS_JPEGProcess14SV1 || t == EXS_JPEGLSLossless ||
+                     t == EXS_JPEGLSLossy;
+
+        if (!known)
+            return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                        "TransferSyntaxUID (0002,0010)",
+                        "unsupported transfer syntax %s (%s)", x.getXferID(),
+                        x.getXferName());
+        if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "corrupt %s pixel data: the decoder failed (%s)",
+                        x.getXferName(), c.text());
+    }
+    /* Decoders may have changed these (YCbCr JPEG is returned as RGB). */
+    photometric = get_str(ds, DCM_PhotometricInterpretation, NULL);
+    if (photometric.empty())
+        photometric = h.photometric;
+    {
+        unsigned v;
+
+        if (get_u16(ds, DCM_PlanarConfiguration, &v))
+            planar = v;
+    }
+    if (h.spp == 3 && photometric != "RGB" && photometric != "YBR_FULL")
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "PhotometricInterpretation (0028,0004)",
+                    "unsupported \"%.20s\" for %s pixel data",
+                    photometric.c_str(), x.getXferName());
+    if (h.spp == 3 && h.bits_alloc != 8 && photometric == "YBR_FULL")
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "PhotometricInterpretation (0028,0004)",
+                    "YBR_FULL with %u bits", h.bits_alloc);
+    if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el)
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "PixelData (7FE0,0010)",
+                    "no integer pixel data");
+    len = el->getLength();
+    if (el->getVR() == EVR_OW) {
+        Uint16 *w = NULL;
+
+        if (len && (el->getUint16Array(w).bad() || !w))
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "unreadable pixel data");
+        bytes = reinterpret_cast<Uint8 *>(w);
+    } else if (len && (el->getUint8Array(bytes).bad() || !bytes)) {
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "unreadable pixel data");
+    }
+    {
+        uint64_t bits = static_cast<uint64_t>(h.rows) * h.cols * h.spp *
+                        h.frames * h.bits_alloc;
+        uint64_t need = (bits + 7) / 8;
+
+        if (len < need)
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "holds %lu bytes, the declared %u x %u x %lu image "
+                        "needs %llu", len, h.cols, h.rows, h.frames,
+                        (unsigned long long)need);
+    }
+    palette pal;
+    if (photometric == "PALETTE COLOR") {
+        enum mmdx_status st = read_palette(ctx, path, ds, pal);
+
+        if (st)
+            return st;
+    }
+    const palette *pp = photometric == "PALETTE COLOR" ? &pal : NULL;
+    size_t per_frame = static_cast<size_t>(h.rows) * h.cols * h.spp;
+    const Uint8 *b = bytes;
+    unsigned spp = h.spp;
+
+    switch (h.bits_alloc) {
+    case 1:
+        convert(h, photometric, planar, pp, img,
+                [&](unsigned long f, size_t p, unsigned c) -> uint32_t {
+                    size_t i = f * per_frame + p * spp + c;
+                    return (b[i >> 3] >> (i & 7)) & 1u;
+                });
+        break;
+    case 8:
+        convert(h, photometric, planar, pp, img,
+                [&](unsigned long f, size_t p, unsigned c) -> uint32_t {
+                    return b[f * per_frame + p * spp + c];
+                });
+        break;
+    case 16:
+        convert(h, photometric, planar, pp, img,
+                [&](unsigned long f, size_t p, unsigned c) -> uint32_t {
+                    size_t i = 2 * (f * per_frame + p * spp + c);
+                    return static_cast<uint32_t>(b[i]) |
+                           (static_cast<uint32_t>(b[i + 1]) << 8);
+                });
+        break;
+    default:
+        convert(h, photometric, planar, pp, img,
+                [&](unsigned long f, size_t p, unsigned c) -> uint32_t {
+                    size_t i = 4 * (f * per_frame + p * spp + c);
+                    return static_cast<uint32_t>(b[i]) |
+                           (static_cast<uint32_t>(b[i + 1]) << 8) |
+                           (static_cast<uint32_t>(b[i + 2]) << 16) |
+                           (static_cast<uint32_t>(b[i + 3]) << 24);
+                });
+        break;
+    }
+    if (photometric == "YBR_FULL" || pp)
+        copy_str(img->photometric, sizeof(img->photometric), "RGB");
+    return MMDX_OK;
+}
+
+static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
+                                  const void *data, size_t len,
+                                  const struct mmdx_dicom_limits *lim,
+                                  unsigned flags,
+                                  struct mmdx_dicom_file **out)
+{
+    DcmFileFormat ff;
+    header h;
+    enum mmdx_status st;
+    file_guard g(static_cast<struct mmdx_dicom_file *>(
+        mmdx__calloc(1, sizeof(struct mmdx_dicom_file))));
+
+    if (!g.f)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    g.f->img = mmdx__image_new();
+    if (!g.f->img)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    st = parse_buffer(ctx, path, data, len, ff);
+    if (st)
+        return st;
+    {
+        id_list ids;
+
+        if (!collect_ids(ff.getDataset(), ids, 0) ||
+            !ids.take(&g.f->ids, &g.f->nids))
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
+    st = read_header(ctx, path, ff, lim, h, g.f);
+    if (st)
+        return st;
+    if (!g.f->has_pixels) {
+        if (flags & MMDX_DICOM_HEADER_ONLY) {
+            *out = g.release();
+            return MMDX_OK;
+        }
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "PixelData (7FE0,0010)",
+                    "not an image: no pixel data (SOP class %s)",
+                    g.f->img->sop_class[0] ? g.f->img->sop_class : "unknown");
+    }
+    if (!(flags & MMDX_DICOM_HEADER_ONLY)) {
+        struct mmdx_image *img = g.f->img;
+        size_t nx = img->nx, ny = img->ny, nz = img->nz;
+
+        img->nx = img->ny = img->nz = 0;
+        st = mmdx__image_alloc(ctx, img, nx, ny, nz, img->nc,
+                               lim && lim->max_voxels ? lim->max_voxels
+                                                      : MMDX_DICOM_MAX_VOXELS);
+        if (st)
+            return st;
+        st = is_j2k(h.xfer) ? decode_j2k(ctx, path, ff.getDataset(), h, img)
+                            : decode_native(ctx, path, ff.getDataset(), h, img);
+        if (st)
+            return st;
+    }
+    *out = g.release();
+    return MMDX_OK;
+}
+
+/* ---- C entry points ------------------------------------------------------------------ */
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
+                     size_t len, const struct mmdx_dicom_limits *limits,
+                     unsigned flags, struct mmdx_dicom_file **out)
+{
+    *out = NULL;
+    try {
+        setup();
+        return read_impl(ctx, path, data, len, limits, flags, out);
+    } catch (const std::bad_alloc &) {
+        return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "DCMTK raised an exception");
+    }
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
+                      const struct mmdx_dicom_limits *limits, unsigned flags,
+                      struct mmdx_dicom_file **out)
+{
+    char *data = NULL;
+    size_t len = 0;
+    enum mmdx_status st;
+    uint64_t maxb = limits && limits->max_file_bytes
+                        ? limits->max_file_bytes
+                        : MMDX_DICOM_MAX_FILE_BYTES;
+
+    *out = NULL;
+    st = mmdx__file_read(ctx, path, static_cast<size_t>(maxb), &data, &len);
+    if (st)
+        return st;
+    st = mmdx__dicom_read_mem(ctx, path, data, len, limits, flags, out);
+    mmdx__free(data);
+    return st;
+}
+
+/* ---- writer ---------------------------------------------------------------------------- */
+
+static std::string fmt_ds(double v)
+{
+    char b[32];
+
+    /* DS holds at most 16 characters */
+    snprintf(b, sizeof(b), "%.10g", v);
+    if (strlen(b) > 16)
+        snprintf(b, sizeof(b), "%.6g", v);
+    return b;
+}
+
+static enum mmdx_status put(struct mmdx_ctx *ctx, const char *path,
+                            DcmDataset *ds, const DcmTagKey &key,
+                            const std::string &v)
+{
+    OFCondition c = ds->putAndInsertString(key, v.c_str());
+    char field[64];
+
+    if (c.bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path,
+                    tag_name(key, field, sizeof(field)), "cannot set: %s",
+                    c.text());
+    return MMDX_OK;
+}
+
+static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
+                                   const struct mmdx_dicom_ct *w)
+{
+    DcmFileFormat ff;
+    DcmDataset *ds = ff.getDataset();
+    char study[100], series[100], sop[100], frame[100];
+    enum mmdx_status st = MMDX_OK;
+    E_TransferSyntax xfer;
+    const double *o = w->orientation;
+    bool axial = true;
+
+    for (int k = 0; k < 6; k++)
+        axial = axial && o[k] == 0;
+    if (w->ts == MMDX_DICOM_TS_EXPLICIT_LE)
+        xfer = EXS_LittleEndianExplicit;
+    else if (w->ts == MMDX_DICOM_TS_RLE)
+        xfer = EXS_RLELossless;
+    else if (w->ts == MMDX_DICOM_TS_JPEGLS)
+        xfer = EXS_JPEGLSLossless;
+    else
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL, "unknown transfer syntax %d",
+                    static_cast<int>(w->ts));
+    copy_str(study, sizeof(study), w->study_uid);
+    copy_str(series, sizeof(series), w->series_uid);
+    copy_str(sop, sizeof(sop), w->sop_uid);
+    if (!w->study_uid)
+        dcmGenerateUniqueIdentifier(study, SITE_STUDY_UID_ROOT);
+    if (!w->series_uid)
+        dcmGenerateUniqueIdentifier(series, SITE_SERIES_UID_ROOT);
+    if (!w->sop_uid)
+        dcmGenerateUniqueIdentifier(sop, SITE_INSTANCE_UID_ROOT);
+    /* One frame of reference per series, derived from it. */
+    snprintf(frame, sizeof(frame), "%.60s.1", series);
+    if (strlen(frame) > 64)
+        dcmGenerateUniqueIdentifier(frame, SITE_SERIES_UID_ROOT);
+
+    struct {
+        DcmTagKey key;
+        std::string v;
+    } attrs[] = {
+        { DCM_SOPClassUID, UID_CTImageStorage },
+        { DCM_SOPInstanceUID, sop },
+        { DCM_StudyInstanceUID, study },
+        { DCM_SeriesInstanceUID, series },
+        { DCM_FrameOfReferenceUID, frame },
+        { DCM_Modality, "CT" },
+        { DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL" },
+        { DCM_PatientName, "" },
+        { DCM_PatientID, w->patient_id },
+        { DCM_PatientBirthDate, "" },
+        { DCM_PatientSex, "" },
+        { DCM_StudyDate, "" },
+        { DCM_StudyTime, "" },
+        { DCM_ReferringPhysicianName, "" },
+        { DCM_StudyID, "" },
+        { DCM_AccessionNumber, "" },
+        { DCM_SeriesNumber, "1" },
+        { DCM_InstanceNumber, std::to_string(w->instance_number) },
+        { DCM_PositionReferenceIndicator, "" },
+        { DCM_Manufacturer, "mmdx synthetic" },
+        { DCM_KVP, "" },
+        { DCM_AcquisitionNumber, "" },
+        { DCM_ImagePositionPatient,
+          fmt_ds(w->position_mm[0]) + "\\" + fmt_ds(w->position_mm[1]) +
+              "\\" + fmt_ds(w->position_mm[2]) },
+        { DCM_ImageOrientationPatient,
+          axial ? std::string("1\\0\\0\\0\\1\\0")
+                : fmt_ds(o[0]) + "\\" + fmt_ds(o[1]) + "\\" + fmt_ds(o[2]) +
+                      "\\" + fmt_ds(o[3]) + "\\" + fmt_ds(o[4]) + "\\" +
+                      fmt_ds(o[5]) },
+        { DCM_SliceThickness, fmt_ds(w->slice_thickness_mm) },
+        { DCM_PixelSpacing,
+          fmt_ds(w->pixel_spacing_mm[0]) + "\\" +
+              fmt_ds(w->pixel_spacing_mm[1]) },
+        { DCM_PhotometricInterpretation, "MONOCHROME2" },
+        { DCM_RescaleIntercept, fmt_ds(w->intercept) },
+        { DCM_RescaleSlope, fmt_ds(w->slope) },
+        { DCM_RescaleType, "HU" },
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
+        st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (st)
+        return st;
+    if (ds->putAndInsertUint16(DCM_SamplesPerPixel, 1).bad() ||
+        ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(w->rows)).bad() ||
+        ds->putAndInsertUint16(DCM_Columns, static_cast<Uint16>(w->cols)).bad() ||
+        ds->putAndInsertUint16(DCM_BitsAllocated, 16).bad() ||
+        ds->putAndInsertUint16(DCM_BitsStored, 16).bad() ||
+        ds->putAndInsertUint16(DCM_HighBit, 15).bad() ||
+        ds->putAndInsertUint16(DCM_PixelRepresentation, 1).bad() ||
+        ds->putAndInsertUint16Array(
+              DCM_PixelData, reinterpret_cast<const Uint16 *>(w->pixels),
+              static_cast<unsigned long>(w->rows) * w->cols).bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
+                    "cannot set the image attributes");
+    for (size_t i = 0; i < w->nextra; i++) {
+        DcmTag tag(w->extra[i].group, w->extra[i].element);
+        char field[64];
+
+        if (!w->extra[i].value)
+            continue;
+        if (tag.getEVR() == EVR_UN || tag.getEVR() == EVR_UNKNOWN ||
+            (w->extra[i].group & 1))
+            tag.setVR(EVR_LO);
+        if (tag.getEVR() == EVR_SQ || tag.getEVR() == EVR_OB ||
+            tag.getEVR() == EVR_OW)
+            return FAIL(ctx, MMDX_E_INVAL, path,
+                        tag_name(tag, field, sizeof(field)),
+                        "extra attributes must have a string VR");
+        if (ds->putAndInsertString(tag, w->extra[i].value).bad())
+            return FAIL(ctx, MMDX_E_INVAL, path,
+                        tag_name(tag, field, sizeof(field)),
+                        "cannot set the extra attribute");
+    }
+    if (xfer != EXS_LittleEndianExplicit) {
+        DcmRLERepresentationParameter rle;
+        DJLSRepresentationParameter jls(0, OFTrue);
+        const DcmRepresentationParameter *rp =
+            xfer == EXS_RLELossless
+                ? static_cast<const DcmRepresentationParameter *>(&rle)
+                : static_cast<const DcmRepresentationParameter *>(&jls);
+        OFCondition c = ds->chooseRepresentation(xfer, rp);
+
+        if (c.bad() || !ds->canWriteXfer(xfer))
+            return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
+                        "cannot encode as %s: %s", DcmXfer(xfer).getXferName(),
+                        c.text());
+    }
+
+    /* Serialise into memory, then write atomically (0640). */
+    std::vector<char> bytes;
+    std::vector<char> chunk(1 << 16);
+    DcmOutputBufferStream os(chunk.data(), chunk.size());
+    OFCondition c;
+
+    ff.transferInit();
+    do {
+        void *b = NULL;
+        offile_off_t n = 0;
+
+        c = ff.write(os, xfer, EET_ExplicitLength, NULL);
+        os.flushBuffer(b, n);
+        bytes.insert(bytes.end(), static_cast<char *>(b),
+                     static_cast<char *>(b) + n);
+    } while (c == EC_StreamNotifyClient);
+    ff.transferEnd();
+    if (c.bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL, "cannot serialise: %s",
+                    c.text());
+    return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_write_ct(struct mmdx_ctx *ctx, const char *path,
+                     const struct mmdx_dicom_ct *w)
+{
+    if (!w || !w->pixels || !w->rows || !w->cols || w->rows > 65535 ||
+        w->cols > 65535 || !w->patient_id || !w->patient_id[0] ||
+        !(w->pixel_spacing_mm[0] > 0) || !(w->pixel_spacing_mm[1] > 0) ||
+        !(w->slope != 0) || !std::isfinite(w->slope) ||
+        !std::isfinite(w->intercept))
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL,
+                    "invalid CT slice description (pixels, size, pseudonym, "
+                    "spacing > 0 and a non-zero slope are required)");
+    try {
+        setup();
+        return write_impl(ctx, path, w);
+    } catch (const std::bad_alloc &) {
+        return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "DCMTK raised an exception");
+    }
+}
+
+/* ---- ECG waveform ----------------------------------------------------------------------- */
+
+static double unit_to_mv(const std::string &u)
+{
+    if (u == "uV" || u == "UV" || u == "microvolt")
+        return 1e-3;
+    if (u == "mV" || u == "MV" || u == "millivolt")
+        return 1;
+    if (u == "V" || u == "volt")
+        return 1e3;
+    return NAN;
+}
+
+static enum mmdx_status wave_impl(struct mmdx_ctx *ctx, const char *path,
+                                  struct mmdx_dicom_waveform *out)
+{
+    char *data = NULL;
+    size_t len = 0;
+    enum mmdx_status st;
+    DcmFileFormat ff;
+
+    st = mmdx__file_read(ctx, path, static_cast<size_t>(MMDX_DICOM_MAX_FILE_BYTES),
+                         &data, &len);
+    if (st)
+        return st;
+    st = parse_buffer(ctx, path, data, len, ff);
+    mmdx__free(data);
+    if (st)
+        return st;
+    DcmDataset *ds = ff.getDataset();
+    {
+        id_list ids;
+
+        if (!collect_ids(ds, ids, 0) || !ids.take(&out->ids, &out->nids))
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
+    DcmSequenceOfItems *wseq = NULL;
+    if (ds->findAndGetSequence(DCM_WaveformSequence, wseq).bad() || !wseq ||
+        !wseq->card())
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "WaveformSequence (5400,0100)",
+                    "not a waveform: no multiplex group");
+    DcmItem *grp = NULL;
+    for (unsigned long i = 0; i < wseq->card() && !grp; i++)
+        if (get_str(wseq->getItem(i), DCM_MultiplexGroupLabel, NULL) ==
+            "RHYTHM")
+            grp = wseq->getItem(i);
+    for (unsigned long i = 0; i < wseq->card() && !grp; i++)
+        if (get_str(wseq->getItem(i), DCM_WaveformOriginality, NULL) ==
+            "ORIGINAL")
+            grp = wseq->getItem(i);
+    if (!grp)
+        grp = wseq->getItem(0);
+    copy_str(out->group_label, sizeof(out->group_label),
+             get_str(grp, DCM_MultiplexGroupLabel, NULL).c_str());
+
+    unsigned nch = 0, bits = 0;
+    Uint32 ns = 0;
+    double fs = 0;
+    if (!get_u16(grp, DCM_NumberOfWaveformChannels, &nch) || !nch ||
+        nch > 256)
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "NumberOfWaveformChannels (003A,0005)",
+                    "missing or out of range 1..256");
+    if (grp->findAndGetUint32(DCM_NumberOfWaveformSamples, ns).bad() || !ns ||
+        ns > 100000000u)
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "NumberOfWaveformSamples (003A,0010)",
+                    "missing or out of range 1..1e8");
+    if (get_num(grp, DCM_SamplingFrequency, 0, &fs) != 1 || !(fs > 0) ||
+        fs > 1e6)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "SamplingFrequency (003A,001A)",
+                    "missing or not a positive frequency up to 1 MHz");
+    if (!get_u16(grp, DCM_WaveformBitsAllocated, &bits) ||
+        (bits != 8 && bits != 16 && bits != 32))
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "WaveformBitsAllocated (5400,1004)",
+                    "missing or not 8, 16 or 32");
+    std::string interp = get_str(grp, DCM_WaveformSampleInterpretation, NULL);
+    bool sgn = interp == "SS" || interp == "SB" || interp == "SL";
+    if (!sgn && interp != "US" && interp != "UB" && interp != "UL")
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "WaveformSampleInterpretation (5400,1006)",
+                    "unsupported \"%.8s\" (SB, UB, SS, US, SL, UL)",
+                    interp.c_str());
+    DcmElement *el = NULL;
+    Uint8 *raw = NULL;
+    if (grp->findAndGetElement(DCM_WaveformData, el).bad() || !el)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "WaveformData (5400,1010)",
+                    "missing");
+    unsigned long have = el->getLength();
+    uint64_t need = static_cast<uint64_t>(nch) * ns * (bits / 8);
+    if (have < need)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "WaveformData (5400,1010)",
+                    "holds %lu bytes, %u channels x %lu samples need %llu",
+                    have, nch, static_cast<unsigned long>(ns),
+                    static_cast<unsigned long long>(need));
+    if (el->getVR() == EVR_OW) {
+        Uint16 *w16 = NULL;
+
+        if (el->getUint16Array(w16).bad() || !w16)
+            return FAIL(ctx, MMDX_E_FORMAT, path, "WaveformData (5400,1010)",
+                        "unreadable");
+        raw = reinterpret_cast<Uint8 *>(w16);
+    } else if (el->getUint8Array(raw).bad() || !raw) {
+        return FAIL(ctx, MMDX_E_FORMAT, path, "WaveformData (5400,1010)",
+                    "unreadable");
+    }
+    out->sig = mmdx__dicom_sig_new(nch);
+    if (!out->sig)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    for (unsigned c = 0; c < nch; c++) {
+        DcmItem *cd = seq_item(grp, DCM_ChannelDefinitionSequence,
+                               static_cast<long>(c));
+        std::string label, unit;
+        double sens = 1, corr = 1, base = 0, k;
+        char lab[32];
+
+        if (cd) {
+            label = get_str(seq_item(cd, DCM_ChannelSourceSequence, 0),
+                            DCM_CodeMeaning, NULL);
+            unit = get_str(seq_item(cd, DCM_ChannelSensitivityUnitsSequence, 0),
+                           DCM_CodeValue, NULL);
+            if (get_num(cd, DCM_ChannelSensitivity, 0, &sens) == -1 ||
+                get_num(cd, DCM_ChannelSensitivityCorrectionFactor, 0,
+                        &corr) == -1 ||
+                get_num(cd, DCM_ChannelBaseline, 0, &base) == -1)
+                return FAIL(ctx, MMDX_E_FORMAT, path,
+                            "ChannelDefinitionSequence (003A,0200)",
+                            "channel %u: sensitivity, correction or baseline "
+                            "is not a number", c + 1);
+        }
+        if (label.empty()) {
+            snprintf(lab, sizeof(lab), "ch%u", c + 1);
+            label = lab;
+        }
+        k = unit.empty() ? 1e-3 : unit_to_mv(unit);  /* default uV */
+        if (std::isnan(k))
+            return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                        "ChannelSensitivityUnitsSequence (003A,0211)",
+                        "channel %u: unit \"%.16s\" is not a voltage", c + 1,
+                        unit.c_str());
+        float *dst = mmdx__dicom_sig_channel(out->sig, c, label.c_str(), fs,
+                                             ns);
+        if (!dst)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+        double scale = sens * corr * k;
+        for (Uint32 i = 0; i < ns; i++) {
+            size_t j = static_cast<size_t>(i) * nch + c;
+            double v;
+
+            if (bits == 8)
+                v = sgn ? static_cast<double>(static_cast<int8_t>(raw[j]))
+                        : raw[j];
+            else if (bits == 16) {
+                uint16_t u = static_cast<uint16_t>(raw[2 * j] |
+                                                   (raw[2 * j + 1] << 8));
+                v = sgn ? static_cast<double>(static_cast<int16_t>(u)) : u;
+            } else {
+                uint32_t u = static_cast<uint32_t>(raw[4 * j]) |
+                             (static_cast<uint32_t>(raw[4 * j + 1]) << 8) |
+                             (static_cast<uint32_t>(raw[4 * j + 2]) << 16) |
+                             (static_cast<uint32_t>(raw[4 * j + 3]) << 24);
+                v = sgn ? static_cast<double>(static_cast<int32_t>(u)) : u;
+            }
+            dst[i] = static_cast<float>((v + base) * scale);
+        }
+    }
+    return MMDX_OK;
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_waveform(struct mmdx_ctx *ctx, const char *path,
+                          struct mmdx_dicom_waveform *out)
+{
+    enum mmdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    try {
+        setup();
+        st = wave_impl(ctx, path, out);
+    } catch (const std::bad_alloc &) {
+        st = FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        st = FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                  "DCMTK raised an exception");
+    }
+    if (st)
+        mmdx__dicom_waveform_fini(out);
+    return st;
+}

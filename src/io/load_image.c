@@ -1,0 +1,110 @@
+/*
+ * load_image.c - stage load.image: the patient's DICOM image or series
+ * (MMDX_SLOT_IMAGE) and, when the patient has one, the region-of-interest
+ * mask (MMDX_SLOT_MASK: a DICOM SEG or a DICOM mask image on the same
+ * grid). Possibly identifying attributes of every file read are reported
+ * to the de-identification gate; their values never leave memory.
+ */
+#include "core/common.h"
+#include "io/dicom.h"
+#include "pipeline/stage.h"
+
+struct load_priv {
+    long max_mvoxels;     /* limit, millions of values per series */
+    int color;            /* 0 keep RGB, 1 luma (one channel) */
+};
+
+static enum mmdx_status add_id(void *user, const char *file,
+                               const char *field, int kind,
+                               const char *value)
+{
+    struct mmdx_patient *p = user;
+
+    return mmdx__patient_add_idfield(p, MMDX_MOD_IMAGE, file, field,
+                                     (enum mmdx_id_kind)kind, value);
+}
+
+/* RGB to one luma channel (ITU-R BT.601 weights). */
+static enum mmdx_status to_luma(struct mmdx_ctx *ctx, struct mmdx_image *img)
+{
+    struct mmdx_buf *old;
+    const float *s;
+    size_t n, i;
+    enum mmdx_status st;
+
+    if (img->nc != 3)
+        return MMDX_OK;
+    old = img->buf;
+    s = img->vox;
+    img->buf = NULL;
+    st = mmdx__image_alloc(ctx, img, img->nx, img->ny, img->nz, 1, 0);
+    if (st) {
+        img->buf = old;
+        img->vox = old->data;
+        return st;
+    }
+    n = img->nx * img->ny * img->nz;
+    for (i = 0; i < n; i++)
+        img->vox[i] = 0.299f * s[3 * i] + 0.587f * s[3 * i + 1] +
+                      0.114f * s[3 * i + 2];
+    mmdx__buf_unref(&old);
+    return MMDX_OK;
+}
+
+static enum mmdx_status load_process(struct mmdx_stage *s,
+                                     struct mmdx_patient *p)
+{
+    struct load_priv *pr = s->priv;
+    struct mmdx_dicom_limits lim = { 0, 0 };
+    struct mmdx_image *img = NULL, *mask = NULL;
+    enum mmdx_status st;
+
+    lim.max_voxels = (uint64_t)pr->max_mvoxels * 1000000ULL;
+    st = mmdx__dicom_load(s->ctx, p->path[MMDX_MOD_IMAGE], &lim, add_id, p,
+                          &img);
+    if (st)
+        return st;
+    if (pr->color == 1 && (st = to_luma(s->ctx, img)) != MMDX_OK) {
+        mmdx__image_free(img);
+        return st;
+    }
+    if (img->lossy)
+        mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.quality.lossy",
+                           "lossy compressed pixels (%s)",
+                           img->transfer_syntax_name);
+    mmdx__patient_set_slot(p, MMDX_SLOT_IMAGE, img, mmdx__image_free_v);
+    if (!p->mask_path)
+        return MMDX_OK;
+    st = mmdx__dicom_load(s->ctx, p->mask_path, &lim, add_id, p, &mask);
+    if (st)
+        return st;
+    if (mask->nx != img->nx || mask->ny != img->ny || mask->nz != img->nz ||
+        mask->nc != 1) {
+        st = mmdx__fail(s->ctx, MMDX_E_MISMATCH, "load.image", p->mask_path,
+                        0, NULL, "mask grid %zux%zux%zu (x%u) differs from "
+                        "the image's %zux%zux%zu", mask->nx, mask->ny,
+                        mask->nz, mask->nc, img->nx, img->ny, img->nz);
+        mmdx__image_free(mask);
+        return st;
+    }
+    mmdx__patient_set_slot(p, MMDX_SLOT_MASK, mask, mmdx__image_free_v);
+    return MMDX_OK;
+}
+
+static const struct mmdx_param load_params[] = {
+    { "max_mvoxels", MMDX_PARAM_INT, offsetof(struct load_priv, max_mvoxels),
+      268, NULL, 1, 4096, NULL,
+      "largest series accepted, millions of values (voxels x channels)" },
+    { "color", MMDX_PARAM_ENUM, offsetof(struct load_priv, color), 0, NULL,
+      0, 0, "keep|luma", "RGB images: keep 3 channels or convert to luma" },
+    { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+const struct mmdx_stage_def mmdx__stage_load_image = {
+    MMDX_STAGE_ABI, "load.image",
+    "Read a DICOM image, multi-frame image or one-series folder (and its "
+    "mask) as float voxels in real-world units",
+    0, MMDX_SLOT_BIT(MMDX_SLOT_IMAGE) | MMDX_SLOT_BIT(MMDX_SLOT_MASK),
+    MMDX_MOD_IMAGE, load_params, sizeof(struct load_priv), NULL,
+    load_process, NULL
+};
