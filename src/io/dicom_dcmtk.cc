@@ -333,24 +333,31 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
                     return false;
         }
         if ((g & 1) && g > 0x0008) {
+            /* Private: one idfield per group, for its first data element
+             * that holds something; the field names that element. */
             bool dup = false;
 
             for (size_t k = 0; k < ids.seen_private.size(); k++)
                 dup = dup || ids.seen_private[k] == g;
-            if (!dup && e >= 0x0010) {
+            if (!dup && e >= 0x1000) {
                 char field[64];
                 OFString v;
+                std::string t;
+                DcmEVR vr = el->ident();
 
-                snprintf(field, sizeof(field), "Private group (%04X,xxxx)",
-                         g);
+                if (vr == EVR_SQ || vr == EVR_OB || vr == EVR_OW ||
+                    vr == EVR_UN || vr == EVR_OF || vr == EVR_OD ||
+                    vr == EVR_OL || vr == EVR_UT || vr == EVR_UNKNOWN)
+                    t = el->getLength() ? "(private binary data)" : "";
+                else if (el->getOFStringArray(v).good())
+                    t = trim(v);
+                if (t.empty())
+                    continue;
+                if (t.size() > 256)
+                    t.resize(256);
+                snprintf(field, sizeof(field), "Private (%04X,%04X)", g, e);
                 ids.seen_private.push_back(g);
-                /* The creator string if that is what we hit, else a
-                 * marker: the gate needs presence, not content. */
-                if (e <= 0x00FF && el->getOFStringArray(v).good())
-                    ; /* creator element: its text is the value */
-                else
-                    v = "(private data)";
-                if (!ids.add(field, K_PRIVATE, trim(v)))
+                if (!ids.add(field, K_PRIVATE, t))
                     return false;
             }
             continue;

@@ -381,7 +381,7 @@ static void dicom_load__idfields__reported(void **state)
     r = find_id(&l, "InstitutionName (0008,0080)");
     assert_non_null(r);
     assert_int_equal(r->kind, MMDX_ID_INSTITUTION);
-    r = find_id(&l, "Private group (0009,xxxx)");
+    r = find_id(&l, "Private (0009,1001)");
     assert_non_null(r);
     assert_int_equal(r->kind, MMDX_ID_PRIVATE);
     mmdx__image_free(img);
