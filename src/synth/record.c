@@ -348,8 +348,7 @@ static void cda_section(struct mmdx_dstr *d, enum mmdx_status *pst,
 
     XF("<component><section><templateId root=\"%s\" extension=\"2015-08-01\""
        "/><code code=\"%s\" codeSystem=\"" LOINC_OID "\" codeSystemName=\""
-       "LOINC\"/><title>%s</title><text>%s</text>", tmpl, loinc, title,
-       title);
+       "LOINC\"/><title>%s</title><text/>", tmpl, loinc, title);
     *pst = st;
 }
 

@@ -108,9 +108,12 @@ static enum mmdx_status write_ecg(struct mmdx_ctx *ctx, struct synth_rng *r,
         size_t nc = 0;
 
         snprintf(rel, relsize, "%s/ecg.hea", pid);
-        com[nc++] = " synthetic ECG (mmdx synth); R peaks in ecg.atr";
         if (phi->on) {
             char date[40];
+
+            /* header comments are free text: the de-identification gate
+             * flags any, so a de-identified cohort has none */
+            com[nc++] = " synthetic ECG (mmdx synth); R peaks in ecg.atr";
 
             snprintf(cb[0], sizeof(cb[0]), " patient name: ");
             mmdx__synth_canary(phi, "name", "ecg", rel, "header comment "
