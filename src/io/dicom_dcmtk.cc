@@ -244,6 +244,29 @@ static const id_tag id_tags[] = {
     { 0x0008, 0x0033, K_DATE },        /* ContentTime */
     { 0x0032, 0x4000, K_FREE_TEXT },   /* StudyComments */
     { 0x0020, 0x4000, K_FREE_TEXT },   /* ImageComments */
+    /* more of PS3.15 Table E.1-1 (added by the deid area) */
+    { 0x0008, 0x0013, K_DATE },        /* InstanceCreationTime */
+    { 0x0008, 0x009C, K_NAME },        /* ConsultingPhysicianName */
+    { 0x0008, 0x4000, K_FREE_TEXT },   /* IdentifyingComments */
+    { 0x0010, 0x2180, K_FREE_TEXT },   /* Occupation */
+    { 0x0010, 0x2297, K_NAME },        /* ResponsiblePerson */
+    { 0x0018, 0x1012, K_DATE },        /* DateOfSecondaryCapture */
+    { 0x0018, 0x1014, K_DATE },        /* TimeOfSecondaryCapture */
+    { 0x0038, 0x0300, K_ADDRESS },     /* CurrentPatientLocation */
+    { 0x0040, 0x0241, K_INSTITUTION }, /* PerformedStationAETitle */
+    { 0x0040, 0x0242, K_INSTITUTION }, /* PerformedStationName */
+    { 0x0040, 0x0243, K_INSTITUTION }, /* PerformedLocation */
+    { 0x0040, 0x0244, K_DATE },        /* PerformedProcedureStepStartDate */
+    { 0x0040, 0x0245, K_DATE },        /* PerformedProcedureStepStartTime */
+    { 0x0040, 0x0250, K_DATE },        /* PerformedProcedureStepEndDate */
+    { 0x0040, 0x0251, K_DATE },        /* PerformedProcedureStepEndTime */
+    { 0x0040, 0x0253, K_NUMBER },      /* PerformedProcedureStepID */
+    { 0x0040, 0x0280, K_FREE_TEXT },   /* CommentsOnThePerformedProcedureStep */
+    { 0x0040, 0x2008, K_NAME },        /* OrderEnteredBy */
+    { 0x0040, 0x2016, K_NUMBER },      /* PlacerOrderNumberImagingServiceRequest */
+    { 0x0040, 0x2017, K_NUMBER },      /* FillerOrderNumberImagingServiceRequest */
+    { 0x0040, 0x2400, K_FREE_TEXT },   /* ImagingServiceRequestComments */
+    { 0x0070, 0x0084, K_NAME },        /* ContentCreatorName */
     { 0x0028, 0x0301, K_OTHER },       /* BurnedInAnnotation (when YES) */
     { 0x0012, 0x0062, K_OTHER },       /* PatientIdentityRemoved */
     { 0x0012, 0x0063, K_OTHER },       /* DeidentificationMethod */
