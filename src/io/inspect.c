@@ -14,6 +14,8 @@ enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
                                      void *user);
 /* eeg (also serves EDF ECGs) */
 #include "io/edf.h"
+/* record */
+#include "io/record.h"
 
 
 static const struct {
@@ -32,6 +34,9 @@ static const struct {
     { MMDX_FMT_BDFPLUS, mmdx__edf_inspect },
 
     /* record */
+    { MMDX_FMT_FHIR_XML, mmdx__record_inspect },
+    { MMDX_FMT_CCDA_XML, mmdx__record_inspect },
+    { MMDX_FMT_MMDX_RECORD_XML, mmdx__record_inspect },
 
     { MMDX_FMT_UNKNOWN, NULL }
 };

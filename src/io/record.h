@@ -185,4 +185,11 @@ enum mmdx_codesys mmdx__codesys_from_oid(const char *oid);
 const char *mmdx__codesys_name(enum mmdx_codesys cs);
 enum mmdx_codesys mmdx__codesys_from_name(const char *name);
 
+/* `mmdx inspect` hook (io/inspect.h): counts and precisions, never a
+ * value that could identify the patient. */
+#include "mmdx/format.h"
+enum mmdx_status mmdx__record_inspect(struct mmdx_ctx *ctx, const char *path,
+                                      enum mmdx_format fmt, mmdx_kv_fn fn,
+                                      void *user);
+
 #endif

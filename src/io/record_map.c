@@ -101,3 +101,13 @@ void *mmdx__strmap_get(const struct mmdx_strmap *m, const char *key,
     e = slot(m->v, m->cap, key, klen, fnv1a(key, klen));
     return e->key ? e->val : NULL;
 }
+
+void **mmdx__strmap_ref(struct mmdx_strmap *m, const char *key, size_t klen)
+{
+    struct mmdx_strmap_ent *e;
+
+    if (!m->cap)
+        return NULL;
+    e = slot(m->v, m->cap, key, klen, fnv1a(key, klen));
+    return e->key ? &e->val : NULL;
+}

@@ -27,6 +27,8 @@ void mmdx__strmap_fini(struct mmdx_strmap *m);
  * E_NOMEM on failure (map unchanged). */
 enum mmdx_status mmdx__strmap_put(struct mmdx_strmap *m, const char *key,
                                   size_t klen, void *val);
+/* Where the value of an existing key lives (to update it), or NULL. */
+void **mmdx__strmap_ref(struct mmdx_strmap *m, const char *key, size_t klen);
 /* The value, or NULL. */
 void *mmdx__strmap_get(const struct mmdx_strmap *m, const char *key,
                        size_t klen);

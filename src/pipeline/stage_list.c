@@ -19,6 +19,8 @@ extern const struct mmdx_stage_def mmdx__stage_load_image;
 
 
 /* ---- record --------------------------------------------------------------- */
+extern const struct mmdx_stage_def mmdx__stage_load_record;
+extern const struct mmdx_stage_def mmdx__stage_record_features;
 
 
 /* ---- fusion --------------------------------------------------------------- */
@@ -41,6 +43,8 @@ static const struct mmdx_stage_def *const stage_list[] = {
 
 
     /* record */
+    &mmdx__stage_load_record,
+    &mmdx__stage_record_features,
 
 
     /* fusion */

@@ -5,8 +5,13 @@
  * under records/, see ../shared/data/SOURCES.md); numbers are compared
  * exactly unless a tolerance is stated. */
 #include "core/common.h"
+#include "features/record_codes.h"
 #include "io/record.h"
+#include "pipeline/stage.h"
 #include "test_util.h"
+
+extern const struct mmdx_stage_def mmdx__stage_load_record;
+extern const struct mmdx_stage_def mmdx__stage_record_features;
 
 #define KENDALL                                                              \
     "records/synthea-ccda/"                                                  \
@@ -742,6 +747,427 @@ static void record__oom_loop__nomem(void **state)
     oom_loop(NULL, mmdx_doc);
 }
 
+/* ---- stages ---------------------------------------------------------------- */
+
+static const struct mmdx_class test_cls = { "test", NULL };
+
+struct harness {
+    struct mmdx_ctx *ctx;
+    struct mmdx_stage load, feat;
+    struct mmdx_patient p;
+};
+
+static enum mmdx_status stage_open(struct mmdx_ctx *ctx, struct mmdx_stage *s,
+                                   const struct mmdx_stage_def *d)
+{
+    memset(s, 0, sizeof(*s));
+    s->cls = &test_cls;
+    s->def = d;
+    s->ctx = ctx;
+    if (d->priv_size) {
+        s->priv = mmdx__calloc(1, d->priv_size);
+        if (!s->priv)
+            return MMDX_E_NOMEM;
+    }
+    return d->init ? d->init(s) : MMDX_OK;
+}
+
+static void stage_close(struct mmdx_stage *s)
+{
+    if (s->def && s->def->fini)
+        s->def->fini(s);
+    mmdx__freep(&s->priv);
+}
+
+/* Load path (a file) and run record.features; the features end in h->p. */
+static void run_stages(struct harness *h, const char *path,
+                       const char *study_date)
+{
+    memset(h, 0, sizeof(*h));
+    h->ctx = test_ctx();
+    assert_int_equal(stage_open(h->ctx, &h->load, &mmdx__stage_load_record),
+                     MMDX_OK);
+    assert_int_equal(stage_open(h->ctx, &h->feat,
+                                &mmdx__stage_record_features),
+                     MMDX_OK);
+    h->p.ctx = h->ctx;
+    h->p.path[MMDX_MOD_RECORD] = mmdx__strdup(path);
+    h->p.study_date = study_date ? mmdx__strdup(study_date) : NULL;
+    assert_int_equal(h->load.def->process(&h->load, &h->p), MMDX_OK);
+    assert_non_null(h->p.slot[MMDX_SLOT_RECORD]);
+    assert_int_equal(h->feat.def->process(&h->feat, &h->p), MMDX_OK);
+}
+
+static void harness_close(struct harness *h)
+{
+    mmdx__patient_fini(&h->p);
+    stage_close(&h->load);
+    stage_close(&h->feat);
+    mmdx_ctx_free(h->ctx);
+}
+
+static double feat(const struct harness *h, const char *name)
+{
+    const struct mmdx_feature *f = mmdx__featset_get(&h->p.features, name);
+
+    if (!f)
+        fail_msg("feature %s missing", name);
+    return f->value;
+}
+
+static const struct mmdx_flag *flag(const struct harness *h, const char *code)
+{
+    size_t i;
+
+    for (i = 0; i < h->p.nflags; i++)
+        if (strcmp(h->p.flags[i].code, code) == 0)
+            return &h->p.flags[i];
+    return NULL;
+}
+
+static char *write_tmp(char **dir, const char *text)
+{
+    *dir = test_tmpdir();
+    test_write(*dir, "record.xml", text);
+    return mmdx__path_join(*dir, "record.xml");
+}
+
+/* Ensure that the Synthea CCD gives age at the latest dated item, vitals,
+ * lipids, hypertension, an antihypertensive and CHA2DS2-VASc 1. */
+static void features__synthea__values(void **state)
+{
+    struct harness h;
+    char *p = test_shared(KENDALL);
+
+    (void)state;
+    run_stages(&h, p, NULL);
+    /* birth 1976-01-18T07:51:52, latest item 2024-02-11T09:55:02:
+     * (17556 d + 7390 s) / 365.2425 (Python datetime difference) */
+    assert_true(fabs(feat(&h, "record.demo.age_years") -
+                     (17556 + 7390.0 / 86400) / 365.2425) < 1e-9);
+    assert_true(feat(&h, "record.demo.sex_female") == 0);
+    assert_true(feat(&h, "record.vital.hr_latest_bpm") == 96);
+    /* mean of the six heart rates in the document */
+    assert_true(fabs(feat(&h, "record.vital.hr_mean_bpm") -
+                     (88 + 77 + 97 + 92.9603 + 81 + 96) / 6.0) < 1e-3);
+    assert_true(feat(&h, "record.vital.bmi_latest_kg_m2") == 29.14);
+    assert_true(isnan(feat(&h, "record.vital.sbp_latest_mmhg")));
+    assert_true(feat(&h, "record.lab.ldl_latest_mg_dl") == 94.02);
+    assert_true(feat(&h, "record.lab.chol_latest_mg_dl") == 177.05);
+    assert_true(feat(&h, "record.comorb.hypertension") == 1);
+    assert_true(feat(&h, "record.comorb.hypertension_active") == 1);
+    assert_true(feat(&h, "record.comorb.diabetes") == 0);
+    assert_true(feat(&h, "record.med.antihypertensive") == 1);
+    assert_true(feat(&h, "record.med.statin") == 0);
+    assert_true(feat(&h, "record.score.cha2ds2vasc") == 1);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_pts_htn") == 1);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_missing_n") == 0);
+    assert_true(isnan(feat(&h, "record.lab.egfr_ckdepi2021_ml_min_1_73m2")));
+    assert_non_null(flag(&h, "record.lab.egfr_no_creatinine"));
+    /* identifying fields went to the patient for the gate */
+    assert_true(h.p.nidfields >= 5);
+    assert_int_equal(h.p.idfields[0].modality, MMDX_MOD_RECORD);
+    assert_int_equal(h.p.idfields[0].kind, MMDX_ID_DATE);
+    assert_string_equal(h.p.idfields[0].field, "patient.birthTime");
+    harness_close(&h);
+    mmdx__free(p);
+}
+
+/* Ensure that a study date bounds the data, a resolved stroke counts as
+ * history, ATC prefixes classify, units convert and CHA2DS2-VASc adds up
+ * (female 1 + age >= 75 2 + stroke 2 = 5). */
+static void features__mmdx_record__score(void **state)
+{
+    static const char doc[] =
+        "<record xmlns='urn:mmdx:record:1' format='1'>"
+        "<patient sex='female' birth='1948-03'/><observations>"
+        "<observation system='loinc' code='8480-6' value='150' "
+        "unit='mm[Hg]' date='2023-05-02'/>"
+        "<observation system='loinc' code='8480-6' value='130' "
+        "unit='mm[Hg]' date='2022-05-02'/>"
+        "<observation system='loinc' code='8480-6' value='190' "
+        "unit='mm[Hg]' date='2023-07-01'/>"
+        "<observation system='loinc' code='2345-7' value='5.5' "
+        "unit='mmol/L' date='2023-05-02'/>"
+        "<observation system='loinc' code='59261-8' value='54' "
+        "unit='mmol/mol' date='2023-05-02'/>"
+        "<observation system='loinc' code='2160-0' value='88.42' "
+        "unit='umol/L' date='2023-05-02'/>"
+        "<observation system='loinc' code='8867-4' value='70' "
+        "unit='{furlongs}' date='2023-05-02'/>"
+        "</observations><conditions>"
+        "<condition status='active'><code system='icd10cm' code='I48.91'/>"
+        "</condition>"
+        "<condition status='resolved' onset='2019-04-01'>"
+        "<code system='snomed' code='230690007'/></condition>"
+        "<condition status='active' onset='2024'>"
+        "<code system='icd10' code='E11.9'/></condition>"
+        "</conditions><medications>"
+        "<medication status='active' start='2020'>"
+        "<code system='atc' code='B01AF02'/></medication>"
+        "<medication status='stopped'><code system='atc' code='C10AA05'/>"
+        "</medication><medication/>"
+        "</medications></record>";
+    struct harness h;
+    char *dir, *p = write_tmp(&dir, doc);
+    double egfr_ref;
+
+    (void)state;
+    run_stages(&h, p, "2023-06-01");
+    /* birth month midpoint 1948-03-16.5 to 2023-06-01.5 */
+    assert_true(fabs(feat(&h, "record.demo.age_years") - 75.21) < 0.01);
+    assert_non_null(flag(&h, "record.demo.age_imprecise"));
+    assert_true(feat(&h, "record.vital.sbp_latest_mmhg") == 150);
+    assert_true(feat(&h, "record.vital.sbp_mean_mmhg") == 140); /* 190 is later */
+    /* 5.5 mmol/L * 18.016 = 99.088 mg/dL */
+    assert_true(fabs(feat(&h, "record.lab.glucose_latest_mg_dl") - 99.088) <
+                1e-9);
+    /* IFCC 54 mmol/mol -> NGSP 0.09148 * 54 + 2.152 = 7.09192 % */
+    assert_true(fabs(feat(&h, "record.lab.hba1c_latest_pct") - 7.09192) <
+                1e-9);
+    assert_true(fabs(feat(&h, "record.lab.creatinine_latest_mg_dl") - 1.0) <
+                1e-9);
+    assert_true(isnan(feat(&h, "record.vital.hr_latest_bpm")));
+    assert_non_null(flag(&h, "record.unit.unknown"));
+    assert_string_equal(flag(&h, "record.unit.unknown")->message,
+                        "hr: 1 value(s) in unit \"{furlongs}\" not in "
+                        "units.tsv");
+    /* creatinine 1.0 mg/dL, female, age at 2023-05-02 */
+    egfr_ref = mmdx__egfr_ckdepi2021(1.0, 75.13, true);
+    assert_true(fabs(feat(&h, "record.lab.egfr_ckdepi2021_ml_min_1_73m2") -
+                     egfr_ref) < 0.01);
+    assert_true(feat(&h, "record.comorb.af") == 1);
+    assert_true(feat(&h, "record.comorb.stroke_tia") == 1);
+    assert_true(feat(&h, "record.comorb.stroke_tia_active") == 0);
+    assert_true(feat(&h, "record.comorb.diabetes") == 0); /* onset 2024 */
+    assert_true(feat(&h, "record.med.anticoagulant") == 1);
+    assert_true(feat(&h, "record.med.statin") == 0); /* stopped */
+    assert_non_null(flag(&h, "record.med.uncoded"));
+    assert_true(feat(&h, "record.score.cha2ds2vasc") == 5);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_max") == 5);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_pts_age") == 2);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_pts_stroke") == 2);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_pts_sex") == 1);
+    assert_null(flag(&h, "record.score.cha2ds2vasc_missing"));
+    harness_close(&h);
+    mmdx__free(p);
+    test_rmtree(dir);
+}
+
+/* Ensure that missing inputs are NaN with flags naming them, and the
+ * score is a lower bound with its maximum and missing count. */
+static void features__missing_inputs__flagged(void **state)
+{
+    struct harness h;
+    char *p = test_shared("records/fhir-r4/observation-serum-creatinine-adult.xml");
+    const struct mmdx_flag *f;
+
+    (void)state;
+    run_stages(&h, p, NULL);
+    assert_true(isnan(feat(&h, "record.demo.age_years")));
+    assert_true(isnan(feat(&h, "record.demo.sex_female")));
+    assert_true(feat(&h, "record.lab.creatinine_latest_mg_dl") == 2.46);
+    assert_true(isnan(feat(&h, "record.lab.egfr_ckdepi2021_ml_min_1_73m2")));
+    assert_non_null(flag(&h, "record.lab.egfr_no_sex"));
+    assert_true(isnan(feat(&h, "record.comorb.hypertension")));
+    assert_non_null(flag(&h, "record.comorb.no_problem_list"));
+    assert_true(isnan(feat(&h, "record.med.statin")));
+    assert_true(feat(&h, "record.score.cha2ds2vasc") == 0);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_max") == 9);
+    assert_true(feat(&h, "record.score.cha2ds2vasc_missing_n") == 7);
+    assert_true(isnan(feat(&h, "record.score.cha2ds2vasc_pts_chf")));
+    f = flag(&h, "record.score.cha2ds2vasc_missing");
+    assert_non_null(f);
+    assert_string_equal(f->message,
+                        "CHA2DS2-VASc: 7 input(s) missing (heart failure, "
+                        "hypertension, age, diabetes, "
+                        "stroke/TIA/thromboembolism, vascular disease, "
+                        "sex): score is a lower bound");
+    harness_close(&h);
+    mmdx__free(p);
+}
+
+/* Ensure that the feature names are the same for every record (the model
+ * contract) and follow record.<family>.<name>_<unit>. */
+static void features__names__stable(void **state)
+{
+    struct harness a, b;
+    char *pa = test_shared("records/fhir-r4/IPS-bundle-01.xml");
+    char *pb = test_shared("records/ccda/CCD_2.xml");
+    size_t i;
+
+    (void)state;
+    run_stages(&a, pa, "2020");
+    run_stages(&b, pb, NULL);
+    assert_int_equal(a.p.features.n, b.p.features.n);
+    assert_int_equal(a.p.features.n, 54);
+    for (i = 0; i < a.p.features.n; i++) {
+        assert_string_equal(a.p.features.v[i].name, b.p.features.v[i].name);
+        assert_true(strncmp(a.p.features.v[i].name, "record.", 7) == 0);
+    }
+    /* CCD_2: BP 120/80, HR 80, BMI 37.58, female born 1950-12-19 */
+    assert_true(feat(&b, "record.vital.sbp_latest_mmhg") == 120);
+    assert_true(feat(&b, "record.vital.dbp_latest_mmhg") == 80);
+    assert_true(feat(&b, "record.vital.bmi_latest_kg_m2") == 37.58);
+    assert_true(feat(&b, "record.comorb.hypertension") == 0); /* empty list */
+    /* IPS: HbA1c 7.5 % (2017-11-10), age at the middle of 2020 */
+    assert_true(feat(&a, "record.lab.hba1c_latest_pct") == 7.5);
+    assert_true(fabs(feat(&a, "record.demo.age_years") - 48.17) < 0.01);
+    harness_close(&a);
+    harness_close(&b);
+    mmdx__free(pa);
+    mmdx__free(pb);
+}
+
+/* Ensure that CKD-EPI 2021 matches reference values: male 60 y, Scr 1.0
+ * mg/dL -> 86; female 50 y, Scr 0.8 -> 90 (mL/min/1.73 m2, as the NKF
+ * eGFR calculator reports them, rounded to integers: tolerance 0.5). */
+static void egfr__ckdepi2021__reference(void **state)
+{
+    (void)state;
+    assert_true(fabs(mmdx__egfr_ckdepi2021(1.0, 60, false) - 86) < 0.5);
+    assert_true(fabs(mmdx__egfr_ckdepi2021(0.8, 50, true) - 90) < 0.5);
+    /* below kappa the alpha branch applies: female 40 y, Scr 0.5 */
+    assert_true(fabs(mmdx__egfr_ckdepi2021(0.5, 40, true) -
+                     142 * pow(0.5 / 0.7, -0.241) * pow(0.9938, 40) * 1.012) <
+                1e-9);
+    assert_true(isnan(mmdx__egfr_ckdepi2021(0, 40, true)));
+}
+
+/* Ensure that a code set of the wrong version or with a bad row stops
+ * init with file, line and column. */
+static void codes__bad_files__named(void **state)
+{
+    static const char *const files[] = { "measures", "observation-codes",
+                                         "units", "conditions",
+                                         "medications" };
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_stage s;
+    char *dir = test_tmpdir(), *codes, *src, *text, *bad;
+    size_t i, len;
+
+    (void)state;
+    codes = mmdx__path_join(dir, "schemas/codes");
+    assert_int_equal(mmdx__mkdir_p(ctx, codes), MMDX_OK);
+    for (i = 0; i < MMDX_ARRAY_SIZE(files); i++) {
+        char rel[80];
+
+        snprintf(rel, sizeof(rel), "%s/schemas/codes/%s.tsv", MMDX_SRCDIR,
+                 files[i]);
+        assert_int_equal(mmdx__file_read(ctx, rel, 1 << 20, &text, &len),
+                         MMDX_OK);
+        snprintf(rel, sizeof(rel), "schemas/codes/%s.tsv", files[i]);
+        test_write(dir, rel, text);
+        mmdx__free(text);
+    }
+    assert_int_equal(mmdx_ctx_set_datadir(ctx, dir), MMDX_OK);
+    test_write(dir, "schemas/codes/units.tsv",
+               "#mmdx-codes\tunits\t1\nmeasure\tunit\tfactor\toffset\n"
+               "sbp\tmm[Hg]\t1\t0\nhr\t/min\t-1\t0\n");
+    assert_int_equal(stage_open(ctx, &s, &mmdx__stage_record_features),
+                     MMDX_E_FORMAT);
+    stage_close(&s);
+    bad = mmdx__path_join(dir, "schemas/codes/units.tsv");
+    src = mmdx__strdup(mmdx_ctx_last_error(ctx)->path);
+    assert_string_equal(src, bad);
+    assert_int_equal(mmdx_ctx_last_error(ctx)->line, 4);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "factor");
+    assert_error_has(ctx, "expected a number > 0");
+    mmdx__free(src);
+    mmdx__free(bad);
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "schemas/codes/units.tsv",
+               "#mmdx-codes\tunits\t2\nmeasure\tunit\tfactor\toffset\n");
+    assert_int_equal(stage_open(ctx, &s, &mmdx__stage_record_features),
+                     MMDX_E_FORMAT);
+    stage_close(&s);
+    assert_error_has(ctx, "expected the first line \"#mmdx-codes<TAB>units"
+                          "<TAB>1\"");
+    mmdx__free(codes);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+static void log_capture(void *user, enum mmdx_log_level level,
+                        const char *prefix, const char *msg)
+{
+    struct mmdx_dstr *d = user;
+
+    (void)level;
+    (void)prefix;
+    mmdx__dstr_adds(d, msg);
+    mmdx__dstr_adds(d, "\n");
+}
+
+/* Ensure that load.record logs no identifying value, even at debug level,
+ * and its error for a hostile document names no value either. */
+static void load__logs__no_values(void **state)
+{
+    struct harness h;
+    struct mmdx_dstr log;
+    char *p = test_shared("records/fhir-r4/IPS-bundle-01.xml");
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    h.ctx = test_ctx();
+    mmdx__dstr_init(&log, 0);
+    mmdx_ctx_set_log(h.ctx, log_capture, &log, MMDX_LOG_DEBUG);
+    assert_int_equal(stage_open(h.ctx, &h.load, &mmdx__stage_load_record),
+                     MMDX_OK);
+    h.p.ctx = h.ctx;
+    h.p.path[MMDX_MOD_RECORD] = mmdx__strdup(p);
+    assert_int_equal(h.load.def->process(&h.load, &h.p), MMDX_OK);
+    assert_non_null(strstr(log.s, "6 observations"));
+    assert_null(strstr(log.s, "DeLarosa"));
+    assert_null(strstr(log.s, "1972"));
+    assert_int_equal(h.p.nidfields, 11);
+    mmdx__dstr_fini(&log);
+    mmdx__patient_fini(&h.p);
+    stage_close(&h.load);
+    mmdx_ctx_free(h.ctx);
+    mmdx__free(p);
+}
+
+/* Ensure that every allocation failure in the features stage (init and
+ * process) returns E_NOMEM and leaks nothing. */
+static void features__oom_loop__nomem(void **state)
+{
+    char *p = test_shared("records/ccda/Progress_Note.xml");
+    unsigned long n;
+
+    (void)state;
+    for (n = 1; n < 100000; n++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        struct mmdx_stage l, f;
+        struct mmdx_patient pt;
+        enum mmdx_status st;
+
+        memset(&pt, 0, sizeof(pt));
+        memset(&l, 0, sizeof(l));
+        memset(&f, 0, sizeof(f));
+        pt.ctx = ctx;
+        pt.path[MMDX_MOD_RECORD] = mmdx__strdup(p);
+        mmdx__alloc_fail_at(n);
+        st = stage_open(ctx, &l, &mmdx__stage_load_record);
+        if (!st)
+            st = stage_open(ctx, &f, &mmdx__stage_record_features);
+        if (!st)
+            st = l.def->process(&l, &pt);
+        if (!st)
+            st = f.def->process(&f, &pt);
+        mmdx__alloc_fail_at(0);
+        stage_close(&l);
+        stage_close(&f);
+        mmdx__patient_fini(&pt);
+        mmdx_ctx_free(ctx);
+        if (st == MMDX_OK)
+            break;
+        assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_true(n > 10 && n < 100000);
+    mmdx__free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +1188,14 @@ int main(void)
         cmocka_unit_test(mmdx_record__valid__values),
         cmocka_unit_test(mmdx_record__invalid__element_line),
         cmocka_unit_test(record__oom_loop__nomem),
+        cmocka_unit_test(features__synthea__values),
+        cmocka_unit_test(features__mmdx_record__score),
+        cmocka_unit_test(features__missing_inputs__flagged),
+        cmocka_unit_test(features__names__stable),
+        cmocka_unit_test(egfr__ckdepi2021__reference),
+        cmocka_unit_test(codes__bad_files__named),
+        cmocka_unit_test(load__logs__no_values),
+        cmocka_unit_test(features__oom_loop__nomem),
     };
 
     return cmocka_run_group_tests_name("record_testdriver", tests, NULL, NULL);
