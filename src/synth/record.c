@@ -340,6 +340,9 @@ enum mmdx_status mmdx__synth_fhir_write(struct mmdx_ctx *ctx,
 
 /* ---- C-CDA R2.1 --------------------------------------------------------- */
 
+/* A section header. The narrative block is left empty: de-identified
+ * documents have their free text removed (everything is in the coded
+ * entries). */
 static void cda_section(struct mmdx_dstr *d, enum mmdx_status *pst,
                         const char *tmpl, const char *loinc,
                         const char *title)

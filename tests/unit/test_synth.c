@@ -4,6 +4,11 @@
 #include "core/xml.h"
 #include "mmdx/format.h"
 #include "synth/synth_int.h"
+#include "io/edf.h"
+#include "io/record.h"
+#include "io/signal.h"
+#include "pipeline/stage.h"
+#include "pipeline/deid.h"
 
 /* A small, fast cohort: 10 s ECGs, 4 s EEGs, small images. */
 static void small_opts(struct mmdx_synth_opts *o, const char *dir, size_t n)
@@ -605,6 +610,302 @@ static void synth_run__oom__nomem(void **state)
     test_rmtree(d);
 }
 
+/* Truth row of patient index i (0-based) split into cells (in tru). */
+static int truth_row(char *tru, size_t i, char **c, int max)
+{
+    char *line = strchr(tru, '\n') + 1, *nl;
+    size_t k;
+
+    for (k = 0; k < i; k++)
+        line = strchr(line, '\n') + 1;
+    nl = strchr(line, '\n');
+    *nl = '\0';
+    return cells(line, c, max);
+}
+
+/* Every CANARY-... token of value is a row of canaries.tsv. Returns the
+ * number of tokens. */
+static int canaries_listed(const char *can, const char *value)
+{
+    const char *p = value;
+    int n = 0;
+
+    while ((p = strstr(p, "CANARY-")) != NULL) {
+        char tok[160];
+        size_t k = 0;
+
+        int dashes = 0;
+
+        /* CANARY-<kind>-<patient>-<digits>: readers may join neighbouring
+         * texts, so stop after the digits. */
+        k = 7;
+        while (k + 3 < sizeof(tok) && dashes < 2 &&
+               (isalnum_ascii((unsigned char)p[k]) || p[k] == '-'))
+            dashes += p[k++] == '-';
+        while (k + 3 < sizeof(tok) && p[k] >= '0' && p[k] <= '9')
+            k++;
+        tok[0] = '\t';
+        memcpy(tok + 1, p, k);
+        tok[k + 1] = '\n';
+        tok[k + 2] = '\0';
+        if (!strstr(can, tok))
+            fail_msg("canary %.*s not listed", (int)k, p);
+        n++;
+        p += k;
+    }
+    return n;
+}
+
+/* Ensure that mmdx's EDF reader reads the synthetic EEGs: 19 channels with
+ * normalised 10-20 labels at 256 Hz, and the generator's values to within
+ * the 0.1 uV resolution (half a step, plus float rounding). */
+static void synth_eeg__edf_reader__same_values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *p;
+    struct mmdx_synth_opts o;
+    struct mmdx_signal *sig = NULL;
+    struct mmdx_edf_opts eo;
+    struct synth_rng rl, re;
+    struct synth_latent l;
+    struct synth_eeg eeg;
+    size_t c, i;
+
+    (void)state;
+    small_opts(&o, d, 2);
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    p = mmdx__path_join(d, "SYN00002/eeg.edf");
+    memset(&eo, 0, sizeof(eo));
+    eo.voltage_unit = "uV";
+    assert_int_equal(mmdx__edf_read(ctx, p, &eo, &sig), MMDX_OK);
+    assert_int_equal(sig->nch, SYNTH_EEG_NCH);
+    assert_string_equal(sig->ch[0].label, "Fp1");
+    assert_string_equal(sig->ch[7].label, "T7");   /* recorded as T3 */
+    assert_string_equal(sig->ch[18].label, "O2");
+    /* The generator again, from the same streams as patient index 1. */
+    mmdx__synth_rng_seed(&rl, o.seed, 1, SYNTH_S_LATENT);
+    mmdx__synth_latent_draw(&rl, &l);
+    mmdx__synth_rng_seed(&re, o.seed, 1, SYNTH_S_EEG);
+    assert_int_equal(mmdx__synth_eeg_make(ctx, &re, &l, o.eeg_seconds, &eeg),
+                     MMDX_OK);
+    for (c = 0; c < SYNTH_EEG_NCH; c++) {
+        assert_true(fabs(sig->ch[c].fs_hz - 256.0) < 1e-9);
+        assert_int_equal(sig->ch[c].n, eeg.n);
+        for (i = 0; i < eeg.n; i++)
+            assert_true(fabs(sig->ch[c].data[i] - eeg.ch[c][i]) < 0.051);
+    }
+    mmdx__synth_eeg_fini(&eeg);
+    mmdx__signal_free(sig);
+    mmdx__free(p);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+struct idf_seen {
+    size_t n;
+    char values[64][128];
+};
+
+static enum mmdx_status idf_collect(void *user, const char *field, int kind,
+                                    const char *value)
+{
+    struct idf_seen *s = user;
+
+    (void)field;
+    (void)kind;
+    if (s->n < 64)
+        mmdx__strlcpy(s->values[s->n++], value, 128);
+    return MMDX_OK;
+}
+
+/* Ensure that EDF ECGs read as leads II and V1 in mV with one annotation
+ * per AF episode of the truth, and that the EDF reader reports no
+ * identifying field by default but every planted canary with
+ * --plant-phi. */
+static void synth_ecg_edf__reader__leads_episodes_canaries(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir(), *tru, *can;
+    struct mmdx_synth_opts o;
+    int col_f, col_af, found = 0, phi;
+
+    (void)state;
+    for (phi = 0; phi < 2; phi++) {
+        size_t i;
+
+        small_opts(&o, d, 16);
+        o.ecg_seconds = 40;
+        o.plant_phi = phi;
+        assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+        can = phi ? slurp(d, "canaries.tsv", NULL) : NULL;
+        for (i = 0; i < o.n; i++) {
+            char *c[64], rel[64], *p, *s;
+            struct mmdx_signal *sig = NULL;
+            struct mmdx_edf *e = NULL;
+            struct mmdx_edf_opts eo;
+            struct idf_seen seen;
+            size_t episodes = 0, k;
+
+            tru = slurp(d, "truth.tsv", NULL);
+            col_f = column(tru, "ecg_format");
+            col_af = column(tru, "rpeak_af");
+            truth_row(tru, i, c, 64);
+            if (strcmp(c[col_f], "edf") != 0) {
+                mmdx__free(tru);
+                continue;
+            }
+            for (s = c[col_af]; *s; s++)
+                episodes += *s == '1' && (s == c[col_af] || s[-1] == '0');
+            snprintf(rel, sizeof(rel), "%s/ecg.edf", c[0]);
+            p = mmdx__path_join(d, rel);
+            memset(&eo, 0, sizeof(eo));
+            eo.voltage_unit = "mV";
+            assert_int_equal(mmdx__edf_read(ctx, p, &eo, &sig), MMDX_OK);
+            assert_int_equal(sig->nch, 2);
+            assert_string_equal(sig->ch[0].label, "II");
+            assert_string_equal(sig->ch[1].label, "V1");
+            assert_string_equal(sig->ch[0].unit, "mV");
+            assert_int_equal(sig->ch[0].n, 40 * 250);
+            assert_int_equal(sig->nann, episodes);
+            mmdx__signal_free(sig);
+            assert_int_equal(mmdx__edf_open(ctx, p, &e), MMDX_OK);
+            memset(&seen, 0, sizeof(seen));
+            assert_int_equal(mmdx__edf_idfields(e, idf_collect, &seen),
+                             MMDX_OK);
+            if (!phi) {
+                /* Only the header start date, 01.01.85: EDF+'s "unknown". */
+                assert_int_equal(seen.n, 1);
+                assert_string_equal(seen.values[0], "1985-01-01");
+            } else {
+                assert_true(seen.n >= 4);
+                int toks = 0;
+
+                for (k = 0; k < seen.n; k++)
+                    toks += canaries_listed(can, seen.values[k]);
+                assert_int_equal(toks, 4);
+            }
+            mmdx__edf_close(e);
+            mmdx__free(p);
+            mmdx__free(tru);
+            found++;
+        }
+        mmdx__free(can);
+    }
+    assert_true(found >= 2);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
+static const struct mmdx_obs *find_obs(const struct mmdx_record *r,
+                                       const char *loinc)
+{
+    size_t i;
+
+    for (i = 0; i < r->nobs; i++)
+        if (r->obs[i].code.sys == MMDX_CS_LOINC &&
+            !strcmp(r->obs[i].code.code, loinc))
+            return &r->obs[i];
+    return NULL;
+}
+
+static int has_cond(const struct mmdx_record *r, const char *icd10)
+{
+    size_t i, k;
+
+    for (i = 0; i < r->nconds; i++)
+        for (k = 0; k < r->conds[i].ncodes; k++)
+            if (!strcmp(r->conds[i].codes[k].code, icd10))
+                return 1;
+    return 0;
+}
+
+/* Ensure that mmdx's record reader reads both FHIR and C-CDA records: sex,
+ * birth year at year precision, systolic pressure = 128 + 15 vascular,
+ * HbA1c on the right side of 6.5 % for diabetes, AF documented exactly when
+ * af_known; no identifying field by default, the canaries with
+ * --plant-phi. */
+static void synth_record__reader__facts_match_truth(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir();
+    struct mmdx_synth_opts o;
+    int phi, nf = 0, nc = 0;
+
+    (void)state;
+    for (phi = 0; phi < 2; phi++) {
+        char *tru, *man, *can;
+        size_t i;
+
+        small_opts(&o, d, 12);
+        o.plant_phi = phi;
+        assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+        can = phi ? slurp(d, "canaries.tsv", NULL) : NULL;
+        for (i = 0; i < o.n; i++) {
+            char *c[64], *m[8], *p;
+            struct mmdx_record *r = NULL;
+            const struct mmdx_obs *ob;
+            double vasc;
+            long age, year, male, diab, afk;
+            size_t k;
+
+            tru = slurp(d, "truth.tsv", NULL);
+            man = slurp(d, "manifest.tsv", NULL);
+            truth_row(tru, i, c, 64);
+            truth_row(man, i, m, 8);
+            assert_true(mmdx__parse_long(c[column(tru, "age_y")], &age));
+            assert_true(mmdx__parse_long(c[column(tru, "male")], &male));
+            assert_true(mmdx__parse_long(c[column(tru, "diabetes")], &diab));
+            assert_true(mmdx__parse_long(c[column(tru, "af_known")], &afk));
+            assert_true(mmdx__parse_double(c[column(tru, "vascular")],
+                                           &vasc));
+            assert_true(mmdx__parse_long(m[7], &year));
+            p = mmdx__path_join(d, m[4]);
+            assert_int_equal(mmdx__record_read_file(ctx, p,
+                                                    MMDX_RECORD_IDFIELDS, &r),
+                             MMDX_OK);
+            nf += r->source == MMDX_RECORD_SRC_FHIR;
+            nc += r->source == MMDX_RECORD_SRC_CDA;
+            assert_int_equal(r->sex, male ? MMDX_SEX_MALE : MMDX_SEX_FEMALE);
+            assert_int_equal(r->birth.year, year - age);
+            if (!phi)
+                assert_int_equal(r->birth.prec, MMDX_DATE_YEAR);
+            ob = find_obs(r, "8480-6");
+            assert_non_null(ob);
+            assert_true(fabs(ob->value - fmax(85.0, floor(128.0 + 15.0 * vasc
+                                                          + 0.5))) < 1e-9);
+            ob = find_obs(r, "4548-4");
+            assert_non_null(ob);
+            assert_true(diab ? ob->value > 6.5 : ob->value < 6.3);
+            assert_int_equal(has_cond(r, "I48.91"), (int)afk);
+            if (!phi) {
+                /* Only dates, and those at year precision (the gate's
+                 * Safe Harbor rule lets years through). */
+                for (k = 0; k < r->nidf; k++) {
+                    if (r->idf[k].kind == MMDX_ID_DATE)
+                        assert_int_equal(strlen(r->idf[k].value), 4);
+                    else
+                        assert_true(mmdx__deid_placeholder(r->idf[k].value));
+                }
+            } else {
+                assert_true(r->nidf >= 6);
+                int toks = 0;
+
+                for (k = 0; k < r->nidf; k++)
+                    toks += canaries_listed(can, r->idf[k].value);
+                assert_true(toks >= 6);
+            }
+            mmdx__record_free(r);
+            mmdx__free(p);
+            mmdx__free(tru);
+            mmdx__free(man);
+        }
+        mmdx__free(can);
+    }
+    assert_true(nf > 0 && nc > 0);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +922,9 @@ int main(void)
         cmocka_unit_test(synth_broken__planted__noted_and_broken),
         cmocka_unit_test(synth_run__bad_options__inval),
         cmocka_unit_test(synth_run__oom__nomem),
+        cmocka_unit_test(synth_eeg__edf_reader__same_values),
+        cmocka_unit_test(synth_ecg_edf__reader__leads_episodes_canaries),
+        cmocka_unit_test(synth_record__reader__facts_match_truth),
     };
 
     return cmocka_run_group_tests_name("synth_testdriver", tests, NULL, NULL);
