@@ -17,7 +17,7 @@
 #endif
 #endif
 
-#define SPACING_MM 0.9
+#define FOV_MM 230.0      /* field of view: 0.9 mm pixels at 256 */
 #define SLICE_MM 5.0
 
 int mmdx__synth_have_image(void)
@@ -48,14 +48,14 @@ static void render(struct synth_rng *r, const struct synth_latent *l,
 {
     double shrink = sqrt(fmax(0.2, 1.0 - (z_mm / 80.0) * (z_mm / 80.0)));
     double rx = head_rx * shrink, ry = head_ry * shrink, skull_mm = 6.0;
-    double atro = 1.0 + 0.25 * l->atrophy;
+    double atro = 1.0 + 0.25 * l->atrophy, sp = FOV_MM / size;
     double vent = fmax(0.4, atro);
     int i, j, k;
 
     for (i = 0; i < size; i++) {
         for (j = 0; j < size; j++) {
-            double x = (j - size / 2.0) * SPACING_MM;
-            double y = (i - size / 2.0) * SPACING_MM;
+            double x = (j - size / 2.0) * sp;
+            double y = (i - size / 2.0) * sp;
             double e = ell(x, y, 0, 0, rx, ry), hu;
             double ein = ell(x, y, 0, 0, rx - skull_mm, ry - skull_mm);
 
@@ -223,10 +223,10 @@ enum mmdx_status mmdx__synth_image_write(struct mmdx_ctx *ctx,
             w.rows = w.cols = (unsigned)size;
             w.slope = 1.0;
             w.intercept = -1024.0;
-            w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = SPACING_MM;
+            w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = FOV_MM / size;
             w.slice_thickness_mm = SLICE_MM;
-            w.position_mm[0] = -size / 2.0 * SPACING_MM;
-            w.position_mm[1] = -size / 2.0 * SPACING_MM;
+            w.position_mm[0] = -FOV_MM / 2.0;
+            w.position_mm[1] = -FOV_MM / 2.0;
             w.position_mm[2] = z;
             w.orientation[0] = 1.0;
             w.orientation[4] = 1.0;

@@ -5,6 +5,8 @@
 #include "mmdx/format.h"
 #include "synth/synth_int.h"
 #include "io/edf.h"
+#include "io/dicom.h"
+#include "io/image.h"
 #include "io/record.h"
 #include "io/signal.h"
 #include "pipeline/stage.h"
@@ -906,6 +908,60 @@ static void synth_record__reader__facts_match_truth(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that the CT series load through mmdx's DICOM reader (all three
+ * transfer syntaxes occur) as HU volumes of the asked size: air at
+ * -1024, bone above 1000, integer HU (lossless). */
+static void synth_image__dicom_reader__lossless_hu(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *d = test_tmpdir();
+    struct mmdx_synth_opts o;
+    int ts_seen[3] = { 0, 0, 0 };
+    size_t i;
+
+    (void)state;
+    if (!mmdx__synth_have_image())
+        skip();
+    small_opts(&o, d, 14);
+    o.image_slices = 2;
+    assert_int_equal(mmdx_synth_run(ctx, &o, NULL), MMDX_OK);
+    for (i = 1; i <= o.n; i++) {
+        struct mmdx_image *img = NULL;
+        char rel[64], *p;
+        double mn = 1e9, mx = -1e9;
+        size_t k, nv;
+
+        snprintf(rel, sizeof(rel), "SYN%05zu/ct", i);
+        p = mmdx__path_join(d, rel);
+        assert_int_equal(mmdx__dicom_load(ctx, p, NULL, NULL, NULL, &img),
+                         MMDX_OK);
+        assert_int_equal(img->nx, 64);
+        assert_int_equal(img->ny, 64);
+        assert_int_equal(img->nz, 2);
+        assert_string_equal(img->modality, "CT");
+        assert_true(fabs(img->spacing_mm[0] - 230.0 / 64) < 1e-6);
+        ts_seen[0] += !strcmp(img->transfer_syntax, "1.2.840.10008.1.2.1");
+        ts_seen[1] += !strcmp(img->transfer_syntax, "1.2.840.10008.1.2.5");
+        ts_seen[2] += !strcmp(img->transfer_syntax,
+                              "1.2.840.10008.1.2.4.80");
+        nv = img->nx * img->ny * img->nz;
+        for (k = 0; k < nv; k++) {
+            double v = img->vox[k];
+
+            assert_true(v == floor(v));
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        assert_true(mn >= -1024.0 && mn < -1000.0);
+        assert_true(mx > 1000.0 && mx < 1200.0);
+        mmdx__image_free(img);
+        mmdx__free(p);
+    }
+    assert_true(ts_seen[0] > 0 && ts_seen[1] > 0 && ts_seen[2] > 0);
+    test_rmtree(d);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -925,6 +981,7 @@ int main(void)
         cmocka_unit_test(synth_eeg__edf_reader__same_values),
         cmocka_unit_test(synth_ecg_edf__reader__leads_episodes_canaries),
         cmocka_unit_test(synth_record__reader__facts_match_truth),
+        cmocka_unit_test(synth_image__dicom_reader__lossless_hu),
     };
 
     return cmocka_run_group_tests_name("synth_testdriver", tests, NULL, NULL);
