@@ -29,6 +29,37 @@ int mmdx__synth_have_image(void)
 #endif
 }
 
+#ifdef SYNTH_HAVE_DICOM
+/*
+ * DCMTK 3.6.7's JPEG-LS encoder pads an odd-length fragment with one
+ * uninitialised byte (the standard asks for a trailing NUL), so the bytes
+ * would vary from run to run. Set that byte to 0: the file ends with
+ * FF D9 (end of image), the pad, then the sequence delimiter item
+ * (FFFE,E0DD) of length 0.
+ */
+static enum mmdx_status fix_jpegls_pad(struct mmdx_ctx *ctx, const char *path)
+{
+    static const unsigned char tail[8] = { 0xfe, 0xff, 0xdd, 0xe0,
+                                           0, 0, 0, 0 };
+    enum mmdx_status st;
+    unsigned char *b;
+    char *data = NULL;
+    size_t len = 0;
+
+    st = mmdx__file_read(ctx, path, (size_t)64 << 20, &data, &len);
+    if (st)
+        return st;
+    b = (unsigned char *)data;
+    if (len > 12 && !memcmp(b + len - 8, tail, 8) && b[len - 11] == 0xff &&
+        b[len - 10] == 0xd9 && b[len - 9] != 0) {
+        b[len - 9] = 0;
+        st = mmdx__file_write_atomic(ctx, path, data, len);
+    }
+    mmdx__free(data);
+    return st;
+}
+#endif
+
 struct blob {
     double cx, cy, cz, rx, ry, rz;  /* mm */
 };
@@ -244,6 +275,8 @@ enum mmdx_status mmdx__synth_image_write(struct mmdx_ctx *ctx,
                 break;
             }
             st = mmdx__dicom_write_ct(ctx, path, &w);
+            if (!st && ts == MMDX_DICOM_TS_JPEGLS)
+                st = fix_jpegls_pad(ctx, path);
             mmdx__free(path);
         }
     }
