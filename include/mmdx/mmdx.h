@@ -11,5 +11,6 @@
 #include "mmdx/report.h"
 #include "mmdx/deid.h"
 #include "mmdx/synth.h"
+#include "mmdx/ecg.h"
 
 #endif

@@ -1,0 +1,418 @@
+/*
+ * ecg_detect.c - streaming QRS (R-peak) detection.
+ *
+ * Signal path per sample: 2nd-order high-pass (5 Hz) and two 2nd-order
+ * low-passes (18 Hz) = band-pass; a derivative over ~5.6 ms; square; a
+ * 150 ms moving integral (MWI). Candidates are local maxima of the MWI that
+ * no higher maximum within 200 ms dominates. Decisions run on candidates
+ * only (Pan & Tompkins 1985, IEEE TBME 32(3)): adaptive signal and noise
+ * levels, threshold = noise + 0.25 (signal - noise), a 200 ms refractory
+ * period, T-wave rejection by slope within 360 ms of a beat, and
+ * search-back at half the threshold when no beat came for 1.66 mean RR.
+ *
+ * Everything is O(1) per sample with a ring of about one second, so a
+ * 24-hour Holter record streams through in bounded memory.
+ */
+#include "core/common.h"
+#include "features/ecg_int.h"
+
+/* ---- biquads --------------------------------------------------------- */
+
+static void biquad_set(struct mmdx_biquad *q, double b0, double b1,
+                       double b2, double a0, double a1, double a2)
+{
+    q->b0 = b0 / a0;
+    q->b1 = b1 / a0;
+    q->b2 = b2 / a0;
+    q->a1 = a1 / a0;
+    q->a2 = a2 / a0;
+    q->z1 = q->z2 = 0;
+}
+
+void mmdx__biquad_lowpass(struct mmdx_biquad *q, double f0, double fs)
+{
+    double w = 2 * M_PI * f0 / fs, c = cos(w), al = sin(w) / (2 * M_SQRT1_2);
+
+    biquad_set(q, (1 - c) / 2, 1 - c, (1 - c) / 2, 1 + al, -2 * c, 1 - al);
+}
+
+void mmdx__biquad_highpass(struct mmdx_biquad *q, double f0, double fs)
+{
+    double w = 2 * M_PI * f0 / fs, c = cos(w), al = sin(w) / (2 * M_SQRT1_2);
+
+    biquad_set(q, (1 + c) / 2, -(1 + c), (1 + c) / 2, 1 + al, -2 * c,
+               1 - al);
+}
+
+void mmdx__biquad_notch(struct mmdx_biquad *q, double f0, double fs,
+                        double quality)
+{
+    double w = 2 * M_PI * f0 / fs, c = cos(w), al = sin(w) / (2 * quality);
+
+    biquad_set(q, 1, -2 * c, 1, 1 + al, -2 * c, 1 - al);
+}
+
+/* ---- detector state --------------------------------------------------- */
+
+struct cand {
+    int64_t r;               /* R-peak estimate (sample) */
+    double h;                /* MWI height */
+    double slope;            /* max |derivative| in the QRS window */
+    float amp;               /* band-passed value at r */
+};
+
+#define MAX_PENDING 64
+#define RR_N 8
+
+struct mmdx_qrs_det {
+    struct mmdx_ctx *ctx;
+    double fs;
+    int64_t n;               /* samples seen */
+    size_t mask;             /* ring size - 1 (power of two) */
+    float *bp, *sq;          /* rings: band-passed, squared derivative */
+    struct mmdx_biquad hp, lp1, lp2;
+    int k;                   /* derivative lag, samples */
+    int w;                   /* MWI window, samples */
+    int dom;                 /* candidate dominance / refractory, samples */
+    int pre;                 /* extra look-back for the R peak, samples */
+    int gd;                  /* band-pass group delay, samples */
+    double mwi, prev1, prev2;
+    bool have_best;
+    int64_t best_m;
+    double best_h;
+
+    /* decisions */
+    bool learning;
+    int64_t learn_end;
+    double learn_max, learn_sum;
+    int64_t learn_cnt;
+    struct cand learn_buf[MAX_PENDING];
+    size_t nlearn;
+    double spk, npk, thr1, thr2;
+    int64_t last;            /* last beat (sample), -1 = none */
+    double last_slope;
+    double rr[RR_N];
+    size_t nrr, rr_pos;
+    double rr_avg;           /* samples */
+    struct cand pend[MAX_PENDING];
+    size_t npend;
+
+    struct mmdx_qrs_beat *beats;
+    size_t nbeats, cap;
+    enum mmdx_status err;
+};
+
+void mmdx__qrs_det_free(struct mmdx_qrs_det *d)
+{
+    if (!d)
+        return;
+    mmdx__free(d->bp);
+    mmdx__free(d->sq);
+    mmdx__free(d->beats);
+    mmdx__free(d);
+}
+
+enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
+                                   struct mmdx_qrs_det **out)
+{
+    struct mmdx_qrs_det *d;
+    size_t ring = 64;
+    double lp = 18.0;
+
+    *out = NULL;
+    if (!(fs >= MMDX_QRS_MIN_FS_HZ && fs <= MMDX_QRS_MAX_FS_HZ))
+        return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "ecg.detect", NULL, 0,
+                          "fs", "sampling rate %g Hz is outside the "
+                          "detector's [%g, %g]", fs, MMDX_QRS_MIN_FS_HZ,
+                          MMDX_QRS_MAX_FS_HZ);
+    d = mmdx__calloc(1, sizeof(*d));
+    if (!d)
+        return mmdx__nomem(ctx);
+    d->ctx = ctx;
+    d->fs = fs;
+    while ((double)ring < 1.2 * fs)
+        ring *= 2;
+    d->mask = ring - 1;
+    d->bp = mmdx__calloc(ring, sizeof(float));
+    d->sq = mmdx__calloc(ring, sizeof(float));
+    if (!d->bp || !d->sq) {
+        mmdx__qrs_det_free(d);
+        return mmdx__nomem(ctx);
+    }
+    if (lp > 0.4 * fs)
+        lp = 0.4 * fs;
+    mmdx__biquad_highpass(&d->hp, 5.0, fs);
+    mmdx__biquad_lowpass(&d->lp1, lp, fs);
+    mmdx__biquad_lowpass(&d->lp2, lp, fs);
+    d->k = (int)lround(fs / 180.0);
+    if (d->k < 1)
+        d->k = 1;
+    d->w = (int)lround(0.150 * fs);
+    d->dom = (int)lround(0.200 * fs);
+    d->pre = (int)lround(0.050 * fs);
+    d->gd = (int)lround(0.012 * fs);
+    d->learning = true;
+    d->learn_end = (int64_t)lround(2.0 * fs);
+    d->last = -1;
+    d->rr_avg = fs; /* 60 bpm until beats say otherwise */
+    *out = d;
+    return MMDX_OK;
+}
+
+static void set_thresholds(struct mmdx_qrs_det *d)
+{
+    d->thr1 = d->npk + 0.25 * (d->spk - d->npk);
+    d->thr2 = 0.5 * d->thr1;
+}
+
+static void add_beat(struct mmdx_qrs_det *d, const struct cand *c, bool sb)
+{
+    struct mmdx_qrs_beat *b;
+
+    if (d->last >= 0) {
+        double rr = (double)(c->r - d->last);
+
+        d->rr[d->rr_pos] = rr;
+        d->rr_pos = (d->rr_pos + 1) % RR_N;
+        if (d->nrr < RR_N)
+            d->nrr++;
+        {
+            double s = 0;
+            size_t i;
+
+            for (i = 0; i < d->nrr; i++)
+                s += d->rr[i];
+            d->rr_avg = s / (double)d->nrr;
+        }
+    }
+    d->last = c->r;
+    d->last_slope = c->slope;
+    if (d->err)
+        return;
+    if (d->nbeats == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+
+        b = mmdx__realloc(d->beats, cap * sizeof(*b));
+        if (!b) {
+            d->err = mmdx__nomem(d->ctx);
+            return;
+        }
+        d->beats = b;
+        d->cap = cap;
+    }
+    b = &d->beats[d->nbeats++];
+    b->sample = c->r;
+    b->amplitude = c->amp;
+    b->width_s = NAN;
+    b->searchback = sb;
+}
+
+/* No beat for 1.66 mean RR: take the highest pending candidate above the
+ * lower threshold as a beat, and repeat from there. */
+static void searchback(struct mmdx_qrs_det *d, int64_t now)
+{
+    while (d->last >= 0 && d->npend &&
+           (double)(now - d->last) > 1.66 * d->rr_avg) {
+        size_t i, best = SIZE_MAX;
+
+        for (i = 0; i < d->npend; i++)
+            if (d->pend[i].r - d->last >= d->dom &&
+                d->pend[i].h > d->thr2 &&
+                (best == SIZE_MAX || d->pend[i].h > d->pend[best].h))
+                best = i;
+        if (best == SIZE_MAX)
+            return;
+        d->spk = 0.25 * d->pend[best].h + 0.75 * d->spk;
+        set_thresholds(d);
+        add_beat(d, &d->pend[best], true);
+        memmove(d->pend, d->pend + best + 1,
+                (d->npend - best - 1) * sizeof(*d->pend));
+        d->npend -= best + 1;
+    }
+}
+
+static void decide(struct mmdx_qrs_det *d, const struct cand *c)
+{
+    bool twave;
+
+    searchback(d, c->r);
+    if (d->last >= 0 && c->r - d->last < d->dom)
+        return;
+    twave = d->last >= 0 && (double)(c->r - d->last) < 0.36 * d->fs &&
+            c->slope < 0.5 * d->last_slope;
+    if (c->h > d->thr1 && !twave) {
+        d->spk = 0.125 * c->h + 0.875 * d->spk;
+        set_thresholds(d);
+        add_beat(d, c, false);
+        d->npend = 0;
+        return;
+    }
+    d->npk = 0.125 * c->h + 0.875 * d->npk;
+    set_thresholds(d);
+    if (d->npend == MAX_PENDING) { /* keep the newest */
+        memmove(d->pend, d->pend + 1, (MAX_PENDING - 1) * sizeof(*d->pend));
+        d->npend--;
+    }
+    d->pend[d->npend++] = *c;
+}
+
+static void end_learning(struct mmdx_qrs_det *d)
+{
+    size_t i;
+
+    d->learning = false;
+    d->spk = 0.33 * d->learn_max;
+    d->npk = d->learn_cnt ? 0.5 * d->learn_sum / (double)d->learn_cnt : 0;
+    set_thresholds(d);
+    for (i = 0; i < d->nlearn; i++)
+        decide(d, &d->learn_buf[i]);
+    d->nlearn = 0;
+}
+
+/* A candidate MWI maximum at sample m: locate its R peak in the ring. */
+static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
+{
+    struct cand c;
+    int64_t lo = m - d->w - d->pre, i, arg = m;
+    double best = -1, slope = 0;
+
+    if (lo < d->k)
+        lo = d->k;
+    for (i = lo; i <= m; i++) {
+        double v = fabs(d->bp[(size_t)i & d->mask]);
+        double s = fabs(d->bp[(size_t)i & d->mask] -
+                        d->bp[(size_t)(i - d->k) & d->mask]);
+
+        if (v > best) {
+            best = v;
+            arg = i;
+        }
+        if (s > slope)
+            slope = s;
+    }
+    c.r = arg - d->gd;
+    if (c.r < 0)
+        c.r = 0;
+    c.h = h;
+    c.slope = slope;
+    c.amp = d->bp[(size_t)arg & d->mask];
+    if (d->learning) {
+        if (m < d->learn_end) {
+            if (h > d->learn_max)
+                d->learn_max = h;
+            if (d->nlearn < MAX_PENDING)
+                d->learn_buf[d->nlearn++] = c;
+            return;
+        }
+        end_learning(d);
+    }
+    decide(d, &c);
+}
+
+enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
+                                    size_t n)
+{
+    size_t i, mask = d->mask;
+    int64_t t = d->n;
+    double mwi = d->mwi, p1 = d->prev1, p2 = d->prev2;
+    struct mmdx_biquad hp = d->hp, lp1 = d->lp1, lp2 = d->lp2;
+    float *bp = d->bp, *sq = d->sq;
+    int k = d->k, w = d->w;
+
+    for (i = 0; i < n; i++, t++) {
+        double y = mmdx__biquad_step(&hp, (double)x[i]);
+        double dv;
+        float s;
+
+        y = mmdx__biquad_step(&lp1, y);
+        y = mmdx__biquad_step(&lp2, y);
+        bp[(size_t)t & mask] = (float)y;
+        dv = y - (double)bp[(size_t)(t - k) & mask];
+        s = (float)(dv * dv);
+        mwi += (double)s - (double)sq[(size_t)(t - w) & mask];
+        sq[(size_t)t & mask] = s;
+        if (mwi < 0)
+            mwi = 0;
+        if (d->learning && t < d->learn_end) {
+            d->learn_sum += mwi;
+            d->learn_cnt++;
+        }
+        if (p1 > p2 && p1 >= mwi) { /* local maximum at t - 1 */
+            if (d->have_best && t - 1 - d->best_m <= d->dom) {
+                if (p1 > d->best_h) {
+                    d->best_m = t - 1;
+                    d->best_h = p1;
+                }
+            } else {
+                if (d->have_best)
+                    candidate(d, d->best_m, d->best_h);
+                d->have_best = true;
+                d->best_m = t - 1;
+                d->best_h = p1;
+            }
+        }
+        if (d->have_best && t - d->best_m > d->dom) {
+            d->have_best = false;
+            candidate(d, d->best_m, d->best_h);
+        }
+        p2 = p1;
+        p1 = mwi;
+    }
+    d->hp = hp;
+    d->lp1 = lp1;
+    d->lp2 = lp2;
+    d->n = t;
+    d->mwi = mwi;
+    d->prev1 = p1;
+    d->prev2 = p2;
+    return d->err;
+}
+
+enum mmdx_status mmdx__qrs_det_finish(struct mmdx_qrs_det *d)
+{
+    if (d->have_best) {
+        d->have_best = false;
+        candidate(d, d->best_m, d->best_h);
+    }
+    if (d->learning)
+        end_learning(d);
+    searchback(d, d->n);
+    return d->err;
+}
+
+const struct mmdx_qrs_beat *mmdx__qrs_det_beats(const struct mmdx_qrs_det *d,
+                                                size_t *n)
+{
+    *n = d->nbeats;
+    return d->beats;
+}
+
+int64_t mmdx__qrs_det_samples(const struct mmdx_qrs_det *d)
+{
+    return d->n;
+}
+
+enum mmdx_status mmdx__qrs_detect(struct mmdx_ctx *ctx, const float *x,
+                                  size_t n, double fs_hz,
+                                  struct mmdx_qrs_beat **beats,
+                                  size_t *nbeats)
+{
+    struct mmdx_qrs_det *d;
+    enum mmdx_status st;
+
+    *beats = NULL;
+    *nbeats = 0;
+    st = mmdx__qrs_det_new(ctx, fs_hz, &d);
+    if (st)
+        return st;
+    st = mmdx__qrs_det_push(d, x, n);
+    if (!st)
+        st = mmdx__qrs_det_finish(d);
+    if (!st) {
+        *beats = d->beats;
+        *nbeats = d->nbeats;
+        d->beats = NULL;
+    }
+    mmdx__qrs_det_free(d);
+    return st;
+}
