@@ -150,7 +150,7 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
     d->w = (int)lround(0.150 * fs);
     d->dom = (int)lround(0.200 * fs);
     d->pre = (int)lround(0.050 * fs);
-    d->gd = (int)lround(0.012 * fs);
+    d->gd = (int)lround(0.058 * fs);
     d->learning = true;
     d->learn_end = (int64_t)lround(2.0 * fs);
     d->last = -1;

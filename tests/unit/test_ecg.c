@@ -1,7 +1,9 @@
-/* test_ecg.c - ecg_testdriver: WFDB readers, annotations, detection,
- * features. */
+/* test_ecg.c - ecg_testdriver: WFDB readers, annotations, R-peak
+ * detection scored on MIT-BIH, features. */
 #include "core/common.h"
+#include "features/ecg_int.h"
 #include "io/wfdb.h"
+#include "mmdx/ecg.h"
 #include "test_util.h"
 
 /* Ensure that every storage format of the binformats record decodes to
@@ -23,18 +25,364 @@ static void wfdb_load__binformats__checksums_match(void **state)
                        h->sig[i].gain_adu_per_unit;
 
         assert_int_equal(s->ch[i].n, 499);
-        assert_true(fabs(s->ch[i].data[0] - first) < 1e-6);
+        assert_true(h->sig[i].has_checksum);
+        /* float holds 24 bits: relative tolerance 1e-6 */
+        assert_true(fabs(s->ch[i].data[0] - first) <=
+                    1e-6 * fmax(1.0, fabs(first)));
     }
+    assert_int_equal(h->sig[6].fmt, 310);
+    assert_string_equal(s->ch[6].raw_label, "sig 6, fmt 310");
     mmdx__signal_free(s);
     mmdx__wfdb_header_free(h);
     mmdx__free(p);
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a format-212 MIT-BIH record loads in mV with its lead
+ * labels, and that lead "II" picks MLII (reference: 103.hea, gain 200,
+ * baseline 1024, first sample 949 adu -> -0.375 mV; exact). */
+static void wfdb_load__mitdb_212__mv_and_labels(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "V1", "II" };
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_load(ctx, p, want, 2, &s, NULL), MMDX_OK);
+    assert_int_equal(s->nch, 1);
+    assert_string_equal(s->ch[0].label, "MLII");
+    assert_string_equal(s->ch[0].unit, "mV");
+    assert_int_equal(s->ch[0].n, 650000);
+    assert_true(s->ch[0].fs_hz == 360.0);
+    assert_true(s->ch[0].data[0] == -0.375f);
+    assert_true(fabs(s->duration_s - 650000 / 360.0) < 1e-9);
+    mmdx__signal_free(s);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a record with two signal files (PTB s0010_re: .dat and
+ * .xyz, format 16, gain 2000) loads all 15 leads (reference: header
+ * initial values -489 and -3 adu / 2000 = -0.2445 and -0.0015 mV). */
+static void wfdb_load__two_signal_files__all_leads(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/ptbdb/s0010_re.hea");
+    struct mmdx_signal *s = NULL;
+    struct mmdx_wfdb_header *h = NULL;
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_load(ctx, p, NULL, 0, &s, &h), MMDX_OK);
+    assert_int_equal(s->nch, 15);
+    assert_string_equal(s->ch[1].label, "II");
+    assert_string_equal(s->ch[3].label, "aVR");
+    assert_string_equal(s->ch[12].raw_label, "vx");
+    assert_true(fabs(s->ch[0].data[0] - -0.2445) < 1e-6);
+    assert_true(fabs(s->ch[12].data[0] - -0.0015) < 1e-6);
+    assert_true(h->ncomments > 20);
+    mmdx__signal_free(s);
+    mmdx__wfdb_header_free(h);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+static void write_bytes(const char *dir, const char *name, size_t n)
+{
+    char *p = mmdx__path_join(dir, name);
+    FILE *fp = fopen(p, "wb");
+    size_t i;
+
+    assert_non_null(fp);
+    for (i = 0; i < n; i++)
+        fputc((int)(i * 7 & 0xff), fp);
+    fclose(fp);
+    mmdx__free(p);
+}
+
+static enum mmdx_status load_in(struct mmdx_ctx *ctx, const char *dir,
+                                const char *hea, struct mmdx_signal **s)
+{
+    char *p = mmdx__path_join(dir, hea);
+    enum mmdx_status st = mmdx__wfdb_load(ctx, p, NULL, 0, s, NULL);
+
+    mmdx__free(p);
+    return st;
+}
+
+/* Ensure that truncated data, oversized data, absurd rates, negative
+ * gains and missing leads give errors naming file, line and field. */
+static void wfdb_load__bad_inputs__named_errors(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_signal *s = NULL;
+    char *p;
+    const char *want[] = { "V5" };
+
+    (void)state;
+    /* 100 frames x 2 signals x 2 bytes = 400 bytes expected */
+    test_write(dir, "t.hea", "t 2 250 100\nt.dat 16 200 16 0 0 0 0 II\n"
+                             "t.dat 16 200 16 0 0 0 0 V1\n");
+    write_bytes(dir, "t.dat", 300);
+    assert_int_equal(load_in(ctx, dir, "t.hea", &s), MMDX_E_FORMAT);
+    assert_null(s);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "nsamp");
+    assert_error_has(ctx, "t.dat: io.wfdb: nsamp: truncated: header says "
+                          "100 samples per signal, the file holds 75");
+    mmdx_ctx_clear_error(ctx);
+    write_bytes(dir, "t.dat", 500);
+    assert_int_equal(load_in(ctx, dir, "t.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "size mismatch: the header says 100 samples per "
+                          "signal (400 bytes), the file has 500 bytes");
+    mmdx_ctx_clear_error(ctx);
+    /* checksums (0) do not match the pattern written */
+    write_bytes(dir, "t.dat", 400);
+    assert_int_equal(load_in(ctx, dir, "t.hea", &s), MMDX_E_FORMAT);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field,
+                        "signal[0].checksum");
+    assert_int_equal(mmdx_ctx_last_error(ctx)->line, 2);
+    mmdx_ctx_clear_error(ctx);
+    /* wanted lead absent: the message lists what the record has */
+    p = mmdx__path_join(dir, "t.hea");
+    assert_int_equal(mmdx__wfdb_load(ctx, p, want, 1, &s, NULL),
+                     MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "lead: none of the wanted leads (V5) is in the "
+                          "record (it has II,V1)");
+    mmdx__free(p);
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "f.hea", "# c\nf 1 5000000 10\nf.dat 16 200 II\n");
+    assert_int_equal(load_in(ctx, dir, "f.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "f.hea:2: io.wfdb: record.fs: sampling rate 5e+06 "
+                          "Hz is outside (0, 1e+06]");
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "g.hea", "g 1 360 10\ng.dat 16 -200 II\n");
+    assert_int_equal(load_in(ctx, dir, "g.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "g.hea:2: io.wfdb: signal[0].gain: expected >= 0, "
+                          "got -200");
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "m.hea", "m/2 1 360 10\nm_1 5\nm_2 5\n");
+    assert_int_equal(load_in(ctx, dir, "m.hea", &s), MMDX_E_UNSUPPORTED);
+    assert_error_has(ctx, "multi-segment records are not supported");
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "u.hea", "u 1 360 10\nu.dat 999 200 II\n");
+    assert_int_equal(load_in(ctx, dir, "u.hea", &s), MMDX_E_UNSUPPORTED);
+    assert_string_equal(mmdx_ctx_last_error(ctx)->field, "signal[0].format");
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "n.hea", "n 2 360 10\nn.dat 16 200 16 0 0 0 0 II\n");
+    assert_int_equal(load_in(ctx, dir, "n.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "header declares 2 signals, has 1 signal lines");
+    mmdx_ctx_clear_error(ctx);
+    test_write(dir, "x.hea", "x 1 360 10\nx.dat 16 200 16 0 0 0 0 II\n");
+    assert_int_equal(load_in(ctx, dir, "x.hea", &s), MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "x.dat: io.wfdb: cannot open");
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that absent or zero gains default to 200 adu/mV, baselines
+ * default to the ADC zero, uV units are converted to mV, and a header
+ * without nsamp takes the length from the file (WFDB header(5)). */
+static void wfdb_load__defaults__gain200_and_units(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_signal *s = NULL;
+    char *p = mmdx__path_join(dir, "d.dat");
+    FILE *fp = fopen(p, "wb");
+    const unsigned char raw[] = { 0x90, 0x01, 0x00, 0x00,   /* 400, 0 */
+                                  0xc8, 0x00, 0xe8, 0x03 }; /* 200, 1000 */
+
+    (void)state;
+    fwrite(raw, 1, sizeof(raw), fp);
+    fclose(fp);
+    test_write(dir, "d.hea", "d 2 500\nd.dat 16\nd.dat 16 0(100)/uV 16 7\n");
+    assert_int_equal(load_in(ctx, dir, "d.hea", &s), MMDX_OK);
+    assert_int_equal(s->ch[0].n, 2);
+    assert_true(s->ch[0].data[0] == 2.0f);   /* 400 / 200 */
+    assert_true(s->ch[0].data[1] == 1.0f);
+    /* (0 - 100) / 200 uV = -0.5 uV = -0.0005 mV */
+    assert_true(fabs(s->ch[1].data[0] - -0.0005) < 1e-9);
+    assert_true(fabs(s->ch[1].data[1] - 0.0045) < 1e-9);
+    assert_string_equal(s->ch[1].unit, "mV");
+    mmdx__signal_free(s);
+    mmdx__free(p);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the MIT-BIH reference annotations decode to the published
+ * beat counts (reference: MIT-BIH Arrhythmia Database directory, record
+ * 103: N 2082, A 2, 6 noise annotations; exact) and that encoding them
+ * again gives back the same annotations. */
+static void wfdb_ann__mitdb_103__counts_and_roundtrip(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.atr");
+    struct mmdx_wfdb_annset a, b;
+    unsigned char *enc = NULL;
+    size_t len, i, n_n = 0, n_a = 0, n_noise = 0, n_beat = 0;
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_ann_read(ctx, p, &a), MMDX_OK);
+    for (i = 0; i < a.n; i++) {
+        n_n += a.a[i].code == mmdx__wfdb_ann_code("N");
+        n_a += a.a[i].code == mmdx__wfdb_ann_code("A");
+        n_noise += a.a[i].code == mmdx__wfdb_ann_code("~");
+        n_beat += mmdx__wfdb_ann_is_beat(a.a[i].code);
+    }
+    assert_int_equal(n_n, 2082);
+    assert_int_equal(n_a, 2);
+    assert_int_equal(n_noise, 6);
+    assert_int_equal(n_beat, 2084);
+    assert_int_equal(mmdx__wfdb_ann_encode(ctx, &a, &enc, &len), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_ann_parse(ctx, "mem", enc, len, &b),
+                     MMDX_OK);
+    assert_int_equal(a.n, b.n);
+    for (i = 0; i < a.n; i++) {
+        assert_true(a.a[i].sample == b.a[i].sample);
+        assert_int_equal(a.a[i].code, b.a[i].code);
+        assert_int_equal(a.a[i].subtype, b.a[i].subtype);
+        assert_int_equal(a.a[i].chan, b.a[i].chan);
+        assert_int_equal(a.a[i].num, b.a[i].num);
+        if (a.a[i].aux)
+            assert_string_equal(a.a[i].aux, b.a[i].aux);
+        else
+            assert_null(b.a[i].aux);
+    }
+    mmdx__free(enc);
+    mmdx__wfdb_annset_fini(&a);
+    mmdx__wfdb_annset_fini(&b);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that SKIP, AUX, NUM, SUB and CHN words decode as the MIT format
+ * defines them, and truncated files give a named error. */
+static void wfdb_ann__pseudo_codes__decoded(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_wfdb_annset a;
+    /* N at 5; SKIP 100000; V at +0 with SUB 2, CHN 1, NUM 3, AUX "(N" */
+    const unsigned char f[] = {
+        0x05, 0x04,             /* N (1<<10 | 5) */
+        0x00, 0xec,             /* SKIP (59<<10) */
+        0x01, 0x00, 0xa0, 0x86, /* 0x0001 0x86a0 = 100000 */
+        0x00, 0x14,             /* V (5<<10 | 0) */
+        0x02, 0xf4,             /* SUB 2 */
+        0x01, 0xf8,             /* CHN 1 */
+        0x03, 0xf0,             /* NUM 3 */
+        0x02, 0xfc, '(', 'N',   /* AUX 2 bytes */
+        0x01, 0x04,             /* N +1: chan/num carried over */
+        0x00, 0x00
+    };
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_ann_parse(ctx, "f.atr", f, sizeof(f), &a),
+                     MMDX_OK);
+    assert_int_equal(a.n, 3);
+    assert_true(a.a[0].sample == 5);
+    assert_true(a.a[1].sample == 100005);
+    assert_int_equal(a.a[1].code, 5);
+    assert_int_equal(a.a[1].subtype, 2);
+    assert_int_equal(a.a[1].chan, 1);
+    assert_int_equal(a.a[1].num, 3);
+    assert_string_equal(a.a[1].aux, "(N");
+    assert_true(a.a[2].sample == 100006);
+    assert_int_equal(a.a[2].chan, 1);
+    assert_int_equal(a.a[2].num, 3);
+    assert_int_equal(a.a[2].subtype, 0);
+    assert_null(a.a[2].aux);
+    mmdx__wfdb_annset_fini(&a);
+    assert_int_equal(mmdx__wfdb_ann_parse(ctx, "f.atr", f, 6, &a),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "f.atr: io.wfdb.ann: SKIP: truncated at byte 2");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(mmdx__wfdb_ann_parse(ctx, "f.atr", f + 10, 4, &a),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "modifier before the first annotation");
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the header and annotation parsers return E_NOMEM at every
+ * allocation failure and leak nothing (ASan checks the leaks). */
+static void wfdb_parsers__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    const char *hea = "# comment one\nr 2 360 10 10:00:00 01/01/2000\n"
+                      "r.dat 212 200(1024)/mV 11 1024 0 0 0 MLII\n"
+                      "r.dat 212 200 11 1024 0 0 0 V1\n# tail\n";
+    const unsigned char ann[] = { 0x05, 0x04, 0x02, 0xfc, '(', 'N',
+                                  0x01, 0x04, 0x00, 0x00 };
+    unsigned long n;
+
+    (void)state;
+    for (n = 1;; n++) {
+        struct mmdx_wfdb_header *h = NULL;
+        enum mmdx_status st;
+
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__wfdb_header_parse(ctx, "r.hea", hea, strlen(hea), &h);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK) {
+            assert_int_equal(h->nsig, 2);
+            assert_int_equal(h->ncomments, 2);
+            mmdx__wfdb_header_free(h);
+            break;
+        }
+        assert_int_equal(st, MMDX_E_NOMEM);
+        assert_null(h);
+    }
+    assert_true(n > 5);
+    for (n = 1;; n++) {
+        struct mmdx_wfdb_annset a;
+        enum mmdx_status st;
+
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__wfdb_ann_parse(ctx, "a", ann, sizeof(ann), &a);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK) {
+            assert_int_equal(a.n, 2);
+            mmdx__wfdb_annset_fini(&a);
+            break;
+        }
+        assert_int_equal(st, MMDX_E_NOMEM);
+        assert_int_equal(a.n, 0);
+    }
+    assert_true(n > 1);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that EC57 matching counts a beat within 150 ms once, and
+ * that beats before the start are not scored. */
+static void ecg_score__matching__one_to_one(void **state)
+{
+    const int64_t ref[] = { 10, 100, 200, 300, 400 };
+    const int64_t test[] = { 12, 101, 104, 260, 330, 500 };
+    struct mmdx_ecg_score sc;
+
+    (void)state;
+    mmdx__ecg_score(ref, 5, test, 6, 50, 30, &sc);
+    assert_int_equal(sc.beats, 4);
+    assert_int_equal(sc.tp, 2);   /* 100-101, 300-330 */
+    assert_int_equal(sc.fn, 2);   /* 200, 400 */
+    assert_int_equal(sc.fp, 3);   /* 104, 260, 500 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wfdb_load__binformats__checksums_match),
+        cmocka_unit_test(wfdb_load__mitdb_212__mv_and_labels),
+        cmocka_unit_test(wfdb_load__two_signal_files__all_leads),
+        cmocka_unit_test(wfdb_load__bad_inputs__named_errors),
+        cmocka_unit_test(wfdb_load__defaults__gain200_and_units),
+        cmocka_unit_test(wfdb_ann__mitdb_103__counts_and_roundtrip),
+        cmocka_unit_test(wfdb_ann__pseudo_codes__decoded),
+        cmocka_unit_test(wfdb_parsers__oom__nomem),
+        cmocka_unit_test(ecg_score__matching__one_to_one),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
