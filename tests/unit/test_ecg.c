@@ -371,6 +371,51 @@ static void ecg_score__matching__one_to_one(void **state)
     assert_int_equal(sc.fp, 3);   /* 104, 260, 500 */
 }
 
+/* Ensure that R-peak detection on lead MLII of MIT-BIH records 103, 105,
+ * 106 and 208 keeps its scores (reference: the records' .atr beat
+ * annotations, ANSI/AAMI EC57 matching with a 150 ms window and the first
+ * 5 minutes excluded; counts exact, so any change to the detector shows
+ * here, and gross Se/+P bounds as the quality floor). */
+static void ecg_eval__mitdb__scores(void **state)
+{
+    static const struct {
+        const char *rec;
+        long beats, tp, fn, fp;
+    } want[] = {
+        { "103", 1729, 1728, 1, 0 },
+        { "105", 2155, 2141, 14, 34 },
+        { "106", 1696, 1695, 1, 0 },
+        { "208", 2437, 2423, 14, 2 },
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    long tp = 0, fn = 0, fp = 0;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(want); i++) {
+        char rel[64], *p, *rec;
+        struct mmdx_ecg_eval_row r;
+
+        snprintf(rel, sizeof(rel), "ecg/mitdb/%s.hea", want[i].rec);
+        p = test_shared(rel);
+        rec = mmdx__strndup(p, strlen(p) - 4);
+        assert_int_equal(mmdx_ecg_eval(ctx, rec, NULL, &r), MMDX_OK);
+        assert_string_equal(r.record, want[i].rec);
+        assert_int_equal(r.beats, want[i].beats);
+        assert_int_equal(r.tp, want[i].tp);
+        assert_int_equal(r.fn, want[i].fn);
+        assert_int_equal(r.fp, want[i].fp);
+        tp += r.tp;
+        fn += r.fn;
+        fp += r.fp;
+        mmdx__free(rec);
+        mmdx__free(p);
+    }
+    assert_true(100.0 * (double)tp / (double)(tp + fn) >= 99.6);
+    assert_true(100.0 * (double)tp / (double)(tp + fp) >= 99.5);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +428,7 @@ int main(void)
         cmocka_unit_test(wfdb_ann__pseudo_codes__decoded),
         cmocka_unit_test(wfdb_parsers__oom__nomem),
         cmocka_unit_test(ecg_score__matching__one_to_one),
+        cmocka_unit_test(ecg_eval__mitdb__scores),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
