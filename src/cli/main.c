@@ -16,7 +16,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 /* ecg */
-extern const struct cli_cmd cli_cmd_ecg_eval;
+extern const struct cli_cmd cli_cmd_ecg_eval, cli_cmd_ecg_detect;
 
 /* eeg */
 
@@ -48,6 +48,7 @@ static const struct cli_cmd *const commands[] = {
 
     /* ecg */
     &cli_cmd_ecg_eval,
+    &cli_cmd_ecg_detect,
 
     /* eeg */
 

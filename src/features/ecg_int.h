@@ -80,4 +80,36 @@ void mmdx__ecg_score(const int64_t *ref, size_t nref, const int64_t *test,
                      size_t ntest, int64_t start, int64_t window,
                      struct mmdx_ecg_score *out);
 
+/* ---- streaming analysis: detection, quality, morphology, features ---- */
+struct mmdx_patient;
+struct mmdx_ecg_an;
+
+enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs_hz,
+                                  struct mmdx_ecg_an **out);
+/* Feed the next n samples (mV) of the analysed lead. */
+enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
+                                   size_t n);
+/* End of input: add every ecg.* feature (NaN + a flag when one cannot be
+ * computed) to p. */
+enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
+                                     struct mmdx_patient *p);
+const struct mmdx_qrs_beat *mmdx__ecg_an_beats(const struct mmdx_ecg_an *a,
+                                               size_t *n);
+/* Bytes the analysis holds now (for the bounded-memory test). */
+size_t mmdx__ecg_an_bytes(const struct mmdx_ecg_an *a);
+void mmdx__ecg_an_free(struct mmdx_ecg_an *a);
+
+/* HRV on beat times (samples): the pieces, for tests. */
+struct mmdx_hrv {
+    size_t nbeats, nnn;          /* beats; valid NN intervals */
+    double hr_bpm, rr_mean_ms, rr_min_ms, rr_max_ms, ectopic_pct;
+    double sdnn_ms, rmssd_ms, sdsd_ms, pnn50_pct, sd1_ms, sd2_ms, sampen;
+    double lf_ms2, hf_ms2, lf_hf;
+    double af_irregularity, rr_cv, af_burden_frac;
+    bool too_short_lf, too_short_hf, sampen_truncated;
+};
+enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *beats,
+                                   size_t n, double fs_hz,
+                                   struct mmdx_hrv *out);
+
 #endif

@@ -13,7 +13,8 @@ extern const struct mmdx_stage_def mmdx__stage_check_deid;
 extern const struct mmdx_stage_def mmdx__stage_load_image;
 
 /* ---- ecg ------------------------------------------------------------------ */
-
+extern const struct mmdx_stage_def mmdx__stage_load_ecg;
+extern const struct mmdx_stage_def mmdx__stage_ecg_features;
 
 /* ---- eeg ------------------------------------------------------------------ */
 
@@ -37,7 +38,8 @@ static const struct mmdx_stage_def *const stage_list[] = {
     &mmdx__stage_load_image,
 
     /* ecg */
-
+    &mmdx__stage_load_ecg,
+    &mmdx__stage_ecg_features,
 
     /* eeg */
 

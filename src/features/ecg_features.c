@@ -1,0 +1,558 @@
+/*
+ * ecg_features.c - streaming ECG analysis of one lead: QRS detection,
+ * signal quality per 10 s window, powerline detection (and a notch on the
+ * morphology path when needed), an ensemble-averaged beat for the QRS
+ * width, then rate/HRV/rhythm features. Memory is bounded by a ring of a
+ * few seconds, the average beat, one byte per 10 s window and the beat
+ * list, whatever the record length. Also the ecg.features stage and
+ * mmdx_ecg_detect().
+ */
+#include "core/common.h"
+#include "features/ecg_int.h"
+#include "io/ecg_load.h"
+#include "io/wfdb.h"
+#include "mmdx/ecg.h"
+#include "pipeline/stage.h"
+
+#define SQI_WIN_S 10.0
+#define ENS_PRE_S 0.25
+#define ENS_POST_S 0.40
+#define ENS_MAX 500
+#define PL_BLOCKS 10          /* seconds of powerline estimation */
+#define PL_NOTCH_FRAC 0.05    /* notch when this much power sits at 50/60 */
+
+struct mmdx_ecg_an {
+    struct mmdx_ctx *ctx;
+    double fs;
+    struct mmdx_qrs_det *det;
+    struct mmdx_biquad hp, lp, notch;
+    bool notch_on;
+    double pl_hz;             /* detected powerline frequency, 0 = none */
+    float *ring;              /* 0.5-40 Hz signal */
+    size_t mask;
+    int64_t n;
+    /* ensemble average */
+    double *ens;
+    int pre, post;
+    size_t ens_n, next_beat;
+    double rr_ema;
+    /* quality windows */
+    int64_t win_len, win_fill;
+    double s1, s2, s3, s4, wmin, wmax;
+    uint8_t *win;             /* per window: 1 = good signal */
+    size_t nwin, wcap;
+    /* powerline (Goertzel over 1 s blocks of the first PL_BLOCKS s) */
+    double g50[2], g60[2], c50, c60, etot;
+    int64_t blk_fill;
+    int nblk;
+    double frac50, frac60;
+};
+
+void mmdx__ecg_an_free(struct mmdx_ecg_an *a)
+{
+    if (!a)
+        return;
+    mmdx__qrs_det_free(a->det);
+    mmdx__free(a->ring);
+    mmdx__free(a->ens);
+    mmdx__free(a->win);
+    mmdx__free(a);
+}
+
+enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs,
+                                  struct mmdx_ecg_an **out)
+{
+    struct mmdx_ecg_an *a;
+    size_t ring = 64;
+    enum mmdx_status st;
+
+    *out = NULL;
+    a = mmdx__calloc(1, sizeof(*a));
+    if (!a)
+        return mmdx__nomem(ctx);
+    a->ctx = ctx;
+    a->fs = fs;
+    st = mmdx__qrs_det_new(ctx, fs, &a->det);
+    if (st) {
+        mmdx__ecg_an_free(a);
+        return st;
+    }
+    while ((double)ring < 4.0 * fs)
+        ring *= 2;
+    a->mask = ring - 1;
+    a->pre = (int)lround(ENS_PRE_S * fs);
+    a->post = (int)lround(ENS_POST_S * fs);
+    a->ring = mmdx__calloc(ring, sizeof(float));
+    a->ens = mmdx__calloc((size_t)(a->pre + a->post + 1), sizeof(double));
+    if (!a->ring || !a->ens) {
+        mmdx__ecg_an_free(a);
+        return mmdx__nomem(ctx);
+    }
+    mmdx__biquad_highpass(&a->hp, 0.5, fs);
+    mmdx__biquad_lowpass(&a->lp, fs > 100 ? 40.0 : 0.4 * fs, fs);
+    a->win_len = (int64_t)lround(SQI_WIN_S * fs);
+    a->wmin = INFINITY;
+    a->wmax = -INFINITY;
+    a->c50 = 2 * cos(2 * M_PI * 50.0 / fs);
+    a->c60 = 2 * cos(2 * M_PI * 60.0 / fs);
+    *out = a;
+    return MMDX_OK;
+}
+
+size_t mmdx__ecg_an_bytes(const struct mmdx_ecg_an *a)
+{
+    size_t nb;
+
+    mmdx__qrs_det_beats(a->det, &nb);
+    return sizeof(*a) + (a->mask + 1) * sizeof(float) * 3 +
+           (size_t)(a->pre + a->post + 1) * sizeof(double) + a->wcap +
+           nb * sizeof(struct mmdx_qrs_beat);
+}
+
+static enum mmdx_status end_window(struct mmdx_ecg_an *a)
+{
+    double n = (double)a->win_fill, m, var, kurt;
+    bool good;
+
+    if (a->nwin == a->wcap) {
+        size_t cap = a->wcap ? a->wcap * 2 : 256;
+        uint8_t *w = mmdx__realloc(a->win, cap);
+
+        if (!w)
+            return mmdx__nomem(a->ctx);
+        a->win = w;
+        a->wcap = cap;
+    }
+    m = a->s1 / n;
+    var = a->s2 / n - m * m;
+    kurt = var > 0 ? (a->s4 / n - 4 * m * a->s3 / n + 6 * m * m * a->s2 / n -
+                      3 * m * m * m * m) / (var * var)
+                   : 0;
+    /* flat (< 10 uV sd), saturated/artefact (> 10 mV range), or not
+     * spiky like an ECG (kurtosis <= 5, Li & Clifford 2008) */
+    good = sqrt(fmax(var, 0)) >= 0.01 && a->wmax - a->wmin <= 10.0 &&
+           kurt > 5.0;
+    a->win[a->nwin++] = good;
+    a->s1 = a->s2 = a->s3 = a->s4 = 0;
+    a->wmin = INFINITY;
+    a->wmax = -INFINITY;
+    a->win_fill = 0;
+    return MMDX_OK;
+}
+
+static void powerline_block(struct mmdx_ecg_an *a)
+{
+    double n = (double)a->blk_fill;
+    double p50 = a->g50[0] * a->g50[0] + a->g50[1] * a->g50[1] -
+                 a->c50 * a->g50[0] * a->g50[1];
+    double p60 = a->g60[0] * a->g60[0] + a->g60[1] * a->g60[1] -
+                 a->c60 * a->g60[0] * a->g60[1];
+
+    if (a->etot > 0) {
+        /* a pure tone at f gives 2|X(f)|^2 / (N sum x^2) = 1 */
+        a->frac50 += 2 * p50 / (n * a->etot) / PL_BLOCKS;
+        a->frac60 += 2 * p60 / (n * a->etot) / PL_BLOCKS;
+    }
+    a->g50[0] = a->g50[1] = a->g60[0] = a->g60[1] = a->etot = 0;
+    a->blk_fill = 0;
+    if (++a->nblk == PL_BLOCKS && a->fs >= 130) {
+        double f = a->frac50 >= a->frac60 ? 50.0 : 60.0;
+        double fr = a->frac50 >= a->frac60 ? a->frac50 : a->frac60;
+
+        if (fr > PL_NOTCH_FRAC) {
+            a->pl_hz = f;
+            mmdx__biquad_notch(&a->notch, f, a->fs, 10.0);
+            a->notch_on = true;
+        }
+    }
+}
+
+/* Add beats whose window is complete to the ensemble average. */
+static void ensemble(struct mmdx_ecg_an *a)
+{
+    size_t nb, ring = a->mask + 1;
+    const struct mmdx_qrs_beat *b = mmdx__qrs_det_beats(a->det, &nb);
+
+    while (a->next_beat < nb && a->ens_n < ENS_MAX) {
+        const struct mmdx_qrs_beat *bt = &b[a->next_beat];
+        int64_t r = bt->sample, i, best;
+        int search = (int)lround(0.03 * a->fs);
+        double rr, bv = -1;
+
+        if (r + a->post + search >= a->n)
+            break; /* not all there yet */
+        a->next_beat++;
+        if (a->next_beat < 2 || r - a->pre - search < 0 ||
+            (size_t)(a->n - (r - a->pre - search)) >= ring)
+            continue;
+        rr = (double)(r - b[a->next_beat - 2].sample);
+        if (a->rr_ema == 0)
+            a->rr_ema = rr;
+        if (fabs(rr - a->rr_ema) > 0.15 * a->rr_ema) {
+            a->rr_ema = 0.9 * a->rr_ema + 0.1 * rr;
+            continue; /* premature or late: not a dominant beat */
+        }
+        a->rr_ema = 0.9 * a->rr_ema + 0.1 * rr;
+        best = r;
+        for (i = r - search; i <= r + search; i++) {
+            double v = fabs(a->ring[(size_t)i & a->mask]);
+
+            if (v > bv) {
+                bv = v;
+                best = i;
+            }
+        }
+        for (i = -a->pre; i <= a->post; i++)
+            a->ens[i + a->pre] += a->ring[(size_t)(best + i) & a->mask];
+        a->ens_n++;
+    }
+}
+
+enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
+                                   size_t n)
+{
+    size_t off = 0;
+    enum mmdx_status st;
+
+    while (off < n) {
+        size_t m = n - off, i;
+
+        if (m > 4096)
+            m = 4096;
+        st = mmdx__qrs_det_push(a->det, x + off, m);
+        if (st)
+            return st;
+        for (i = 0; i < m; i++) {
+            double v = (double)x[off + i], y;
+
+            if (a->nblk < PL_BLOCKS) {
+                double t = v + a->c50 * a->g50[0] - a->g50[1];
+
+                a->g50[1] = a->g50[0];
+                a->g50[0] = t;
+                t = v + a->c60 * a->g60[0] - a->g60[1];
+                a->g60[1] = a->g60[0];
+                a->g60[0] = t;
+            }
+            y = mmdx__biquad_step(&a->hp, v);
+            if (a->nblk < PL_BLOCKS) {
+                a->etot += y * y;
+                if (++a->blk_fill >= (int64_t)a->fs)
+                    powerline_block(a);
+            }
+            if (a->notch_on)
+                y = mmdx__biquad_step(&a->notch, y);
+            y = mmdx__biquad_step(&a->lp, y);
+            a->ring[(size_t)a->n & a->mask] = (float)y;
+            a->n++;
+            a->s1 += y;
+            a->s2 += y * y;
+            a->s3 += y * y * y;
+            a->s4 += y * y * y * y;
+            if (y < a->wmin)
+                a->wmin = y;
+            if (y > a->wmax)
+                a->wmax = y;
+            if (++a->win_fill == a->win_len) {
+                st = end_window(a);
+                if (st)
+                    return st;
+            }
+        }
+        ensemble(a);
+        off += m;
+    }
+    return MMDX_OK;
+}
+
+const struct mmdx_qrs_beat *mmdx__ecg_an_beats(const struct mmdx_ecg_an *a,
+                                               size_t *n)
+{
+    return mmdx__qrs_det_beats(a->det, n);
+}
+
+/* QRS width on the average beat: the span around R where the slope stays
+ * above 15% of its peak (gaps under 10 ms bridged). */
+static double qrs_width_ms(const struct mmdx_ecg_an *a)
+{
+    int len = a->pre + a->post + 1, i, r = a->pre, on, off, gap;
+    int lim_on = (int)lround(0.12 * a->fs), lim_off = (int)lround(0.16 * a->fs);
+    int bridge = (int)lround(0.010 * a->fs);
+    double dmax = 0, thr;
+    double *d;
+
+    if (a->ens_n < 8)
+        return NAN;
+    d = mmdx__malloc((size_t)len * sizeof(double));
+    if (!d)
+        return NAN;
+    for (i = 1; i < len; i++)
+        d[i] = fabs(a->ens[i] - a->ens[i - 1]) / (double)a->ens_n;
+    d[0] = d[1];
+    for (i = r - (int)lround(0.05 * a->fs); i <= r + (int)lround(0.05 * a->fs);
+         i++)
+        if (i > 0 && i < len && d[i] > dmax)
+            dmax = d[i];
+    thr = 0.15 * dmax;
+    on = r;
+    gap = 0;
+    for (i = r; i > r - lim_on && i > 0; i--) {
+        if (d[i] >= thr) {
+            on = i;
+            gap = 0;
+        } else if (++gap > bridge) {
+            break;
+        }
+    }
+    off = r;
+    gap = 0;
+    for (i = r; i < r + lim_off && i < len; i++) {
+        if (d[i] >= thr) {
+            off = i;
+            gap = 0;
+        } else if (++gap > bridge) {
+            break;
+        }
+    }
+    mmdx__free(d);
+    if (dmax <= 0 || on - 1 <= r - lim_on || off + 1 >= r + lim_off)
+        return NAN;
+    return 1000.0 * (double)(off - on) / a->fs;
+}
+
+#define ADD(name, v)                                                         \
+    do {                                                                     \
+        st = mmdx__featset_add(&p->features, name, (v));                     \
+        if (st)                                                              \
+            goto out;                                                        \
+    } while (0)
+#define FLAG(code, ...)                                                      \
+    do {                                                                     \
+        st = mmdx__patient_flag(p, MMDX_MOD_ECG, code, __VA_ARGS__);         \
+        if (st)                                                              \
+            goto out;                                                        \
+    } while (0)
+
+enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
+                                     struct mmdx_patient *p)
+{
+    enum mmdx_status st;
+    const struct mmdx_qrs_beat *b;
+    int64_t *bt = NULL;
+    size_t nb, i, good = 0, nwin_q = 0;
+    struct mmdx_hrv h;
+    double sqi = NAN, width;
+
+    st = mmdx__qrs_det_finish(a->det);
+    if (st)
+        return st;
+    if (a->win_fill >= a->win_len / 2) {
+        st = end_window(a);
+        if (st)
+            return st;
+    }
+    ensemble(a);
+    b = mmdx__qrs_det_beats(a->det, &nb);
+    bt = mmdx__malloc((nb + 1) * sizeof(*bt));
+    if (!bt)
+        return mmdx__nomem(a->ctx);
+    for (i = 0; i < nb; i++)
+        bt[i] = b[i].sample;
+    st = mmdx__hrv_compute(a->ctx, bt, nb, a->fs, &h);
+    if (st)
+        goto out;
+    /* a window is usable when its samples look like an ECG and its beat
+     * count gives 25-220 bpm */
+    {
+        size_t k = 0;
+
+        for (i = 0; i < a->nwin; i++) {
+            int64_t s0 = (int64_t)i * a->win_len, s1 = s0 + a->win_len;
+            size_t c = 0;
+            double bpm;
+
+            while (k < nb && bt[k] < s0)
+                k++;
+            while (k + c < nb && bt[k + c] < s1)
+                c++;
+            bpm = (double)c * 60.0 / SQI_WIN_S;
+            good += a->win[i] && bpm >= 25 && bpm <= 220;
+            nwin_q++;
+        }
+        if (nwin_q)
+            sqi = (double)good / (double)nwin_q;
+    }
+    width = qrs_width_ms(a);
+
+    ADD("ecg.rate.beats_n", (double)nb);
+    ADD("ecg.rate.hr_bpm", h.hr_bpm);
+    ADD("ecg.rr.mean_ms", h.rr_mean_ms);
+    ADD("ecg.rr.min_ms", h.rr_min_ms);
+    ADD("ecg.rr.max_ms", h.rr_max_ms);
+    ADD("ecg.rr.ectopic_pct", h.ectopic_pct);
+    ADD("ecg.hrv.sdnn_ms", h.sdnn_ms);
+    ADD("ecg.hrv.rmssd_ms", h.rmssd_ms);
+    ADD("ecg.hrv.sdsd_ms", h.sdsd_ms);
+    ADD("ecg.hrv.pnn50_pct", h.pnn50_pct);
+    ADD("ecg.hrv.sd1_ms", h.sd1_ms);
+    ADD("ecg.hrv.sd2_ms", h.sd2_ms);
+    ADD("ecg.hrv.sampen", h.sampen);
+    ADD("ecg.hrv.lf_ms2", h.lf_ms2);
+    ADD("ecg.hrv.hf_ms2", h.hf_ms2);
+    ADD("ecg.hrv.lf_hf", h.lf_hf);
+    ADD("ecg.rhythm.af_irregularity", h.af_irregularity);
+    ADD("ecg.rhythm.rr_cv", h.rr_cv);
+    ADD("ecg.rhythm.af_burden_frac", h.af_burden_frac);
+    ADD("ecg.qrs.width_ms", width);
+    ADD("ecg.quality.sqi", sqi);
+    ADD("ecg.quality.powerline_frac", fmax(a->frac50, a->frac60) *
+                                          (a->nblk >= PL_BLOCKS ? 1 : NAN));
+
+    if (nb < 3)
+        FLAG("ecg.rate.too_few_beats", "%zu beats detected: rate and HRV "
+             "not computable", nb);
+    if (h.too_short_hf && nb >= 3)
+        FLAG("ecg.hrv.too_short_hf", "NN span under 66.7 s: HF power and "
+             "LF/HF not computed");
+    else if (h.too_short_lf && nb >= 3)
+        FLAG("ecg.hrv.too_short_lf", "NN span under 250 s: LF power and "
+             "LF/HF not computed");
+    if (isnan(h.af_burden_frac))
+        FLAG("ecg.rhythm.too_few_beats", "fewer than 129 beats: AF burden "
+             "not computed");
+    if (isnan(width))
+        FLAG("ecg.qrs.width_unmeasured", "no stable average beat for the "
+             "QRS width");
+    if (!isnan(sqi) && sqi < 0.8)
+        FLAG("ecg.quality.low_sqi", "only %.0f%% of 10 s windows look like "
+             "clean ECG", 100 * sqi);
+    if (isnan(sqi))
+        FLAG("ecg.quality.too_short", "shorter than one 10 s window");
+    if (a->pl_hz > 0)
+        FLAG("ecg.quality.powerline", "%.0f Hz interference: notch applied "
+             "to the morphology path", a->pl_hz);
+    if (h.ectopic_pct > 20)
+        FLAG("ecg.rr.many_ectopic", "%.0f%% of RR intervals excluded as "
+             "ectopic or artefact", h.ectopic_pct);
+    if (h.sampen_truncated)
+        FLAG("ecg.hrv.sampen_first_2000", "sample entropy on the first 2000 "
+             "NN intervals");
+out:
+    mmdx__free(bt);
+    return st;
+}
+
+/* ---- stage ecg.features -------------------------------------------------- */
+
+static enum mmdx_status features_process(struct mmdx_stage *stg,
+                                         struct mmdx_patient *p)
+{
+    const struct mmdx_signal *s = p->slot[MMDX_SLOT_ECG];
+    struct mmdx_ecg_an *a = NULL;
+    enum mmdx_status st;
+
+    if (!s || s->nch == 0 || !s->ch[0].data)
+        return mmdx__fail(stg->ctx, MMDX_E_MISSING, "ecg.features", NULL, 0,
+                          NULL, "no ECG lead loaded");
+    st = mmdx__ecg_an_new(stg->ctx, s->ch[0].fs_hz, &a);
+    if (!st)
+        st = mmdx__ecg_an_push(a, s->ch[0].data, s->ch[0].n);
+    if (!st)
+        st = mmdx__ecg_an_finish(a, p);
+    mmdx__ecg_an_free(a);
+    return st;
+}
+
+const struct mmdx_stage_def mmdx__stage_ecg_features = {
+    MMDX_STAGE_ABI,
+    "ecg.features",
+    "R-peak detection, heart rate, HRV (time, frequency, Poincare, sample "
+    "entropy), AF indicators, QRS width and signal quality on the first "
+    "loaded lead",
+    MMDX_SLOT_BIT(MMDX_SLOT_ECG),
+    MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
+    MMDX_MOD_ECG,
+    NULL,
+    0,
+    NULL,
+    features_process,
+    NULL
+};
+
+/* ---- mmdx_ecg_detect ------------------------------------------------------ */
+
+static enum mmdx_status write_outputs(struct mmdx_ctx *ctx,
+                                      const struct mmdx_qrs_beat *b,
+                                      size_t nb, double fs,
+                                      const char *tsv_path,
+                                      const char *wfdb_path)
+{
+    enum mmdx_status st = MMDX_OK;
+    size_t i;
+
+    if (tsv_path) {
+        struct mmdx_dstr d;
+        char num[32];
+
+        mmdx__dstr_init(&d, (size_t)1 << 30);
+        st = mmdx__dstr_adds(&d, "sample\ttime_s\tlabel\n");
+        for (i = 0; i < nb && !st; i++)
+            st = mmdx__dstr_addf(&d, "%lld\t%s\tN\n",
+                                 (long long)b[i].sample,
+                                 mmdx__fmt_double((double)b[i].sample / fs,
+                                                  num));
+        if (st)
+            st = st == MMDX_E_NOMEM ? mmdx__nomem(ctx)
+                                    : mmdx__fail(ctx, st, "ecg.detect",
+                                                 tsv_path, 0, NULL,
+                                                 "output too large");
+        else
+            st = mmdx__file_write_atomic(ctx, tsv_path, d.s, d.len);
+        mmdx__dstr_fini(&d);
+        if (st)
+            return st;
+    }
+    if (wfdb_path) {
+        struct mmdx_wfdb_annset as = { NULL, 0, 0 };
+        unsigned char *enc = NULL;
+        size_t len;
+
+        for (i = 0; i < nb && !st; i++)
+            st = mmdx__wfdb_annset_add(ctx, &as, b[i].sample,
+                                       MMDX_WFDB_NORMAL, NULL);
+        if (!st)
+            st = mmdx__wfdb_ann_encode(ctx, &as, &enc, &len);
+        if (!st)
+            st = mmdx__file_write_atomic(ctx, wfdb_path, enc, len);
+        mmdx__free(enc);
+        mmdx__wfdb_annset_fini(&as);
+    }
+    return st;
+}
+
+enum mmdx_status mmdx_ecg_detect(struct mmdx_ctx *ctx, const char *path,
+                                 const char *lead, const char *tsv_path,
+                                 const char *wfdb_path, size_t *nbeats)
+{
+    struct mmdx_signal *s = NULL;
+    struct mmdx_qrs_beat *b = NULL;
+    size_t nb = 0;
+    const char *want[1];
+    enum mmdx_status st;
+
+    if (nbeats)
+        *nbeats = 0;
+    want[0] = lead && lead[0] ? lead : "II";
+    st = mmdx__ecg_load(ctx, path, want, 1, NULL, &s);
+    if (st)
+        return st;
+    st = mmdx__qrs_detect(ctx, s->ch[0].data, s->ch[0].n, s->ch[0].fs_hz, &b,
+                          &nb);
+    if (!st)
+        st = write_outputs(ctx, b, nb, s->ch[0].fs_hz, tsv_path, wfdb_path);
+    if (!st && nbeats)
+        *nbeats = nb;
+    mmdx__free(b);
+    mmdx__signal_free(s);
+    return st;
+}

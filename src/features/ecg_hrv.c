@@ -1,0 +1,352 @@
+/*
+ * ecg_hrv.c - heart rate, RR statistics, HRV (time, frequency, Poincare,
+ * sample entropy) and RR-irregularity indicators of atrial fibrillation,
+ * from beat times. Definitions and how they differ from Kubios and
+ * NeuroKit2: docs/ecg-features.md.
+ */
+#include "core/common.h"
+#include "features/ecg_int.h"
+
+#define RR_MIN_MS 250.0    /* 240 bpm */
+#define RR_MAX_MS 2500.0   /* 24 bpm */
+#define ECTOPIC_TOL 0.20   /* deviation from the local median RR */
+#define MED_HALF 5         /* local median over 11 intervals */
+#define SAMPEN_MAX_N 2000
+#define INTERP_HZ 4.0
+#define WELCH_S 256.0
+#define LF_LO 0.04
+#define LF_HI 0.15
+#define HF_HI 0.40
+#define LF_MIN_S 250.0     /* 10 cycles of 0.04 Hz (Task Force 1996) */
+#define HF_MIN_S 66.7      /* 10 cycles of 0.15 Hz */
+#define AF_WIN 128         /* beats per AF window (Dash et al. 2009) */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *tmp, size_t n)
+{
+    qsort(tmp, n, sizeof(*tmp), cmp_double);
+    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+}
+
+/* Sample entropy SampEn(m = 2, r) of x[0..n) (Richman & Moorman 2000). */
+static double sampen(const double *x, size_t n, double r)
+{
+    size_t i, j;
+    double a = 0, b = 0;
+
+    if (n < 10)
+        return NAN;
+    for (i = 0; i + 2 < n; i++)
+        for (j = i + 1; j + 2 < n; j++) {
+            if (fabs(x[i] - x[j]) > r || fabs(x[i + 1] - x[j + 1]) > r)
+                continue;
+            b++;
+            if (fabs(x[i + 2] - x[j + 2]) <= r)
+                a++;
+        }
+    if (a == 0 || b == 0)
+        return NAN;
+    return -log(a / b);
+}
+
+/* Welch PSD of y (fs_i Hz, n points) with Hann segments of seg points and
+ * 50% overlap; band powers in units of y^2. Only bins below 0.5 Hz are
+ * evaluated (direct DFT with a rotating phasor). */
+static void welch_bands(const double *y, size_t n, double fs_i, size_t seg,
+                        double *lf, double *hf)
+{
+    size_t start, k, i, nseg = 0, kmax;
+    double wss = 0, df, *w, *buf;
+
+    *lf = *hf = 0;
+    if (seg > n)
+        seg = n;
+    w = mmdx__malloc(seg * sizeof(double));
+    buf = mmdx__malloc(seg * sizeof(double));
+    if (!w || !buf) {
+        mmdx__free(w);
+        mmdx__free(buf);
+        *lf = *hf = NAN;
+        return;
+    }
+    for (i = 0; i < seg; i++) {
+        w[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)seg);
+        wss += w[i] * w[i];
+    }
+    df = fs_i / (double)seg;
+    kmax = (size_t)(HF_HI / df) + 2;
+    for (start = 0; start + seg <= n; start += seg / 2) {
+        double mean = 0, sx = 0, sxx = 0, sxy = 0, slope;
+
+        /* remove a linear trend per segment */
+        for (i = 0; i < seg; i++) {
+            mean += y[start + i];
+            sx += (double)i;
+            sxx += (double)i * (double)i;
+            sxy += (double)i * y[start + i];
+        }
+        mean /= (double)seg;
+        slope = (sxy - sx * mean) / (sxx - sx * sx / (double)seg);
+        for (i = 0; i < seg; i++)
+            buf[i] = (y[start + i] - mean -
+                      slope * ((double)i - sx / (double)seg)) * w[i];
+        for (k = 1; k <= kmax; k++) {
+            double f = (double)k * df, re = 0, im = 0, p;
+            double cr = cos(2 * M_PI * (double)k / (double)seg);
+            double ci = -sin(2 * M_PI * (double)k / (double)seg);
+            double pr = 1, pi = 0;
+
+            for (i = 0; i < seg; i++) {
+                double t;
+
+                re += buf[i] * pr;
+                im += buf[i] * pi;
+                t = pr * cr - pi * ci;
+                pi = pr * ci + pi * cr;
+                pr = t;
+            }
+            /* one-sided density, y^2/Hz */
+            p = 2.0 * (re * re + im * im) / (fs_i * wss);
+            if (f >= LF_LO && f < LF_HI)
+                *lf += p * df;
+            else if (f >= LF_HI && f < HF_HI)
+                *hf += p * df;
+        }
+        nseg++;
+        if (seg == n)
+            break;
+    }
+    if (nseg) {
+        *lf /= (double)nseg;
+        *hf /= (double)nseg;
+    }
+    mmdx__free(w);
+    mmdx__free(buf);
+}
+
+enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
+                                   size_t n, double fs, struct mmdx_hrv *o)
+{
+    double *rr = NULL, *tmp = NULL, *nn = NULL, *tn = NULL, *yi = NULL;
+    bool *ok = NULL;
+    size_t nrr, i, nnn = 0, nd = 0, n50 = 0;
+    double s = 0, s2 = 0, sd = 0, sd2 = 0;
+    enum mmdx_status st = MMDX_OK;
+
+    memset(o, 0, sizeof(*o));
+    o->nbeats = n;
+    o->hr_bpm = o->rr_mean_ms = o->rr_min_ms = o->rr_max_ms = NAN;
+    o->ectopic_pct = o->sdnn_ms = o->rmssd_ms = o->sdsd_ms = NAN;
+    o->pnn50_pct = o->sd1_ms = o->sd2_ms = o->sampen = NAN;
+    o->lf_ms2 = o->hf_ms2 = o->lf_hf = NAN;
+    o->af_irregularity = o->rr_cv = o->af_burden_frac = NAN;
+    o->too_short_lf = o->too_short_hf = true;
+    if (n < 3)
+        return MMDX_OK;
+    nrr = n - 1;
+    rr = mmdx__malloc(nrr * sizeof(double));
+    tmp = mmdx__malloc((nrr + 2 * MED_HALF + 1) * sizeof(double));
+    nn = mmdx__malloc(nrr * sizeof(double));
+    tn = mmdx__malloc(nrr * sizeof(double));
+    ok = mmdx__calloc(nrr, sizeof(bool));
+    if (!rr || !tmp || !nn || !tn || !ok) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    for (i = 0; i < nrr; i++)
+        rr[i] = 1000.0 * (double)(bt[i + 1] - bt[i]) / fs;
+
+    /* ---- AF indicators on every RR (irregularity is the point) ---- */
+    {
+        double m = 0, v = 0, d2 = 0;
+        size_t w, nwin = 0, naf = 0;
+
+        for (i = 0; i < nrr; i++)
+            m += rr[i];
+        m /= (double)nrr;
+        for (i = 0; i < nrr; i++)
+            v += (rr[i] - m) * (rr[i] - m);
+        for (i = 1; i < nrr; i++)
+            d2 += (rr[i] - rr[i - 1]) * (rr[i] - rr[i - 1]);
+        o->rr_cv = nrr > 1 ? sqrt(v / (double)(nrr - 1)) / m : NAN;
+        o->af_irregularity = nrr > 1 ? sqrt(d2 / (double)(nrr - 1)) / m
+                                     : NAN;
+        /* Dash et al. 2009: per 128-beat window, normalised RMSSD >= 0.1,
+         * turning-point ratio within its 95% band for random series and
+         * Shannon entropy of the RR histogram >= 0.7 */
+        for (w = 0; w + AF_WIN <= nrr; w += AF_WIN) {
+            const double *x = rr + w;
+            double wm = 0, wd = 0, lo, hi, se = 0;
+            size_t tp = 0, hist[16] = { 0 }, j, cnt = 0;
+            double *srt = tmp;
+
+            for (j = 0; j < AF_WIN; j++)
+                wm += x[j];
+            wm /= AF_WIN;
+            for (j = 1; j < AF_WIN; j++)
+                wd += (x[j] - x[j - 1]) * (x[j] - x[j - 1]);
+            for (j = 1; j + 1 < AF_WIN; j++)
+                tp += (x[j] > x[j - 1] && x[j] > x[j + 1]) ||
+                      (x[j] < x[j - 1] && x[j] < x[j + 1]);
+            memcpy(srt, x, AF_WIN * sizeof(double));
+            qsort(srt, AF_WIN, sizeof(double), cmp_double);
+            lo = srt[8];
+            hi = srt[AF_WIN - 9];
+            for (j = 8; j < AF_WIN - 8; j++) {
+                size_t b = hi > lo ? (size_t)((srt[j] - lo) / (hi - lo) *
+                                              15.999)
+                                   : 0;
+                hist[b]++;
+                cnt++;
+            }
+            for (j = 0; j < 16; j++)
+                if (hist[j]) {
+                    double p = (double)hist[j] / (double)cnt;
+
+                    se -= p * log(p) / log(16.0);
+                }
+            {
+                double tpr = (double)tp / (AF_WIN - 2);
+                double nrmssd = sqrt(wd / (AF_WIN - 1)) / wm;
+                /* TPR of a random series: mean (2N-4)/3 / (N-2), sd
+                 * sqrt((16N-29)/90)/(N-2); 95% band */
+                double mu = (2.0 * AF_WIN - 4) / 3 / (AF_WIN - 2);
+                double sg = sqrt((16.0 * AF_WIN - 29) / 90) / (AF_WIN - 2);
+
+                naf += nrmssd >= 0.1 && se >= 0.7 &&
+                       fabs(tpr - mu) <= 1.96 * sg;
+            }
+            nwin++;
+        }
+        if (nwin)
+            o->af_burden_frac = (double)naf / (double)nwin;
+    }
+
+    /* ---- ectopic / artefact intervals: out of physiological range, or
+     * more than 20% off the median of the 11 surrounding intervals; the
+     * interval after an abnormal one (compensatory pause) goes too ---- */
+    for (i = 0; i < nrr; i++) {
+        size_t lo = i >= MED_HALF ? i - MED_HALF : 0;
+        size_t hi = i + MED_HALF < nrr ? i + MED_HALF : nrr - 1, j, c = 0;
+        double med;
+
+        for (j = lo; j <= hi; j++)
+            tmp[c++] = rr[j];
+        med = median_of(tmp, c);
+        ok[i] = rr[i] >= RR_MIN_MS && rr[i] <= RR_MAX_MS &&
+                fabs(rr[i] - med) <= ECTOPIC_TOL * med;
+    }
+    for (i = nrr; i-- > 1;)
+        if (!ok[i - 1] && ok[i]) {
+            /* only drop a following interval that is itself long */
+            size_t lo = i >= MED_HALF ? i - MED_HALF : 0, j, c = 0;
+            size_t hi = i + MED_HALF < nrr ? i + MED_HALF : nrr - 1;
+
+            for (j = lo; j <= hi; j++)
+                tmp[c++] = rr[j];
+            if (rr[i] > median_of(tmp, c))
+                ok[i] = false;
+        }
+    {
+        size_t bad = 0;
+
+        for (i = 0; i < nrr; i++)
+            bad += !ok[i];
+        o->ectopic_pct = 100.0 * (double)bad / (double)nrr;
+    }
+    for (i = 0; i < nrr; i++)
+        if (ok[i]) {
+            nn[nnn] = rr[i];
+            tn[nnn] = (double)bt[i + 1] / fs;
+            nnn++;
+            s += rr[i];
+            s2 += rr[i] * rr[i];
+            if (i > 0 && ok[i - 1]) {
+                double d = rr[i] - rr[i - 1];
+
+                sd += d;
+                sd2 += d * d;
+                nd++;
+                n50 += fabs(d) > 50.0;
+            }
+        }
+    o->nnn = nnn;
+    if (nnn >= 2) {
+        double mean = s / (double)nnn;
+
+        o->rr_mean_ms = mean;
+        o->hr_bpm = 60000.0 / mean;
+        o->rr_min_ms = o->rr_max_ms = nn[0];
+        for (i = 0; i < nnn; i++) {
+            if (nn[i] < o->rr_min_ms)
+                o->rr_min_ms = nn[i];
+            if (nn[i] > o->rr_max_ms)
+                o->rr_max_ms = nn[i];
+        }
+        o->sdnn_ms = sqrt(fmax(0, (s2 - s * mean) / (double)(nnn - 1)));
+    }
+    if (nd >= 2) {
+        double md = sd / (double)nd;
+
+        o->rmssd_ms = sqrt(sd2 / (double)nd);
+        o->sdsd_ms = sqrt(fmax(0, (sd2 - sd * md) / (double)(nd - 1)));
+        o->pnn50_pct = 100.0 * (double)n50 / (double)nd;
+        o->sd1_ms = sqrt(0.5) * o->sdsd_ms;
+        if (!isnan(o->sdnn_ms))
+            o->sd2_ms = sqrt(fmax(0, 2 * o->sdnn_ms * o->sdnn_ms -
+                                         0.5 * o->sdsd_ms * o->sdsd_ms));
+    }
+    if (nnn >= 10 && !isnan(o->sdnn_ms)) {
+        size_t m = nnn > SAMPEN_MAX_N ? SAMPEN_MAX_N : nnn;
+
+        o->sampen_truncated = nnn > SAMPEN_MAX_N;
+        o->sampen = sampen(nn, m, 0.2 * o->sdnn_ms);
+    }
+
+    /* ---- frequency domain: NN interpolated at 4 Hz, Welch ---- */
+    if (nnn >= 4) {
+        double t0 = tn[0], span = tn[nnn - 1] - tn[0];
+        size_t ni = (size_t)(span * INTERP_HZ) + 1, j = 0;
+
+        o->too_short_hf = span < HF_MIN_S;
+        o->too_short_lf = span < LF_MIN_S;
+        if (!o->too_short_hf) {
+            double lf, hf;
+            size_t seg = (size_t)(WELCH_S * INTERP_HZ);
+
+            yi = mmdx__malloc(ni * sizeof(double));
+            if (!yi) {
+                st = mmdx__nomem(ctx);
+                goto out;
+            }
+            for (i = 0; i < ni; i++) {
+                double t = t0 + (double)i / INTERP_HZ;
+
+                while (j + 2 < nnn && tn[j + 1] < t)
+                    j++;
+                yi[i] = nn[j] + (nn[j + 1] - nn[j]) * (t - tn[j]) /
+                                    (tn[j + 1] - tn[j]);
+            }
+            welch_bands(yi, ni, INTERP_HZ, seg, &lf, &hf);
+            o->hf_ms2 = hf;
+            if (!o->too_short_lf) {
+                o->lf_ms2 = lf;
+                o->lf_hf = hf > 0 ? lf / hf : NAN;
+            }
+        }
+    }
+out:
+    mmdx__free(rr);
+    mmdx__free(tmp);
+    mmdx__free(nn);
+    mmdx__free(tn);
+    mmdx__free(ok);
+    mmdx__free(yi);
+    return st;
+}
