@@ -129,9 +129,10 @@ static enum mmdx_status end_window(struct mmdx_ecg_an *a)
                       3 * m * m * m * m) / (var * var)
                    : 0;
     /* flat (< 10 uV sd), saturated/artefact (> 10 mV range), or not
-     * spiky like an ECG (kurtosis <= 5, Li & Clifford 2008) */
+     * no more peaked than Gaussian noise (kurtosis <= 3; Li & Clifford
+     * 2008 used 5, which rejects some abnormal leads such as PTB s0010) */
     good = sqrt(fmax(var, 0)) >= 0.01 && a->wmax - a->wmin <= 10.0 &&
-           kurt > 5.0;
+           kurt > 3.0;
     a->win[a->nwin++] = good;
     a->s1 = a->s2 = a->s3 = a->s4 = 0;
     a->wmin = INFINITY;
@@ -272,7 +273,7 @@ const struct mmdx_qrs_beat *mmdx__ecg_an_beats(const struct mmdx_ecg_an *a,
 }
 
 /* QRS width on the average beat: the span around R where the slope stays
- * above 15% of its peak (gaps under 10 ms bridged). */
+ * above 6% of its peak (gaps under 10 ms bridged). */
 static double qrs_width_ms(const struct mmdx_ecg_an *a)
 {
     int len = a->pre + a->post + 1, i, r = a->pre, on, off, gap;
@@ -293,7 +294,7 @@ static double qrs_width_ms(const struct mmdx_ecg_an *a)
          i++)
         if (i > 0 && i < len && d[i] > dmax)
             dmax = d[i];
-    thr = 0.15 * dmax;
+    thr = 0.06 * dmax;
     on = r;
     gap = 0;
     for (i = r; i > r - lim_on && i > 0; i--) {

@@ -2,7 +2,10 @@
  * detection scored on MIT-BIH, features. */
 #include "core/common.h"
 #include "features/ecg_int.h"
+#include "io/aecg.h"
+#include "io/ecg_load.h"
 #include "io/wfdb.h"
+#include "pipeline/stage.h"
 #include "mmdx/ecg.h"
 #include "test_util.h"
 
@@ -416,6 +419,224 @@ static void ecg_eval__mitdb__scores(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that the HL7 aECG example loads its 12 rhythm leads at 500 Hz in
+ * mV (reference: the example's increment 0.002 s, scale 2.5 uV, 5000
+ * samples per lead as documented in shared/data/SOURCES.md; exact) and
+ * reports identifying elements. */
+static void aecg_load__example__twelve_leads(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/aecg/Example_aECG.xml");
+    struct mmdx_patient pt;
+    struct mmdx_signal *s = NULL;
+    size_t i;
+    bool have_date = false;
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    assert_int_equal(mmdx__ecg_load(ctx, p, NULL, 0, &pt, &s), MMDX_OK);
+    assert_int_equal(s->nch, 12);
+    assert_string_equal(s->ch[0].label, "I");
+    assert_string_equal(s->ch[2].label, "V1");
+    assert_string_equal(s->ch[9].label, "aVR");
+    assert_string_equal(s->ch[11].label, "aVF");
+    for (i = 0; i < s->nch; i++) {
+        assert_int_equal(s->ch[i].n, 5000);
+        assert_true(s->ch[i].fs_hz == 500.0);
+    }
+    for (i = 0; i < pt.nidfields; i++)
+        have_date |= pt.idfields[i].kind == MMDX_ID_DATE;
+    assert_true(have_date);
+    mmdx__signal_free(s);
+    mmdx__patient_fini(&pt);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the minimal aECG loads lead II and that a missing lead is
+ * a named error. */
+static void aecg_load__minimum__lead_choice(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/aecg/minimum_aecg.xml");
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "V5" }, *want2[] = { "V5", "II" };
+
+    (void)state;
+    assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, NULL, &s),
+                     MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "io.ecg: lead: none of the wanted leads (V5) is "
+                          "in the record (it has II)");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(mmdx__ecg_load(ctx, p, want2, 2, NULL, &s), MMDX_OK);
+    assert_int_equal(s->nch, 1);
+    assert_string_equal(s->ch[0].label, "II");
+    /* first digit -2 x 2.5 uV = -0.005 mV */
+    assert_true(fabs(s->ch[0].data[0] - -0.005) < 1e-9);
+    mmdx__signal_free(s);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the WFDB loader reports header comment lines (by line
+ * number) as free-text identifying fields. */
+static void ecg_load__wfdb_comments__idfields(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    struct mmdx_patient pt;
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "II" };
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, &pt, &s), MMDX_OK);
+    assert_int_equal(pt.nidfields, 2);
+    assert_string_equal(pt.idfields[0].field, "header comment line 4");
+    assert_int_equal(pt.idfields[0].kind, MMDX_ID_FREE_TEXT);
+    assert_int_equal(pt.idfields[0].modality, MMDX_MOD_ECG);
+    mmdx__signal_free(s);
+    mmdx__patient_fini(&pt);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Synthetic ECG: narrow Gaussian R waves (1 mV, 12 ms sd) at the given
+ * beat times plus a small 1 Hz baseline wander. */
+static void synth(float *x, size_t n, double fs, int64_t first,
+                  int64_t rr_a, int64_t rr_b, int64_t t0)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int64_t t = t0 + (int64_t)i, k, cyc = rr_a + rr_b, ph;
+        double v = 0.1 * sin(2 * M_PI * (double)t / fs);
+
+        /* beats at first + j*cyc and first + j*cyc + rr_a */
+        ph = (t - first) % cyc;
+        if (ph < 0)
+            ph += cyc;
+        for (k = -1; k <= 1; k++) {
+            double d1 = (double)(ph - k * cyc) / fs;
+            double d2 = (double)(ph - rr_a - k * cyc) / fs;
+
+            v += exp(-d1 * d1 / (2 * 0.012 * 0.012)) +
+                 exp(-d2 * d2 / (2 * 0.012 * 0.012));
+        }
+        x[i] = (float)v;
+    }
+}
+
+/* Ensure that HRV of an alternating RR series matches its closed form:
+ * RR 850/950 ms alternating -> mean 900, SDNN = 50 * sqrt(n/(n-1)),
+ * RMSSD = 100, pNN50 = 100 % (tolerance 1e-6 ms). */
+static void hrv__alternating_rr__closed_form(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    int64_t bt[201];
+    struct mmdx_hrv h;
+    size_t i;
+
+    (void)state;
+    bt[0] = 0;
+    for (i = 1; i < 201; i++)
+        bt[i] = bt[i - 1] + (i % 2 ? 850 : 950);
+    /* within 20% of the local median: no interval is called ectopic */
+    assert_int_equal(mmdx__hrv_compute(ctx, bt, 201, 1000.0, &h), MMDX_OK);
+    assert_true(fabs(h.rr_mean_ms - 900) < 1e-9);
+    assert_true(fabs(h.hr_bpm - 60000.0 / 900) < 1e-9);
+    assert_true(fabs(h.sdnn_ms - 50 * sqrt(200.0 / 199)) < 1e-6);
+    assert_true(fabs(h.rmssd_ms - 100) < 1e-9);
+    assert_true(fabs(h.pnn50_pct - 100) < 1e-9);
+    assert_true(fabs(h.ectopic_pct) < 1e-12);
+    /* 180 s of NN: HF computed, LF not (needs 250 s) */
+    assert_false(h.too_short_hf);
+    assert_true(h.too_short_lf);
+    assert_true(isnan(h.lf_ms2));
+    /* perfectly alternating: every window has TPR 1 -> not AF */
+    assert_true(fabs(h.af_burden_frac) < 1e-12);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a long synthetic record streamed in chunks (2 hours at
+ * 250 Hz, 1.8 M samples) is detected beat for beat with memory that stays
+ * bounded (the analysis holds well under 1 MB besides the beat list). */
+static void ecg_an__long_stream__bounded_memory(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_ecg_an *a = NULL;
+    struct mmdx_patient pt;
+    const double fs = 250;
+    const size_t total = 2 * 3600 * 250, chunk = 10000;
+    float *x = mmdx__malloc(chunk * sizeof(float));
+    size_t off, nb, max_bytes = 0;
+    const struct mmdx_feature *f;
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    assert_int_equal(mmdx__ecg_an_new(ctx, fs, &a), MMDX_OK);
+    for (off = 0; off < total; off += chunk) {
+        size_t b;
+
+        synth(x, chunk, fs, 100, 200, 225, (int64_t)off);
+        assert_int_equal(mmdx__ecg_an_push(a, x, chunk), MMDX_OK);
+        mmdx__ecg_an_beats(a, &nb);
+        b = mmdx__ecg_an_bytes(a) - nb * sizeof(struct mmdx_qrs_beat);
+        if (b > max_bytes)
+            max_bytes = b;
+    }
+    assert_int_equal(mmdx__ecg_an_finish(a, &pt), MMDX_OK);
+    mmdx__ecg_an_beats(a, &nb);
+    /* beats every 0.8 s / 0.9 s alternately: 2 per 425 samples */
+    assert_true(labs((long)nb - (long)(total * 2 / 425)) <= 2);
+    assert_true(max_bytes < (1u << 20));
+    f = mmdx__featset_get(&pt.features, "ecg.rate.hr_bpm");
+    assert_non_null(f);
+    assert_true(fabs(f->value - 60000.0 / 850) < 0.1);
+    f = mmdx__featset_get(&pt.features, "ecg.quality.sqi");
+    assert_true(f->value > 0.99);
+    mmdx__ecg_an_free(a);
+    mmdx__patient_fini(&pt);
+    mmdx__free(x);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that ecg.features on MIT-BIH 103 gives the record's mean rate
+ * (reference: 2084 annotated beats in 650000 samples at 360 Hz = 69.3
+ * bpm; tolerance 1 %), every feature name, and quality flags only where
+ * due. */
+static void ecg_features__mitdb_103__rate(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    struct mmdx_patient pt;
+    struct mmdx_signal *s = NULL;
+    struct mmdx_ecg_an *a = NULL;
+    const struct mmdx_feature *f;
+    const char *want[] = { "II" };
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, NULL, &s), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_new(ctx, s->ch[0].fs_hz, &a), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_push(a, s->ch[0].data, s->ch[0].n),
+                     MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_finish(a, &pt), MMDX_OK);
+    assert_int_equal(pt.features.n, 22);
+    f = mmdx__featset_get(&pt.features, "ecg.rate.hr_bpm");
+    assert_true(fabs(f->value - 2084 * 60.0 / (650000 / 360.0)) < 0.7);
+    f = mmdx__featset_get(&pt.features, "ecg.hrv.lf_hf");
+    assert_false(isnan(f->value));
+    /* 2000+ NN intervals: sample entropy uses the first 2000 */
+    assert_int_equal(pt.nflags, 1);
+    assert_string_equal(pt.flags[0].code, "ecg.hrv.sampen_first_2000");
+    mmdx__ecg_an_free(a);
+    mmdx__signal_free(s);
+    mmdx__patient_fini(&pt);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +650,12 @@ int main(void)
         cmocka_unit_test(wfdb_parsers__oom__nomem),
         cmocka_unit_test(ecg_score__matching__one_to_one),
         cmocka_unit_test(ecg_eval__mitdb__scores),
+        cmocka_unit_test(aecg_load__example__twelve_leads),
+        cmocka_unit_test(aecg_load__minimum__lead_choice),
+        cmocka_unit_test(ecg_load__wfdb_comments__idfields),
+        cmocka_unit_test(hrv__alternating_rr__closed_form),
+        cmocka_unit_test(ecg_an__long_stream__bounded_memory),
+        cmocka_unit_test(ecg_features__mitdb_103__rate),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
