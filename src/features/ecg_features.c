@@ -445,6 +445,43 @@ out:
 
 /* ---- stage ecg.features -------------------------------------------------- */
 
+/* Stream channel 0 of s (loaded or lazy) through the analysis or, when a
+ is NULL, through the detector d, in chunks of bounded size. */
+static enum mmdx_status feed(struct mmdx_ctx *ctx, const struct mmdx_signal *s,
+                             struct mmdx_ecg_an *a, struct mmdx_qrs_det *d)
+{
+    const struct mmdx_channel *c = &s->ch[0];
+    const size_t chunk = 65536;
+    double *dbuf = NULL;
+    float *fbuf = NULL;
+    size_t off, i;
+    enum mmdx_status st = MMDX_OK;
+
+    if (c->data)
+        return a ? mmdx__ecg_an_push(a, c->data, c->n)
+                 : mmdx__qrs_det_push(d, c->data, c->n);
+    dbuf = mmdx__malloc(chunk * sizeof(double));
+    fbuf = mmdx__malloc(chunk * sizeof(float));
+    if (!dbuf || !fbuf) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    for (off = 0; off < c->n && !st; off += chunk) {
+        size_t m = c->n - off < chunk ? c->n - off : chunk;
+
+        st = mmdx__signal_read(ctx, s, 0, off, m, dbuf);
+        if (st)
+            break;
+        for (i = 0; i < m; i++)
+            fbuf[i] = (float)dbuf[i];
+        st = a ? mmdx__ecg_an_push(a, fbuf, m) : mmdx__qrs_det_push(d, fbuf, m);
+    }
+out:
+    mmdx__free(dbuf);
+    mmdx__free(fbuf);
+    return st;
+}
+
 static enum mmdx_status features_process(struct mmdx_stage *stg,
                                          struct mmdx_patient *p)
 {
@@ -452,12 +489,12 @@ static enum mmdx_status features_process(struct mmdx_stage *stg,
     struct mmdx_ecg_an *a = NULL;
     enum mmdx_status st;
 
-    if (!s || s->nch == 0 || !s->ch[0].data)
+    if (!s || s->nch == 0 || (!s->ch[0].data && !s->src))
         return mmdx__fail(stg->ctx, MMDX_E_MISSING, "ecg.features", NULL, 0,
                           NULL, "no ECG lead loaded");
     st = mmdx__ecg_an_new(stg->ctx, s->ch[0].fs_hz, &a);
     if (!st)
-        st = mmdx__ecg_an_push(a, s->ch[0].data, s->ch[0].n);
+        st = feed(stg->ctx, s, a, NULL);
     if (!st)
         st = mmdx__ecg_an_finish(a, p);
     mmdx__ecg_an_free(a);
@@ -536,7 +573,8 @@ enum mmdx_status mmdx_ecg_detect(struct mmdx_ctx *ctx, const char *path,
                                  const char *wfdb_path, size_t *nbeats)
 {
     struct mmdx_signal *s = NULL;
-    struct mmdx_qrs_beat *b = NULL;
+    struct mmdx_qrs_det *d = NULL;
+    const struct mmdx_qrs_beat *b;
     size_t nb = 0;
     const char *want[1];
     enum mmdx_status st;
@@ -547,13 +585,18 @@ enum mmdx_status mmdx_ecg_detect(struct mmdx_ctx *ctx, const char *path,
     st = mmdx__ecg_load(ctx, path, want, 1, NULL, &s);
     if (st)
         return st;
-    st = mmdx__qrs_detect(ctx, s->ch[0].data, s->ch[0].n, s->ch[0].fs_hz, &b,
-                          &nb);
+    st = mmdx__qrs_det_new(ctx, s->ch[0].fs_hz, &d);
     if (!st)
+        st = feed(ctx, s, NULL, d);
+    if (!st)
+        st = mmdx__qrs_det_finish(d);
+    if (!st) {
+        b = mmdx__qrs_det_beats(d, &nb);
         st = write_outputs(ctx, b, nb, s->ch[0].fs_hz, tsv_path, wfdb_path);
+    }
     if (!st && nbeats)
         *nbeats = nb;
-    mmdx__free(b);
+    mmdx__qrs_det_free(d);
     mmdx__signal_free(s);
     return st;
 }

@@ -393,6 +393,18 @@ const char *mmdx_detect_modality(struct mmdx_ctx *ctx, const char *path,
         return NULL;
     if (fmt)
         *fmt = f;
+    if (f == MMDX_FMT_DICOM) {
+        /* Waveform storage SOP classes (1.2.840.10008.5.1.4.1.1.9.*: 12-lead
+         * and general ECG, ambulatory, ...) carry an ECG, not an image; the
+         * class UID sits in the meta header near the start. */
+        static const char wf[] = "1.2.840.10008.5.1.4.1.1.9.";
+        unsigned char head[1024];
+        ssize_t hn = read_head(path, head, sizeof(head));
+
+        if (hn > 0 && memmem(head, (size_t)hn, wf, sizeof(wf) - 1))
+            return "ecg";
+        return mmdx_format_modality(f);
+    }
     if (f != MMDX_FMT_EDF && f != MMDX_FMT_EDFPLUS && f != MMDX_FMT_BDF &&
         f != MMDX_FMT_BDFPLUS)
         return mmdx_format_modality(f);

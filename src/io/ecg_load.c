@@ -1,10 +1,14 @@
 /*
  * ecg_load.c - ECG input by content (never by name): WFDB records and HL7
  * aECG XML; leads chosen by label; identifying fields reported for the
- * de-identification gate; the load.ecg stage.
+ * de-identification gate; the load.ecg stage. EDF/EDF+ come through the
+ * EEG area's reader (src/io/edf.c), DICOM waveforms through the image
+ * area's (src/io/dicom.h).
  */
 #include "core/common.h"
 #include "io/aecg.h"
+#include "io/dicom.h"
+#include "io/edf.h"
 #include "io/ecg_load.h"
 #include "io/wfdb.h"
 #include "mmdx/format.h"
@@ -48,26 +52,65 @@ static bool label_is(const char *label, const char *w)
             mmdx__strcasecmp(label, "MLII") == 0);
 }
 
+/* A lazy signal's source seen through a channel map (kept channels in
+ * wanted order), so that lead selection works without loading samples. */
+struct remap_src {
+    struct mmdx_signal_src base;
+    struct mmdx_signal_src *inner;
+    size_t n;
+    size_t map[];
+};
+
+static enum mmdx_status remap_read(struct mmdx_signal_src *src, size_t ch,
+                                   size_t first, size_t n, double *out)
+{
+    struct remap_src *r = (struct remap_src *)src;
+
+    return r->inner->read(r->inner, r->map[ch], first, n, out);
+}
+
+static void remap_close(struct mmdx_signal_src *src)
+{
+    struct remap_src *r = (struct remap_src *)src;
+
+    if (r->inner && r->inner->close)
+        r->inner->close(r->inner);
+    mmdx__free(r);
+}
+
 /* Keep the wanted channels of s, in the order of want. */
 static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
                                      struct mmdx_signal *s,
                                      const char *const *want, size_t nwant)
 {
     struct mmdx_channel *keep;
+    struct remap_src *rs = NULL;
+    bool *used;
     size_t k, i, n = 0;
 
     if (!want)
         return MMDX_OK;
     keep = mmdx__calloc(s->nch ? s->nch : 1, sizeof(*keep));
-    if (!keep)
+    used = mmdx__calloc(s->nch ? s->nch : 1, sizeof(*used));
+    if (s->src)
+        rs = mmdx__calloc(1, sizeof(*rs) + (s->nch + 1) * sizeof(size_t));
+    if (!keep || !used || (s->src && !rs)) {
+        mmdx__free(keep);
+        mmdx__free(used);
+        mmdx__free(rs);
         return mmdx__nomem(ctx);
+    }
     for (k = 0; k < nwant; k++)
         for (i = 0; i < s->nch; i++)
-            if (s->ch[i].data && label_is(s->ch[i].label, want[k])) {
+            if (!used[i] && label_is(s->ch[i].label, want[k])) {
+                if (rs)
+                    rs->map[n] = i;
                 keep[n++] = s->ch[i];
+                used[i] = true;
                 s->ch[i].data = NULL;
                 break;
             }
+    mmdx__free(used);
     if (n == 0) {
         struct mmdx_dstr have, w;
         enum mmdx_status st;
@@ -84,6 +127,7 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
         mmdx__dstr_fini(&have);
         mmdx__dstr_fini(&w);
         mmdx__free(keep);
+        mmdx__free(rs);
         return st;
     }
     for (i = 0; i < s->nch; i++)
@@ -91,6 +135,13 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
     mmdx__free(s->ch);
     s->ch = keep;
     s->nch = n;
+    if (rs) {
+        rs->base.read = remap_read;
+        rs->base.close = remap_close;
+        rs->inner = s->src;
+        rs->n = n;
+        s->src = &rs->base;
+    }
     return MMDX_OK;
 }
 
@@ -108,6 +159,62 @@ static enum mmdx_status add_id(void *user, const char *field,
         return MMDX_OK;
     return mmdx__patient_add_idfield(ic->p, MMDX_MOD_ECG, ic->file, field,
                                      kind, value);
+}
+
+static enum mmdx_status add_id_int(void *user, const char *field, int kind,
+                                   const char *value)
+{
+    return add_id(user, field, (enum mmdx_id_kind)kind, value);
+}
+
+/* EDF files longer than this many samples (all signals) are read lazily:
+ * the analysis streams them in chunks. */
+#define EDF_EAGER_MAX_SAMPLES ((size_t)32 << 20)
+
+static enum mmdx_status load_edf(struct mmdx_ctx *ctx, const char *path,
+                                 struct idctx *ic, struct mmdx_signal **out)
+{
+    struct mmdx_edf *e = NULL;
+    struct mmdx_edf_opts o;
+    enum mmdx_status st;
+    size_t i, total = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.voltage_unit = "mV";
+    st = mmdx__edf_open(ctx, path, &e);
+    if (st)
+        return st;
+    st = mmdx__edf_idfields(e, add_id_int, ic);
+    if (st) {
+        mmdx__edf_close(e);
+        return st == MMDX_E_NOMEM ? mmdx__nomem(ctx) : st;
+    }
+    for (i = 0; i < e->ns; i++)
+        total += mmdx__edf_nsamples(e, i);
+    o.lazy = total > EDF_EAGER_MAX_SAMPLES;
+    return mmdx__edf_to_signal(e, &o, out);
+}
+
+static enum mmdx_status load_dicom(struct mmdx_ctx *ctx, const char *path,
+                                   struct idctx *ic, struct mmdx_signal **out)
+{
+    struct mmdx_dicom_waveform w;
+    enum mmdx_status st;
+    size_t i;
+
+    memset(&w, 0, sizeof(w));
+    st = mmdx__dicom_read_waveform(ctx, path, &w);
+    for (i = 0; !st && i < w.nids; i++)
+        st = add_id(ic, w.ids[i].field, (enum mmdx_id_kind)w.ids[i].kind,
+                    w.ids[i].value ? w.ids[i].value : "");
+    if (!st) {
+        *out = w.sig;
+        w.sig = NULL;
+    } else if (st == MMDX_E_NOMEM) {
+        st = mmdx__nomem(ctx);
+    }
+    mmdx__dicom_waveform_fini(&w);
+    return st;
 }
 
 enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
@@ -163,10 +270,16 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
         }
         goto out;
     }
-    if (fmt == MMDX_FMT_AECG_XML) {
+    if (fmt == MMDX_FMT_AECG_XML || fmt == MMDX_FMT_EDF ||
+        fmt == MMDX_FMT_EDFPLUS || fmt == MMDX_FMT_DICOM) {
         struct idctx ic = { p, use };
 
-        st = mmdx__aecg_read(ctx, use, add_id, &ic, out);
+        if (fmt == MMDX_FMT_AECG_XML)
+            st = mmdx__aecg_read(ctx, use, add_id, &ic, out);
+        else if (fmt == MMDX_FMT_DICOM)
+            st = load_dicom(ctx, use, &ic, out);
+        else
+            st = load_edf(ctx, use, &ic, out);
         if (!st) {
             st = select_leads(ctx, use, *out, want, nwant);
             if (st) {
@@ -176,16 +289,10 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
         }
         goto out;
     }
-    if (fmt == MMDX_FMT_EDF || fmt == MMDX_FMT_EDFPLUS ||
-        fmt == MMDX_FMT_DICOM) {
-        st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "io.ecg", use, 0, NULL,
-                        "%s ECGs are not read by this build yet (WFDB and "
-                        "HL7 aECG are)", mmdx_format_name(fmt));
-        goto out;
-    }
     st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "io.ecg", use, 0, NULL,
-                    "not an ECG format (%s); WFDB records and HL7 aECG XML "
-                    "are read", mmdx_format_name(fmt));
+                    "not an ECG format (%s); WFDB records, HL7 aECG XML, "
+                    "EDF/EDF+ and DICOM waveforms are read",
+                    mmdx_format_name(fmt));
 out:
     mmdx__free(alt);
     return st;
@@ -230,8 +337,8 @@ static const struct mmdx_param load_params[] = {
 const struct mmdx_stage_def mmdx__stage_load_ecg = {
     MMDX_STAGE_ABI,
     "load.ecg",
-    "read the ECG (WFDB record, HL7 aECG XML) and keep the wanted leads, in "
-    "mV",
+    "read the ECG (WFDB record, HL7 aECG XML, EDF/EDF+, DICOM waveform) and "
+    "keep the wanted leads, in mV",
     0,
     MMDX_SLOT_BIT(MMDX_SLOT_ECG),
     MMDX_MOD_ECG,
