@@ -12,5 +12,6 @@
 #include "mmdx/deid.h"
 #include "mmdx/synth.h"
 #include "mmdx/ecg.h"
+#include "mmdx/fusion.h"
 
 #endif

@@ -25,7 +25,7 @@ extern const struct cli_cmd cli_cmd_ecg_eval, cli_cmd_ecg_detect;
 
 
 /* fusion */
-
+extern const struct cli_cmd cli_cmd_train, cli_cmd_predict;
 
 /* synth */
 extern const struct cli_cmd cli_cmd_synth;
@@ -57,7 +57,8 @@ static const struct cli_cmd *const commands[] = {
 
 
     /* fusion */
-
+    &cli_cmd_train,
+    &cli_cmd_predict,
 
     /* synth */
     &cli_cmd_synth,

@@ -11,6 +11,7 @@
 #include "core/xml.h"
 #include "pipeline/cohort_int.h"
 #include "pipeline/runner.h"
+#include "fusion/risk.h"
 #include "pipeline/stage.h"
 #include "mmdx/cohort.h"
 #include "mmdx/pipeline.h"
@@ -802,6 +803,9 @@ static enum mmdx_status merge_tables(struct mmdx_ctx *ctx, const char *out,
     if (!st)
         st = mmdx__merge_rows(ctx, out, ids, nids, "flags.tsv",
                               "patient_id\tmodality\tcode\tmessage");
+    if (!st && mmdx__fusion_any_risk(out, ids, nids))
+        st = mmdx__merge_rows(ctx, out, ids, nids, "risks.tsv",
+                              MMDX_RISK_TSV_HEADER);
     return st;
 }
 

@@ -25,7 +25,7 @@ extern const struct mmdx_stage_def mmdx__stage_record_features;
 
 
 /* ---- fusion --------------------------------------------------------------- */
-
+extern const struct mmdx_stage_def mmdx__stage_fusion_risk;
 
 /* ---- report --------------------------------------------------------------- */
 
@@ -50,7 +50,7 @@ static const struct mmdx_stage_def *const stage_list[] = {
 
 
     /* fusion */
-
+    &mmdx__stage_fusion_risk,
 
     /* report */
 
