@@ -13,6 +13,7 @@
 #include "pipeline/runner.h"
 #include "fusion/risk.h"
 #include "pipeline/stage.h"
+#include "report/report.h"
 #include "mmdx/cohort.h"
 #include "mmdx/pipeline.h"
 
@@ -915,6 +916,8 @@ enum mmdx_status mmdx_run(struct mmdx_ctx *ctx,
         ri.jobs = jobs;
         st = write_run_xml(ctx, &ri, ids, r.nrows);
     }
+    if (!st)
+        st = mmdx__report_cohort(ctx, r.out, ids, r.nrows, r.pipe);
 summary:
     if (sum) {
         sum->total = r.nrows;

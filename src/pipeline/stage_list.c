@@ -28,6 +28,7 @@ extern const struct mmdx_stage_def mmdx__stage_record_features;
 extern const struct mmdx_stage_def mmdx__stage_fusion_risk;
 
 /* ---- report --------------------------------------------------------------- */
+extern const struct mmdx_stage_def mmdx__stage_report;
 
 
 static const struct mmdx_stage_def *const stage_list[] = {
@@ -53,6 +54,7 @@ static const struct mmdx_stage_def *const stage_list[] = {
     &mmdx__stage_fusion_risk,
 
     /* report */
+    &mmdx__stage_report,
 
 
     NULL

@@ -7,6 +7,10 @@
 #include "core/xml.h"
 #include "mmdx/mmdx.h"
 #include "report/report_int.h"
+#include "report/report.h"
+#include "pipeline/stage.h"
+#include "fusion/risk.h"
+#include "io/signal.h"
 #include "test_util.h"
 
 /* ---- reference data ------------------------------------------------------ */
@@ -294,6 +298,455 @@ static void metrics_compute__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* ---- report stage, end to end through mmdx_run ---------------------------- */
+
+static void free_signal(void *p)
+{
+    mmdx__signal_free(p);
+}
+
+static struct mmdx_signal *make_signal(size_t nch, const char *const *labels,
+                                       double fs, double secs, bool ecg)
+{
+    struct mmdx_signal *s = mmdx__calloc(1, sizeof(*s));
+    size_t c, i;
+
+    if (!s)
+        return NULL;
+    s->ch = mmdx__calloc(nch, sizeof(*s->ch));
+    if (!s->ch) {
+        mmdx__free(s);
+        return NULL;
+    }
+    s->nch = nch;
+    s->duration_s = secs;
+    for (c = 0; c < nch; c++) {
+        struct mmdx_channel *ch = &s->ch[c];
+
+        mmdx__strlcpy(ch->label, labels[c], sizeof(ch->label));
+        mmdx__strlcpy(ch->unit, ecg ? "mV" : "uV", sizeof(ch->unit));
+        ch->fs_hz = fs;
+        ch->n = (size_t)(fs * secs);
+        ch->data = mmdx__calloc(ch->n, sizeof(float));
+        if (!ch->data) {
+            mmdx__signal_free(s);
+            return NULL;
+        }
+        for (i = 0; i < ch->n; i++) {
+            double t = (double)i / fs;
+
+            if (ecg) {
+                /* 75 bpm: a narrow 1.2 mV R wave every 0.8 s, small T */
+                double ph = fmod(t, 0.8) - 0.3, pt = fmod(t, 0.8) - 0.55;
+
+                ch->data[i] = (float)(1.2 * exp(-ph * ph / (2 * 0.012 *
+                                                             0.012)) +
+                                      0.25 * exp(-pt * pt / (2 * 0.05 *
+                                                             0.05)) +
+                                      0.05 * sin(2 * M_PI * 0.3 * t));
+            } else {
+                /* alpha strongest at the back of the head, some delta */
+                double alpha = (labels[c][0] == 'O') ? 30 : 10;
+
+                ch->data[i] = (float)(alpha * sin(2 * M_PI * 10 * t) +
+                                      8 * sin(2 * M_PI * 2.5 * t + c) +
+                                      3 * sin(2 * M_PI * 21 * t + 2 * c));
+            }
+        }
+    }
+    return s;
+}
+
+/* ECG: "BAD" in the file fails the modality with the path in the message;
+ * also reports an identifying field whose value must never be written. */
+static enum mmdx_status tecg_process(struct mmdx_stage *s,
+                                     struct mmdx_patient *p)
+{
+    static const char *const lead[] = { "II" };
+    struct mmdx_signal *sig;
+    char *data;
+    size_t len;
+    enum mmdx_status st;
+
+    st = mmdx__file_read(s->ctx, p->path[MMDX_MOD_ECG], 1 << 20, &data,
+                         &len);
+    if (st)
+        return st;
+    st = mmdx__patient_add_idfield(p, MMDX_MOD_ECG, p->path[MMDX_MOD_ECG],
+                                   "PatientName", MMDX_ID_NAME,
+                                   "Doe^Jane");
+    if (!st && strstr(data, "BAD"))
+        st = mmdx__fail(s->ctx, MMDX_E_FORMAT, "test.ecg",
+                        p->path[MMDX_MOD_ECG], 1, "content",
+                        "marker BAD found");
+    mmdx__free(data);
+    if (st)
+        return st;
+    sig = make_signal(1, lead, 250, 20, true);
+    if (!sig)
+        return mmdx__nomem(s->ctx);
+    mmdx__patient_set_slot(p, MMDX_SLOT_ECG, sig, free_signal);
+    st = mmdx__featset_add(&p->features, "ecg.hr.mean_bpm", 75);
+    if (!st)
+        st = mmdx__featset_add(&p->features, "ecg.hrv.rmssd_ms", 12.5);
+    if (!st)
+        st = mmdx__featset_add(&p->features, "ecg.rhythm.af_irregularity",
+                               0.02);
+    if (!st)
+        st = mmdx__featset_add(&p->features, "ecg.qrs.width_ms", NAN);
+    if (!st)
+        st = mmdx__patient_flag(p, MMDX_MOD_ECG, "ecg.qrs.no_width",
+                                "QRS width not computable");
+    return st;
+}
+
+static enum mmdx_status teeg_process(struct mmdx_stage *s,
+                                     struct mmdx_patient *p)
+{
+    static const char *const labels[] = { "Fp1", "Fp2", "C3", "C4",
+                                          "O1",  "O2",  "T7", "T8" };
+    struct mmdx_signal *sig = make_signal(8, labels, 128, 30, false);
+    enum mmdx_status st;
+
+    if (!sig)
+        return mmdx__nomem(s->ctx);
+    mmdx__patient_set_slot(p, MMDX_SLOT_EEG, sig, free_signal);
+    st = mmdx__featset_add(&p->features, "eeg.band.alpha_rel", 0.61);
+    if (!st)
+        st = mmdx__featset_add(&p->features, "eeg.asym.alpha_lr", -0.03);
+    return st;
+}
+
+static void free_risk(void *r)
+{
+    mmdx__free(r);
+}
+
+static enum mmdx_status trisk_process(struct mmdx_stage *s,
+                                      struct mmdx_patient *p)
+{
+    struct mmdx_risk *r = mmdx__calloc(1, sizeof(*r));
+    int m;
+
+    if (!r)
+        return mmdx__nomem(s->ctx);
+    r->risk = 0.05 + 0.3 * (double)(p->index % 3);
+    r->logit = log(r->risk / (1 - r->risk));
+    mmdx__strlcpy(r->band, r->risk < 0.2 ? "low" : r->risk < 0.5
+                                                   ? "moderate" : "high",
+                  sizeof(r->band));
+    for (m = 0; m < MMDX_MOD_COUNT; m++) {
+        bool used = p->path[m] && !(p->mod_failed & (1u << m));
+
+        r->contribution[m] = used ? 0.04 * (m - 1.5) : NAN;
+        if (used)
+            r->modalities |= 1u << m;
+    }
+    mmdx__strlcpy(r->contribution_method, "leave-modality-out",
+                  sizeof(r->contribution_method));
+    mmdx__strlcpy(r->top[0].name, "ecg.hrv.rmssd_ms",
+                  sizeof(r->top[0].name));
+    r->top[0].value = 12.5;
+    r->top[0].attribution = 0.42;
+    mmdx__strlcpy(r->top[1].name, "eeg.band.alpha_rel",
+                  sizeof(r->top[1].name));
+    r->top[1].value = 0.61;
+    r->top[1].attribution = -0.2;
+    r->ntop = 2;
+    mmdx__strlcpy(r->attribution_method, "gradient x input",
+                  sizeof(r->attribution_method));
+    memset(r->model_sha256, 'a', 64);
+    mmdx__strlcpy(r->model_name, "test-model", sizeof(r->model_name));
+    mmdx__patient_set_slot(p, MMDX_SLOT_RISK, r, free_risk);
+    return MMDX_OK;
+}
+
+static const struct mmdx_stage_def tecg = {
+    MMDX_STAGE_ABI, "test.ecg", "test ECG", 0,
+    MMDX_SLOT_BIT(MMDX_SLOT_ECG) | MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
+    MMDX_MOD_ECG, NULL, 0, NULL, tecg_process, NULL
+};
+static const struct mmdx_stage_def teeg = {
+    MMDX_STAGE_ABI, "test.eeg", "test EEG", 0,
+    MMDX_SLOT_BIT(MMDX_SLOT_EEG) | MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
+    MMDX_MOD_EEG, NULL, 0, NULL, teeg_process, NULL
+};
+static const struct mmdx_stage_def trisk = {
+    MMDX_STAGE_ABI, "fusion.risk", "test risk",
+    MMDX_SLOT_BIT(MMDX_SLOT_FEATURES), MMDX_SLOT_BIT(MMDX_SLOT_RISK), -1,
+    NULL, 0, NULL, trisk_process, NULL
+};
+
+const struct mmdx_stage_def *__real_mmdx__stage_find(const char *name);
+const struct mmdx_stage_def *__wrap_mmdx__stage_find(const char *name);
+const struct mmdx_stage_def *__wrap_mmdx__stage_find(const char *name)
+{
+    if (!strcmp(name, "test.ecg"))
+        return &tecg;
+    if (!strcmp(name, "test.eeg"))
+        return &teeg;
+    if (!strcmp(name, "fusion.risk"))
+        return &trisk;
+    return __real_mmdx__stage_find(name);
+}
+
+/* MMDX_REPORT_KEEP=1 keeps the rendered cohort for a look (docs/). */
+static void keep_or_remove(char *dir)
+{
+    if (getenv("MMDX_REPORT_KEEP")) {
+        fprintf(stderr, "kept %s\n", dir);
+        mmdx__free(dir);
+        return;
+    }
+    test_rmtree(dir);
+}
+
+static char *read_out(const char *dir, const char *rel)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = mmdx__path_join(dir, rel), *data = NULL;
+    size_t len;
+
+    assert_non_null(p);
+    if (mmdx__file_read(ctx, p, 64 << 20, &data, &len))
+        fail_msg("cannot read %s", p);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+    return data;
+}
+
+/* Run a 3-patient cohort (P1 ECG+EEG, P2 bad ECG + EEG, P3 bad ECG only)
+ * through the given pipeline into dir/out. */
+static void run_cohort(const char *dir, bool with_risk,
+                       struct mmdx_run_summary *sum)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_run_opts o;
+    char *pl = mmdx__path_join(dir, "p.xml"),
+         *man = mmdx__path_join(dir, "manifest.tsv"),
+         *out = mmdx__path_join(dir, "out");
+
+    test_write(dir, "p.xml",
+               with_risk
+                   ? "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"rt\" "
+                     "format=\"1\"><stage name=\"test.ecg\"/>"
+                     "<stage name=\"test.eeg\"/><stage name=\"fusion.risk\"/>"
+                     "<stage name=\"report\"/></pipeline>\n"
+                   : "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"rt\" "
+                     "format=\"1\"><stage name=\"test.ecg\"/>"
+                     "<stage name=\"test.eeg\"/><stage name=\"report\"/>"
+                     "</pipeline>\n");
+    test_write(dir, "ok_ecg.txt", "fine\n");
+    test_write(dir, "Jane_Doe_1970-01-02_ecg.txt", "BAD\n");
+    test_write(dir, "eeg.txt", "fine\n");
+    test_write(dir, "manifest.tsv",
+               "patient_id\timage\tecg\teeg\trecord\tlabel\n"
+               "P1\t\tok_ecg.txt\teeg.txt\t\t1\n"
+               "P2\t\tJane_Doe_1970-01-02_ecg.txt\teeg.txt\t\t0\n"
+               "P3\t\tJane_Doe_1970-01-02_ecg.txt\t\t\t0\n");
+    memset(&o, 0, sizeof(o));
+    o.pipeline = pl;
+    o.manifest = man;
+    o.out = out;
+    o.jobs = 2;
+    if (mmdx_run(ctx, &o, sum) != MMDX_OK) {
+        char buf[2400];
+
+        fail_msg("run: %s",
+                 mmdx_error_format(mmdx_ctx_last_error(ctx), buf,
+                                   sizeof(buf)));
+    }
+    mmdx__free(pl);
+    mmdx__free(man);
+    mmdx__free(out);
+    mmdx_ctx_free(ctx);
+}
+
+static void assert_valid_report_xml(const char *dir, const char *rel)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = mmdx__path_join(dir, rel), *xsd;
+    xmlDocPtr doc = NULL;
+
+    xsd = mmdx__data_path(ctx, "schemas/report.xsd");
+    assert_int_equal(mmdx__xml_read_file(ctx, p, NULL, &doc), MMDX_OK);
+    if (mmdx__xml_validate(ctx, p, doc, xsd, "report") != MMDX_OK) {
+        char buf[2400];
+
+        fail_msg("%s", mmdx_error_format(mmdx_ctx_last_error(ctx), buf,
+                                         sizeof(buf)));
+    }
+    xmlFreeDoc(doc);
+    mmdx__free(xsd);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a run with the report stage writes report.html (notice,
+ * risk, findings in words, ECG strip, EEG spectrum and scalp map,
+ * contribution bars, provenance) and a report.xml valid against
+ * schemas/report.xsd for each patient that reached the stage, and an
+ * index.html linking them with the failed patient and its reason. */
+static void report_stage__cohort__reports_and_index(void **state)
+{
+    char *dir = test_tmpdir(), *html, *xml, *idx, *html2;
+    struct mmdx_run_summary sum;
+
+    MMDX_UNUSED(state);
+    run_cohort(dir, true, &sum);
+    assert_int_equal(sum.ok, 1);
+    assert_int_equal(sum.partial, 1);
+    assert_int_equal(sum.failed, 1);
+    html = read_out(dir, "out/patients/P1/report.html");
+    assert_non_null(strstr(html, "For research use; not a medical device."));
+    assert_non_null(strstr(html, "Patient <b>P1</b>"));
+    assert_non_null(strstr(html, "data-plot=\"ecg\""));
+    assert_non_null(strstr(html, "data-plot=\"spectrum\""));
+    assert_non_null(strstr(html, "data-plot=\"scalp\""));
+    assert_non_null(strstr(html, "data-plot=\"risk\""));
+    assert_non_null(strstr(html, "data-plot=\"contributions\""));
+    assert_non_null(strstr(html, "data-plot=\"top-features\""));
+    assert_non_null(strstr(html, "Heart-rate variability"));
+    assert_non_null(strstr(html, "<td>RMSSD</td><td class=\"num\">12.5</td>"
+                               "<td>ms</td>"));
+    assert_non_null(strstr(html, "within 60-100 bpm"));
+    assert_non_null(strstr(html, "ecg.qrs.no_width"));
+    assert_non_null(strstr(html, "test-model"));
+    assert_null(strstr(html, "http://") == NULL ? NULL
+                : strstr(strstr(html, "http://"), "src=\"http"));
+    xml = read_out(dir, "out/patients/P1/report.xml");
+    assert_non_null(strstr(xml, "<risk available=\"true\" value=\"0.05\""));
+    assert_valid_report_xml(dir, "out/patients/P1/report.xml");
+    assert_valid_report_xml(dir, "out/patients/P2/report.xml");
+    /* P2: the ECG failed; the report says so without its file name */
+    html2 = read_out(dir, "out/patients/P2/report.html");
+    assert_non_null(strstr(html2, "ECG <span class=\"muted\">(failed)"));
+    assert_non_null(strstr(html2, "[input file]:1: content: marker BAD"));
+    assert_null(strstr(html2, "Jane"));
+    assert_null(strstr(html2, "1970"));
+    idx = read_out(dir, "out/index.html");
+    assert_non_null(strstr(idx, "<a href=\"patients/P1/report.html\">P1</a>"));
+    assert_non_null(strstr(idx, "<a href=\"patients/P2/report.html\">P2</a>"));
+    assert_non_null(strstr(idx, "data-plot=\"risk-distribution\""));
+    assert_non_null(strstr(idx, "Failed patients (1)"));
+    assert_non_null(strstr(idx, "<tr><td>P3</td><td>ecg</td>"));
+    assert_null(strstr(idx, "Jane"));
+    assert_null(strstr(idx, "Doe"));
+    mmdx__free(html);
+    mmdx__free(html2);
+    mmdx__free(xml);
+    mmdx__free(idx);
+    keep_or_remove(dir);
+}
+
+/* Ensure that without a fusion.risk stage the report says there is no
+ * risk and why, and report.xml still validates. */
+static void report_stage__no_risk__says_so(void **state)
+{
+    char *dir = test_tmpdir(), *html, *xml;
+    struct mmdx_run_summary sum;
+
+    MMDX_UNUSED(state);
+    run_cohort(dir, false, &sum);
+    html = read_out(dir, "out/patients/P1/report.html");
+    assert_non_null(strstr(html, "This pipeline has no fusion.risk stage"));
+    assert_null(strstr(html, "data-plot=\"contributions\""));
+    xml = read_out(dir, "out/patients/P1/report.xml");
+    assert_non_null(strstr(xml, "<risk available=\"false\" reason=\"the "
+                                "pipeline has no fusion.risk stage\"/>"));
+    assert_valid_report_xml(dir, "out/patients/P1/report.xml");
+    mmdx__free(html);
+    mmdx__free(xml);
+    test_rmtree(dir);
+}
+
+/* Ensure that every allocation failure inside the report stage returns
+ * MMDX_E_NOMEM and leaks nothing (run under ASan). */
+static void report_stage__oom__nomem(void **state)
+{
+    const struct mmdx_stage_def *d = __real_mmdx__stage_find("report");
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_stage stage;
+    struct mmdx_patient p;
+    struct {
+        double ecg_strip_s, eeg_psd_max_s;
+        long max_findings;
+    } priv = { 10, 60, 16 };
+    static const char *const lead[] = { "II" };
+    static const char *const eeg[] = { "O1", "O2", "Cz" };
+    unsigned long n;
+    enum mmdx_status st = MMDX_E_NOMEM;
+
+    MMDX_UNUSED(state);
+    assert_non_null(d);
+    assert_int_equal(d->priv_size, sizeof(priv));
+    memset(&stage, 0, sizeof(stage));
+    stage.def = d;
+    stage.priv = &priv;
+    stage.ctx = ctx;
+    memset(&p, 0, sizeof(p));
+    p.ctx = ctx;
+    p.id = mmdx__strdup("P9");
+    p.path[MMDX_MOD_ECG] = mmdx__strdup("/data/x/ecg.hea");
+    mmdx__patient_set_slot(&p, MMDX_SLOT_ECG, make_signal(1, lead, 250, 12,
+                                                          true),
+                           free_signal);
+    mmdx__patient_set_slot(&p, MMDX_SLOT_EEG, make_signal(3, eeg, 128, 10,
+                                                          false),
+                           free_signal);
+    assert_int_equal(mmdx__featset_add(&p.features, "ecg.hr.mean_bpm", 70),
+                     MMDX_OK);
+    assert_int_equal(mmdx__patient_flag(&p, MMDX_MOD_ECG, "ecg.x", "at "
+                                        "/data/x/ecg.hea"), MMDX_OK);
+    for (n = 1; st == MMDX_E_NOMEM && n < 5000; n++) {
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = d->process(&stage, &p);
+        mmdx__alloc_fail_at(0);
+        if (st != MMDX_OK)
+            assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_int_equal(st, MMDX_OK);
+    mmdx__patient_fini(&p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that feature names read in words: family, name and unit. */
+static void report_words__names__family_name_unit(void **state)
+{
+    struct feature_words w;
+
+    MMDX_UNUSED(state);
+    mmdx__report_words("ecg.hrv.rmssd_ms", &w);
+    assert_string_equal(w.family, "Heart-rate variability");
+    assert_string_equal(w.name, "RMSSD");
+    assert_string_equal(w.unit, "ms");
+    mmdx__report_words("eeg.asym.alpha_lr", &w);
+    assert_string_equal(w.family, "Left-right asymmetry");
+    assert_string_equal(w.name, "Alpha left-right");
+    assert_string_equal(w.unit, "");
+    mmdx__report_words("record.score.cha2ds2vasc", &w);
+    assert_string_equal(w.name, "CHA\xe2\x82\x82" "DS\xe2\x82\x82-VASc");
+    mmdx__report_words("odd", &w);
+    assert_string_equal(w.name, "odd");
+}
+
+/* Ensure that the PNG writer emits a PNG signature and a well-formed
+ * IHDR for a 3 x 2 image. */
+static void png__small__signature(void **state)
+{
+    unsigned char px[6] = { 0, 128, 255, 255, 128, 0 };
+    struct rout o;
+
+    MMDX_UNUSED(state);
+    rout_init(&o);
+    mmdx__png_base64(&o, px, 3, 2);
+    assert_int_equal(o.st, MMDX_OK);
+    /* base64 of 89 50 4E 47 0D 0A 1A 0A 00 00 00 0D 49 48 44 52 */
+    assert_memory_equal(o.d.s, "iVBORw0KGgoAAAANSUhEUgAAAAMAAAAC", 32);
+    rout_fini(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest metric_tests[] = {
@@ -307,6 +760,16 @@ int main(void)
         cmocka_unit_test(metrics_compute__oom__nomem),
     };
 
-    return cmocka_run_group_tests_name("metrics", metric_tests, load_sets,
-                                       free_sets);
+    const struct CMUnitTest report_tests[] = {
+        cmocka_unit_test(report_stage__cohort__reports_and_index),
+        cmocka_unit_test(report_stage__no_risk__says_so),
+        cmocka_unit_test(report_stage__oom__nomem),
+        cmocka_unit_test(report_words__names__family_name_unit),
+        cmocka_unit_test(png__small__signature),
+    };
+    int rc = cmocka_run_group_tests_name("metrics", metric_tests, load_sets,
+                                         free_sets);
+
+    return rc + cmocka_run_group_tests_name("report", report_tests, NULL,
+                                            NULL);
 }
