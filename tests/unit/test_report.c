@@ -758,18 +758,13 @@ int main(void)
         cmocka_unit_test(metrics__one_class__nan),
         cmocka_unit_test(calibration__separated__nan_slope),
         cmocka_unit_test(metrics_compute__oom__nomem),
-    };
-
-    const struct CMUnitTest report_tests[] = {
         cmocka_unit_test(report_stage__cohort__reports_and_index),
         cmocka_unit_test(report_stage__no_risk__says_so),
         cmocka_unit_test(report_stage__oom__nomem),
         cmocka_unit_test(report_words__names__family_name_unit),
         cmocka_unit_test(png__small__signature),
     };
-    int rc = cmocka_run_group_tests_name("metrics", metric_tests, load_sets,
-                                         free_sets);
 
-    return rc + cmocka_run_group_tests_name("report", report_tests, NULL,
-                                            NULL);
+    return cmocka_run_group_tests_name("report", metric_tests, load_sets,
+                                       free_sets);
 }
