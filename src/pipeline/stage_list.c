@@ -11,6 +11,7 @@ extern const struct mmdx_stage_def mmdx__stage_check_deid;
 
 /* ---- image ---------------------------------------------------------------- */
 extern const struct mmdx_stage_def mmdx__stage_load_image;
+extern const struct mmdx_stage_def mmdx__stage_image_features;
 
 /* ---- ecg ------------------------------------------------------------------ */
 extern const struct mmdx_stage_def mmdx__stage_load_ecg;
@@ -37,6 +38,7 @@ static const struct mmdx_stage_def *const stage_list[] = {
 
     /* image */
     &mmdx__stage_load_image,
+    &mmdx__stage_image_features,
 
     /* ecg */
     &mmdx__stage_load_ecg,

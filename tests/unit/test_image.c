@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "io/dicom.h"
 #include "io/signal.h"
+#include "features/image_features.h"
 #include "pipeline/stage.h"
 #include "mmdx/mmdx.h"
 #include "test_util.h"
@@ -530,6 +531,400 @@ static void dicom_waveform__ecg__mv(void **state)
     mmdx_ctx_free(ctx);
 }
 
+
+/* ---- IBSI 1 conformance on the digital phantom -------------------------------- */
+
+/* IBSI tag (without family prefix handling) -> our feature name. */
+static const struct {
+    const char *tag, *name;
+} ibsi_map[] = {
+    { "morph_vol_approx", "image.morph.volume_approx_mm3" },
+    { "morph_com", "image.morph.com_shift_mm" },
+    { "morph_pca_maj_axis", "image.morph.major_axis_mm" },
+    { "morph_pca_min_axis", "image.morph.minor_axis_mm" },
+    { "morph_pca_least_axis", "image.morph.least_axis_mm" },
+    { "morph_pca_elongation", "image.morph.elongation" },
+    { "morph_pca_flatness", "image.morph.flatness" },
+    { "morph_moran_i", "image.morph.moran_i" },
+    { "morph_geary_c", "image.morph.geary_c" },
+    { "stat_mean", "image.stat.mean" }, { "stat_var", "image.stat.variance" },
+    { "stat_skew", "image.stat.skewness" },
+    { "stat_kurt", "image.stat.kurtosis" },
+    { "stat_median", "image.stat.median" }, { "stat_min", "image.stat.min" },
+    { "stat_p10", "image.stat.p10" }, { "stat_p90", "image.stat.p90" },
+    { "stat_max", "image.stat.max" }, { "stat_iqr", "image.stat.iqr" },
+    { "stat_range", "image.stat.range" }, { "stat_mad", "image.stat.mad" },
+    { "stat_rmad", "image.stat.rmad" }, { "stat_medad", "image.stat.medad" },
+    { "stat_cov", "image.stat.cov" }, { "stat_qcod", "image.stat.qcod" },
+    { "stat_energy", "image.stat.energy" }, { "stat_rms", "image.stat.rms" },
+    { "ih_mean", "image.ih.mean" }, { "ih_var", "image.ih.variance" },
+    { "ih_skew", "image.ih.skewness" }, { "ih_kurt", "image.ih.kurtosis" },
+    { "ih_median", "image.ih.median" }, { "ih_min", "image.ih.min" },
+    { "ih_p10", "image.ih.p10" }, { "ih_p90", "image.ih.p90" },
+    { "ih_max", "image.ih.max" }, { "ih_mode", "image.ih.mode" },
+    { "ih_iqr", "image.ih.iqr" }, { "ih_range", "image.ih.range" },
+    { "ih_mad", "image.ih.mad" }, { "ih_rmad", "image.ih.rmad" },
+    { "ih_medad", "image.ih.medad" }, { "ih_cov", "image.ih.cov" },
+    { "ih_qcod", "image.ih.qcod" }, { "ih_entropy", "image.ih.entropy" },
+    { "ih_uniformity", "image.ih.uniformity" },
+    { "ih_max_grad", "image.ih.max_grad" },
+    { "ih_max_grad_g", "image.ih.max_grad_level" },
+    { "ih_min_grad", "image.ih.min_grad" },
+    { "ih_min_grad_g", "image.ih.min_grad_level" },
+    { "cm_joint_max", "image.glcm.joint_max" },
+    { "cm_joint_avg", "image.glcm.joint_average" },
+    { "cm_joint_var", "image.glcm.joint_variance" },
+    { "cm_joint_entr", "image.glcm.joint_entropy" },
+    { "cm_diff_avg", "image.glcm.diff_average" },
+    { "cm_diff_var", "image.glcm.diff_variance" },
+    { "cm_diff_entr", "image.glcm.diff_entropy" },
+    { "cm_sum_avg", "image.glcm.sum_average" },
+    { "cm_sum_var", "image.glcm.sum_variance" },
+    { "cm_sum_entr", "image.glcm.sum_entropy" },
+    { "cm_energy", "image.glcm.energy" },
+    { "cm_contrast", "image.glcm.contrast" },
+    { "cm_dissimilarity", "image.glcm.dissimilarity" },
+    { "cm_inv_diff", "image.glcm.inv_diff" },
+    { "cm_inv_diff_norm", "image.glcm.inv_diff_norm" },
+    { "cm_inv_diff_mom", "image.glcm.inv_diff_moment" },
+    { "cm_inv_diff_mom_norm", "image.glcm.inv_diff_moment_norm" },
+    { "cm_inv_var", "image.glcm.inv_variance" },
+    { "cm_corr", "image.glcm.correlation" },
+    { "cm_auto_corr", "image.glcm.autocorrelation" },
+    { "cm_clust_tend", "image.glcm.cluster_tendency" },
+    { "cm_clust_shade", "image.glcm.cluster_shade" },
+    { "cm_clust_prom", "image.glcm.cluster_prominence" },
+    { "cm_info_corr1", "image.glcm.info_corr1" },
+    { "cm_info_corr2", "image.glcm.info_corr2" },
+    { "rlm_sre", "image.glrlm.sre" }, { "rlm_lre", "image.glrlm.lre" },
+    { "rlm_lgre", "image.glrlm.lgre" }, { "rlm_hgre", "image.glrlm.hgre" },
+    { "rlm_srlge", "image.glrlm.srlge" }, { "rlm_srhge", "image.glrlm.srhge" },
+    { "rlm_lrlge", "image.glrlm.lrlge" }, { "rlm_lrhge", "image.glrlm.lrhge" },
+    { "rlm_glnu", "image.glrlm.glnu" },
+    { "rlm_glnu_norm", "image.glrlm.glnu_norm" },
+    { "rlm_rlnu", "image.glrlm.rlnu" },
+    { "rlm_rlnu_norm", "image.glrlm.rlnu_norm" },
+    { "rlm_r_perc", "image.glrlm.run_percentage" },
+    { "rlm_gl_var", "image.glrlm.gl_variance" },
+    { "rlm_rl_var", "image.glrlm.rl_variance" },
+    { "rlm_rl_entr", "image.glrlm.run_entropy" },
+    { "szm_sze", "image.glszm.sze" }, { "szm_lze", "image.glszm.lze" },
+    { "szm_lgze", "image.glszm.lgze" }, { "szm_hgze", "image.glszm.hgze" },
+    { "szm_szlge", "image.glszm.szlge" }, { "szm_szhge", "image.glszm.szhge" },
+    { "szm_lzlge", "image.glszm.lzlge" }, { "szm_lzhge", "image.glszm.lzhge" },
+    { "szm_glnu", "image.glszm.glnu" },
+    { "szm_glnu_norm", "image.glszm.glnu_norm" },
+    { "szm_zsnu", "image.glszm.zsnu" },
+    { "szm_zsnu_norm", "image.glszm.zsnu_norm" },
+    { "szm_z_perc", "image.glszm.zone_percentage" },
+    { "szm_gl_var", "image.glszm.gl_variance" },
+    { "szm_zs_var", "image.glszm.zs_variance" },
+    { "szm_zs_entr", "image.glszm.zone_entropy" },
+    { "ngt_coarseness", "image.ngtdm.coarseness" },
+    { "ngt_contrast", "image.ngtdm.contrast" },
+    { "ngt_busyness", "image.ngtdm.busyness" },
+    { "ngt_complexity", "image.ngtdm.complexity" },
+    { "ngt_strength", "image.ngtdm.strength" },
+    { "ngl_lde", "image.ngldm.lde" }, { "ngl_hde", "image.ngldm.hde" },
+    { "ngl_lgce", "image.ngldm.lgce" }, { "ngl_hgce", "image.ngldm.hgce" },
+    { "ngl_ldlge", "image.ngldm.ldlge" }, { "ngl_ldhge", "image.ngldm.ldhge" },
+    { "ngl_hdlge", "image.ngldm.hdlge" }, { "ngl_hdhge", "image.ngldm.hdhge" },
+    { "ngl_glnu", "image.ngldm.glnu" },
+    { "ngl_glnu_norm", "image.ngldm.glnu_norm" },
+    { "ngl_dcnu", "image.ngldm.dcnu" },
+    { "ngl_dcnu_norm", "image.ngldm.dcnu_norm" },
+    { "ngl_dc_perc", "image.ngldm.dc_percentage" },
+    { "ngl_gl_var", "image.ngldm.gl_variance" },
+    { "ngl_dc_var", "image.ngldm.dc_variance" },
+    { "ngl_dc_entr", "image.ngldm.dc_entropy" },
+    { "ngl_dc_energy", "image.ngldm.dc_energy" },
+};
+
+struct fvals {
+    char name[200][64];
+    double v[200];
+    size_t n;
+};
+
+static enum mmdx_status keep(void *user, const char *name, double v)
+{
+    struct fvals *f = user;
+
+    if (f->n < 200) {
+        mmdx__strlcpy(f->name[f->n], name, 64);
+        f->v[f->n++] = v;
+    }
+    return MMDX_OK;
+}
+
+/* Split one CSV record (quotes may hold commas and newlines) into at most
+ * nf fields; returns the position after the record. */
+static char *csv_record(char *p, char **f, size_t nf, size_t *got)
+{
+    size_t n = 0;
+
+    *got = 0;
+    if (!*p)
+        return NULL;
+    while (*p) {
+        char *w = p, *o = p;
+
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (!*p)
+                    break;
+                if (*p == '"' && p[1] == '"') {
+                    *o++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *o++ = *p++;
+                }
+            }
+        } else {
+            while (*p && *p != ',' && *p != '\n')
+                *o++ = *p++;
+        }
+        if (n < nf)
+            f[n++] = w;
+        if (*p == ',') {
+            *o = '\0';
+            p++;
+            continue;
+        }
+        if (*p == '\n') {
+            *o = '\0';
+            p++;
+        } else {
+            *o = '\0';
+        }
+        break;
+    }
+    *got = n;
+    return p;
+}
+
+static double round3(double v)
+{
+    double m;
+
+    if (v == 0 || !isfinite(v))
+        return v;
+    m = pow(10, 2 - floor(log10(fabs(v))));
+    return round(v * m) / m;
+}
+
+/* Ensure that every implemented IBSI 1 feature matches the digital
+ * phantom's reference value (shared/data/ibsi: IBSI manual values,
+ * rounded to 3 significant digits; tolerance from the CSV, 0 meaning
+ * equal at that precision), for every aggregation. No discretisation:
+ * fixed bin size 1 from the ROI minimum, as IBSI prescribes. */
+static void ibsi_phantom__all_features__match_reference(void **state)
+{
+    static const char *const aggcode[6] = { "IAZD", "ITBB", "BTW3", "SUJT",
+                                            "JJUI", "ZW7Z" };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *vpath = test_shared("ibsi/digital_phantom/phantom_voxels.csv");
+    char *rpath = test_shared(
+        "ibsi/reference_values/ibsi1_reference_values_digital_phantom.csv");
+    char *text = NULL, *p, *f[12];
+    size_t len, got, checked = 0, skipped = 0, bad = 0;
+    struct mmdx_image *img = mmdx__image_new();
+    uint8_t roi[80];
+    static struct fvals res[6];
+    struct mmdx_imgfeat_opts o;
+    int a;
+
+    (void)state;
+    assert_non_null(img);
+    assert_int_equal(mmdx__image_alloc(ctx, img, 5, 4, 4, 1, 0), MMDX_OK);
+    img->spacing_mm[0] = img->spacing_mm[1] = img->spacing_mm[2] = 2.0;
+    assert_int_equal(mmdx__file_read(ctx, vpath, 1 << 20, &text, &len),
+                     MMDX_OK);
+    p = strchr(text, '\n') + 1;
+    while ((p = csv_record(p, f, 12, &got)) != NULL && got == 5) {
+        long ii, jj, kk, g, in;
+
+        assert_true(mmdx__parse_long(f[0], &ii) && mmdx__parse_long(f[1], &jj)
+                    && mmdx__parse_long(f[2], &kk) &&
+                    mmdx__parse_long(f[3], &g) && mmdx__parse_long(f[4], &in));
+        img->vox[ii + 5 * jj + 20 * kk] = (float)g;
+        roi[ii + 5 * jj + 20 * kk] = (uint8_t)in;
+    }
+    mmdx__free(text);
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBS;
+    o.bin_width = 1;
+    o.bin_min = NAN;
+    o.families = MMDX_FAM_ALL;
+    o.max_moran_voxels = 1000;
+    for (a = 0; a < 6; a++) {
+        o.agg = a;
+        memset(&res[a], 0, sizeof(res[a]));
+        assert_int_equal(mmdx__image_features(ctx, img, roi, true, &o, keep,
+                                              &res[a]), MMDX_OK);
+    }
+    assert_int_equal(mmdx__file_read(ctx, rpath, 1 << 22, &text, &len),
+                     MMDX_OK);
+    p = strchr(text, '\n') + 1;
+    while ((p = csv_record(p, f, 12, &got)) != NULL) {
+        const char *tag, *ours = NULL;
+        char base[64];
+        double ref, tol, v = NAN;
+        int ag = 0;
+        size_t k, tl;
+        static const char *const suf[] = { "_2D_avg", "_2D_comb",
+                                           "_2_5D_avg", "_2_5D_comb",
+                                           "_3D_avg", "_3D_comb", "_2_5D",
+                                           "_2D", "_3D" };
+
+        if (got < 10 || !f[5][0])
+            continue;   /* no reference value */
+        assert_true(mmdx__parse_double(f[5], &ref));
+        tol = 0;
+        if (f[6][0])
+            assert_true(mmdx__parse_double(f[6], &tol));
+        tag = f[9];
+        mmdx__strlcpy(base, tag, sizeof(base));
+        tl = strlen(base);
+        for (k = 0; k < MMDX_ARRAY_SIZE(suf); k++) {
+            size_t sl = strlen(suf[k]);
+
+            if (tl > sl && !strcmp(base + tl - sl, suf[k])) {
+                base[tl - sl] = '\0';
+                break;
+            }
+        }
+        if (!strcmp(f[4], "8QNN"))
+            ag = 2;
+        else if (!strcmp(f[4], "62GR"))
+            ag = 4;
+        for (k = 0; k < 6; k++)
+            if (!strcmp(f[4], aggcode[k]))
+                ag = (int)k;
+        for (k = 0; k < MMDX_ARRAY_SIZE(ibsi_map); k++)
+            if (!strcmp(ibsi_map[k].tag, base))
+                ours = ibsi_map[k].name;
+        if (!ours) {
+            skipped++;
+            continue;
+        }
+        for (k = 0; k < res[ag].n; k++)
+            if (!strcmp(res[ag].name[k], ours))
+                v = res[ag].v[k];
+        checked++;
+        if (!(fabs(round3(v) - ref) <= tol + 1e-9 * fabs(ref))) {
+            print_message("IBSI mismatch: %s (%s, %s): got %.6g, reference "
+                          "%g +- %g\n", tag, f[3], ours, v, ref, tol);
+            bad++;
+        }
+    }
+    print_message("IBSI digital phantom: %zu reference values checked, %zu "
+                  "differ, %zu not implemented (mesh morphology, local "
+                  "intensity, IVH, GLDZM)\n", checked, bad, skipped);
+    assert_int_equal(bad, 0);
+    assert_true(checked >= 400);
+    mmdx__free(text);
+    mmdx__free(vpath);
+    mmdx__free(rpath);
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the phantom's DICOM multi-frame image and its DICOM SEG
+ * (1 bit per pixel) read voxel for voxel as phantom_voxels.csv says:
+ * frame f, row r, column c is voxel (i = c, j = 3 - f, k = r). */
+static void ibsi_phantom__dicom_and_seg__match_csv(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *ip = test_shared("ibsi/digital_phantom/dicom_deprecated/image/"
+                           "phantom.deprecated");
+    char *mp = test_shared("ibsi/digital_phantom/dicom_deprecated/mask/"
+                           "mask.deprecated");
+    char *vp = test_shared("ibsi/digital_phantom/phantom_voxels.csv");
+    struct mmdx_image *img = NULL, *mask = NULL;
+    char *text = NULL, *p, *f[8];
+    size_t len, got, n = 0;
+
+    (void)state;
+    assert_int_equal(mmdx__dicom_load(ctx, ip, NULL, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(mmdx__dicom_load(ctx, mp, NULL, NULL, NULL, &mask),
+                     MMDX_OK);
+    assert_true(mask->is_segmentation);
+    assert_int_equal(img->nx, 5);
+    assert_int_equal(img->ny, 4);
+    assert_int_equal(img->nz, 4);
+    assert_int_equal(mask->nx * mask->ny * mask->nz, 80);
+    assert_int_equal(mmdx__file_read(ctx, vp, 1 << 20, &text, &len),
+                     MMDX_OK);
+    p = strchr(text, '\n') + 1;
+    while ((p = csv_record(p, f, 8, &got)) != NULL && got == 5) {
+        long i, j, k, g, in;
+        size_t v;
+
+        assert_true(mmdx__parse_long(f[0], &i) && mmdx__parse_long(f[1], &j)
+                    && mmdx__parse_long(f[2], &k) &&
+                    mmdx__parse_long(f[3], &g) && mmdx__parse_long(f[4], &in));
+        v = (size_t)i + 5 * ((size_t)k + 4 * (size_t)(3 - j));
+        assert_true(img->vox[v] == (float)g);
+        assert_true(mask->vox[v] == (float)in);
+        n++;
+    }
+    assert_int_equal(n, 80);
+    mmdx__free(text);
+    mmdx__image_free(img);
+    mmdx__image_free(mask);
+    mmdx__free(ip);
+    mmdx__free(mp);
+    mmdx__free(vp);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that feature extraction returns E_NOMEM at every failed
+ * allocation and leaks nothing. */
+static void image_features__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = mmdx__image_new();
+    uint8_t roi[60];
+    struct mmdx_imgfeat_opts o;
+    static struct fvals fv;
+    unsigned long n;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(mmdx__image_alloc(ctx, img, 5, 4, 3, 1, 0), MMDX_OK);
+    for (i = 0; i < 60; i++) {
+        img->vox[i] = (float)((i * 7) % 5);
+        roi[i] = i % 11 != 0;
+    }
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.bins = 4;
+    o.families = MMDX_FAM_ALL;
+    o.max_moran_voxels = 100;
+    for (n = 1; n < 500; n++) {
+        struct mmdx_ctx *c2 = test_ctx();
+        enum mmdx_status st;
+
+        fv.n = 0;
+        mmdx__alloc_fail_at(n);
+        st = mmdx__image_features(c2, img, roi, true, &o, keep, &fv);
+        mmdx__alloc_fail_at(0);
+        mmdx_ctx_free(c2);
+        if (st == MMDX_OK)
+            break;
+        assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_true(n > 1 && n < 500);
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +940,9 @@ int main(void)
         cmocka_unit_test(dicom_load__oom__nomem),
         cmocka_unit_test(dicom_write_ct__roundtrip__same_hu),
         cmocka_unit_test(dicom_waveform__ecg__mv),
+        cmocka_unit_test(ibsi_phantom__all_features__match_reference),
+        cmocka_unit_test(ibsi_phantom__dicom_and_seg__match_csv),
+        cmocka_unit_test(image_features__oom__nomem),
     };
 
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);

@@ -1,0 +1,1277 @@
+/*
+ * image_features.c - IBSI 1 features of an image inside a region of
+ * interest: morphology (voxel-based), intensity statistics, intensity
+ * histogram, GLCM, GLRLM, GLSZM, NGTDM and NGLDM, with the discretisation
+ * and texture aggregation of IBSI 1 (Zwanenburg et al., arXiv:1612.07003).
+ * Conformance is tested on the IBSI digital phantom (tests/unit/
+ * test_image.c); where we differ from PyRadiomics' defaults is listed in
+ * docs/image-features.md.
+ *
+ * Layout: voxel (x, y, z) is at x + nx * (y + ny * z). Grey levels are
+ * 1..ng, 0 marks voxels outside the ROI.
+ */
+#include "core/common.h"
+#include "features/image_features.h"
+
+#define MAX_LEVELS 1024       /* texture matrices: ng <= this */
+
+static const int dirs13[13][3] = {
+    /* the four in-plane directions first (2D, 2.5D) */
+    { 1, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0 }, { 1, -1, 0 },
+    { 0, 0, 1 }, { 1, 0, 1 }, { 1, 0, -1 }, { 0, 1, 1 }, { 0, 1, -1 },
+    { 1, 1, 1 }, { 1, 1, -1 }, { 1, -1, 1 }, { 1, -1, -1 }
+};
+
+struct tex {
+    size_t nx, ny, nz;
+    int *q;                   /* level per voxel, 0 = outside */
+    int ng;                   /* highest level */
+    size_t nroi;
+};
+
+struct emit {
+    mmdx__imgfeat_fn fn;
+    void *user;
+    enum mmdx_status st;
+};
+
+static void put(struct emit *e, const char *name, double v)
+{
+    if (!e->st)
+        e->st = e->fn(e->user, name, v);
+}
+
+/* ---- order statistics by selection (no full sort) ----------------------------- */
+
+static void swapf(float *a, float *b)
+{
+    float t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+/* Put the k-th smallest of v[lo..hi] at v[k] (Hoare's quickselect with a
+ * median-of-three pivot); afterwards v[lo..k-1] <= v[k] <= v[k+1..hi]. */
+static void select_k(float *v, size_t lo, size_t hi, size_t k)
+{
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2, i, j;
+        float p;
+
+        if (v[mid] < v[lo])
+            swapf(&v[mid], &v[lo]);
+        if (v[hi] < v[lo])
+            swapf(&v[hi], &v[lo]);
+        if (v[hi] < v[mid])
+            swapf(&v[hi], &v[mid]);
+        p = v[mid];
+        i = lo;
+        j = hi;
+        while (i <= j) {
+            while (v[i] < p)
+                i++;
+            while (v[j] > p)
+                j--;
+            if (i <= j) {
+                swapf(&v[i], &v[j]);
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+/*
+ * Percentiles p[0..np-1] (ascending, 0..100) of v[0..n-1] with linear
+ * interpolation between order statistics (numpy's default). v is
+ * reordered.
+ */
+static void percentiles(float *v, size_t n, const double *p, size_t np,
+                        double *out)
+{
+    size_t lo = 0, i;
+
+    for (i = 0; i < np; i++) {
+        double pos = p[i] / 100.0 * (double)(n - 1);
+        size_t k = (size_t)floor(pos), m;
+        double frac = pos - (double)k, a, b;
+
+        select_k(v, lo, n - 1, k);
+        a = v[k];
+        b = a;
+        if (frac > 0 && k + 1 < n) {
+            b = v[k + 1];
+            for (m = k + 2; m < n; m++)  /* min of the upper part */
+                if (v[m] < b)
+                    b = v[m];
+        }
+        out[i] = a + frac * (b - a);
+        lo = k;
+    }
+}
+
+/* ---- intensity statistics (IBSI 3.3) and histogram (3.4) ------------------------ */
+
+/* Statistics shared by both families; vals are reordered. */
+static void first_order(struct emit *e, const char *fam, float *vals,
+                        size_t n, double shift)
+{
+    static const double pct[] = { 10, 25, 50, 75, 90 };
+    double sum = 0, m, m2 = 0, m3 = 0, m4 = 0, mn = INFINITY, mx = -INFINITY;
+    double pv[5], mad = 0, rsum = 0, rmad = 0, medad = 0, energy = 0;
+    size_t i, rn = 0;
+    char name[96];
+
+    for (i = 0; i < n; i++) {
+        double x = vals[i];
+
+        sum += x;
+        energy += (x + shift) * (x + shift);
+        if (x < mn)
+            mn = x;
+        if (x > mx)
+            mx = x;
+    }
+    m = sum / (double)n;
+    for (i = 0; i < n; i++) {
+        double d = vals[i] - m, d2 = d * d;
+
+        m2 += d2;
+        m3 += d2 * d;
+        m4 += d2 * d2;
+        mad += fabs(d);
+    }
+    m2 /= (double)n;
+    m3 /= (double)n;
+    m4 /= (double)n;
+    mad /= (double)n;
+    percentiles(vals, n, pct, 5, pv);
+    for (i = 0; i < n; i++)
+        if (vals[i] >= pv[0] && vals[i] <= pv[4]) {
+            rsum += vals[i];
+            rn++;
+        }
+    for (i = 0; i < n; i++) {
+        if (vals[i] >= pv[0] && vals[i] <= pv[4])
+            rmad += fabs(vals[i] - rsum / (double)rn);
+        medad += fabs(vals[i] - pv[2]);
+    }
+#define F(nm, v)                                                             \
+    do {                                                                     \
+        snprintf(name, sizeof(name), "image.%s.%s", fam, nm);               \
+        put(e, name, v);                                                     \
+    } while (0)
+    F("mean", m + shift);
+    F("variance", m2);
+    F("skewness", m2 > 0 ? m3 / pow(m2, 1.5) : NAN);
+    F("kurtosis", m2 > 0 ? m4 / (m2 * m2) - 3 : NAN);
+    F("median", pv[2] + shift);
+    F("min", mn + shift);
+    F("p10", pv[0] + shift);
+    F("p90", pv[4] + shift);
+    F("max", mx + shift);
+    F("iqr", pv[3] - pv[1]);
+    F("range", mx - mn);
+    F("mad", mad);
+    F("rmad", rn ? rmad / (double)rn : NAN);
+    F("medad", medad / (double)n);
+    F("cov", m + shift != 0 ? sqrt(m2) / (m + shift) : NAN);
+    F("qcod", pv[3] + pv[1] + 2 * shift != 0
+                  ? (pv[3] - pv[1]) / (pv[3] + pv[1] + 2 * shift) : NAN);
+    if (!strcmp(fam, "stat")) {
+        F("energy", energy);
+        F("rms", sqrt(energy / (double)n));
+    }
+#undef F
+}
+
+static void histogram(struct emit *e, const struct tex *t, size_t n)
+{
+    double *h = mmdx__calloc((size_t)t->ng + 2, sizeof(double));
+    double ent = 0, uni = 0, gmax = -INFINITY, gmin = INFINITY;
+    int i, mode = 1, gmaxi = 1, gmini = 1;
+    size_t v;
+
+    if (!h) {
+        e->st = MMDX_E_NOMEM;
+        return;
+    }
+    for (v = 0; v < t->nx * t->ny * t->nz; v++)
+        if (t->q[v])
+            h[t->q[v]]++;
+    for (i = 1; i <= t->ng; i++) {
+        double p = h[i] / (double)n, g;
+
+        if (p > 0)
+            ent -= p * log2(p);
+        uni += p * p;
+        if (h[i] > h[mode])
+            mode = i;
+        if (t->ng == 1)
+            g = 0;
+        else if (i == 1)
+            g = h[2] - h[1];
+        else if (i == t->ng)
+            g = h[i] - h[i - 1];
+        else
+            g = (h[i + 1] - h[i - 1]) / 2;
+        if (g > gmax) {
+            gmax = g;
+            gmaxi = i;
+        }
+        if (g < gmin) {
+            gmin = g;
+            gmini = i;
+        }
+    }
+    put(e, "image.ih.mode", mode);
+    put(e, "image.ih.entropy", ent);
+    put(e, "image.ih.uniformity", uni);
+    put(e, "image.ih.max_grad", gmax);
+    put(e, "image.ih.max_grad_level", gmaxi);
+    put(e, "image.ih.min_grad", gmin);
+    put(e, "image.ih.min_grad_level", gmini);
+    mmdx__free(h);
+}
+
+/* ---- GLCM (IBSI 3.6) --------------------------------------------------------------- */
+
+#define GLCM_N 25
+static const char *const glcm_names[GLCM_N] = {
+    "joint_max", "joint_average", "joint_variance", "joint_entropy",
+    "diff_average", "diff_variance", "diff_entropy", "sum_average",
+    "sum_variance", "sum_entropy", "energy", "contrast", "dissimilarity",
+    "inv_diff", "inv_diff_norm", "inv_diff_moment", "inv_diff_moment_norm",
+    "inv_variance", "correlation", "autocorrelation", "cluster_tendency",
+    "cluster_shade", "cluster_prominence", "info_corr1", "info_corr2"
+};
+
+/* Count co-occurrences along d (both orders: symmetric) for z in [z0,z1). */
+static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
+                     double *m, double *nv)
+{
+    size_t ng = (size_t)t->ng, x, y, z;
+    long nx = (long)t->nx, ny = (long)t->ny, nz = (long)t->nz;
+
+    MMDX_UNUSED(nv);
+    for (z = z0; z < z1; z++) {
+        long zz = (long)z + d[2];
+
+        if (zz < 0 || zz >= nz)
+            continue;
+        for (y = 0; y < t->ny; y++) {
+            long yy = (long)y + d[1];
+            const int *row, *nrow;
+
+            if (yy < 0 || yy >= ny)
+                continue;
+            row = t->q + t->nx * (y + t->ny * z);
+            nrow = t->q + t->nx * ((size_t)yy + t->ny * (size_t)zz);
+            for (x = 0; x < t->nx; x++) {
+                long xx = (long)x + d[0];
+                int a = row[x], b;
+
+                if (!a || xx < 0 || xx >= nx)
+                    continue;
+                b = nrow[xx];
+                if (!b)
+                    continue;
+                m[(size_t)(a - 1) * ng + (size_t)(b - 1)] += 1;
+                m[(size_t)(b - 1) * ng + (size_t)(a - 1)] += 1;
+            }
+        }
+    }
+}
+
+static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
+                       double *out, double *scratch)
+{
+    size_t ng = (size_t)t->ng, i, j, k;
+    double tot = 0, *pi = scratch, *pd = scratch + ng, *ps = pd + ng;
+    double mu = 0, mui = 0, var_i = 0, f[GLCM_N];
+    double hx = 0, hxy = 0, hxy1 = 0, hxy2 = 0;
+
+    MMDX_UNUSED(nv);
+    for (i = 0; i < ng * ng; i++)
+        tot += cnt[i];
+    if (tot <= 0)
+        return false;
+    memset(scratch, 0, (4 * ng + 2) * sizeof(double));
+    memset(f, 0, sizeof(f));
+    for (i = 0; i < ng; i++)
+        for (j = 0; j < ng; j++) {
+            double p = cnt[i * ng + j] / tot;
+            double a = (double)(i + 1), b = (double)(j + 1);
+            double dd = fabs(a - b);
+
+            if (p == 0)
+                continue;
+            pi[i] += p;
+            pd[(size_t)dd] += p;
+            ps[i + j] += p;   /* sum k = i+j+2, index i+j */
+            if (p > f[0])
+                f[0] = p;
+            mu += a * p;
+            f[3] -= p * log2(p);
+            f[10] += p * p;
+            f[11] += dd * dd * p;
+            f[12] += dd * p;
+            f[13] += p / (1 + dd);
+            f[14] += p / (1 + dd / (double)ng);
+            f[15] += p / (1 + dd * dd);
+            f[16] += p / (1 + dd * dd / ((double)ng * (double)ng));
+            if (dd > 0)
+                f[17] += p / (dd * dd);
+            f[19] += a * b * p;
+        }
+    f[1] = mu;
+    mui = mu;  /* symmetric: row and column marginals are equal */
+    for (i = 0; i < ng; i++) {
+        double a = (double)(i + 1);
+
+        var_i += (a - mui) * (a - mui) * pi[i];
+        if (pi[i] > 0)
+            hx -= pi[i] * log2(pi[i]);
+    }
+    hxy = f[3];
+    for (i = 0; i < ng; i++)
+        for (j = 0; j < ng; j++) {
+            double p = cnt[i * ng + j] / tot, pp = pi[i] * pi[j];
+            double a = (double)(i + 1), b = (double)(j + 1);
+            double c = a + b - 2 * mui;
+
+            if (pp > 0) {
+                hxy2 -= pp * log2(pp);
+                if (p > 0)
+                    hxy1 -= p * log2(pp);
+            }
+            if (p == 0)
+                continue;
+            f[2] += (a - mu) * (a - mu) * p;
+            f[18] += (a - mui) * (b - mui) * p;
+            f[20] += c * c * p;
+            f[21] += c * c * c * p;
+            f[22] += c * c * c * c * p;
+        }
+    for (k = 0; k < ng; k++) {
+        f[4] += (double)k * pd[k];
+        if (pd[k] > 0)
+            f[6] -= pd[k] * log2(pd[k]);
+    }
+    for (k = 0; k < ng; k++)
+        f[5] += ((double)k - f[4]) * ((double)k - f[4]) * pd[k];
+    for (k = 0; k + 1 < 2 * ng; k++) {
+        f[7] += (double)(k + 2) * ps[k];
+        if (ps[k] > 0)
+            f[9] -= ps[k] * log2(ps[k]);
+    }
+    for (k = 0; k + 1 < 2 * ng; k++)
+        f[8] += ((double)(k + 2) - f[7]) * ((double)(k + 2) - f[7]) * ps[k];
+    f[18] = var_i > 0 ? f[18] / var_i : NAN;
+    f[23] = hx > 0 ? (hxy - hxy1) / hx : NAN;
+    f[24] = hxy2 > hxy ? sqrt(1 - exp(-2 * (hxy2 - hxy))) : 0;
+    memcpy(out, f, sizeof(f));
+    return true;
+}
+
+/* ---- run-length-like matrices: GLRLM, GLSZM, NGLDM -------------------------------- */
+
+#define RL_N 17
+static const char *const glrlm_names[RL_N] = {
+    "sre", "lre", "lgre", "hgre", "srlge", "srhge", "lrlge", "lrhge",
+    "glnu", "glnu_norm", "rlnu", "rlnu_norm", "run_percentage", "gl_variance",
+    "rl_variance", "run_entropy", NULL
+};
+static const char *const glszm_names[RL_N] = {
+    "sze", "lze", "lgze", "hgze", "szlge", "szhge", "lzlge", "lzhge",
+    "glnu", "glnu_norm", "zsnu", "zsnu_norm", "zone_percentage",
+    "gl_variance", "zs_variance", "zone_entropy", NULL
+};
+static const char *const ngldm_names[RL_N] = {
+    "lde", "hde", "lgce", "hgce", "ldlge", "ldhge", "hdlge", "hdhge",
+    "glnu", "glnu_norm", "dcnu", "dcnu_norm", "dc_percentage", "gl_variance",
+    "dc_variance", "dc_entropy", "dc_energy"
+};
+
+/*
+ * Features of a matrix m[i * nj + k] (level i+1, second index value
+ * jv[k]), Nv voxels. scratch holds ng + nj doubles.
+ */
+static bool rl_feats(const double *m, size_t ng, size_t nj, const double *jv,
+                     double nv, double *out, double *scratch)
+{
+    double ns = 0, *gi = scratch, *gj = scratch + ng, f[RL_N];
+    double mui = 0, muj = 0;
+    size_t i, k;
+
+    memset(f, 0, sizeof(f));
+    memset(scratch, 0, (ng + nj) * sizeof(double));
+    for (i = 0; i < ng; i++)
+        for (k = 0; k < nj; k++) {
+            double c = m[i * nj + k];
+            double a = (double)(i + 1), b = jv[k], a2 = a * a, b2 = b * b;
+
+            if (c == 0)
+                continue;
+            ns += c;
+            gi[i] += c;
+            gj[k] += c;
+            f[0] += c / b2;
+            f[1] += c * b2;
+            f[2] += c / a2;
+            f[3] += c * a2;
+            f[4] += c / (a2 * b2);
+            f[5] += c * a2 / b2;
+            f[6] += c * b2 / a2;
+            f[7] += c * a2 * b2;
+        }
+    if (ns <= 0)
+        return false;
+    for (i = 0; i < 8; i++)
+        f[i] /= ns;
+    for (i = 0; i < ng; i++) {
+        f[8] += gi[i] * gi[i];
+        mui += (double)(i + 1) * gi[i] / ns;
+    }
+    for (k = 0; k < nj; k++) {
+        f[10] += gj[k] * gj[k];
+        muj += jv[k] * gj[k] / ns;
+    }
+    f[9] = f[8] / (ns * ns);
+    f[8] /= ns;
+    f[11] = f[10] / (ns * ns);
+    f[10] /= ns;
+    f[12] = nv > 0 ? ns / nv : NAN;
+    for (i = 0; i < ng; i++)
+        for (k = 0; k < nj; k++) {
+            double p = m[i * nj + k] / ns;
+
+            if (p == 0)
+                continue;
+            f[13] += ((double)(i + 1) - mui) * ((double)(i + 1) - mui) * p;
+            f[14] += (jv[k] - muj) * (jv[k] - muj) * p;
+            f[15] -= p * log2(p);
+            f[16] += p * p;
+        }
+    memcpy(out, f, sizeof(f));
+    return true;
+}
+
+/* GLRLM: runs along d within z in [z0, z1); m is ng x (L+1), column k =
+ * run length k. nv += ROI voxels visited. */
+struct rl_acc {
+    size_t nj;
+};
+
+static void glrlm_acc(const struct tex *t, const int *d, size_t z0,
+                      size_t z1, double *m, double *nv, size_t nj)
+{
+    size_t x, y, z;
+    long nx = (long)t->nx, ny = (long)t->ny, nz = (long)t->nz;
+
+    for (z = z0; z < z1; z++)
+        for (y = 0; y < t->ny; y++)
+            for (x = 0; x < t->nx; x++) {
+                size_t v = x + t->nx * (y + t->ny * z);
+                int a = t->q[v];
+                long px = (long)x - d[0], py = (long)y - d[1],
+                     pz = (long)z - d[2], len = 0, cx, cy, cz;
+
+                if (!a)
+                    continue;
+                *nv += 1;
+                /* a run starts where the previous voxel differs */
+                if (px >= 0 && px < nx && py >= 0 && py < ny &&
+                    pz >= (long)z0 && pz < (long)z1 && pz >= 0 && pz < nz &&
+                    t->q[(size_t)px + t->nx * ((size_t)py +
+                                               t->ny * (size_t)pz)] == a)
+                    continue;
+                cx = (long)x;
+                cy = (long)y;
+                cz = (long)z;
+                while (cx >= 0 && cx < nx && cy >= 0 && cy < ny &&
+                       cz >= (long)z0 && cz < (long)z1 &&
+                       t->q[(size_t)cx + t->nx * ((size_t)cy +
+                                                  t->ny * (size_t)cz)] == a) {
+                    len++;
+                    cx += d[0];
+                    cy += d[1];
+                    cz += d[2];
+                }
+                if ((size_t)len >= nj)
+                    len = (long)nj - 1;
+                m[(size_t)(a - 1) * nj + (size_t)len] += 1;
+            }
+}
+
+/* ---- directional aggregation (GLCM, GLRLM) ----------------------------------------- */
+
+enum dfam { D_GLCM, D_GLRLM };
+
+struct dctx {
+    const struct tex *t;
+    enum dfam fam;
+    size_t msize, nj, nfeat;
+    double *m, *scratch, *jv, *sum, *tmp;
+    size_t *cnt;
+    double nv;
+};
+
+static void d_zero(struct dctx *c)
+{
+    memset(c->m, 0, c->msize * sizeof(double));
+    c->nv = 0;
+}
+
+static void d_acc(struct dctx *c, int dir, size_t z0, size_t z1)
+{
+    if (c->fam == D_GLCM)
+        glcm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv);
+    else
+        glrlm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv, c->nj);
+}
+
+/* Features of the current matrix added to the running average. */
+static void d_feat(struct dctx *c)
+{
+    bool ok;
+    size_t k;
+
+    if (c->fam == D_GLCM)
+        ok = glcm_feats(c->m, c->nv, c->t, c->tmp, c->scratch);
+    else
+        ok = rl_feats(c->m, (size_t)c->t->ng, c->nj, c->jv, c->nv, c->tmp,
+                      c->scratch);
+    if (!ok)
+        return;
+    for (k = 0; k < c->nfeat; k++)
+        if (isfinite(c->tmp[k])) {
+            c->sum[k] += c->tmp[k];
+            c->cnt[k]++;
+        }
+}
+
+static enum mmdx_status directional(struct emit *e, const struct tex *t,
+                                    enum dfam fam, int agg)
+{
+    struct dctx c;
+    size_t ng = (size_t)t->ng, k, z;
+    int d;
+    char name[96];
+    const char *const *names = fam == D_GLCM ? glcm_names : glrlm_names;
+    const char *fname = fam == D_GLCM ? "glcm" : "glrlm";
+    enum mmdx_status st = MMDX_OK;
+
+    memset(&c, 0, sizeof(c));
+    c.t = t;
+    c.fam = fam;
+    c.nfeat = fam == D_GLCM ? GLCM_N : RL_N - 1;
+    c.nj = t->nx;
+    if (t->ny > c.nj)
+        c.nj = t->ny;
+    if (t->nz > c.nj)
+        c.nj = t->nz;
+    c.nj += 1;
+    c.msize = fam == D_GLCM ? ng * ng : ng * c.nj;
+    c.m = mmdx__calloc(c.msize, sizeof(double));
+    c.scratch = mmdx__calloc(4 * ng + 2 + c.nj, sizeof(double));
+    c.jv = mmdx__calloc(c.nj, sizeof(double));
+    c.sum = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
+    c.tmp = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
+    c.cnt = mmdx__calloc(RL_N + GLCM_N, sizeof(size_t));
+    if (!c.m || !c.scratch || !c.jv || !c.sum || !c.tmp || !c.cnt) {
+        st = MMDX_E_NOMEM;
+        goto out;
+    }
+    for (k = 0; k < c.nj; k++)
+        c.jv[k] = (double)k;
+    switch (agg) {
+    case MMDX_AGG_3D_MERGED:
+        d_zero(&c);
+        for (d = 0; d < 13; d++)
+            d_acc(&c, d, 0, t->nz);
+        d_feat(&c);
+        break;
+    case MMDX_AGG_3D_AVERAGED:
+        for (d = 0; d < 13; d++) {
+            d_zero(&c);
+            d_acc(&c, d, 0, t->nz);
+            d_feat(&c);
+        }
+        break;
+    case MMDX_AGG_2D_AVERAGED:
+        for (z = 0; z < t->nz; z++)
+            for (d = 0; d < 4; d++) {
+                d_zero(&c);
+                d_acc(&c, d, z, z + 1);
+                d_feat(&c);
+            }
+        break;
+    case MMDX_AGG_2D_SLICE_MERGED:
+        for (z = 0; z < t->nz; z++) {
+            d_zero(&c);
+            for (d = 0; d < 4; d++)
+                d_acc(&c, d, z, z + 1);
+            d_feat(&c);
+        }
+        break;
+    case MMDX_AGG_25D_DIR_MERGED:
+        for (d = 0; d < 4; d++) {
+            d_zero(&c);
+            for (z = 0; z < t->nz; z++)
+                d_acc(&c, d, z, z + 1);
+            d_feat(&c);
+        }
+        break;
+    default: /* MMDX_AGG_25D_MERGED */
+        d_zero(&c);
+        for (d = 0; d < 4; d++)
+            for (z = 0; z < t->nz; z++)
+                d_acc(&c, d, z, z + 1);
+        d_feat(&c);
+        break;
+    }
+    for (k = 0; k < c.nfeat; k++) {
+        snprintf(name, sizeof(name), "image.%s.%s", fname, names[k]);
+        put(e, name, c.cnt[k] ? c.sum[k] / (double)c.cnt[k] : NAN);
+    }
+out:
+    mmdx__free(c.m);
+    mmdx__free(c.scratch);
+    mmdx__free(c.jv);
+    mmdx__free(c.sum);
+    mmdx__free(c.tmp);
+    mmdx__free(c.cnt);
+    return st;
+}
+
+/* ---- zone families: GLSZM, NGTDM, NGLDM ---------------------------------------------- */
+
+/* Neighbour offsets at Chebyshev distance 1: 26 in 3D, 8 in-plane. */
+static int neighbours(bool in3d, int off[26][3])
+{
+    int n = 0, dx, dy, dz;
+
+    for (dz = in3d ? -1 : 0; dz <= (in3d ? 1 : 0); dz++)
+        for (dy = -1; dy <= 1; dy++)
+            for (dx = -1; dx <= 1; dx++)
+                if (dx || dy || dz) {
+                    off[n][0] = dx;
+                    off[n][1] = dy;
+                    off[n][2] = dz;
+                    n++;
+                }
+    return n;
+}
+
+struct zone {
+    int level;
+    size_t size;
+};
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+struct zacc {
+    /* GLSZM */
+    struct zone *zones;
+    size_t nzones, capz;
+    /* NGTDM */
+    double *ngt_n, *ngt_s;
+    /* NGLDM: ng x 28 */
+    double *ngl;
+    double nv;           /* ROI voxels */
+    size_t *stack;
+    uint8_t *seen;
+};
+
+/* Accumulate zones, NGTDM and NGLDM counts of slices [z0, z1) with the
+ * 2D (in3d false) or 3D neighbourhood. */
+static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
+                                 size_t z0, size_t z1, bool in3d,
+                                 unsigned fams)
+{
+    int off[26][3], nn = neighbours(in3d, off), k;
+    size_t x, y, z, ng = (size_t)t->ng;
+    long nx = (long)t->nx, ny = (long)t->ny;
+
+    for (z = z0; z < z1; z++)
+        for (y = 0; y < t->ny; y++)
+            for (x = 0; x < t->nx; x++) {
+                size_t v = x + t->nx * (y + t->ny * z);
+                int lv = t->q[v], cnt = 0, same = 0;
+                double sum = 0;
+
+                if (!lv)
+                    continue;
+                a->nv += 1;
+                for (k = 0; k < nn; k++) {
+                    long xx = (long)x + off[k][0], yy = (long)y + off[k][1],
+                         zz = (long)z + off[k][2];
+                    int b;
+
+                    if (xx < 0 || xx >= nx || yy < 0 || yy >= ny ||
+                        zz < (long)z0 || zz >= (long)z1)
+                        continue;
+                    b = t->q[(size_t)xx + t->nx * ((size_t)yy +
+                                                   t->ny * (size_t)zz)];
+                    if (!b)
+                        continue;
+                    cnt++;
+                    sum += b;
+                    same += b == lv;
+                }
+                if ((fams & MMDX_FAM_NGTDM) && cnt) {
+                    a->ngt_n[lv - 1] += 1;
+                    a->ngt_s[lv - 1] += fabs(lv - sum / cnt);
+                }
+                if (fams & MMDX_FAM_NGLDM)
+                    a->ngl[(size_t)(lv - 1) * 28 + (size_t)(same + 1)] += 1;
+                if ((fams & MMDX_FAM_GLSZM) && !a->seen[v]) {
+                    /* flood fill the zone of v (same level, connected) */
+                    size_t sp = 0, size = 0;
+
+                    a->stack[sp++] = v;
+                    a->seen[v] = 1;
+                    while (sp) {
+                        size_t u = a->stack[--sp];
+                        size_t ux = u % t->nx, uy = (u / t->nx) % t->ny,
+                               uz = u / (t->nx * t->ny);
+
+                        size++;
+                        for (k = 0; k < nn; k++) {
+                            long xx = (long)ux + off[k][0],
+                                 yy = (long)uy + off[k][1],
+                                 zz = (long)uz + off[k][2];
+                            size_t w;
+
+                            if (xx < 0 || xx >= nx || yy < 0 || yy >= ny ||
+                                zz < (long)z0 || zz >= (long)z1)
+                                continue;
+                            w = (size_t)xx + t->nx * ((size_t)yy +
+                                                      t->ny * (size_t)zz);
+                            if (t->q[w] == lv && !a->seen[w]) {
+                                a->seen[w] = 1;
+                                a->stack[sp++] = w;
+                            }
+                        }
+                    }
+                    if (a->nzones == a->capz) {
+                        size_t nc = a->capz ? 2 * a->capz : 256;
+                        struct zone *nzs = mmdx__realloc(
+                            a->zones, nc * sizeof(*nzs));
+
+                        if (!nzs)
+                            return MMDX_E_NOMEM;
+                        a->zones = nzs;
+                        a->capz = nc;
+                    }
+                    a->zones[a->nzones].level = lv;
+                    a->zones[a->nzones].size = size;
+                    a->nzones++;
+                }
+            }
+    MMDX_UNUSED(ng);
+    return MMDX_OK;
+}
+
+static void zacc_reset(struct zacc *a, const struct tex *t)
+{
+    size_t ng = (size_t)t->ng;
+
+    a->nzones = 0;
+    a->nv = 0;
+    memset(a->ngt_n, 0, ng * sizeof(double));
+    memset(a->ngt_s, 0, ng * sizeof(double));
+    memset(a->ngl, 0, ng * 28 * sizeof(double));
+}
+
+#define NGT_N 5
+static const char *const ngtdm_names[NGT_N] = {
+    "coarseness", "contrast", "busyness", "complexity", "strength"
+};
+
+static bool ngtdm_feats(const struct zacc *a, size_t ng, double *f)
+{
+    double nv = 0, ssum = 0, ps = 0, num, den;
+    size_t i, j, ngp = 0;
+
+    for (i = 0; i < ng; i++) {
+        nv += a->ngt_n[i];
+        ssum += a->ngt_s[i];
+        ngp += a->ngt_n[i] > 0;
+    }
+    if (nv <= 0)
+        return false;
+    for (i = 0; i < ng; i++)
+        ps += a->ngt_n[i] / nv * a->ngt_s[i];
+    f[0] = ps > 0 ? 1 / ps : 1e6;
+    num = 0;
+    den = 0;
+    f[3] = 0;
+    f[4] = 0;
+    for (i = 0; i < ng; i++)
+        for (j = 0; j < ng; j++) {
+            double pi = a->ngt_n[i] / nv, pj = a->ngt_n[j] / nv;
+            double d = (double)i - (double)j;
+
+            if (pi == 0 || pj == 0)
+                continue;
+            num += pi * pj * d * d;
+            den += fabs((double)(i + 1) * pi - (double)(j + 1) * pj);
+            f[3] += fabs(d) * (pi * a->ngt_s[i] + pj * a->ngt_s[j]) /
+                    (pi + pj);
+            f[4] += (pi + pj) * d * d;
+        }
+    f[1] = ngp > 1 ? num / ((double)ngp * (double)(ngp - 1)) * ssum / nv
+                   : 0;
+    f[2] = den > 0 ? ps / den : 0;
+    f[3] /= nv;
+    f[4] = ssum > 0 ? f[4] / ssum : 0;
+    return true;
+}
+
+/* Features of one zone accumulation into out (GLSZM 16, NGTDM 5, NGLDM
+ * 17, in that order); ok[] says which families produced values. */
+#define ZF_N (RL_N - 1 + NGT_N + RL_N)
+
+static enum mmdx_status zone_feats(const struct tex *t, struct zacc *a,
+                                   unsigned fams, double *out, bool *ok)
+{
+    size_t ng = (size_t)t->ng, i, nu = 0;
+    double *m = NULL, *jv = NULL, *scratch = NULL, j28[28];
+    size_t *sizes = NULL;
+    enum mmdx_status st = MMDX_OK;
+
+    ok[0] = ok[1] = ok[2] = false;
+    if ((fams & MMDX_FAM_GLSZM) && a->nzones) {
+        sizes = mmdx__malloc(a->nzones * sizeof(*sizes));
+        if (!sizes)
+            return MMDX_E_NOMEM;
+        for (i = 0; i < a->nzones; i++)
+            sizes[i] = a->zones[i].size;
+        qsort(sizes, a->nzones, sizeof(*sizes), cmp_size);
+        for (i = 0; i < a->nzones; i++)
+            if (!i || sizes[i] != sizes[nu - 1])
+                sizes[nu++] = sizes[i];
+        m = mmdx__calloc(ng * nu, sizeof(double));
+        jv = mmdx__malloc(nu * sizeof(double));
+        scratch = mmdx__calloc(ng + nu + 28, sizeof(double));
+        if (!m || !jv || !scratch) {
+            st = MMDX_E_NOMEM;
+            goto out;
+        }
+        for (i = 0; i < nu; i++)
+            jv[i] = (double)sizes[i];
+        for (i = 0; i < a->nzones; i++) {
+            size_t lo = 0, hi = nu - 1;
+
+            while (lo < hi) { /* the size's column: binary search */
+                size_t mid = (lo + hi) / 2;
+
+                if (sizes[mid] < a->zones[i].size)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            m[(size_t)(a->zones[i].level - 1) * nu + lo] += 1;
+        }
+        ok[0] = rl_feats(m, ng, nu, jv, a->nv, out, scratch);
+    }
+    if (fams & MMDX_FAM_NGTDM)
+        ok[1] = ngtdm_feats(a, ng, out + RL_N - 1);
+    if (fams & MMDX_FAM_NGLDM) {
+        if (!scratch) {
+            scratch = mmdx__calloc(ng + 28, sizeof(double));
+            if (!scratch) {
+                st = MMDX_E_NOMEM;
+                goto out;
+            }
+        }
+        for (i = 0; i < 28; i++)
+            j28[i] = (double)i;
+        ok[2] = rl_feats(a->ngl, ng, 28, j28, a->nv, out + RL_N - 1 + NGT_N,
+                         scratch);
+    }
+out:
+    mmdx__free(sizes);
+    mmdx__free(m);
+    mmdx__free(jv);
+    mmdx__free(scratch);
+    return st;
+}
+
+static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
+                                      int agg, unsigned fams)
+{
+    struct zacc a;
+    size_t ng = (size_t)t->ng, nvox = t->nx * t->ny * t->nz, k, z;
+    double f[ZF_N], sum[ZF_N];
+    size_t cnt[ZF_N];
+    bool ok[3];
+    int mode = agg <= MMDX_AGG_3D_AVERAGED ? 3
+               : agg <= MMDX_AGG_2D_SLICE_MERGED ? 2 : 25;
+    enum mmdx_status st = MMDX_OK;
+    char name[96];
+
+    memset(&a, 0, sizeof(a));
+    memset(sum, 0, sizeof(sum));
+    memset(cnt, 0, sizeof(cnt));
+    a.ngt_n = mmdx__calloc(ng, sizeof(double));
+    a.ngt_s = mmdx__calloc(ng, sizeof(double));
+    a.ngl = mmdx__calloc(ng * 28, sizeof(double));
+    a.stack = mmdx__malloc(nvox * sizeof(size_t));
+    a.seen = mmdx__calloc(nvox, 1);
+    if (!a.ngt_n || !a.ngt_s || !a.ngl || !a.stack || !a.seen) {
+        st = MMDX_E_NOMEM;
+        goto out;
+    }
+    zacc_reset(&a, t);
+    if (mode == 3) {
+        st = zone_acc(t, &a, 0, t->nz, true, fams);
+    } else {
+        for (z = 0; z < t->nz && !st; z++) {
+            if (mode == 2)
+                zacc_reset(&a, t);
+            st = zone_acc(t, &a, z, z + 1, false, fams);
+            if (st || mode != 2)
+                continue;
+            st = zone_feats(t, &a, fams, f, ok);
+            for (k = 0; k < ZF_N && !st; k++) {
+                int fam = k < RL_N - 1 ? 0 : k < RL_N - 1 + NGT_N ? 1 : 2;
+
+                if (ok[fam] && isfinite(f[k])) {
+                    sum[k] += f[k];
+                    cnt[k]++;
+                }
+            }
+        }
+    }
+    if (st)
+        goto out;
+    if (mode != 2) {
+        st = zone_feats(t, &a, fams, f, ok);
+        if (st)
+            goto out;
+        for (k = 0; k < ZF_N; k++) {
+            int fam = k < RL_N - 1 ? 0 : k < RL_N - 1 + NGT_N ? 1 : 2;
+
+            if (ok[fam] && isfinite(f[k])) {
+                sum[k] = f[k];
+                cnt[k] = 1;
+            }
+        }
+    }
+    for (k = 0; k < ZF_N; k++) {
+        double v = cnt[k] ? sum[k] / (double)cnt[k] : NAN;
+
+        if (k < RL_N - 1) {
+            if (!(fams & MMDX_FAM_GLSZM))
+                continue;
+            snprintf(name, sizeof(name), "image.glszm.%s", glszm_names[k]);
+        } else if (k < RL_N - 1 + NGT_N) {
+            if (!(fams & MMDX_FAM_NGTDM))
+                continue;
+            snprintf(name, sizeof(name), "image.ngtdm.%s",
+                     ngtdm_names[k - (RL_N - 1)]);
+        } else {
+            if (!(fams & MMDX_FAM_NGLDM))
+                continue;
+            snprintf(name, sizeof(name), "image.ngldm.%s",
+                     ngldm_names[k - (RL_N - 1 + NGT_N)]);
+        }
+        put(e, name, v);
+    }
+out:
+    mmdx__free(a.zones);
+    mmdx__free(a.ngt_n);
+    mmdx__free(a.ngt_s);
+    mmdx__free(a.ngl);
+    mmdx__free(a.stack);
+    mmdx__free(a.seen);
+    return st;
+}
+
+/* ---- morphology (voxel-based part of IBSI 3.1) ---------------------------------------- */
+
+/* Eigenvalues of a symmetric 3x3 matrix, descending (trigonometric form). */
+static void eig3(const double a[6], double ev[3])
+{
+    /* a = xx, yy, zz, xy, xz, yz */
+    double p1 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5];
+    double q = (a[0] + a[1] + a[2]) / 3, p2, p, b[6], r, phi, detb;
+
+    if (p1 == 0) {
+        ev[0] = a[0];
+        ev[1] = a[1];
+        ev[2] = a[2];
+    } else {
+        p2 = (a[0] - q) * (a[0] - q) + (a[1] - q) * (a[1] - q) +
+             (a[2] - q) * (a[2] - q) + 2 * p1;
+        p = sqrt(p2 / 6);
+        b[0] = (a[0] - q) / p;
+        b[1] = (a[1] - q) / p;
+        b[2] = (a[2] - q) / p;
+        b[3] = a[3] / p;
+        b[4] = a[4] / p;
+        b[5] = a[5] / p;
+        detb = b[0] * (b[1] * b[2] - b[5] * b[5]) -
+               b[3] * (b[3] * b[2] - b[5] * b[4]) +
+               b[4] * (b[3] * b[5] - b[1] * b[4]);
+        r = detb / 2;
+        phi = r <= -1 ? M_PI / 3 : r >= 1 ? 0 : acos(r) / 3;
+        ev[0] = q + 2 * p * cos(phi);
+        ev[2] = q + 2 * p * cos(phi + 2 * M_PI / 3);
+        ev[1] = 3 * q - ev[0] - ev[2];
+    }
+    /* sort descending */
+    if (ev[0] < ev[1]) { double s = ev[0]; ev[0] = ev[1]; ev[1] = s; }
+    if (ev[1] < ev[2]) { double s = ev[1]; ev[1] = ev[2]; ev[2] = s; }
+    if (ev[0] < ev[1]) { double s = ev[0]; ev[0] = ev[1]; ev[1] = s; }
+}
+
+static void morphology(struct emit *e, const struct mmdx_image *img,
+                       const uint8_t *roi, size_t n, const double sp[3],
+                       long max_moran)
+{
+    size_t x, y, z, v = 0;
+    double c[3] = { 0, 0, 0 }, ci[3] = { 0, 0, 0 }, wsum = 0, cov[6];
+    double ev[3], d;
+
+    memset(cov, 0, sizeof(cov));
+    for (z = 0; z < img->nz; z++)
+        for (y = 0; y < img->ny; y++)
+            for (x = 0; x < img->nx; x++, v++) {
+                double p[3] = { (double)x * sp[0], (double)y * sp[1],
+                                (double)z * sp[2] };
+                double w = img->vox[v];
+                int k;
+
+                if (!roi[v])
+                    continue;
+                for (k = 0; k < 3; k++) {
+                    c[k] += p[k];
+                    ci[k] += w * p[k];
+                }
+                wsum += w;
+            }
+    for (x = 0; x < 3; x++) {
+        c[x] /= (double)n;
+        ci[x] = wsum != 0 ? ci[x] / wsum : NAN;
+    }
+    v = 0;
+    for (z = 0; z < img->nz; z++)
+        for (y = 0; y < img->ny; y++)
+            for (x = 0; x < img->nx; x++, v++) {
+                double dx = (double)x * sp[0] - c[0],
+                       dy = (double)y * sp[1] - c[1],
+                       dz = (double)z * sp[2] - c[2];
+
+                if (!roi[v])
+                    continue;
+                cov[0] += dx * dx;
+                cov[1] += dy * dy;
+                cov[2] += dz * dz;
+                cov[3] += dx * dy;
+                cov[4] += dx * dz;
+                cov[5] += dy * dz;
+            }
+    /* IBSI's reference values use the sample covariance (n - 1) */
+    for (x = 0; x < 6; x++)
+        cov[x] /= n > 1 ? (double)(n - 1) : 1.0;
+    eig3(cov, ev);
+    for (x = 0; x < 3; x++)
+        if (ev[x] < 0)
+            ev[x] = 0;
+    put(e, "image.morph.voxels", (double)n);
+    put(e, "image.morph.volume_approx_mm3", (double)n * sp[0] * sp[1] * sp[2]);
+    d = sqrt((c[0] - ci[0]) * (c[0] - ci[0]) + (c[1] - ci[1]) * (c[1] - ci[1]) +
+             (c[2] - ci[2]) * (c[2] - ci[2]));
+    put(e, "image.morph.com_shift_mm", d);
+    put(e, "image.morph.major_axis_mm", 4 * sqrt(ev[0]));
+    put(e, "image.morph.minor_axis_mm", 4 * sqrt(ev[1]));
+    put(e, "image.morph.least_axis_mm", 4 * sqrt(ev[2]));
+    put(e, "image.morph.elongation", ev[0] > 0 ? sqrt(ev[1] / ev[0]) : NAN);
+    put(e, "image.morph.flatness", ev[0] > 0 ? sqrt(ev[2] / ev[0]) : NAN);
+
+    /* Moran's I and Geary's C: inverse-distance weights over all pairs */
+    if ((long)n > max_moran || n < 2) {
+        put(e, "image.morph.moran_i", NAN);
+        put(e, "image.morph.geary_c", NAN);
+        return;
+    }
+    {
+        size_t *idx = mmdx__malloc(n * sizeof(size_t)), i, j, k = 0;
+        double mu = 0, s2 = 0, W = 0, num_i = 0, num_c = 0;
+
+        if (!idx) {
+            e->st = MMDX_E_NOMEM;
+            return;
+        }
+        for (v = 0; v < img->nx * img->ny * img->nz; v++)
+            if (roi[v]) {
+                idx[k++] = v;
+                mu += img->vox[v];
+            }
+        mu /= (double)n;
+        for (i = 0; i < n; i++)
+            s2 += (img->vox[idx[i]] - mu) * (img->vox[idx[i]] - mu);
+        for (i = 0; i < n; i++) {
+            size_t a = idx[i];
+            double ax = (double)(a % img->nx) * sp[0],
+                   ay = (double)((a / img->nx) % img->ny) * sp[1],
+                   az = (double)(a / (img->nx * img->ny)) * sp[2];
+            double va = img->vox[a] - mu;
+
+            for (j = i + 1; j < n; j++) {
+                size_t b = idx[j];
+                double bx = (double)(b % img->nx) * sp[0] - ax,
+                       by = (double)((b / img->nx) % img->ny) * sp[1] - ay,
+                       bz = (double)(b / (img->nx * img->ny)) * sp[2] - az;
+                double w = 1 / sqrt(bx * bx + by * by + bz * bz);
+                double vb = img->vox[b] - mu, dv = img->vox[a] - img->vox[b];
+
+                W += 2 * w;
+                num_i += 2 * w * va * vb;
+                num_c += 2 * w * dv * dv;
+            }
+        }
+        mmdx__free(idx);
+        put(e, "image.morph.moran_i",
+            s2 > 0 ? (double)n / W * num_i / s2 : NAN);
+        put(e, "image.morph.geary_c",
+            s2 > 0 ? (double)(n - 1) / (2 * W) * num_c / s2 : NAN);
+    }
+}
+
+/* ---- entry ------------------------------------------------------------------------------- */
+
+enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
+                                      const struct mmdx_image *img,
+                                      const uint8_t *roi, bool has_mask,
+                                      const struct mmdx_imgfeat_opts *o,
+                                      mmdx__imgfeat_fn fn, void *user)
+{
+    struct emit e = { fn, user, MMDX_OK };
+    struct tex t;
+    size_t nvox = img->nx * img->ny * img->nz, n = 0, v, k;
+    float *vals = NULL;
+    double sp[3], mn = INFINITY, mx = -INFINITY;
+    long maxlevel = 0;
+
+    memset(&t, 0, sizeof(t));
+    if (img->nc != 1)
+        return mmdx__fail(ctx, MMDX_E_INVAL, "image.features", NULL, 0, NULL,
+                          "features need one channel, the image has %u",
+                          img->nc);
+    for (k = 0; k < 3; k++)
+        sp[k] = isfinite(img->spacing_mm[k]) && img->spacing_mm[k] > 0
+                    ? img->spacing_mm[k] : 1.0;
+    for (v = 0; v < nvox; v++)
+        if (roi[v] && isfinite(img->vox[v])) {
+            n++;
+            if (img->vox[v] < mn)
+                mn = img->vox[v];
+            if (img->vox[v] > mx)
+                mx = img->vox[v];
+        }
+    if (!n)
+        return mmdx__fail(ctx, MMDX_E_INVAL, "image.features", NULL, 0,
+                          "roi", "the region of interest is empty");
+    vals = mmdx__malloc(n * sizeof(float));
+    t.q = mmdx__calloc(nvox, sizeof(int));
+    if (!vals || !t.q) {
+        e.st = MMDX_E_NOMEM;
+        goto out;
+    }
+    t.nx = img->nx;
+    t.ny = img->ny;
+    t.nz = img->nz;
+    t.nroi = n;
+    /* discretise (IBSI 2.7) */
+    {
+        double lo = o->disc == MMDX_DISC_FBS && isfinite(o->bin_min)
+                        ? o->bin_min : mn;
+
+        for (v = 0, k = 0; v < nvox; v++) {
+            double x = img->vox[v];
+            long lv;
+
+            if (!roi[v] || !isfinite(x))
+                continue;
+            vals[k++] = (float)x;
+            if (o->disc == MMDX_DISC_FBN)
+                lv = mx > mn ? (long)floor((double)o->bins * (x - mn) /
+                                           (mx - mn)) + 1 : 1;
+            else
+                lv = (long)floor((x - lo) / o->bin_width) + 1;
+            if (o->disc == MMDX_DISC_FBN && lv > o->bins)
+                lv = o->bins;
+            if (lv < 1)
+                lv = 1;
+            if (lv > INT_MAX / 2)
+                lv = INT_MAX / 2;
+            t.q[v] = (int)lv;
+            if (lv > maxlevel)
+                maxlevel = lv;
+        }
+        t.ng = (int)maxlevel;
+    }
+    if (has_mask && (o->families & MMDX_FAM_MORPH))
+        morphology(&e, img, roi, n, sp, o->max_moran_voxels);
+    if (o->families & MMDX_FAM_STAT)
+        first_order(&e, "stat", vals, n, 0);
+    if (e.st)
+        goto out;
+    if (o->families & MMDX_FAM_IH) {
+        for (v = 0, k = 0; v < nvox; v++)
+            if (t.q[v])
+                vals[k++] = (float)t.q[v];
+        first_order(&e, "ih", vals, n, 0);
+        histogram(&e, &t, n);
+    }
+    if (e.st)
+        goto out;
+    if (t.ng > MAX_LEVELS &&
+        (o->families & (MMDX_FAM_GLCM | MMDX_FAM_GLRLM | MMDX_FAM_GLSZM |
+                        MMDX_FAM_NGTDM | MMDX_FAM_NGLDM))) {
+        mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0,
+                   "discretisation", "%d grey levels after discretisation; "
+                   "texture features allow at most %d (use fewer bins or a "
+                   "wider bin)", t.ng, MAX_LEVELS);
+        e.st = MMDX_E_LIMIT;
+        goto out;
+    }
+    {
+        enum mmdx_status st = MMDX_OK;
+
+        if (!e.st && (o->families & MMDX_FAM_GLCM))
+            st = directional(&e, &t, D_GLCM, o->agg);
+        if (!st && !e.st && (o->families & MMDX_FAM_GLRLM))
+            st = directional(&e, &t, D_GLRLM, o->agg);
+        if (!st && !e.st && (o->families & (MMDX_FAM_GLSZM | MMDX_FAM_NGTDM |
+                                            MMDX_FAM_NGLDM)))
+            st = zone_families(&e, &t, o->agg, o->families);
+        if (st)
+            e.st = st;
+    }
+out:
+    mmdx__free(vals);
+    mmdx__free(t.q);
+    if (e.st == MMDX_E_NOMEM)
+        return mmdx__nomem(ctx);
+    return e.st;
+}
