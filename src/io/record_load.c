@@ -52,6 +52,21 @@ enum mmdx_status mmdx__record_inspect(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* check.deid strip hook for the birth date: keep the year only (Safe
+ * Harbor), so ages come from what is left (added by the deid area). */
+static void strip_birth(void *obj, const char *field)
+{
+    struct mmdx_record *r = obj;
+
+    (void)field;
+    if (r->birth.prec > MMDX_DATE_YEAR) {
+        r->birth.month = 0;
+        r->birth.day = 0;
+        r->birth.sec = 0;
+        r->birth.prec = MMDX_DATE_YEAR;
+    }
+}
+
 /* Read the record, hand its identifying fields to the gate, leave the
  * record in MMDX_SLOT_RECORD. */
 static enum mmdx_status load_process(struct mmdx_stage *s,
@@ -73,6 +88,9 @@ static enum mmdx_status load_process(struct mmdx_stage *s,
             mmdx__record_free(r);
             return mmdx__nomem(s->ctx);
         }
+        if (r->idf[i].kind == MMDX_ID_DATE &&
+            strstr(r->idf[i].field, "irth"))
+            mmdx__patient_idfield_strip_hook(p, strip_birth, r);
     }
     /* the patient holds the copies now; wipe ours early */
     for (i = 0; i < r->nidf; i++) {

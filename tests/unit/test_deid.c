@@ -10,6 +10,7 @@
  * into a feature. The registry is wrapped (-Wl,--wrap=mmdx__stage_find).
  */
 #include "core/common.h"
+#include "io/record.h"
 #include "pipeline/deid.h"
 #include "pipeline/stage.h"
 #include "mmdx/mmdx.h"
@@ -742,6 +743,68 @@ static void stage__oom_loop__nomem(void **state)
     test_rmtree(dir);
 }
 
+/* Ensure that under strip the record loader's parsed birth date keeps its
+ * year only, and under warn stays as written (real load.record stage). */
+static void stage__strip_record__birth_year_only(void **state)
+{
+    static const char *const policies[] = { "warn", "strip" };
+    char *dir = test_tmpdir(), *pipe, *rec;
+    size_t k;
+
+    (void)state;
+    test_write(dir, "r.xml",
+               "<Patient xmlns=\"http://hl7.org/fhir\"><gender "
+               "value=\"female\"/><birthDate value=\"1950-07-02\"/>"
+               "</Patient>\n");
+    rec = mmdx__path_join(dir, "r.xml");
+    for (k = 0; k < MMDX_ARRAY_SIZE(policies); k++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        struct mmdx_pipeline *pl = NULL;
+        struct mmdx_stage **stages = NULL;
+        struct mmdx_patient p;
+        const struct mmdx_record *r;
+        char text[1024];
+        size_t n = 0;
+
+        snprintf(text, sizeof(text),
+                 "<?xml version=\"1.0\"?>\n"
+                 "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+                 "format=\"1\">\n"
+                 "  <stage name=\"load.record\"/>\n"
+                 "  <stage name=\"check.deid\"><param name=\"policy\" "
+                 "value=\"%s\"/></stage>\n"
+                 "</pipeline>\n", policies[k]);
+        test_write(dir, "p.xml", text);
+        pipe = mmdx__path_join(dir, "p.xml");
+        assert_int_equal(mmdx_pipeline_load(ctx, pipe, &pl), MMDX_OK);
+        assert_int_equal(mmdx__stages_new(ctx, pl, 0, &stages, &n), MMDX_OK);
+        memset(&p, 0, sizeof(p));
+        p.ctx = ctx;
+        p.id = mmdx__strdup("P001");
+        p.path[MMDX_MOD_RECORD] = mmdx__strdup(rec);
+        assert_int_equal(mmdx__stages_run(stages, n, &p, false), MMDX_OK);
+        r = p.slot[MMDX_SLOT_RECORD];
+        assert_non_null(r);
+        assert_int_equal(r->birth.year, 1950);
+        if (k == 0) {
+            assert_int_equal(r->birth.prec, MMDX_DATE_DAY);
+            assert_int_equal(r->birth.day, 2);
+        } else {
+            assert_int_equal(r->birth.prec, MMDX_DATE_YEAR);
+            assert_int_equal(r->birth.month, 0);
+            assert_int_equal(r->birth.day, 0);
+        }
+        assert_int_equal(p.nidfields, 0); /* the gate forgot the values */
+        mmdx__patient_fini(&p);
+        mmdx__stages_free(stages, n);
+        mmdx_pipeline_free(pl);
+        mmdx__free(pipe);
+        mmdx_ctx_free(ctx);
+    }
+    mmdx__free(rec);
+    test_rmtree(dir);
+}
+
 /* ---- deid-check API ----------------------------------------------------- */
 
 struct collect {
@@ -981,6 +1044,7 @@ int main(void)
         cmocka_unit_test(stage__single_file__warns),
         cmocka_unit_test(stage__after_features__pipeline_error),
         cmocka_unit_test(stage__oom_loop__nomem),
+        cmocka_unit_test(stage__strip_record__birth_year_only),
         cmocka_unit_test(check_path__manifest_dir_file__findings),
         cmocka_unit_test(check_path__folder__walked),
         cmocka_unit_test(check_path__missing__notfound),
