@@ -65,9 +65,9 @@ static const char *const mod_titles[MMDX_MOD_COUNT] = {
 /* Feature families shown as key findings, in order, per modality. */
 static const char *const key_families[MMDX_MOD_COUNT][10] = {
     { "firstorder", "glcm", "glrlm", "shape", "lesion", "roi", NULL },
-    { "hr", "rhythm", "af", "hrv", "qrs", "quality", NULL },
+    { "rate", "hr", "rhythm", "af", "rr", "hrv", "qrs", "quality", NULL },
     { "band", "ratio", "slowing", "asym", "spectral", NULL },
-    { "demo", "score", "comorb", "hx", "vital", "vitals", "lab", "labs",
+    { "score", "demo", "comorb", "hx", "vital", "vitals", "lab", "labs",
       "med", NULL },
 };
 
@@ -182,10 +182,17 @@ static enum mmdx_status gather(struct mmdx_stage *s,
     f->pipe = s->pipe;
     f->risk = p->slot[MMDX_SLOT_RISK];
     f->pipeline_has_fusion = pipeline_has(s->pipe, "fusion.risk");
-    for (m = 0; m < MMDX_MOD_COUNT; m++)
+    for (m = 0; m < MMDX_MOD_COUNT; m++) {
+        size_t i;
+        bool any = p->slot[m] != NULL; /* slots 0..3 are the modalities */
+
+        for (i = 0; i < p->features.n && !any; i++)
+            any = feature_modality(p->features.v[i].name) == m;
         f->mod_state[m] = !p->path[m] ? "missing"
                           : (p->mod_failed & (1u << m)) ? "failed"
-                                                        : "used";
+                          : any ? "used"
+                                : "unprocessed";
+    }
     sc = mmdx__featset_get(&p->features, "record.score.cha2ds2vasc");
     f->score = sc ? sc->value : NAN;
     st = ecg_peaks(s->ctx, f);

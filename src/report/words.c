@@ -10,6 +10,8 @@ static const struct {
     const char *key, *words;
 } families[] = {
     { "hr", "Heart rate" },
+    { "rate", "Heart rate" },
+    { "rr", "RR intervals" },
     { "hrv", "Heart-rate variability" },
     { "rhythm", "Rhythm and AF indicators" },
     { "af", "Atrial fibrillation indicators" },
@@ -56,6 +58,11 @@ static const struct {
     { "gdl", "g/dL" },    { "umoll", "\xc2\xb5mol/L" },
     { "mlmin", "mL/min" }, { "count", "count" }, { "n", "count" },
     { "flag", "yes=1/no=0" }, { "bits", "bits" }, { "db", "dB" },
+    { "frac", "fraction" },
+    /* compound units, matched as a whole tail */
+    { "mg_dl", "mg/dL" }, { "mmol_l", "mmol/L" }, { "kg_m2", "kg/m\xc2\xb2" },
+    { "ml_min_1_73m2", "mL/min/1.73 m\xc2\xb2" }, { "umol_l", "\xc2\xb5mol/L" },
+    { "g_dl", "g/dL" }, { "ml_min", "mL/min" },
 };
 
 /* Abbreviations printed in capitals (or as given). */
@@ -92,7 +99,7 @@ const char *mmdx__report_family_words(const char *family)
 void mmdx__report_words(const char *name, struct feature_words *w)
 {
     const char *a = strchr(name, '.'), *b = a ? strchr(a + 1, '.') : NULL;
-    const char *last, *fam;
+    const char *fam;
     char stem[128], tok[64];
     size_t i, k, n;
 
@@ -109,15 +116,21 @@ void mmdx__report_words(const char *name, struct feature_words *w)
     fam = mmdx__report_family_words(w->family_key);
     mmdx__strlcpy(w->family, fam ? fam : w->family_key, sizeof(w->family));
     mmdx__strlcpy(stem, b + 1, sizeof(stem));
-    /* the unit is the last "_token" when it is a known unit */
-    last = strrchr(stem, '_');
-    if (last) {
-        for (i = 0; i < MMDX_ARRAY_SIZE(units); i++)
-            if (strcmp(last + 1, units[i].suffix) == 0) {
+    /* the unit is the longest known "_tail" (one or more tokens) */
+    {
+        size_t best = 0, sl = strlen(stem);
+
+        for (i = 0; i < MMDX_ARRAY_SIZE(units); i++) {
+            size_t ul = strlen(units[i].suffix);
+
+            if (ul + 1 < sl && ul > best && stem[sl - ul - 1] == '_' &&
+                strcmp(stem + sl - ul, units[i].suffix) == 0) {
+                best = ul;
                 mmdx__strlcpy(w->unit, units[i].unit, sizeof(w->unit));
-                stem[last - stem] = '\0';
-                break;
             }
+        }
+        if (best)
+            stem[sl - best - 1] = '\0';
     }
     /* words: tokens split on '_' and '.', abbreviations expanded */
     for (i = 0, k = 0;; i++) {
@@ -157,8 +170,8 @@ const char *mmdx__report_interpret(const char *name, double v)
     if (!isfinite(v))
         return "not computable (see data-quality flags)";
     /* heart rate in beats per minute: the conventional adult ranges */
-    if (strncmp(name, "ecg.hr.", 7) == 0 && strstr(name, "_bpm") &&
-        strstr(name, "mean")) {
+    if ((strcmp(name, "ecg.rate.hr_bpm") == 0 ||
+         strcmp(name, "ecg.hr.mean_bpm") == 0)) {
         if (v < 60)
             return "below 60 bpm (bradycardia range)";
         if (v > 100)
