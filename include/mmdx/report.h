@@ -132,6 +132,40 @@ MMDX_API enum mmdx_status mmdx_metrics_compute(struct mmdx_ctx *ctx,
                                                unsigned ece_bins,
                                                struct mmdx_metrics *out);
 
+
+/** Options of mmdx_validate(); mmdx_validate_opts_init() fills defaults. */
+struct mmdx_validate_opts {
+    const char *model;      /**< model file (mmdx train) */
+    const char *manifest;   /**< labelled cohort manifest */
+    const char *features;   /**< features.tsv of `mmdx run`; NULL = run the
+                                 feature pipeline into OUT/run */
+    const char *pipeline;   /**< pipeline for that run; NULL = default */
+    const char *out;        /**< output folder */
+    double threshold;       /**< operating threshold; NaN = the model's
+                                 low/moderate band boundary */
+    unsigned n_boot;        /**< bootstrap resamples (AUPRC CI) */
+    uint64_t seed;          /**< bootstrap seed */
+    int all_rows;           /**< evaluate every labelled row even when the
+                                 manifest has split=test rows */
+    int jobs;               /**< workers for the feature run (0 = all) */
+};
+
+/** Fill @p o with the defaults (2000 resamples, fixed seed). */
+MMDX_API void mmdx_validate_opts_init(struct mmdx_validate_opts *o);
+
+/**
+ * Validate a model on a labelled cohort: OUT/validation.html (metrics
+ * with CIs, ROC and reliability plots, modality ablation, model card),
+ * OUT/validation.tsv, OUT/ablation.tsv, OUT/predictions.tsv.
+ * @param result receives the metrics of the full model.
+ * @return MMDX_OK; E_USAGE for missing options; E_INVAL when no labelled
+ *   patient is left; model, table and run errors as reported by the
+ *   fusion and pipeline APIs; E_NOMEM.
+ */
+MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
+                                        const struct mmdx_validate_opts *o,
+                                        struct mmdx_metrics *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@ extern const struct cli_cmd cli_cmd_train, cli_cmd_predict;
 extern const struct cli_cmd cli_cmd_synth;
 
 /* report */
+extern const struct cli_cmd cli_cmd_validate;
 
 
 /* deid */
@@ -64,6 +65,7 @@ static const struct cli_cmd *const commands[] = {
     &cli_cmd_synth,
 
     /* report */
+    &cli_cmd_validate,
 
 
     /* deid */
