@@ -406,6 +406,7 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
                       "features.tsv and errors.tsv.</p>\n", INDEX_MAX_ROWS);
     failed_section(&o, ctx, out_dir, rows, nids);
     rout_adds(&o, script);
+    rout_adds(&o, mmdx__report_probe_js);
     rout_adds(&o, "</body></html>\n");
     st = o.st;
     if (st == MMDX_E_NOMEM)

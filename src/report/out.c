@@ -103,3 +103,15 @@ void rout_base64(struct rout *o, const unsigned char *data, size_t len)
     if (k && !o->st)
         o->st = mmdx__dstr_add(&o->d, chunk, k);
 }
+
+const char mmdx__report_probe_js[] =
+    "<script>(function(){var e=0;window.addEventListener('error',"
+    "function(){e++;document.body.setAttribute('data-errors',e);});"
+    "function probe(){var s=document.querySelectorAll('svg.plot'),ok=0;"
+    "for(var i=0;i<s.length;i++){var r=s[i].getBoundingClientRect(),"
+    "w=s[i].width.baseVal.value;if(r.width>0&&r.height>0&&"
+    "Math.abs(r.width-w)<1&&s[i].childElementCount>2)ok++;}"
+    "document.body.setAttribute('data-plots',ok+'/'+s.length);"
+    "document.body.setAttribute('data-errors',e);}"
+    "if(document.readyState==='complete')probe();"
+    "else window.addEventListener('load',probe);})();</script>\n";

@@ -697,7 +697,9 @@ static void build_html(struct rout *o, const struct facts *f,
         feature_row(o, &p->features.v[i]);
     rout_adds(o, "</table></details>\n");
     provenance_html(o, f);
-    rout_adds(o, "<p class=\"notice\">" NOTICE "</p>\n</body></html>\n");
+    rout_adds(o, "<p class=\"notice\">" NOTICE "</p>\n");
+    rout_adds(o, mmdx__report_probe_js);
+    rout_adds(o, "</body></html>\n");
 }
 
 /* ---- XML ----------------------------------------------------------------- */

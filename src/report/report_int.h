@@ -35,6 +35,13 @@ void rout_g(struct rout *o, double v);
 /* Base64 of data (for data: URIs). */
 void rout_base64(struct rout *o, const unsigned char *data, size_t len);
 
+/* An inline script for the end of every page: it marks <body> with
+ * data-plots="drawn/total" (a plot counts as drawn when it has a layout
+ * box of its declared size and content) and data-errors with the number
+ * of script errors, so a headless browser test can read both from the
+ * DOM (out.c). */
+extern const char mmdx__report_probe_js[];
+
 /* ---- SVG plots (svg.c) ---------------------------------------------------
  * Each plot is one <svg class="plot" data-plot="NAME" width=W height=H>
  * element with a <title>, drawn in user units = CSS pixels. */

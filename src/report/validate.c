@@ -243,7 +243,8 @@ static void write_html(struct rout *o, struct mmdx_ctx *ctx,
     rout_adds(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
                  "charset=\"utf-8\"><meta http-equiv=\"Content-Security-"
                  "Policy\" content=\"default-src 'none'; style-src "
-                 "'unsafe-inline'; img-src data:\"><title>mmdx validation"
+                 "'unsafe-inline'; img-src data:; script-src 'unsafe-inline'"
+                 "\"><title>mmdx validation"
                  "</title><style>body{font-family:sans-serif;margin:24px "
                  "auto;max-width:1000px;color:#222}h2{font-size:17px;"
                  "border-bottom:2px solid #ddd}table{border-collapse:"
@@ -360,7 +361,9 @@ static void write_html(struct rout *o, struct mmdx_ctx *ctx,
                  "slope, ECE and a reliability diagram</td></tr>\n");
     mmdx_fusion_model_describe(ctx, opt->model, describe_cb, o);
     mmdx_ctx_clear_error(ctx);
-    rout_adds(o, "</table>\n</body></html>\n");
+    rout_adds(o, "</table>\n");
+    rout_adds(o, mmdx__report_probe_js);
+    rout_adds(o, "</body></html>\n");
 }
 
 MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
