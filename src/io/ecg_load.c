@@ -348,3 +348,87 @@ const struct mmdx_stage_def mmdx__stage_load_ecg = {
     load_process,
     NULL
 };
+
+/* ---- inspect hooks -------------------------------------------------------- */
+
+enum mmdx_status mmdx__wfdb_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user);
+enum mmdx_status mmdx__aecg_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user);
+
+enum mmdx_status mmdx__wfdb_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user)
+{
+    struct mmdx_wfdb_header *h = NULL;
+    struct mmdx_wfdb_reader *r = NULL;
+    enum mmdx_status st;
+    char num[32], key[48], val[200];
+    size_t i;
+
+    MMDX_UNUSED(fmt);
+    st = mmdx__wfdb_header_read(ctx, path, &h);
+    if (st)
+        return st;
+    snprintf(num, sizeof(num), "%zu", h->nsig);
+    fn(user, "wfdb.signals", num);
+    fn(user, "wfdb.fs_hz", mmdx__fmt_double(h->fs_hz, num));
+    /* opening the reader checks every signal file against the header */
+    st = mmdx__wfdb_reader_new(ctx, h, &r);
+    if (!st) {
+        size_t fr = mmdx__wfdb_reader_frames(r);
+
+        snprintf(num, sizeof(num), "%zu", fr);
+        fn(user, "wfdb.samples", num);
+        fn(user, "wfdb.duration_s",
+           mmdx__fmt_double((double)fr / h->fs_hz, num));
+    }
+    for (i = 0; !st && i < h->nsig; i++) {
+        char lab[32];
+
+        mmdx__label_normalise(h->sig[i].desc, lab, sizeof(lab));
+        snprintf(key, sizeof(key), "wfdb.signal[%zu]", i);
+        snprintf(val, sizeof(val), "%s format=%d gain=%g adu/%s%s", lab,
+                 h->sig[i].fmt, h->sig[i].gain_adu_per_unit, h->sig[i].units,
+                 h->sig[i].gain_given ? "" : " (default)");
+        fn(user, key, val);
+    }
+    if (!st) {
+        snprintf(num, sizeof(num), "%zu", h->ncomments);
+        fn(user, "wfdb.comment_lines", num);
+    }
+    mmdx__wfdb_reader_free(r);
+    mmdx__wfdb_header_free(h);
+    return st;
+}
+
+enum mmdx_status mmdx__aecg_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user)
+{
+    struct mmdx_signal *s = NULL;
+    enum mmdx_status st;
+    char num[32], key[48];
+    size_t i;
+
+    MMDX_UNUSED(fmt);
+    st = mmdx__aecg_read(ctx, path, NULL, NULL, &s);
+    if (st)
+        return st;
+    snprintf(num, sizeof(num), "%zu", s->nch);
+    fn(user, "aecg.leads", num);
+    fn(user, "aecg.fs_hz", mmdx__fmt_double(s->ch[0].fs_hz, num));
+    fn(user, "aecg.duration_s", mmdx__fmt_double(s->duration_s, num));
+    for (i = 0; i < s->nch; i++) {
+        char val[64];
+
+        snprintf(key, sizeof(key), "aecg.lead[%zu]", i);
+        snprintf(val, sizeof(val), "%s samples=%zu", s->ch[i].label,
+                 s->ch[i].n);
+        fn(user, key, val);
+    }
+    mmdx__signal_free(s);
+    return MMDX_OK;
+}

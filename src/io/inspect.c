@@ -12,6 +12,13 @@
 enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
                                      enum mmdx_format fmt, mmdx_kv_fn fn,
                                      void *user);
+/* ecg */
+enum mmdx_status mmdx__wfdb_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user);
+enum mmdx_status mmdx__aecg_inspect(struct mmdx_ctx *ctx, const char *path,
+                                    enum mmdx_format fmt, mmdx_kv_fn fn,
+                                    void *user);
 /* eeg (also serves EDF ECGs) */
 #include "io/edf.h"
 /* record */
@@ -26,6 +33,8 @@ static const struct {
     { MMDX_FMT_DICOM, mmdx__dicom_inspect },
     { MMDX_FMT_DICOM_DIR, mmdx__dicom_inspect },
     /* ecg */
+    { MMDX_FMT_WFDB_HEADER, mmdx__wfdb_inspect },
+    { MMDX_FMT_AECG_XML, mmdx__aecg_inspect },
 
     /* eeg */
     { MMDX_FMT_EDF, mmdx__edf_inspect },
