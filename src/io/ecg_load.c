@@ -246,7 +246,8 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
         struct mmdx_wfdb_header *h = NULL;
         size_t i;
 
-        st = mmdx__wfdb_load(ctx, use, want, nwant, out, &h);
+        st = mmdx__wfdb_load_ex(ctx, use, want, nwant, MMDX_WFDB_LAZY_SAMPLES,
+                                out, &h);
         if (st)
             goto out;
         for (i = 0; p && i < h->ncomments && !st; i++) {

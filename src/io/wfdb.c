@@ -978,10 +978,126 @@ static bool label_wanted(const char *label, const char *w)
            mmdx__strcasecmp(label, "MLII") == 0;
 }
 
+/* ---- lazy signals: samples read on demand, sequentially -------------- */
+struct wfdb_src {
+    struct mmdx_signal_src base;
+    struct mmdx_ctx *ctx;
+    struct mmdx_wfdb_header *h;
+    struct mmdx_wfdb_reader *r;
+    size_t pos;              /* next frame the reader delivers */
+    float *buf;              /* one chunk of one signal */
+    float **dst;             /* per header signal: NULL or buf */
+    size_t nsel;
+    size_t sig[];            /* header signal of each channel */
+};
+
+#define LAZY_CHUNK 65536
+
+static void wfdb_src_close(struct mmdx_signal_src *src)
+{
+    struct wfdb_src *w = (struct wfdb_src *)src;
+
+    mmdx__wfdb_reader_free(w->r);
+    mmdx__wfdb_header_free(w->h);
+    mmdx__free(w->buf);
+    mmdx__free(w->dst);
+    mmdx__free(w);
+}
+
+/* Channel ch, frames [first, first + n): sequential reads are streamed;
+ * going back reopens the files (correct, slow). */
+static enum mmdx_status wfdb_src_read(struct mmdx_signal_src *src, size_t ch,
+                                      size_t first, size_t n, double *out)
+{
+    struct wfdb_src *w = (struct wfdb_src *)src;
+    size_t s = w->sig[ch], i, done = 0;
+    enum mmdx_status st;
+
+    if (first < w->pos) {
+        mmdx__wfdb_reader_free(w->r);
+        w->r = NULL;
+        w->pos = 0;
+        st = mmdx__wfdb_reader_new(w->ctx, w->h, &w->r);
+        if (st)
+            return st;
+    }
+    memset(w->dst, 0, w->h->nsig * sizeof(*w->dst));
+    while (w->pos < first) { /* skip */
+        size_t m = first - w->pos < LAZY_CHUNK ? first - w->pos : LAZY_CHUNK,
+               got;
+
+        st = mmdx__wfdb_reader_read(w->r, m, w->dst, &got);
+        if (st)
+            return st;
+        if (got == 0)
+            break;
+        w->pos += got;
+    }
+    w->dst[s] = w->buf;
+    while (done < n) {
+        size_t m = n - done < LAZY_CHUNK ? n - done : LAZY_CHUNK, got;
+
+        st = mmdx__wfdb_reader_read(w->r, m, w->dst, &got);
+        if (st)
+            return st;
+        if (got == 0)
+            return mmdx__fail(w->ctx, MMDX_E_IO, STAGE, w->h->path, 0, NULL,
+                              "record ended at frame %zu", w->pos);
+        for (i = 0; i < got; i++)
+            out[done + i] = w->buf[i];
+        done += got;
+        w->pos += got;
+    }
+    return MMDX_OK;
+}
+
+static enum mmdx_status make_lazy(struct mmdx_ctx *ctx, const char *path,
+                                  const size_t *order, size_t nsel,
+                                  struct mmdx_signal_src **out)
+{
+    struct wfdb_src *w;
+    enum mmdx_status st;
+
+    *out = NULL;
+    w = mmdx__calloc(1, sizeof(*w) + nsel * sizeof(size_t));
+    if (!w)
+        return mmdx__nomem(ctx);
+    w->base.read = wfdb_src_read;
+    w->base.close = wfdb_src_close;
+    w->ctx = ctx;
+    w->nsel = nsel;
+    memcpy(w->sig, order, nsel * sizeof(size_t));
+    st = mmdx__wfdb_header_read(ctx, path, &w->h);
+    if (!st)
+        st = mmdx__wfdb_reader_new(ctx, w->h, &w->r);
+    if (!st) {
+        w->buf = mmdx__malloc(LAZY_CHUNK * sizeof(float));
+        w->dst = mmdx__calloc(w->h->nsig, sizeof(*w->dst));
+        if (!w->buf || !w->dst)
+            st = mmdx__nomem(ctx);
+    }
+    if (st) {
+        wfdb_src_close(&w->base);
+        return st;
+    }
+    *out = &w->base;
+    return MMDX_OK;
+}
+
 enum mmdx_status mmdx__wfdb_load(struct mmdx_ctx *ctx, const char *path,
                                  const char *const *want, size_t nwant,
                                  struct mmdx_signal **out,
                                  struct mmdx_wfdb_header **hdr_out)
+{
+    return mmdx__wfdb_load_ex(ctx, path, want, nwant, SIZE_MAX, out,
+                              hdr_out);
+}
+
+enum mmdx_status mmdx__wfdb_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                    const char *const *want, size_t nwant,
+                                    size_t lazy_above,
+                                    struct mmdx_signal **out,
+                                    struct mmdx_wfdb_header **hdr_out)
 {
     struct mmdx_wfdb_header *h = NULL;
     struct mmdx_wfdb_reader *r = NULL;
@@ -1052,6 +1168,39 @@ enum mmdx_status mmdx__wfdb_load(struct mmdx_ctx *ctx, const char *path,
         st = mmdx__wfdb_reader_new(ctx, h, &r);
         if (st)
             goto out;
+        {
+            size_t total;
+            bool spf1 = true;
+
+            for (k = 0; k < nsel; k++)
+                spf1 &= h->sig[order[k]].spf == 1;
+            if (spf1 && (!mmdx__mul_size(r->frames, nsel, &total) ||
+                         total > lazy_above)) {
+                st = make_lazy(ctx, h->path, order, nsel, &sig->src);
+                if (st)
+                    goto out;
+                for (k = 0; k < nsel; k++) {
+                    struct mmdx_channel *c = &sig->ch[k];
+                    const struct mmdx_wfdb_sig *s = &h->sig[order[k]];
+
+                    c->n = r->frames;
+                    c->fs_hz = h->fs_hz;
+                    mmdx__strlcpy(c->label, labels[order[k]],
+                                  sizeof(c->label));
+                    mmdx__strlcpy(c->raw_label, s->desc,
+                                  sizeof(c->raw_label));
+                    mmdx__strlcpy(c->unit,
+                                  mmdx__wfdb_unit_to_mv(s->units) != 0
+                                      ? "mV"
+                                      : s->units,
+                                  sizeof(c->unit));
+                }
+                sig->nch = nsel;
+                sig->format = MMDX_FMT_WFDB_HEADER;
+                sig->duration_s = (double)r->frames / h->fs_hz;
+                goto out;
+            }
+        }
         for (k = 0; k < nsel; k++) {
             struct mmdx_channel *c = &sig->ch[k];
             const struct mmdx_wfdb_sig *s = &h->sig[order[k]];

@@ -115,6 +115,22 @@ enum mmdx_status mmdx__wfdb_load(struct mmdx_ctx *ctx, const char *path,
                                  struct mmdx_signal **out,
                                  struct mmdx_wfdb_header **hdr_out);
 
+/*
+ * Same, but when the selected channels hold more than lazy_above samples
+ * in all (and one sample per frame), the samples are not loaded: ch[].data
+ * stay NULL and sig->src reads them on demand (sequential reads stream
+ * with bounded memory; see mmdx__signal_read). Checksums are not verified
+ * then.
+ */
+enum mmdx_status mmdx__wfdb_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                    const char *const *want, size_t nwant,
+                                    size_t lazy_above,
+                                    struct mmdx_signal **out,
+                                    struct mmdx_wfdb_header **hdr_out);
+/* Records above this many samples (selected leads) load lazily in
+ * load.ecg: about 32 MB of floats. */
+#define MMDX_WFDB_LAZY_SAMPLES ((size_t)8 << 20)
+
 /* ---- annotations (MIT format) ------------------------------------------ */
 struct mmdx_wfdb_ann {
     long long sample;        /* sample number (frame) */

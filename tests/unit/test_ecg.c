@@ -639,6 +639,90 @@ static void ecg_features__mitdb_103__rate(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a lazily loaded WFDB record (samples read on demand, in
+ * chunks) gives exactly the features of the loaded one (reference: the
+ * eager path on MIT-BIH 106; exact equality). */
+static void wfdb_lazy__mitdb_106__same_features(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/106.hea");
+    struct mmdx_signal *s[2] = { NULL, NULL };
+    struct mmdx_patient pt[2];
+    const char *want[] = { "II" };
+    const struct mmdx_stage_def *def = mmdx__stage_find("ecg.features");
+    struct mmdx_stage stg;
+    size_t i, k;
+
+    (void)state;
+    assert_non_null(def);
+    memset(&stg, 0, sizeof(stg));
+    stg.def = def;
+    stg.ctx = ctx;
+    assert_int_equal(mmdx__wfdb_load_ex(ctx, p, want, 1, SIZE_MAX, &s[0],
+                                        NULL), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_load_ex(ctx, p, want, 1, 0, &s[1], NULL),
+                     MMDX_OK);
+    assert_non_null(s[0]->ch[0].data);
+    assert_null(s[1]->ch[0].data);
+    assert_non_null(s[1]->src);
+    assert_int_equal(s[1]->ch[0].n, 650000);
+    for (k = 0; k < 2; k++) {
+        memset(&pt[k], 0, sizeof(pt[k]));
+        pt[k].ctx = ctx;
+        mmdx__patient_set_slot(&pt[k], MMDX_SLOT_ECG, s[k],
+                               mmdx__signal_free_v);
+        assert_int_equal(def->process(&stg, &pt[k]), MMDX_OK);
+    }
+    assert_int_equal(pt[0].features.n, pt[1].features.n);
+    for (i = 0; i < pt[0].features.n; i++) {
+        double a = pt[0].features.v[i].value, b = pt[1].features.v[i].value;
+
+        assert_string_equal(pt[0].features.v[i].name,
+                            pt[1].features.v[i].name);
+        assert_true((isnan(a) && isnan(b)) || a == b);
+    }
+    for (k = 0; k < 2; k++)
+        mmdx__patient_fini(&pt[k]);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that ecg-detect's WFDB annotation output reads back (our MIT
+ * reader) as the same beats as its TSV output, all labelled N. */
+static void ecg_detect__wfdb_output__roundtrip(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    char *dir = test_tmpdir(), *tsv = mmdx__path_join(dir, "b.tsv");
+    char *qrs = mmdx__path_join(dir, "103.qrs"), *text = NULL;
+    struct mmdx_wfdb_annset a;
+    size_t nb = 0, len, i, lines = 0;
+    const char *q;
+
+    (void)state;
+    assert_int_equal(mmdx_ecg_detect(ctx, p, NULL, tsv, qrs, &nb), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_ann_read(ctx, qrs, &a), MMDX_OK);
+    assert_int_equal(a.n, nb);
+    for (i = 0; i < a.n; i++)
+        assert_int_equal(a.a[i].code, mmdx__wfdb_ann_code("N"));
+    assert_int_equal(mmdx__file_read(ctx, tsv, 1 << 24, &text, &len),
+                     MMDX_OK);
+    assert_true(strncmp(text, "sample\ttime_s\tlabel\n", 20) == 0);
+    for (q = text; *q; q++)
+        lines += *q == '\n';
+    assert_int_equal(lines, nb + 1);
+    /* second row is the second beat: same sample as in the .qrs */
+    q = strchr(strchr(text, '\n') + 1, '\n') + 1;
+    assert_int_equal(strtoll(q, NULL, 10), a.a[1].sample);
+    mmdx__free(text);
+    mmdx__wfdb_annset_fini(&a);
+    mmdx__free(tsv);
+    mmdx__free(qrs);
+    test_rmtree(dir);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,6 +742,8 @@ int main(void)
         cmocka_unit_test(hrv__alternating_rr__closed_form),
         cmocka_unit_test(ecg_an__long_stream__bounded_memory),
         cmocka_unit_test(ecg_features__mitdb_103__rate),
+        cmocka_unit_test(wfdb_lazy__mitdb_106__same_features),
+        cmocka_unit_test(ecg_detect__wfdb_output__roundtrip),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
