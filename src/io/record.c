@@ -388,10 +388,14 @@ static enum mmdx_status node_text(struct mmdx_dstr *d, xmlNodePtr n,
 
     for (c = n->children; c && !st && d->len < d->max; c = c->next) {
         if (c->type == XML_TEXT_NODE && c->content) {
-            size_t room = d->max - d->len, len = strlen((char *)c->content);
+            const char *t = (const char *)c->content;
+            size_t room = d->max - d->len, len;
 
-            st = mmdx__dstr_add(d, (const char *)c->content,
-                                len < room ? len : room);
+            if (d->len == 0) /* leading white space says nothing */
+                while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+                    t++;
+            len = strlen(t);
+            st = mmdx__dstr_add(d, t, len < room ? len : room);
         } else if (c->type == XML_ELEMENT_NODE && depth < 64) {
             st = node_text(d, c, depth + 1);
         }
@@ -409,7 +413,11 @@ enum mmdx_status mmdx__rec_idfield_node(struct rec_build *b,
 
     if (!(b->flags & MMDX_RECORD_IDFIELDS))
         return MMDX_OK;
-    mmdx__dstr_init(&d, 4096);
+    /* narrative is cut short: the gate needs to see that text is there,
+     * not all of it (and copying whole narratives would cost more than
+     * the extraction) */
+    mmdx__dstr_init(&d, kind == MMDX_ID_FREE_TEXT ? MMDX_RECORD_TEXT_MAX
+                                                  : 4096);
     st = node_text(&d, node, 0);
     if (!st)
         st = mmdx__rec_idfield(b, field, kind, d.s);

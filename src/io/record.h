@@ -22,6 +22,7 @@
 #define MMDX_RECORD_UNIT_MAX 32     /* bytes of a UCUM unit incl. NUL */
 #define MMDX_RECORD_NCODES 4        /* codings kept per condition/medication */
 #define MMDX_RECORD_MAX_ITEMS 200000 /* observations (or conditions, ...) */
+#define MMDX_RECORD_TEXT_MAX 256    /* bytes of narrative kept for the gate */
 
 /* Precision of a date, coarsest first. */
 enum mmdx_date_prec {

@@ -32,27 +32,41 @@ static const struct {
 #define TID_PROBLEM_OBS "2.16.840.1.113883.10.20.22.4.4"
 #define TID_PROBLEM_STATUS "2.16.840.1.113883.10.20.22.4.6"
 
-static bool is_v(xmlNodePtr n, const char *name)
+/* The HL7 v3 namespace test is a pointer compare once the document's
+ * xmlNs is known. */
+static bool ns_v(struct rec_build *b, const xmlNs *ns)
 {
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           strcmp((const char *)n->ns->href, MMDX_NS_V3) == 0 &&
+    if (!ns)
+        return false;
+    if (ns == b->ns)
+        return true;
+    if (ns->href && strcmp((const char *)ns->href, MMDX_NS_V3) == 0) {
+        b->ns = ns;
+        return true;
+    }
+    return false;
+}
+
+static bool is_v(struct rec_build *b, xmlNodePtr n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && ns_v(b, n->ns) &&
            strcmp((const char *)n->name, name) == 0;
 }
 
-static xmlNodePtr vchild(xmlNodePtr p, const char *name)
+static xmlNodePtr vchild(struct rec_build *b, xmlNodePtr p, const char *name)
 {
     xmlNodePtr c;
 
     for (c = p ? p->children : NULL; c; c = c->next)
-        if (is_v(c, name))
+        if (is_v(b, c, name))
             return c;
     return NULL;
 }
 
-static xmlNodePtr vnext(xmlNodePtr n, const char *name)
+static xmlNodePtr vnext(struct rec_build *b, xmlNodePtr n, const char *name)
 {
     for (n = n ? n->next : NULL; n; n = n->next)
-        if (is_v(n, name))
+        if (is_v(b, n, name))
             return n;
     return NULL;
 }
@@ -77,11 +91,11 @@ static const char *xsi_type(xmlNodePtr n)
     return NULL;
 }
 
-static bool has_tid(xmlNodePtr n, const char *root)
+static bool has_tid(struct rec_build *b, xmlNodePtr n, const char *root)
 {
     xmlNodePtr t;
 
-    for (t = vchild(n, "templateId"); t; t = vnext(t, "templateId")) {
+    for (t = vchild(b, n, "templateId"); t; t = vnext(b, t, "templateId")) {
         const char *r = attr(t, "root");
 
         if (r && strcmp(r, root) == 0)
@@ -123,11 +137,11 @@ static enum mmdx_status eff_time(struct rec_build *b, xmlNodePtr owner,
     memset(start, 0, sizeof(*start));
     if (end)
         memset(end, 0, sizeof(*end));
-    for (e = vchild(owner, "effectiveTime"); e; e = vnext(e, "effectiveTime")) {
+    for (e = vchild(b, owner, "effectiveTime"); e; e = vnext(b, e, "effectiveTime")) {
         if (attr(e, "value"))
             return ts(b, e, start, "effectiveTime");
-        lo = vchild(e, "low");
-        hi = vchild(e, "high");
+        lo = vchild(b, e, "low");
+        hi = vchild(b, e, "high");
         if (!lo && !hi)
             continue; /* PIVL_TS (a frequency) and the like */
         st = ts(b, lo, start, "effectiveTime.low");
@@ -139,7 +153,7 @@ static enum mmdx_status eff_time(struct rec_build *b, xmlNodePtr owner,
 }
 
 /* Codes of a CD element: the code itself, then its translations. */
-static void cd_codes(xmlNodePtr cd, struct mmdx_code *codes, size_t *n)
+static void cd_codes(struct rec_build *b, xmlNodePtr cd, struct mmdx_code *codes, size_t *n)
 {
     xmlNodePtr t;
 
@@ -148,7 +162,7 @@ static void cd_codes(xmlNodePtr cd, struct mmdx_code *codes, size_t *n)
     mmdx__rec_codes_add(codes, n,
                         mmdx__codesys_from_oid(attr(cd, "codeSystem")),
                         attr(cd, "code"));
-    for (t = vchild(cd, "translation"); t; t = vnext(t, "translation"))
+    for (t = vchild(b, cd, "translation"); t; t = vnext(b, t, "translation"))
         mmdx__rec_codes_add(codes, n,
                             mmdx__codesys_from_oid(attr(t, "codeSystem")),
                             attr(t, "code"));
@@ -156,12 +170,12 @@ static void cd_codes(xmlNodePtr cd, struct mmdx_code *codes, size_t *n)
 
 /* The LOINC code of a code element (itself or a translation), else the
  * element's own code. */
-static bool obs_code(xmlNodePtr cd, struct mmdx_code *out)
+static bool obs_code(struct rec_build *b, xmlNodePtr cd, struct mmdx_code *out)
 {
     struct mmdx_code codes[MMDX_RECORD_NCODES];
     size_t n = 0, i;
 
-    cd_codes(cd, codes, &n);
+    cd_codes(b, cd, codes, &n);
     for (i = 0; i < n; i++)
         if (codes[i].sys == MMDX_CS_LOINC) {
             *out = codes[i];
@@ -178,7 +192,7 @@ static enum mmdx_status observation(struct rec_build *b, xmlNodePtr ob,
                                     const struct mmdx_date *inherit)
 {
     struct mmdx_obs o;
-    xmlNodePtr v = vchild(ob, "value");
+    xmlNodePtr v = vchild(b, ob, "value");
     const char *type;
     enum mmdx_status st;
 
@@ -186,7 +200,7 @@ static enum mmdx_status observation(struct rec_build *b, xmlNodePtr ob,
         return MMDX_OK;
     memset(&o, 0, sizeof(o));
     o.value = NAN;
-    if (!obs_code(vchild(ob, "code"), &o.code) || !v) {
+    if (!obs_code(b, vchild(b, ob, "code"), &o.code) || !v) {
         b->r->counts.entries_skipped++;
         return MMDX_OK;
     }
@@ -232,9 +246,9 @@ static enum mmdx_status results_entry(struct rec_build *b, xmlNodePtr n,
     for (c = n->children; c && !st; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_v(c, "observation")) {
+        if (is_v(b, c, "observation")) {
             st = observation(b, c, inherit);
-        } else if (is_v(c, "organizer") && depth < 8) {
+        } else if (is_v(b, c, "organizer") && depth < 8) {
             struct mmdx_date d;
 
             if (negated(c))
@@ -242,7 +256,7 @@ static enum mmdx_status results_entry(struct rec_build *b, xmlNodePtr n,
             st = eff_time(b, c, &d, NULL);
             if (!st)
                 st = results_entry(b, c, d.prec ? &d : inherit, depth + 1);
-        } else if (is_v(c, "component") && depth < 8) {
+        } else if (is_v(b, c, "component") && depth < 8) {
             st = results_entry(b, c, inherit, depth + 1);
         }
     }
@@ -250,24 +264,24 @@ static enum mmdx_status results_entry(struct rec_build *b, xmlNodePtr n,
 }
 
 /* Problem status observation (templateId ...4.6, LOINC 33999-4). */
-static enum mmdx_cond_status status_obs(xmlNodePtr ob)
+static enum mmdx_cond_status status_obs(struct rec_build *b, xmlNodePtr ob)
 {
     xmlNodePtr er, o, v;
 
-    for (er = vchild(ob, "entryRelationship"); er;
-         er = vnext(er, "entryRelationship")) {
+    for (er = vchild(b, ob, "entryRelationship"); er;
+         er = vnext(b, er, "entryRelationship")) {
         const char *code;
 
-        o = vchild(er, "observation");
+        o = vchild(b, er, "observation");
         if (!o)
             continue;
-        if (!has_tid(o, TID_PROBLEM_STATUS)) {
-            const char *c = attr(vchild(o, "code"), "code");
+        if (!has_tid(b, o, TID_PROBLEM_STATUS)) {
+            const char *c = attr(vchild(b, o, "code"), "code");
 
             if (!c || strcmp(c, "33999-4") != 0)
                 continue;
         }
-        v = vchild(o, "value");
+        v = vchild(b, o, "value");
         code = attr(v, "code");
         if (!code)
             continue;
@@ -283,13 +297,13 @@ static enum mmdx_status problem_obs(struct rec_build *b, xmlNodePtr ob,
                                     const char *concern, bool past)
 {
     struct mmdx_condition c;
-    xmlNodePtr v = vchild(ob, "value");
+    xmlNodePtr v = vchild(b, ob, "value");
     enum mmdx_status st;
 
     if (negated(ob))
         return MMDX_OK;
     memset(&c, 0, sizeof(c));
-    cd_codes(v, c.codes, &c.ncodes);
+    cd_codes(b, v, c.codes, &c.ncodes);
     if (!c.ncodes) {
         b->r->counts.entries_skipped++;
         return MMDX_OK;
@@ -297,7 +311,7 @@ static enum mmdx_status problem_obs(struct rec_build *b, xmlNodePtr ob,
     st = eff_time(b, ob, &c.onset, &c.abatement);
     if (st)
         return st;
-    c.status = status_obs(ob);
+    c.status = status_obs(b, ob);
     if (c.status == MMDX_COND_UNKNOWN) {
         if (c.abatement.prec != MMDX_DATE_NONE || past)
             c.status = MMDX_COND_RESOLVED;
@@ -320,19 +334,19 @@ static enum mmdx_status problem_entry(struct rec_build *b, xmlNodePtr entry,
     bool found = false;
 
     for (c = entry->children; c && !st; c = c->next) {
-        if (is_v(c, "observation")) {
+        if (is_v(b, c, "observation")) {
             st = problem_obs(b, c, NULL, past);
             found = true;
-        } else if (is_v(c, "act") && !negated(c)) {
-            const char *concern = attr(vchild(c, "statusCode"), "code");
+        } else if (is_v(b, c, "act") && !negated(c)) {
+            const char *concern = attr(vchild(b, c, "statusCode"), "code");
 
-            for (er = vchild(c, "entryRelationship"); er && !st;
-                 er = vnext(er, "entryRelationship")) {
-                ob = vchild(er, "observation");
+            for (er = vchild(b, c, "entryRelationship"); er && !st;
+                 er = vnext(b, er, "entryRelationship")) {
+                ob = vchild(b, er, "observation");
                 if (!ob)
                     continue;
-                if (!has_tid(ob, TID_PROBLEM_OBS) &&
-                    vchild(ob, "templateId"))
+                if (!has_tid(b, ob, TID_PROBLEM_OBS) &&
+                    vchild(b, ob, "templateId"))
                     continue; /* another template: not a problem */
                 st = problem_obs(b, ob, concern, past);
                 found = true;
@@ -349,19 +363,19 @@ static enum mmdx_status med_entry(struct rec_build *b, xmlNodePtr entry)
     enum mmdx_status st = MMDX_OK;
     xmlNodePtr sa;
 
-    for (sa = vchild(entry, "substanceAdministration"); sa && !st;
-         sa = vnext(sa, "substanceAdministration")) {
+    for (sa = vchild(b, entry, "substanceAdministration"); sa && !st;
+         sa = vnext(b, sa, "substanceAdministration")) {
         struct mmdx_medication m;
-        xmlNodePtr mp = vchild(vchild(sa, "consumable"), "manufacturedProduct");
-        xmlNodePtr mat = vchild(mp, "manufacturedMaterial");
-        const char *s = attr(vchild(sa, "statusCode"), "code");
+        xmlNodePtr mp = vchild(b, vchild(b, sa, "consumable"), "manufacturedProduct");
+        xmlNodePtr mat = vchild(b, mp, "manufacturedMaterial");
+        const char *s = attr(vchild(b, sa, "statusCode"), "code");
 
         if (negated(sa) || (s && strcmp(s, "nullified") == 0))
             continue;
         if (!mat)
-            mat = vchild(mp, "manufacturedLabeledDrug");
+            mat = vchild(b, mp, "manufacturedLabeledDrug");
         memset(&m, 0, sizeof(m));
-        cd_codes(vchild(mat, "code"), m.codes, &m.ncodes);
+        cd_codes(b, vchild(b, mat, "code"), m.codes, &m.ncodes);
         st = eff_time(b, sa, &m.start, &m.end);
         if (st)
             break;
@@ -381,13 +395,13 @@ static enum mmdx_status med_entry(struct rec_build *b, xmlNodePtr entry)
     return st;
 }
 
-static enum sec_kind classify(xmlNodePtr sec)
+static enum sec_kind classify(struct rec_build *b, xmlNodePtr sec)
 {
     xmlNodePtr t;
-    const char *code = attr(vchild(sec, "code"), "code");
+    const char *code = attr(vchild(b, sec, "code"), "code");
     size_t i;
 
-    for (t = vchild(sec, "templateId"); t; t = vnext(t, "templateId")) {
+    for (t = vchild(b, sec, "templateId"); t; t = vnext(b, t, "templateId")) {
         const char *r = attr(t, "root");
 
         for (i = 0; r && i < MMDX_ARRAY_SIZE(sections); i++)
@@ -419,8 +433,8 @@ static enum mmdx_status person_names(struct rec_build *b, xmlNodePtr n,
         if (len > 6 && strcmp(nm + len - 6, "Person") == 0) {
             xmlNodePtr name;
 
-            for (name = vchild(c, "name"); name && !st;
-                 name = vnext(name, "name"))
+            for (name = vchild(b, c, "name"); name && !st;
+                 name = vnext(b, name, "name"))
                 st = mmdx__rec_idfield_node(b, field, MMDX_ID_NAME, name);
         } else if (depth < 12) {
             st = person_names(b, c, field, depth + 1);
@@ -432,7 +446,7 @@ static enum mmdx_status person_names(struct rec_build *b, xmlNodePtr n,
 static enum mmdx_status section(struct rec_build *b, xmlNodePtr sec,
                                 int depth)
 {
-    enum sec_kind kind = classify(sec);
+    enum sec_kind kind = classify(b, sec);
     enum mmdx_status st = MMDX_OK;
     xmlNodePtr e, c;
 
@@ -443,9 +457,9 @@ static enum mmdx_status section(struct rec_build *b, xmlNodePtr sec,
         b->r->has_problem_list = true;
     if (kind == SEC_MEDS)
         b->r->has_med_list = true;
-    if ((c = vchild(sec, "text")) != NULL)
+    if ((c = vchild(b, sec, "text")) != NULL)
         st = mmdx__rec_idfield_node(b, "section.text", MMDX_ID_FREE_TEXT, c);
-    for (e = vchild(sec, "entry"); e && !st; e = vnext(e, "entry")) {
+    for (e = vchild(b, sec, "entry"); e && !st; e = vnext(b, e, "entry")) {
         switch (kind) {
         case SEC_VITALS:
         case SEC_RESULTS:
@@ -465,15 +479,15 @@ static enum mmdx_status section(struct rec_build *b, xmlNodePtr sec,
             st = person_names(b, e, "entry.person.name", 0);
     }
     /* nested sections */
-    for (c = vchild(sec, "component"); c && !st; c = vnext(c, "component"))
-        if ((e = vchild(c, "section")) != NULL && depth < 8)
+    for (c = vchild(b, sec, "component"); c && !st; c = vnext(b, c, "component"))
+        if ((e = vchild(b, c, "section")) != NULL && depth < 8)
             st = section(b, e, depth + 1);
     return st;
 }
 
 static enum mmdx_status record_target(struct rec_build *b, xmlNodePtr rt)
 {
-    xmlNodePtr pr = vchild(rt, "patientRole"), pt = vchild(pr, "patient");
+    xmlNodePtr pr = vchild(b, rt, "patientRole"), pt = vchild(b, pr, "patient");
     xmlNodePtr c;
     const char *g;
     enum mmdx_status st = MMDX_OK;
@@ -482,7 +496,7 @@ static enum mmdx_status record_target(struct rec_build *b, xmlNodePtr rt)
         return mmdx__fail(b->ctx, MMDX_E_FORMAT, b->stage, b->path,
                           mmdx__rec_line(rt), "recordTarget/patientRole/patient",
                           "missing");
-    g = attr(vchild(pt, "administrativeGenderCode"), "code");
+    g = attr(vchild(b, pt, "administrativeGenderCode"), "code");
     if (g) {
         if (strcmp(g, "F") == 0)
             b->r->sex = MMDX_SEX_FEMALE;
@@ -491,30 +505,30 @@ static enum mmdx_status record_target(struct rec_build *b, xmlNodePtr rt)
         else if (strcmp(g, "UN") == 0)
             b->r->sex = MMDX_SEX_OTHER;
     }
-    c = vchild(pt, "birthTime");
+    c = vchild(b, pt, "birthTime");
     st = ts(b, c, &b->r->birth, "patient.birthTime");
     if (!st && c && attr(c, "value"))
         st = mmdx__rec_idfield(b, "patient.birthTime", MMDX_ID_DATE,
                                attr(c, "value"));
     if (!(b->flags & MMDX_RECORD_IDFIELDS))
         return st;
-    for (c = vchild(pr, "id"); c && !st; c = vnext(c, "id")) {
+    for (c = vchild(b, pr, "id"); c && !st; c = vnext(b, c, "id")) {
         const char *v = attr(c, "extension");
 
         st = mmdx__rec_idfield(b, "patientRole.id", MMDX_ID_NUMBER,
                                v ? v : attr(c, "root"));
     }
-    for (c = vchild(pr, "addr"); c && !st; c = vnext(c, "addr"))
+    for (c = vchild(b, pr, "addr"); c && !st; c = vnext(b, c, "addr"))
         st = mmdx__rec_idfield_node(b, "patientRole.addr", MMDX_ID_ADDRESS,
                                     c);
-    for (c = vchild(pr, "telecom"); c && !st; c = vnext(c, "telecom"))
+    for (c = vchild(b, pr, "telecom"); c && !st; c = vnext(b, c, "telecom"))
         st = mmdx__rec_idfield(b, "patientRole.telecom", MMDX_ID_TELECOM,
                                attr(c, "value"));
-    for (c = vchild(pt, "name"); c && !st; c = vnext(c, "name"))
+    for (c = vchild(b, pt, "name"); c && !st; c = vnext(b, c, "name"))
         st = mmdx__rec_idfield_node(b, "patient.name", MMDX_ID_NAME, c);
-    if (!st && (c = vchild(pt, "guardian")) != NULL)
+    if (!st && (c = vchild(b, pt, "guardian")) != NULL)
         st = person_names(b, c, "patient.guardian.name", 0);
-    if (!st && (c = vchild(pt, "birthplace")) != NULL)
+    if (!st && (c = vchild(b, pt, "birthplace")) != NULL)
         st = mmdx__rec_idfield_node(b, "patient.birthplace", MMDX_ID_ADDRESS,
                                     c);
     return st;
@@ -527,7 +541,7 @@ enum mmdx_status mmdx__record_read_cda(struct rec_build *b, xmlDocPtr doc)
     size_t ntargets = 0;
 
     for (c = root->children; c && !st; c = c->next) {
-        if (is_v(c, "recordTarget")) {
+        if (is_v(b, c, "recordTarget")) {
             if (++ntargets > 1)
                 return mmdx__fail(b->ctx, MMDX_E_FORMAT, b->stage, b->path,
                                   mmdx__rec_line(c), "recordTarget",
@@ -535,10 +549,10 @@ enum mmdx_status mmdx__record_read_cda(struct rec_build *b, xmlDocPtr doc)
                                   "must describe one patient");
             st = record_target(b, c);
         } else if ((b->flags & MMDX_RECORD_IDFIELDS) &&
-                   c->type == XML_ELEMENT_NODE && !is_v(c, "component")) {
+                   c->type == XML_ELEMENT_NODE && !is_v(b, c, "component")) {
             /* author, legalAuthenticator, documentationOf/performer ... */
-            st = person_names(b, c, is_v(c, "author") ? "author.name"
-                                    : is_v(c, "documentationOf")
+            st = person_names(b, c, is_v(b, c, "author") ? "author.name"
+                                    : is_v(b, c, "documentationOf")
                                         ? "performer.name"
                                         : "participant.name",
                               0);
@@ -549,10 +563,10 @@ enum mmdx_status mmdx__record_read_cda(struct rec_build *b, xmlDocPtr doc)
     if (!ntargets)
         return mmdx__fail(b->ctx, MMDX_E_FORMAT, b->stage, b->path,
                           mmdx__rec_line(root), "recordTarget", "missing");
-    body = vchild(vchild(root, "component"), "structuredBody");
-    for (comp = vchild(body, "component"); comp && !st;
-         comp = vnext(comp, "component")) {
-        xmlNodePtr sec = vchild(comp, "section");
+    body = vchild(b, vchild(b, root, "component"), "structuredBody");
+    for (comp = vchild(b, body, "component"); comp && !st;
+         comp = vnext(b, comp, "component")) {
+        xmlNodePtr sec = vchild(b, comp, "section");
 
         if (sec)
             st = section(b, sec, 0);

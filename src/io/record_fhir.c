@@ -11,56 +11,78 @@
 #include "io/record_int.h"
 #include "io/record_map.h"
 
+
+
 struct fhir {
     struct rec_build *b;
-    struct mmdx_strmap refs;    /* fullUrl and Type/id -> resource node */
+    struct mmdx_strmap urls;    /* fullUrl -> resource node */
+    struct mmdx_strmap ids;     /* Resource.id -> resource node (the keys
+                                   are the document's own strings) */
+    xmlNodePtr bundle;          /* the Bundle root, NULL for one resource */
+    bool indexed;               /* refs built (lazily: most bundles never
+                                   need it) */
     size_t npatients;
+    const xmlNs *ns;            /* last namespace seen to be FHIR's */
+    bool composition;           /* a Composition says which lists exist */
 };
 
-static bool is_f(xmlNodePtr n, const char *name)
+/* The FHIR namespace test costs a pointer compare once the document's
+ * xmlNs is known (all elements usually share the root's declaration). */
+static bool ns_f(struct fhir *f, const xmlNs *ns)
 {
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           strcmp((const char *)n->ns->href, MMDX_NS_FHIR) == 0 &&
+    if (!ns)
+        return false;
+    if (ns == f->ns)
+        return true;
+    if (ns->href && strcmp((const char *)ns->href, MMDX_NS_FHIR) == 0) {
+        f->ns = ns;
+        return true;
+    }
+    return false;
+}
+
+static bool is_f(struct fhir *f, xmlNodePtr n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && ns_f(f, n->ns) &&
            strcmp((const char *)n->name, name) == 0;
 }
 
-static bool is_any_f(xmlNodePtr n)
+static bool is_any_f(struct fhir *f, xmlNodePtr n)
 {
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-           strcmp((const char *)n->ns->href, MMDX_NS_FHIR) == 0;
+    return n && n->type == XML_ELEMENT_NODE && ns_f(f, n->ns);
 }
 
-static xmlNodePtr fchild(xmlNodePtr p, const char *name)
+static xmlNodePtr fchild(struct fhir *f, xmlNodePtr p, const char *name)
 {
     xmlNodePtr c;
 
     for (c = p ? p->children : NULL; c; c = c->next)
-        if (is_f(c, name))
+        if (is_f(f, c, name))
             return c;
     return NULL;
 }
 
-static xmlNodePtr fnext(xmlNodePtr n, const char *name)
+static xmlNodePtr fnext(struct fhir *f, xmlNodePtr n, const char *name)
 {
     for (n = n ? n->next : NULL; n; n = n->next)
-        if (is_f(n, name))
+        if (is_f(f, n, name))
             return n;
     return NULL;
 }
 
 /* The @value of child `name` of p. */
-static const char *fval(xmlNodePtr p, const char *name)
+static const char *fval(struct fhir *f, xmlNodePtr p, const char *name)
 {
-    return mmdx__rec_attr(fchild(p, name), "value");
+    return mmdx__rec_attr(fchild(f, p, name), "value");
 }
 
 /* First element child of n in the FHIR namespace (a resource). */
-static xmlNodePtr first_f(xmlNodePtr n)
+static xmlNodePtr first_f(struct fhir *f, xmlNodePtr n)
 {
     xmlNodePtr c;
 
     for (c = n ? n->children : NULL; c; c = c->next)
-        if (is_any_f(c))
+        if (is_any_f(f, c))
             return c;
     return NULL;
 }
@@ -114,7 +136,7 @@ static enum mmdx_status idf_values(struct fhir *f, const char *field,
  * subject/patient, which often names the patient. */
 static enum mmdx_status common_idfields(struct fhir *f, xmlNodePtr res)
 {
-    xmlNodePtr t = fchild(res, "text"), c;
+    xmlNodePtr t = fchild(f, res, "text"), c;
     enum mmdx_status st = MMDX_OK;
 
     if (!(f->b->flags & MMDX_RECORD_IDFIELDS))
@@ -125,13 +147,13 @@ static enum mmdx_status common_idfields(struct fhir *f, xmlNodePtr res)
             strcmp((const char *)c->name, "div") == 0)
             st = mmdx__rec_idfield_node(f->b, "Resource.text.div",
                                         MMDX_ID_FREE_TEXT, c);
-    if (!st && (c = fchild(fchild(res, "subject"), "display")) != NULL)
+    if (!st && (c = fchild(f, fchild(f, res, "subject"), "display")) != NULL)
         st = mmdx__rec_idfield(f->b, "Reference.display", MMDX_ID_NAME,
                                mmdx__rec_attr(c, "value"));
-    if (!st && (c = fchild(fchild(res, "patient"), "display")) != NULL)
+    if (!st && (c = fchild(f, fchild(f, res, "patient"), "display")) != NULL)
         st = mmdx__rec_idfield(f->b, "Reference.display", MMDX_ID_NAME,
                                mmdx__rec_attr(c, "value"));
-    for (c = fchild(res, "note"); c && !st; c = fnext(c, "note"))
+    for (c = fchild(f, res, "note"); c && !st; c = fnext(f, c, "note"))
         st = idf_values(f, "Annotation.text", MMDX_ID_FREE_TEXT, c);
     return st;
 }
@@ -154,28 +176,28 @@ static enum mmdx_status date_of(struct fhir *f, xmlNodePtr el,
 }
 
 /* Codings of a CodeableConcept: known systems first. */
-static void codings(xmlNodePtr cc, struct mmdx_code *codes, size_t *n)
+static void codings(struct fhir *f, xmlNodePtr cc, struct mmdx_code *codes, size_t *n)
 {
     xmlNodePtr c;
     int pass;
 
     *n = 0;
     for (pass = 0; pass < 2; pass++)
-        for (c = fchild(cc, "coding"); c; c = fnext(c, "coding")) {
-            enum mmdx_codesys cs = mmdx__codesys_from_uri(fval(c, "system"));
+        for (c = fchild(f, cc, "coding"); c; c = fnext(f, c, "coding")) {
+            enum mmdx_codesys cs = mmdx__codesys_from_uri(fval(f, c, "system"));
 
             if ((cs != MMDX_CS_OTHER) == (pass == 0))
-                mmdx__rec_codes_add(codes, n, cs, fval(c, "code"));
+                mmdx__rec_codes_add(codes, n, cs, fval(f, c, "code"));
         }
 }
 
 /* The LOINC coding of a CodeableConcept (else the first coding). */
-static bool main_code(xmlNodePtr cc, struct mmdx_code *out)
+static bool main_code(struct fhir *f, xmlNodePtr cc, struct mmdx_code *out)
 {
     struct mmdx_code codes[MMDX_RECORD_NCODES];
     size_t n, i;
 
-    codings(cc, codes, &n);
+    codings(f, cc, codes, &n);
     for (i = 0; i < n; i++)
         if (codes[i].sys == MMDX_CS_LOINC) {
             *out = codes[i];
@@ -213,7 +235,7 @@ static enum mmdx_status patient(struct fhir *f, xmlNodePtr res)
                           mmdx__rec_line(res), "Patient",
                           "more than one Patient resource: a record file "
                           "must describe one patient");
-    g = fval(res, "gender");
+    g = fval(f, res, "gender");
     if (g) {
         if (strcmp(g, "female") == 0)
             r->sex = MMDX_SEX_FEMALE;
@@ -222,16 +244,16 @@ static enum mmdx_status patient(struct fhir *f, xmlNodePtr res)
         else if (strcmp(g, "other") == 0)
             r->sex = MMDX_SEX_OTHER;
     }
-    c = fchild(res, "birthDate");
+    c = fchild(f, res, "birthDate");
     st = date_of(f, c, &r->birth, "Patient.birthDate");
     if (!st && c)
         st = mmdx__rec_idfield(f->b, "Patient.birthDate", MMDX_ID_DATE,
                                mmdx__rec_attr(c, "value"));
-    if (!st && (c = fchild(res, "deceasedDateTime")) != NULL)
+    if (!st && (c = fchild(f, res, "deceasedDateTime")) != NULL)
         st = mmdx__rec_idfield(f->b, "Patient.deceasedDateTime",
                                MMDX_ID_DATE, mmdx__rec_attr(c, "value"));
     for (i = 0; i < MMDX_ARRAY_SIZE(idf) && !st; i++)
-        for (c = fchild(res, idf[i].el); c && !st; c = fnext(c, idf[i].el))
+        for (c = fchild(f, res, idf[i].el); c && !st; c = fnext(f, c, idf[i].el))
             st = idf_values(f, idf[i].field, idf[i].kind, c);
     return st;
 }
@@ -251,7 +273,7 @@ static enum mmdx_status person(struct fhir *f, xmlNodePtr res)
     size_t i;
 
     for (i = 0; i < MMDX_ARRAY_SIZE(idf) && !st; i++)
-        for (c = fchild(res, idf[i].el); c && !st; c = fnext(c, idf[i].el))
+        for (c = fchild(f, res, idf[i].el); c && !st; c = fnext(f, c, idf[i].el))
             st = idf_values(f, strcmp((const char *)res->name,
                                       "Practitioner") == 0
                                    ? "Practitioner"
@@ -262,32 +284,32 @@ static enum mmdx_status person(struct fhir *f, xmlNodePtr res)
 
 /* valueQuantity / valueCodeableConcept / valueInteger of an Observation
  * or a component. */
-static void obs_value(xmlNodePtr n, struct mmdx_obs *o)
+static void obs_value(struct fhir *f, xmlNodePtr n, struct mmdx_obs *o)
 {
-    xmlNodePtr q = fchild(n, "valueQuantity"), c;
+    xmlNodePtr q = fchild(f, n, "valueQuantity"), c;
     const char *v;
 
     o->value = NAN;
     if (q) {
         double d;
 
-        v = fval(q, "value");
+        v = fval(f, q, "value");
         if (v && mmdx__parse_double(v, &d))
             o->value = d;
         /* the UCUM code is the unit; "unit" is for display */
-        if (!mmdx__rec_unit_set(o->unit, fval(q, "code")) || !o->unit[0])
-            mmdx__rec_unit_set(o->unit, fval(q, "unit"));
+        if (!mmdx__rec_unit_set(o->unit, fval(f, q, "code")) || !o->unit[0])
+            mmdx__rec_unit_set(o->unit, fval(f, q, "unit"));
         return;
     }
-    if ((v = fval(n, "valueInteger")) != NULL) {
+    if ((v = fval(f, n, "valueInteger")) != NULL) {
         double d;
 
         if (mmdx__parse_double(v, &d))
             o->value = d;
         return;
     }
-    if ((c = fchild(n, "valueCodeableConcept")) != NULL)
-        main_code(c, &o->value_code);
+    if ((c = fchild(f, n, "valueCodeableConcept")) != NULL)
+        main_code(f, c, &o->value_code);
 }
 
 static enum mmdx_status effective(struct fhir *f, xmlNodePtr res,
@@ -295,13 +317,13 @@ static enum mmdx_status effective(struct fhir *f, xmlNodePtr res,
 {
     xmlNodePtr c;
 
-    if ((c = fchild(res, "effectiveDateTime")) != NULL)
+    if ((c = fchild(f, res, "effectiveDateTime")) != NULL)
         return date_of(f, c, d, "effectiveDateTime");
-    if ((c = fchild(res, "effectiveInstant")) != NULL)
+    if ((c = fchild(f, res, "effectiveInstant")) != NULL)
         return date_of(f, c, d, "effectiveInstant");
-    if ((c = fchild(fchild(res, "effectivePeriod"), "start")) != NULL)
+    if ((c = fchild(f, fchild(f, res, "effectivePeriod"), "start")) != NULL)
         return date_of(f, c, d, "effectivePeriod.start");
-    if ((c = fchild(res, "issued")) != NULL)
+    if ((c = fchild(f, res, "issued")) != NULL)
         return date_of(f, c, d, "issued");
     memset(d, 0, sizeof(*d));
     return MMDX_OK;
@@ -320,7 +342,7 @@ static enum mmdx_status observation(struct fhir *f, xmlNodePtr res)
     xmlNodePtr c;
     bool any = false;
 
-    if (unusable_status(fval(res, "status")))
+    if (unusable_status(fval(f, res, "status")))
         return MMDX_OK;
     memset(&base, 0, sizeof(base));
     base.value = NAN;
@@ -328,25 +350,25 @@ static enum mmdx_status observation(struct fhir *f, xmlNodePtr res)
     if (st)
         return st;
     o = base;
-    if (main_code(fchild(res, "code"), &o.code)) {
-        obs_value(res, &o);
+    if (main_code(f, fchild(f, res, "code"), &o.code)) {
+        obs_value(f, res, &o);
         if (!isnan(o.value) || o.value_code.code[0]) {
             st = mmdx__rec_add_obs(f->b, &o);
             any = true;
         }
     }
     /* components (blood pressure panels) share the observation's date */
-    for (c = fchild(res, "component"); c && !st; c = fnext(c, "component")) {
+    for (c = fchild(f, res, "component"); c && !st; c = fnext(f, c, "component")) {
         o = base;
-        if (!main_code(fchild(c, "code"), &o.code))
+        if (!main_code(f, fchild(f, c, "code"), &o.code))
             continue;
-        obs_value(c, &o);
+        obs_value(f, c, &o);
         if (!isnan(o.value) || o.value_code.code[0]) {
             st = mmdx__rec_add_obs(f->b, &o);
             any = true;
         }
     }
-    if (!st && !any && !fchild(res, "hasMember"))
+    if (!st && !any && !fchild(f, res, "hasMember"))
         f->b->r->counts.entries_skipped++;
     return st;
 }
@@ -360,18 +382,18 @@ static enum mmdx_status condition(struct fhir *f, xmlNodePtr res)
     struct mmdx_code vs;
 
     f->b->r->has_problem_list = true;
-    if (main_code(fchild(res, "verificationStatus"), &vs) &&
+    if (main_code(f, fchild(f, res, "verificationStatus"), &vs) &&
         (strcmp(vs.code, "entered-in-error") == 0 ||
          strcmp(vs.code, "refuted") == 0))
         return MMDX_OK;
     memset(&c, 0, sizeof(c));
-    codings(fchild(res, "code"), c.codes, &c.ncodes);
+    codings(f, fchild(f, res, "code"), c.codes, &c.ncodes);
     if (!c.ncodes) {
         f->b->r->counts.entries_skipped++;
         return MMDX_OK;
     }
-    n = fchild(fchild(res, "clinicalStatus"), "coding");
-    s = n ? fval(n, "code") : NULL;
+    n = fchild(f, fchild(f, res, "clinicalStatus"), "coding");
+    s = n ? fval(f, n, "code") : NULL;
     if (s && (strcmp(s, "active") == 0 || strcmp(s, "recurrence") == 0 ||
               strcmp(s, "relapse") == 0))
         c.status = MMDX_COND_ACTIVE;
@@ -379,52 +401,75 @@ static enum mmdx_status condition(struct fhir *f, xmlNodePtr res)
                    strcmp(s, "remission") == 0 ||
                    strcmp(s, "resolved") == 0))
         c.status = MMDX_COND_RESOLVED;
-    if ((n = fchild(res, "onsetDateTime")) != NULL)
+    if ((n = fchild(f, res, "onsetDateTime")) != NULL)
         st = date_of(f, n, &c.onset, "Condition.onsetDateTime");
     else
-        st = date_of(f, fchild(fchild(res, "onsetPeriod"), "start"),
+        st = date_of(f, fchild(f, fchild(f, res, "onsetPeriod"), "start"),
                      &c.onset, "Condition.onsetPeriod.start");
-    if (!st && (n = fchild(res, "abatementDateTime")) != NULL)
+    if (!st && (n = fchild(f, res, "abatementDateTime")) != NULL)
         st = date_of(f, n, &c.abatement, "Condition.abatementDateTime");
     else if (!st)
-        st = date_of(f, fchild(fchild(res, "abatementPeriod"), "start"),
+        st = date_of(f, fchild(f, fchild(f, res, "abatementPeriod"), "start"),
                      &c.abatement, "Condition.abatementPeriod.start");
     if (st)
         return st;
     if (c.status == MMDX_COND_UNKNOWN &&
         (c.abatement.prec != MMDX_DATE_NONE ||
-         fchild(res, "abatementString") || fchild(res, "abatementBoolean")))
+         fchild(f, res, "abatementString") || fchild(f, res, "abatementBoolean")))
         c.status = MMDX_COND_RESOLVED;
     return mmdx__rec_add_cond(f->b, &c);
 }
 
+static enum mmdx_status build_index(struct fhir *f);
+
 /* Resolve a reference string to a resource node: "#id" among contained
- * resources of res, else fullUrl or Type/id in the Bundle. */
-static xmlNodePtr resolve(struct fhir *f, xmlNodePtr res, const char *ref)
+ * resources of res, else fullUrl or Type/id in the Bundle. NULL when not
+ * found; *st reports E_NOMEM while building the index. */
+static xmlNodePtr resolve(struct fhir *f, xmlNodePtr res, const char *ref,
+                          enum mmdx_status *st)
 {
     xmlNodePtr c;
 
     if (!ref || !*ref)
         return NULL;
     if (ref[0] == '#') {
-        for (c = fchild(res, "contained"); c; c = fnext(c, "contained")) {
-            xmlNodePtr r = first_f(c);
-            const char *id = fval(r, "id");
+        for (c = fchild(f, res, "contained"); c; c = fnext(f, c, "contained")) {
+            xmlNodePtr r = first_f(f, c);
+            const char *id = fval(f, r, "id");
 
             if (id && strcmp(id, ref + 1) == 0)
                 return r;
         }
         return NULL;
     }
-    return mmdx__strmap_get(&f->refs, ref, strlen(ref));
+    if (!f->indexed && (*st = build_index(f)) != MMDX_OK)
+        return NULL;
+    c = mmdx__strmap_get(&f->urls, ref, strlen(ref));
+    if (!c) {
+        /* Type/id, also as the tail of an absolute URL */
+        const char *id = strrchr(ref, '/'), *type;
+        size_t tlen;
+
+        if (!id || id == ref)
+            return NULL;
+        for (type = id - 1; type > ref && type[-1] != '/'; type--)
+            ;
+        tlen = (size_t)(id - type);
+        id++;
+        c = mmdx__strmap_get(&f->ids, id, strlen(id));
+        if (c && (strlen((const char *)c->name) != tlen ||
+                  memcmp(c->name, type, tlen) != 0))
+            c = NULL;
+    }
+    return c;
 }
 
 static enum mmdx_status medication(struct fhir *f, xmlNodePtr res)
 {
     struct mmdx_medication m;
-    const char *s = fval(res, "status");
-    xmlNodePtr n, cc = fchild(res, "medicationCodeableConcept");
-    enum mmdx_status st;
+    const char *s = fval(f, res, "status");
+    xmlNodePtr n, cc = fchild(f, res, "medicationCodeableConcept");
+    enum mmdx_status st = MMDX_OK;
 
     f->b->r->has_med_list = true;
     if (s && strcmp(s, "entered-in-error") == 0)
@@ -432,13 +477,16 @@ static enum mmdx_status medication(struct fhir *f, xmlNodePtr res)
     memset(&m, 0, sizeof(m));
     if (!cc) {
         xmlNodePtr med = resolve(f, res,
-                                 fval(fchild(res, "medicationReference"),
-                                      "reference"));
+                                 fval(f, fchild(f, res, "medicationReference"),
+                                      "reference"),
+                                 &st);
 
-        if (med && is_f(med, "Medication"))
-            cc = fchild(med, "code");
+        if (st)
+            return st;
+        if (med && is_f(f, med, "Medication"))
+            cc = fchild(f, med, "code");
     }
-    codings(cc, m.codes, &m.ncodes);
+    codings(f, cc, m.codes, &m.ncodes);
     if (s) {
         if (!strcmp(s, "active") || !strcmp(s, "on-hold") ||
             !strcmp(s, "intended"))
@@ -447,15 +495,15 @@ static enum mmdx_status medication(struct fhir *f, xmlNodePtr res)
                  !strcmp(s, "cancelled") || !strcmp(s, "not-taken"))
             m.status = MMDX_MED_STOPPED;
     }
-    if ((n = fchild(res, "effectiveDateTime")) != NULL)
+    if ((n = fchild(f, res, "effectiveDateTime")) != NULL)
         st = date_of(f, n, &m.start, "effectiveDateTime");
-    else if ((n = fchild(res, "authoredOn")) != NULL)
+    else if ((n = fchild(f, res, "authoredOn")) != NULL)
         st = date_of(f, n, &m.start, "MedicationRequest.authoredOn");
     else
-        st = date_of(f, fchild(fchild(res, "effectivePeriod"), "start"),
+        st = date_of(f, fchild(f, fchild(f, res, "effectivePeriod"), "start"),
                      &m.start, "effectivePeriod.start");
     if (!st)
-        st = date_of(f, fchild(fchild(res, "effectivePeriod"), "end"),
+        st = date_of(f, fchild(f, fchild(f, res, "effectivePeriod"), "end"),
                      &m.end, "effectivePeriod.end");
     if (st)
         return st;
@@ -470,10 +518,10 @@ static void composition(struct fhir *f, xmlNodePtr res)
 {
     xmlNodePtr s;
 
-    for (s = fchild(res, "section"); s; s = fnext(s, "section")) {
+    for (s = fchild(f, res, "section"); s; s = fnext(f, s, "section")) {
         struct mmdx_code c;
 
-        if (!main_code(fchild(s, "code"), &c) || c.sys != MMDX_CS_LOINC)
+        if (!main_code(f, fchild(f, s, "code"), &c) || c.sys != MMDX_CS_LOINC)
             continue;
         if (strcmp(c.code, "11450-4") == 0)
             f->b->r->has_problem_list = true;
@@ -504,29 +552,38 @@ static enum mmdx_status resource(struct fhir *f, xmlNodePtr res)
     if (strcmp(t, "Practitioner") == 0 || strcmp(t, "RelatedPerson") == 0 ||
         strcmp(t, "Person") == 0)
         return person(f, res);
-    if (strcmp(t, "Composition") == 0)
+    if (strcmp(t, "Composition") == 0) {
+        f->composition = true;
         composition(f, res);
+    }
     return MMDX_OK;
 }
 
 static enum mmdx_status index_entry(struct fhir *f, xmlNodePtr e)
 {
-    xmlNodePtr res = first_f(fchild(e, "resource"));
-    const char *url = fval(e, "fullUrl"), *id;
-    char key[256];
+    xmlNodePtr res = first_f(f, fchild(f, e, "resource"));
+    const char *url = fval(f, e, "fullUrl"), *id;
 
     if (!res)
         return MMDX_OK;
     if (url && *url &&
-        mmdx__strmap_put(&f->refs, url, strlen(url), res) != MMDX_OK)
+        mmdx__strmap_put(&f->urls, url, strlen(url), res) != MMDX_OK)
         return mmdx__nomem(f->b->ctx);
-    id = fval(res, "id");
-    if (id && *id &&
-        mmdx__snprintf(key, sizeof(key), "%s/%s", (const char *)res->name,
-                       id) &&
-        mmdx__strmap_put(&f->refs, key, strlen(key), res) != MMDX_OK)
+    id = fval(f, res, "id");
+    if (id && *id && mmdx__strmap_put(&f->ids, id, strlen(id), res) != MMDX_OK)
         return mmdx__nomem(f->b->ctx);
     return MMDX_OK;
+}
+
+static enum mmdx_status build_index(struct fhir *f)
+{
+    enum mmdx_status st = MMDX_OK;
+    xmlNodePtr e;
+
+    f->indexed = true;
+    for (e = fchild(f, f->bundle, "entry"); e && !st; e = fnext(f, e, "entry"))
+        st = index_entry(f, e);
+    return st;
 }
 
 enum mmdx_status mmdx__record_read_fhir(struct rec_build *b, xmlDocPtr doc)
@@ -537,19 +594,30 @@ enum mmdx_status mmdx__record_read_fhir(struct rec_build *b, xmlDocPtr doc)
 
     memset(&f, 0, sizeof(f));
     f.b = b;
-    mmdx__strmap_init(&f.refs);
+    mmdx__strmap_init_borrowed(&f.urls);
+    mmdx__strmap_init_borrowed(&f.ids);
     if (strcmp((const char *)root->name, "Bundle") == 0) {
-        for (e = fchild(root, "entry"); e && !st; e = fnext(e, "entry"))
-            st = index_entry(&f, e);
-        for (e = fchild(root, "entry"); e && !st; e = fnext(e, "entry")) {
-            xmlNodePtr res = first_f(fchild(e, "resource"));
+        f.bundle = root;
+        for (e = fchild(&f, root, "entry"); e && !st;
+             e = fnext(&f, e, "entry")) {
+            xmlNodePtr res = first_f(&f, fchild(&f, e, "resource"));
 
             if (res)
                 st = resource(&f, res);
         }
+        /* A Bundle holding one Patient and clinical resources, without a
+         * Composition listing its sections, is taken as that patient's
+         * export: a condition or medication absent from it is absent
+         * (0), not unknown. Single resources stay unknown. */
+        if (!st && !f.composition && f.npatients == 1 &&
+            b->r->nobs + b->r->nconds + b->r->nmeds > 0) {
+            b->r->has_problem_list = true;
+            b->r->has_med_list = true;
+        }
     } else {
         st = resource(&f, root);
     }
-    mmdx__strmap_fini(&f.refs);
+    mmdx__strmap_fini(&f.urls);
+    mmdx__strmap_fini(&f.ids);
     return st;
 }

@@ -16,6 +16,7 @@ struct rec_build {
     const char *stage;      /* "io.fhir", "io.ccda", "io.record" */
     unsigned flags;         /* MMDX_RECORD_* */
     struct mmdx_record *r;
+    const xmlNs *ns;        /* last namespace found to be the format's */
 };
 
 /* Append one item (copied); E_NOMEM / E_LIMIT recorded on ctx. */

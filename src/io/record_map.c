@@ -21,11 +21,17 @@ void mmdx__strmap_init(struct mmdx_strmap *m)
     memset(m, 0, sizeof(*m));
 }
 
+void mmdx__strmap_init_borrowed(struct mmdx_strmap *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->borrow = true;
+}
+
 void mmdx__strmap_fini(struct mmdx_strmap *m)
 {
     size_t i;
 
-    for (i = 0; i < m->cap; i++)
+    for (i = 0; i < m->cap && !m->borrow; i++)
         mmdx__free(m->v[i].key);
     mmdx__free(m->v);
     memset(m, 0, sizeof(*m));
@@ -80,7 +86,7 @@ enum mmdx_status mmdx__strmap_put(struct mmdx_strmap *m, const char *key,
     e = slot(m->v, m->cap, key, klen, h);
     if (e->key)
         return MMDX_OK;
-    k = mmdx__strndup(key, klen);
+    k = m->borrow ? (char *)key : mmdx__strndup(key, klen);
     if (!k)
         return MMDX_E_NOMEM;
     e->key = k;

@@ -18,9 +18,12 @@ struct mmdx_strmap_ent {
 struct mmdx_strmap {
     struct mmdx_strmap_ent *v;
     size_t n, cap;    /* cap is 0 or a power of two */
+    bool borrow;      /* keys are the caller's (they outlive the map) */
 };
 
 void mmdx__strmap_init(struct mmdx_strmap *m);
+/* A map whose keys are not copied: they must outlive it. */
+void mmdx__strmap_init_borrowed(struct mmdx_strmap *m);
 /* Free the keys (values are the caller's). */
 void mmdx__strmap_fini(struct mmdx_strmap *m);
 /* Insert key[0..klen) -> val; an existing key keeps its first value.

@@ -364,6 +364,48 @@ static void fhir__bad_input__named(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a Bundle holding one Patient and clinical resources but no
+ * Composition counts as the patient's export (lists present), while a
+ * document Bundle follows its Composition sections. */
+static void fhir__export_bundle__lists_present(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+
+    (void)state;
+    assert_int_equal(
+        read_text(ctx,
+                  "<Bundle xmlns='http://hl7.org/fhir'><entry><resource>"
+                  "<Patient><gender value='male'/></Patient></resource>"
+                  "</entry><entry><resource><Observation><code><coding>"
+                  "<system value='http://loinc.org'/><code value='8867-4'/>"
+                  "</coding></code><valueInteger value='71'/></Observation>"
+                  "</resource></entry></Bundle>",
+                  &r),
+        MMDX_OK);
+    assert_true(r->has_problem_list);
+    assert_true(r->has_med_list);
+    assert_true(r->obs[0].value == 71);
+    mmdx__record_free(r);
+    assert_int_equal(
+        read_text(ctx,
+                  "<Bundle xmlns='http://hl7.org/fhir'><entry><resource>"
+                  "<Composition><section><code><coding>"
+                  "<system value='http://loinc.org'/><code value='10160-0'/>"
+                  "</coding></code></section></Composition></resource></entry>"
+                  "<entry><resource><Patient/></resource></entry>"
+                  "<entry><resource><Observation><code><coding>"
+                  "<system value='http://loinc.org'/><code value='8867-4'/>"
+                  "</coding></code><valueInteger value='71'/></Observation>"
+                  "</resource></entry></Bundle>",
+                  &r),
+        MMDX_OK);
+    assert_false(r->has_problem_list);
+    assert_true(r->has_med_list);
+    mmdx__record_free(r);
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- C-CDA ------------------------------------------------------------- */
 
 /* Ensure that the CCD's vital signs are read from coded values. */
@@ -1177,6 +1219,7 @@ int main(void)
         cmocka_unit_test(fhir__single_resources__values),
         cmocka_unit_test(fhir__references_components__resolved),
         cmocka_unit_test(fhir__bad_input__named),
+        cmocka_unit_test(fhir__export_bundle__lists_present),
         cmocka_unit_test(ccda__ccd_vitals__values),
         cmocka_unit_test(ccda__progress_note__problems_meds),
         cmocka_unit_test(ccda__synthea__values),
