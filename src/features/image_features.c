@@ -24,7 +24,7 @@ static const int dirs13[13][3] = {
 
 struct tex {
     size_t nx, ny, nz;
-    int *q;                   /* level per voxel, 0 = outside */
+    uint16_t *q;              /* level per voxel, 0 = outside */
     int ng;                   /* highest level */
     size_t nroi;
 };
@@ -121,77 +121,201 @@ static void percentiles(float *v, size_t n, const double *p, size_t np,
 
 /* ---- intensity statistics (IBSI 3.3) and histogram (3.4) ------------------------ */
 
-/* Statistics shared by both families; vals are reordered. */
-static void first_order(struct emit *e, const char *fam, float *vals,
-                        size_t n, double shift)
+/* The 18 statistics, from the moments and order statistics. */
+struct fo {
+    double n, mean, m2, m3, m4, min, max, energy;
+    double p[5];             /* P10, P25, P50, P75, P90 */
+    double mad, rmad, medad;
+};
+
+static void fo_emit(struct emit *e, const char *fam, const struct fo *s)
 {
-    static const double pct[] = { 10, 25, 50, 75, 90 };
-    double sum = 0, m, m2 = 0, m3 = 0, m4 = 0, mn = INFINITY, mx = -INFINITY;
-    double pv[5], mad = 0, rsum = 0, rmad = 0, medad = 0, energy = 0;
-    size_t i, rn = 0;
     char name[96];
 
-    for (i = 0; i < n; i++) {
-        double x = vals[i];
-
-        sum += x;
-        energy += (x + shift) * (x + shift);
-        if (x < mn)
-            mn = x;
-        if (x > mx)
-            mx = x;
-    }
-    m = sum / (double)n;
-    for (i = 0; i < n; i++) {
-        double d = vals[i] - m, d2 = d * d;
-
-        m2 += d2;
-        m3 += d2 * d;
-        m4 += d2 * d2;
-        mad += fabs(d);
-    }
-    m2 /= (double)n;
-    m3 /= (double)n;
-    m4 /= (double)n;
-    mad /= (double)n;
-    percentiles(vals, n, pct, 5, pv);
-    for (i = 0; i < n; i++)
-        if (vals[i] >= pv[0] && vals[i] <= pv[4]) {
-            rsum += vals[i];
-            rn++;
-        }
-    for (i = 0; i < n; i++) {
-        if (vals[i] >= pv[0] && vals[i] <= pv[4])
-            rmad += fabs(vals[i] - rsum / (double)rn);
-        medad += fabs(vals[i] - pv[2]);
-    }
 #define F(nm, v)                                                             \
     do {                                                                     \
         snprintf(name, sizeof(name), "image.%s.%s", fam, nm);               \
         put(e, name, v);                                                     \
     } while (0)
-    F("mean", m + shift);
-    F("variance", m2);
-    F("skewness", m2 > 0 ? m3 / pow(m2, 1.5) : NAN);
-    F("kurtosis", m2 > 0 ? m4 / (m2 * m2) - 3 : NAN);
-    F("median", pv[2] + shift);
-    F("min", mn + shift);
-    F("p10", pv[0] + shift);
-    F("p90", pv[4] + shift);
-    F("max", mx + shift);
-    F("iqr", pv[3] - pv[1]);
-    F("range", mx - mn);
-    F("mad", mad);
-    F("rmad", rn ? rmad / (double)rn : NAN);
-    F("medad", medad / (double)n);
-    F("cov", m + shift != 0 ? sqrt(m2) / (m + shift) : NAN);
-    F("qcod", pv[3] + pv[1] + 2 * shift != 0
-                  ? (pv[3] - pv[1]) / (pv[3] + pv[1] + 2 * shift) : NAN);
+    F("mean", s->mean);
+    F("variance", s->m2);
+    F("skewness", s->m2 > 0 ? s->m3 / pow(s->m2, 1.5) : NAN);
+    F("kurtosis", s->m2 > 0 ? s->m4 / (s->m2 * s->m2) - 3 : NAN);
+    F("median", s->p[2]);
+    F("min", s->min);
+    F("p10", s->p[0]);
+    F("p90", s->p[4]);
+    F("max", s->max);
+    F("iqr", s->p[3] - s->p[1]);
+    F("range", s->max - s->min);
+    F("mad", s->mad);
+    F("rmad", s->rmad);
+    F("medad", s->medad);
+    F("cov", s->mean != 0 ? sqrt(s->m2) / s->mean : NAN);
+    F("qcod", s->p[3] + s->p[1] != 0
+                  ? (s->p[3] - s->p[1]) / (s->p[3] + s->p[1]) : NAN);
     if (!strcmp(fam, "stat")) {
-        F("energy", energy);
-        F("rms", sqrt(energy / (double)n));
+        F("energy", s->energy);
+        F("rms", sqrt(s->energy / s->n));
     }
 #undef F
+}
+
+static const double pct5[5] = { 10, 25, 50, 75, 90 };
+
+/*
+ * Integer-valued data over a modest range (CT in HU, discretised levels):
+ * one pass into a count per value, then everything from the counts. No
+ * sort and no selection. Returns false (nothing done) otherwise.
+ */
+static bool first_order_counts(struct emit *e, const char *fam,
+                               const float *vals, size_t n)
+{
+    double mn = INFINITY, mx = -INFINITY, rs = 0, rn = 0;
+    uint32_t *h;
+    size_t i, range, k;
+    struct fo s;
+
+    for (i = 0; i < n; i++) {
+        float x = vals[i];
+
+        if (x != floorf(x))
+            return false;
+        if (x < mn)
+            mn = x;
+        if (x > mx)
+            mx = x;
+    }
+    if (mx - mn > 1 << 20)
+        return false;
+    range = (size_t)(mx - mn) + 1;
+    h = mmdx__calloc(range, sizeof(*h));
+    if (!h)
+        return false;
+    for (i = 0; i < n; i++)
+        h[(size_t)(vals[i] - (float)mn)]++;
+    memset(&s, 0, sizeof(s));
+    s.n = (double)n;
+    s.min = mn;
+    s.max = mx;
+    for (k = 0; k < range; k++)
+        if (h[k]) {
+            double v = mn + (double)k;
+
+            s.mean += v * h[k];
+            s.energy += v * v * h[k];
+        }
+    s.mean /= s.n;
+    for (k = 0; k < range; k++)
+        if (h[k]) {
+            double d = mn + (double)k - s.mean, d2 = d * d;
+
+            s.m2 += d2 * h[k];
+            s.m3 += d2 * d * h[k];
+            s.m4 += d2 * d2 * h[k];
+            s.mad += fabs(d) * h[k];
+        }
+    s.m2 /= s.n;
+    s.m3 /= s.n;
+    s.m4 /= s.n;
+    s.mad /= s.n;
+    /* order statistics with numpy's linear interpolation */
+    for (i = 0; i < 5; i++) {
+        double pos = pct5[i] / 100.0 * (s.n - 1), frac;
+        size_t r = (size_t)floor(pos), cum = 0, a = 0, b = 0;
+        bool got_a = false;
+
+        frac = pos - (double)r;
+        for (k = 0; k < range; k++) {
+            cum += h[k];
+            if (!got_a && cum > r) {
+                a = k;
+                got_a = true;
+            }
+            if (got_a && cum > r + 1) {
+                b = k;
+                break;
+            }
+        }
+        if (k == range)
+            b = a;
+        s.p[i] = mn + (double)a + frac * (double)(b - a);
+    }
+    for (k = 0; k < range; k++) {
+        double v = mn + (double)k;
+
+        if (h[k] && v >= s.p[0] && v <= s.p[4]) {
+            rs += v * h[k];
+            rn += h[k];
+        }
+    }
+    for (k = 0; k < range; k++)
+        if (h[k]) {
+            double v = mn + (double)k;
+
+            if (v >= s.p[0] && v <= s.p[4])
+                s.rmad += fabs(v - rs / rn) * h[k];
+            s.medad += fabs(v - s.p[2]) * h[k];
+        }
+    s.rmad = rn > 0 ? s.rmad / rn : NAN;
+    s.medad /= s.n;
+    mmdx__free(h);
+    fo_emit(e, fam, &s);
+    return true;
+}
+
+/* Statistics shared by both families; vals may be reordered. */
+static void first_order(struct emit *e, const char *fam, float *vals,
+                        size_t n, double shift)
+{
+    struct fo s;
+    double rsum = 0;
+    size_t i, rn = 0;
+
+    MMDX_UNUSED(shift);
+    if (first_order_counts(e, fam, vals, n))
+        return;
+    memset(&s, 0, sizeof(s));
+    s.n = (double)n;
+    s.min = INFINITY;
+    s.max = -INFINITY;
+    for (i = 0; i < n; i++) {
+        double x = vals[i];
+
+        s.mean += x;
+        s.energy += x * x;
+        if (x < s.min)
+            s.min = x;
+        if (x > s.max)
+            s.max = x;
+    }
+    s.mean /= s.n;
+    for (i = 0; i < n; i++) {
+        double d = vals[i] - s.mean, d2 = d * d;
+
+        s.m2 += d2;
+        s.m3 += d2 * d;
+        s.m4 += d2 * d2;
+        s.mad += fabs(d);
+    }
+    s.m2 /= s.n;
+    s.m3 /= s.n;
+    s.m4 /= s.n;
+    s.mad /= s.n;
+    percentiles(vals, n, pct5, 5, s.p);
+    for (i = 0; i < n; i++)
+        if (vals[i] >= s.p[0] && vals[i] <= s.p[4]) {
+            rsum += vals[i];
+            rn++;
+        }
+    for (i = 0; i < n; i++) {
+        if (vals[i] >= s.p[0] && vals[i] <= s.p[4])
+            s.rmad += fabs(vals[i] - rsum / (double)rn);
+        s.medad += fabs(vals[i] - s.p[2]);
+    }
+    s.rmad = rn ? s.rmad / (double)rn : NAN;
+    s.medad /= s.n;
+    fo_emit(e, fam, &s);
 }
 
 static void histogram(struct emit *e, const struct tex *t, size_t n)
@@ -255,41 +379,59 @@ static const char *const glcm_names[GLCM_N] = {
     "cluster_shade", "cluster_prominence", "info_corr1", "info_corr2"
 };
 
-/* Count co-occurrences along d (both orders: symmetric) for z in [z0,z1). */
+/*
+ * Count co-occurrences along d for z in [z0, z1) and add them, made
+ * symmetric, to m (ng x ng). cnt is scratch of (ng+1)^2 counters: level 0
+ * (outside the ROI) gets its own row and column, so the inner loop has no
+ * branch; the bounds are hoisted out of it.
+ */
 static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
-                     double *m, double *nv)
+                     double *m, uint32_t *cnt)
 {
-    size_t ng = (size_t)t->ng, x, y, z;
-    long nx = (long)t->nx, ny = (long)t->ny, nz = (long)t->nz;
+    size_t ng = (size_t)t->ng, ng1 = ng + 1, a, b, z;
+    long x0 = d[0] < 0 ? -d[0] : 0, x1 = (long)t->nx - (d[0] > 0 ? d[0] : 0);
+    long y0 = d[1] < 0 ? -d[1] : 0, y1 = (long)t->ny - (d[1] > 0 ? d[1] : 0);
+    long x, y;
 
-    MMDX_UNUSED(nv);
+    size_t tab = ng1 * ng1;
+    uint32_t *c0 = cnt, *c1 = cnt + tab, *c2 = cnt + 2 * tab,
+             *c3 = cnt + 3 * tab;
+
+    if (x1 <= x0 || y1 <= y0)
+        return;
+    /* Four tables used in turn: in uniform regions the same counter would
+     * otherwise be incremented back to back, each increment waiting for
+     * the previous store. */
+    memset(cnt, 0, 4 * tab * sizeof(*cnt));
     for (z = z0; z < z1; z++) {
         long zz = (long)z + d[2];
 
-        if (zz < 0 || zz >= nz)
+        if (zz < 0 || zz >= (long)t->nz)
             continue;
-        for (y = 0; y < t->ny; y++) {
-            long yy = (long)y + d[1];
-            const int *row, *nrow;
+        for (y = y0; y < y1; y++) {
+            const uint16_t *row = t->q + t->nx * ((size_t)y + t->ny * z);
+            const uint16_t *nrow = t->q + t->nx * ((size_t)(y + d[1]) +
+                                              t->ny * (size_t)zz) + d[0];
 
-            if (yy < 0 || yy >= ny)
-                continue;
-            row = t->q + t->nx * (y + t->ny * z);
-            nrow = t->q + t->nx * ((size_t)yy + t->ny * (size_t)zz);
-            for (x = 0; x < t->nx; x++) {
-                long xx = (long)x + d[0];
-                int a = row[x], b;
-
-                if (!a || xx < 0 || xx >= nx)
-                    continue;
-                b = nrow[xx];
-                if (!b)
-                    continue;
-                m[(size_t)(a - 1) * ng + (size_t)(b - 1)] += 1;
-                m[(size_t)(b - 1) * ng + (size_t)(a - 1)] += 1;
+            for (x = x0; x + 3 < x1; x += 4) {
+                c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
+                c1[(size_t)row[x + 1] * ng1 + (size_t)nrow[x + 1]]++;
+                c2[(size_t)row[x + 2] * ng1 + (size_t)nrow[x + 2]]++;
+                c3[(size_t)row[x + 3] * ng1 + (size_t)nrow[x + 3]]++;
             }
+            for (; x < x1; x++)
+                c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
         }
     }
+    for (a = 1; a <= ng; a++)
+        for (b = 1; b <= ng; b++) {
+            size_t ab = a * ng1 + b, ba = b * ng1 + a;
+
+            m[(a - 1) * ng + (b - 1)] +=
+                (double)c0[ab] + (double)c1[ab] + (double)c2[ab] +
+                (double)c3[ab] + (double)c0[ba] + (double)c1[ba] +
+                (double)c2[ba] + (double)c3[ba];
+        }
 }
 
 static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
@@ -523,6 +665,7 @@ struct dctx {
     size_t msize, nj, nfeat;
     double *m, *scratch, *jv, *sum, *tmp;
     size_t *cnt;
+    uint32_t *pairs;       /* GLCM counting scratch, 4 x (ng+1)^2 */
     double nv;
 };
 
@@ -535,7 +678,7 @@ static void d_zero(struct dctx *c)
 static void d_acc(struct dctx *c, int dir, size_t z0, size_t z1)
 {
     if (c->fam == D_GLCM)
-        glcm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv);
+        glcm_acc(c->t, dirs13[dir], z0, z1, c->m, c->pairs);
     else
         glrlm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv, c->nj);
 }
@@ -588,7 +731,10 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
     c.sum = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
     c.tmp = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
     c.cnt = mmdx__calloc(RL_N + GLCM_N, sizeof(size_t));
-    if (!c.m || !c.scratch || !c.jv || !c.sum || !c.tmp || !c.cnt) {
+    if (fam == D_GLCM)
+        c.pairs = mmdx__malloc(4 * (ng + 1) * (ng + 1) * sizeof(uint32_t));
+    if (!c.m || !c.scratch || !c.jv || !c.sum || !c.tmp || !c.cnt ||
+        (fam == D_GLCM && !c.pairs)) {
         st = MMDX_E_NOMEM;
         goto out;
     }
@@ -651,6 +797,7 @@ out:
     mmdx__free(c.sum);
     mmdx__free(c.tmp);
     mmdx__free(c.cnt);
+    mmdx__free(c.pairs);
     return st;
 }
 
@@ -1192,7 +1339,7 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
         return mmdx__fail(ctx, MMDX_E_INVAL, "image.features", NULL, 0,
                           "roi", "the region of interest is empty");
     vals = mmdx__malloc(n * sizeof(float));
-    t.q = mmdx__calloc(nvox, sizeof(int));
+    t.q = mmdx__calloc(nvox, sizeof(*t.q));
     if (!vals || !t.q) {
         e.st = MMDX_E_NOMEM;
         goto out;
@@ -1205,6 +1352,8 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     {
         double lo = o->disc == MMDX_DISC_FBS && isfinite(o->bin_min)
                         ? o->bin_min : mn;
+        double fbn_bins = (double)o->bins;
+        double inv_w = o->disc == MMDX_DISC_FBS ? 1.0 / o->bin_width : 0;
 
         for (v = 0, k = 0; v < nvox; v++) {
             double x = img->vox[v];
@@ -1213,18 +1362,28 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
             if (!roi[v] || !isfinite(x))
                 continue;
             vals[k++] = (float)x;
+            /* x >= mn (and usually >= lo): truncation is floor there; the
+             * FBN expression keeps IBSI's order of operations so that
+             * values on a bin edge land where IBSI puts them */
             if (o->disc == MMDX_DISC_FBN)
-                lv = mx > mn ? (long)floor((double)o->bins * (x - mn) /
-                                           (mx - mn)) + 1 : 1;
+                lv = mx > mn ? (long)((x - mn) * fbn_bins / (mx - mn)) + 1 : 1;
+            else if (x >= lo)
+                lv = (long)((x - lo) * inv_w) + 1;
             else
-                lv = (long)floor((x - lo) / o->bin_width) + 1;
+                lv = (long)floor((x - lo) * inv_w) + 1;
             if (o->disc == MMDX_DISC_FBN && lv > o->bins)
                 lv = o->bins;
             if (lv < 1)
                 lv = 1;
-            if (lv > INT_MAX / 2)
-                lv = INT_MAX / 2;
-            t.q[v] = (int)lv;
+            if (lv > 65535) {
+                mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0,
+                           "discretisation", "more than 65535 grey levels "
+                           "after discretisation (use fewer bins or a wider "
+                           "bin)");
+                e.st = MMDX_E_LIMIT;
+                goto out;
+            }
+            t.q[v] = (uint16_t)lv;
             if (lv > maxlevel)
                 maxlevel = lv;
         }
