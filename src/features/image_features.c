@@ -179,7 +179,7 @@ static bool first_order_counts(struct emit *e, const char *fam,
     for (i = 0; i < n; i++) {
         float x = vals[i];
 
-        if (x != floorf(x))
+        if (!(x >= -1e9f && x <= 1e9f) || x != (float)(int32_t)x)
             return false;
         if (x < mn)
             mn = x;
