@@ -32,6 +32,7 @@
 #define NOTICE "For research use; not a medical device."
 #define REPORT_FORMAT 1
 #define MAX_FINDINGS 16      /* key findings shown per modality */
+#define MAX_PER_FAMILY 6     /* of them from one feature family */
 #define RASTER_MAX 256       /* image pixels per side in the report */
 
 struct report_priv {
@@ -64,7 +65,7 @@ static const char *const mod_titles[MMDX_MOD_COUNT] = {
 
 /* Feature families shown as key findings, in order, per modality. */
 static const char *const key_families[MMDX_MOD_COUNT][10] = {
-    { "firstorder", "glcm", "glrlm", "shape", "lesion", "roi", NULL },
+    { "roi", "stat", "firstorder", "shape", "lesion", "glcm", "glrlm", NULL },
     { "rate", "hr", "rhythm", "af", "rr", "hrv", "qrs", "quality", NULL },
     { "band", "ratio", "slowing", "asym", "spectral", NULL },
     { "score", "demo", "comorb", "hx", "vital", "vitals", "lab", "labs",
@@ -288,7 +289,11 @@ static void findings_html(struct rout *o, const struct facts *f, int m,
         const char *fam = key_families[m][k];
         bool header = false;
 
-        for (i = 0; i < fs->n && (long)shown < max_findings; i++) {
+        size_t in_family = 0;
+
+        for (i = 0; i < fs->n && (long)shown < max_findings &&
+                    in_family < MAX_PER_FAMILY;
+             i++) {
             const char *name = fs->v[i].name, *a = strchr(name, '.');
 
             if (feature_modality(name) != m ||
@@ -305,6 +310,7 @@ static void findings_html(struct rout *o, const struct facts *f, int m,
             }
             feature_row(o, &fs->v[i]);
             shown++;
+            in_family++;
         }
     }
     rout_adds(o, "</table>\n");
@@ -407,9 +413,13 @@ static void risk_html(struct rout *o, const struct facts *f)
                           ? r->ntop : MMDX_RISK_TOP_FEATURES;
 
         rout_adds(o, "<h3>Top features</h3>\n");
+        char lab[MMDX_RISK_TOP_FEATURES][80];
+
         for (i = 0; i < n; i++) {
             mmdx__report_words(r->top[i].name, &w[i]);
-            labels[i] = w[i].name;
+            snprintf(lab[i], sizeof(lab[i]), "%s: %s", w[i].family,
+                     w[i].name);
+            labels[i] = lab[i];
             vals[i] = r->top[i].attribution;
         }
         mmdx__svg_bars(o, "top-features", labels, vals, n, "logit units", 1);

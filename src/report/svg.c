@@ -453,7 +453,20 @@ void mmdx__svg_bars(struct rout *o, const char *name,
         double v = values[i] * scale, y = 10 + 22.0 * (double)i;
         double len = isfinite(v) ? v / m * 90 : 0;
 
-        text_at(o, 4, y + 12, "start", labels[i]);
+        /* labels end before the longest negative bar (x0 - 90 px) */
+        if (strlen(labels[i]) > 44) {
+            char cut[64];
+            size_t k = 42;
+
+            /* never split a UTF-8 sequence */
+            while (k > 0 && ((unsigned char)labels[i][k] & 0xc0) == 0x80)
+                k--;
+            memcpy(cut, labels[i], k);
+            memcpy(cut + k, "\xe2\x80\xa6", 4);
+            text_at(o, 4, y + 12, "start", cut);
+        } else {
+            text_at(o, 4, y + 12, "start", labels[i]);
+        }
         if (isfinite(v))
             rout_addf(o, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" "
                          "width=\"%.1f\" height=\"14\" fill=\"%s\"/>",
