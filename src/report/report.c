@@ -52,6 +52,8 @@ struct facts {
     /* pictures, built before writing */
     double *peaks_s;
     size_t npeaks;
+    float *strip;                        /* first seconds of the lead */
+    size_t strip_n;
     int ecg_lead;
     const char *peaks_source;
     struct eeg_spectrum eeg;
@@ -126,48 +128,121 @@ static void sanitise(const struct mmdx_patient *p, const char *msg,
     mmdx__strlcpy(out, buf, size);
 }
 
-static enum mmdx_status ecg_peaks(struct mmdx_ctx *ctx, struct facts *f)
+#define ECG_CHUNK 65536  /* samples read at a time from a lazy signal */
+
+/*
+ * The ECG lead drawn (II, else the first), the first strip_s seconds of it
+ * as floats for the strip, and its R peaks over the whole recording from
+ * the ECG area's streaming QRS detector. Signals may be lazy (ch->data
+ * NULL, samples read from the file on demand), so everything goes through
+ * mmdx__signal_read in chunks: memory stays bounded for long recordings.
+ */
+static enum mmdx_status ecg_prepare(struct mmdx_ctx *ctx, struct facts *f,
+                                    double strip_s)
 {
     const struct mmdx_signal *s = f->p->slot[MMDX_SLOT_ECG];
+    const struct mmdx_channel *ch;
+    double *buf = NULL;
+    float *fb = NULL;
+    size_t first, i, nstrip;
+    enum mmdx_status st = MMDX_OK;
     int li;
+#ifdef HAVE_ECG_QRS
+    struct mmdx_qrs_det *det = NULL;
+    bool detect;
+#endif
 
     f->ecg_lead = -1;
     if (!s || !s->nch)
         return MMDX_OK;
     li = mmdx__signal_find(s, "II");
     f->ecg_lead = li >= 0 ? li : 0;
+    ch = &s->ch[f->ecg_lead];
+    if (!ch->n || !(ch->fs_hz > 0))
+        return MMDX_OK;
+    nstrip = (size_t)(strip_s * ch->fs_hz);
+    if (nstrip > ch->n)
+        nstrip = ch->n;
+    f->strip = mmdx__calloc(nstrip ? nstrip : 1, sizeof(float));
+    buf = mmdx__calloc(ECG_CHUNK, sizeof(*buf));
+    fb = mmdx__calloc(ECG_CHUNK, sizeof(*fb));
+    if (!f->strip || !buf || !fb) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    f->strip_n = nstrip;
 #ifdef HAVE_ECG_QRS
-    {
-        const struct mmdx_channel *ch = &s->ch[f->ecg_lead];
-        struct mmdx_qrs_beat *beats = NULL;
-        size_t nb = 0, i;
-        enum mmdx_status st;
+    detect = ch->fs_hz >= MMDX_QRS_MIN_FS_HZ &&
+             ch->fs_hz <= MMDX_QRS_MAX_FS_HZ;
+    if (detect) {
+        st = mmdx__qrs_det_new(ctx, ch->fs_hz, &det);
+        if (st)
+            goto out;
+    }
+#endif
+    for (first = 0; first < ch->n; first += ECG_CHUNK) {
+        size_t k = ch->n - first < ECG_CHUNK ? ch->n - first : ECG_CHUNK;
+        const float *x;
 
-        if (ch->fs_hz < MMDX_QRS_MIN_FS_HZ || ch->fs_hz > MMDX_QRS_MAX_FS_HZ)
-            return MMDX_OK;
-        st = mmdx__qrs_detect(ctx, ch->data, ch->n, ch->fs_hz, &beats, &nb);
-        if (st == MMDX_E_NOMEM)
-            return st;
-        if (st) {
-            /* the picture goes without peaks; the ECG stage reports why */
-            mmdx_ctx_clear_error(ctx);
-            return MMDX_OK;
+        if (ch->data) {
+            x = ch->data + first;
+        } else {
+            st = mmdx__signal_read(ctx, s, (size_t)f->ecg_lead, first, k,
+                                   buf);
+            if (st)
+                goto out;
+            for (i = 0; i < k; i++)
+                fb[i] = (float)buf[i];
+            x = fb;
         }
+        for (i = 0; i < k && first + i < nstrip; i++)
+            f->strip[first + i] = x[i];
+#ifdef HAVE_ECG_QRS
+        if (!detect)
+            continue;
+        st = mmdx__qrs_det_push(det, x, k);
+        if (st)
+            goto out;
+#else
+        if (first + k >= nstrip)
+            break;
+#endif
+    }
+#ifdef HAVE_ECG_QRS
+    if (detect) {
+        const struct mmdx_qrs_beat *beats;
+        size_t nb;
+
+        st = mmdx__qrs_det_finish(det);
+        if (st)
+            goto out;
+        beats = mmdx__qrs_det_beats(det, &nb);
         f->peaks_s = mmdx__calloc(nb ? nb : 1, sizeof(double));
         if (!f->peaks_s) {
-            mmdx__free(beats);
-            return mmdx__nomem(ctx);
+            st = mmdx__nomem(ctx);
+            goto out;
         }
         for (i = 0; i < nb; i++)
             f->peaks_s[i] = (double)beats[i].sample / ch->fs_hz;
         f->npeaks = nb;
         f->peaks_source = "the ECG stage's QRS detector";
-        mmdx__free(beats);
     }
-#else
-    MMDX_UNUSED(ctx);
 #endif
-    return MMDX_OK;
+out:
+#ifdef HAVE_ECG_QRS
+    mmdx__qrs_det_free(det);
+#endif
+    mmdx__free(buf);
+    mmdx__free(fb);
+    if (st && st != MMDX_E_NOMEM) {
+        /* the pictures go without this ECG; the ECG stage says why */
+        mmdx_ctx_clear_error(ctx);
+        mmdx__freep(&f->peaks_s);
+        f->npeaks = 0;
+        f->strip_n = 0;
+        st = MMDX_OK;
+    }
+    return st;
 }
 
 static enum mmdx_status gather(struct mmdx_stage *s,
@@ -196,7 +271,7 @@ static enum mmdx_status gather(struct mmdx_stage *s,
     }
     sc = mmdx__featset_get(&p->features, "record.score.cha2ds2vasc");
     f->score = sc ? sc->value : NAN;
-    st = ecg_peaks(s->ctx, f);
+    st = ecg_prepare(s->ctx, f, pr->ecg_strip_s);
     if (!st && p->slot[MMDX_SLOT_EEG])
         st = mmdx__eeg_spectrum(s->ctx, p->slot[MMDX_SLOT_EEG],
                                 pr->eeg_psd_max_s, &f->eeg);
@@ -206,6 +281,7 @@ static enum mmdx_status gather(struct mmdx_stage *s,
 static void facts_fini(struct facts *f)
 {
     mmdx__free(f->peaks_s);
+    mmdx__free(f->strip);
     mmdx__eeg_spectrum_fini(&f->eeg);
 }
 
@@ -541,10 +617,13 @@ static void pictures_html(struct rout *o, const struct facts *f,
 
     if (m == MMDX_MOD_ECG && p->slot[MMDX_SLOT_ECG] && f->ecg_lead >= 0) {
         const struct mmdx_signal *s = p->slot[MMDX_SLOT_ECG];
-        const struct mmdx_channel *ch = &s->ch[f->ecg_lead];
+        struct mmdx_channel strip = s->ch[f->ecg_lead];
 
-        if (ch->n && ch->fs_hz > 0) {
-            mmdx__svg_ecg_strip(o, ch, pr->ecg_strip_s, f->peaks_s,
+        /* the strip's samples, read whatever the signal's storage */
+        strip.data = f->strip;
+        strip.n = f->strip_n;
+        if (strip.n && strip.fs_hz > 0) {
+            mmdx__svg_ecg_strip(o, &strip, pr->ecg_strip_s, f->peaks_s,
                                 f->npeaks);
             if (f->npeaks >= 3) {
                 mmdx__svg_tachogram(o, f->peaks_s, f->npeaks);

@@ -601,6 +601,8 @@ static void report_stage__cohort__reports_and_index(void **state)
     assert_non_null(strstr(html, "For research use; not a medical device."));
     assert_non_null(strstr(html, "Patient <b>P1</b>"));
     assert_non_null(strstr(html, "data-plot=\"ecg\""));
+    assert_non_null(strstr(html, "data-plot=\"tachogram\""));
+    assert_non_null(strstr(html, "class=\"rpeak\""));
     assert_non_null(strstr(html, "data-plot=\"spectrum\""));
     assert_non_null(strstr(html, "data-plot=\"scalp\""));
     assert_non_null(strstr(html, "data-plot=\"risk\""));
@@ -711,6 +713,86 @@ static void report_stage__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* A lazy source that computes the same ECG as make_signal on demand. */
+struct lazy_src {
+    struct mmdx_signal_src base;
+    double fs;
+    int reads;
+};
+
+static enum mmdx_status lazy_read(struct mmdx_signal_src *src, size_t ch,
+                                  size_t first, size_t n, double *out)
+{
+    struct lazy_src *l = (struct lazy_src *)src;
+    size_t i;
+
+    MMDX_UNUSED(ch);
+    l->reads++;
+    for (i = 0; i < n; i++) {
+        double t = (double)(first + i) / l->fs, ph = fmod(t, 0.8) - 0.3;
+
+        out[i] = 1.2 * exp(-ph * ph / (2 * 0.012 * 0.012));
+    }
+    return MMDX_OK;
+}
+
+static void lazy_close(struct mmdx_signal_src *src)
+{
+    mmdx__free(src);
+}
+
+/* Ensure that a lazy ECG (samples only through mmdx__signal_read, as the
+ * EDF reader leaves long recordings) gets its strip and the R peaks of
+ * the whole recording, read in chunks: 300 s at 250 Hz, 75 bpm. */
+static void report_stage__lazy_ecg__strip_and_peaks(void **state)
+{
+    const struct mmdx_stage_def *d = __real_mmdx__stage_find("report");
+    static const char *const lead[] = { "II" };
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_signal *sig = make_signal(1, lead, 250, 1, true);
+    struct lazy_src *src = mmdx__calloc(1, sizeof(*src));
+    struct mmdx_stage stage;
+    struct mmdx_patient p;
+    struct {
+        double ecg_strip_s, eeg_psd_max_s;
+        long max_findings;
+    } priv = { 10, 60, 16 };
+    char *dir = test_tmpdir(), *html;
+
+    MMDX_UNUSED(state);
+    assert_non_null(sig);
+    assert_non_null(src);
+    src->base.read = lazy_read;
+    src->base.close = lazy_close;
+    src->fs = 250;
+    mmdx__freep(&sig->ch[0].data);
+    sig->ch[0].n = 250 * 300;
+    sig->src = &src->base;
+    memset(&stage, 0, sizeof(stage));
+    stage.def = d;
+    stage.priv = &priv;
+    stage.ctx = ctx;
+    memset(&p, 0, sizeof(p));
+    p.ctx = ctx;
+    p.id = mmdx__strdup("P7");
+    p.path[MMDX_MOD_ECG] = mmdx__strdup("x.edf");
+    p.out_dir = dir;
+    mmdx__patient_set_slot(&p, MMDX_SLOT_ECG, sig, free_signal);
+    assert_int_equal(d->process(&stage, &p), MMDX_OK);
+    assert_true(src->reads >= 2); /* more than one chunk */
+    html = read_out(dir, "report.html");
+    assert_non_null(strstr(html, "data-plot=\"ecg\""));
+    assert_non_null(strstr(html, "data-plot=\"tachogram\""));
+    /* 375 beats in 300 s; the detector may miss the first or last */
+    assert_true(strstr(html, "375 R peaks over the whole recording") ||
+                strstr(html, "374 R peaks over the whole recording") ||
+                strstr(html, "373 R peaks over the whole recording"));
+    mmdx__free(html);
+    mmdx__patient_fini(&p);
+    mmdx_ctx_free(ctx);
+    test_rmtree(dir);
+}
+
 /* Ensure that feature names read in words: family, name and unit. */
 static void report_words__names__family_name_unit(void **state)
 {
@@ -761,6 +843,7 @@ int main(void)
         cmocka_unit_test(report_stage__cohort__reports_and_index),
         cmocka_unit_test(report_stage__no_risk__says_so),
         cmocka_unit_test(report_stage__oom__nomem),
+        cmocka_unit_test(report_stage__lazy_ecg__strip_and_peaks),
         cmocka_unit_test(report_words__names__family_name_unit),
         cmocka_unit_test(png__small__signature),
     };
