@@ -569,7 +569,7 @@ static void image_picture(struct rout *o, const struct mmdx_patient *p)
                                            ((x * step) + mask->nx *
                                             ((y * step) + mask->ny * z))] >
                                  0.5f;
-            if (isfinite(v) && (!roi || roi[y * w + x] || n == 0))
+            if (isfinite(v) && (!roi || roi[y * w + x]))
                 vals[n++] = v;
         }
     if (roi && n < 16) {

@@ -11,6 +11,7 @@
 #include "pipeline/stage.h"
 #include "fusion/risk.h"
 #include "io/signal.h"
+#include "io/image.h"
 #include "test_util.h"
 
 /* ---- reference data ------------------------------------------------------ */
@@ -299,6 +300,9 @@ static void metrics_compute__oom__nomem(void **state)
 }
 
 /* ---- report stage, end to end through mmdx_run ---------------------------- */
+
+static void free_image(void *img);
+static struct mmdx_image *make_image(struct mmdx_ctx *ctx, bool mask);
 
 static void free_signal(void *p)
 {
@@ -696,6 +700,10 @@ static void report_stage__oom__nomem(void **state)
     mmdx__patient_set_slot(&p, MMDX_SLOT_EEG, make_signal(3, eeg, 128, 10,
                                                           false),
                            free_signal);
+    mmdx__patient_set_slot(&p, MMDX_SLOT_IMAGE, make_image(ctx, false),
+                           free_image);
+    mmdx__patient_set_slot(&p, MMDX_SLOT_MASK, make_image(ctx, true),
+                           free_image);
     assert_int_equal(mmdx__featset_add(&p.features, "ecg.hr.mean_bpm", 70),
                      MMDX_OK);
     assert_int_equal(mmdx__patient_flag(&p, MMDX_MOD_ECG, "ecg.x", "at "
@@ -793,6 +801,74 @@ static void report_stage__lazy_ecg__strip_and_peaks(void **state)
     test_rmtree(dir);
 }
 
+static void free_image(void *img)
+{
+    mmdx__image_free(img);
+}
+
+/* A 3-slice 40 x 30 image with a bright disc; the mask is the disc. */
+static struct mmdx_image *make_image(struct mmdx_ctx *ctx, bool mask)
+{
+    struct mmdx_image *img = mmdx__image_new();
+    size_t x, y, z;
+
+    assert_non_null(img);
+    assert_int_equal(mmdx__image_alloc(ctx, img, 40, 30, 3, 1, 0), 0);
+    for (z = 0; z < 3; z++)
+        for (y = 0; y < 30; y++)
+            for (x = 0; x < 40; x++) {
+                bool in = (x - 20.0) * (x - 20.0) + (y - 15.0) * (y - 15.0) <
+                          64;
+
+                img->vox[x + 40 * (y + 30 * z)] =
+                    mask ? (in ? 1.0f : 0.0f)
+                         : (in ? 60.0f : -1000.0f) + (float)(x % 7);
+            }
+    mmdx__strlcpy(img->units, mask ? "" : "HU", sizeof(img->units));
+    return img;
+}
+
+/* Ensure that an image with a region of interest is drawn as a windowed
+ * slice (an embedded PNG) with the region outlined. */
+static void report_stage__image_mask__slice_outlined(void **state)
+{
+    const struct mmdx_stage_def *d = __real_mmdx__stage_find("report");
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_stage stage;
+    struct mmdx_patient p;
+    struct {
+        double ecg_strip_s, eeg_psd_max_s;
+        long max_findings;
+    } priv = { 10, 60, 16 };
+    char *dir = test_tmpdir(), *html;
+
+    MMDX_UNUSED(state);
+    memset(&stage, 0, sizeof(stage));
+    stage.def = d;
+    stage.priv = &priv;
+    stage.ctx = ctx;
+    memset(&p, 0, sizeof(p));
+    p.ctx = ctx;
+    p.id = mmdx__strdup("P8");
+    p.path[MMDX_MOD_IMAGE] = mmdx__strdup("ct");
+    p.out_dir = dir;
+    mmdx__patient_set_slot(&p, MMDX_SLOT_IMAGE, make_image(ctx, false),
+                           free_image);
+    mmdx__patient_set_slot(&p, MMDX_SLOT_MASK, make_image(ctx, true),
+                           free_image);
+    assert_int_equal(d->process(&stage, &p), MMDX_OK);
+    html = read_out(dir, "report.html");
+    assert_non_null(strstr(html, "data-plot=\"image\""));
+    assert_non_null(strstr(html, "href=\"data:image/png;base64,iVBORw0KGgo"));
+    assert_non_null(strstr(html, "class=\"roi\""));
+    assert_non_null(strstr(html, "Slice 2 of 3"));
+    assert_non_null(strstr(html, "percentile of the region of interest"));
+    mmdx__free(html);
+    mmdx__patient_fini(&p);
+    mmdx_ctx_free(ctx);
+    test_rmtree(dir);
+}
+
 /* Ensure that feature names read in words: family, name and unit. */
 static void report_words__names__family_name_unit(void **state)
 {
@@ -844,6 +920,7 @@ int main(void)
         cmocka_unit_test(report_stage__no_risk__says_so),
         cmocka_unit_test(report_stage__oom__nomem),
         cmocka_unit_test(report_stage__lazy_ecg__strip_and_peaks),
+        cmocka_unit_test(report_stage__image_mask__slice_outlined),
         cmocka_unit_test(report_words__names__family_name_unit),
         cmocka_unit_test(png__small__signature),
     };
