@@ -7,6 +7,8 @@
 #include "core/common.h"
 #include "features/ecg_int.h"
 
+#include <kiss_fftr.h>
+
 #define RR_MIN_MS 250.0    /* 240 bpm */
 #define RR_MAX_MS 2500.0   /* 24 bpm */
 #define ECTOPIC_TOL 0.20   /* deviation from the local median RR */
@@ -42,49 +44,63 @@ static double sampen(const double *x, size_t n, double r)
 
     if (n < 10)
         return NAN;
-    for (i = 0; i + 2 < n; i++)
+    /* branch-free inner loop (the compiler vectorises it) */
+    for (i = 0; i + 2 < n; i++) {
+        double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2];
+        long ca = 0, cb = 0;
+
         for (j = i + 1; j + 2 < n; j++) {
-            if (fabs(x[i] - x[j]) > r || fabs(x[i + 1] - x[j + 1]) > r)
-                continue;
-            b++;
-            if (fabs(x[i + 2] - x[j + 2]) <= r)
-                a++;
+            long m2 = (fabs(x0 - x[j]) <= r) & (fabs(x1 - x[j + 1]) <= r);
+
+            cb += m2;
+            ca += m2 & (fabs(x2 - x[j + 2]) <= r);
         }
+        a += (double)ca;
+        b += (double)cb;
+    }
     if (a == 0 || b == 0)
         return NAN;
     return -log(a / b);
 }
 
 /* Welch PSD of y (fs_i Hz, n points) with Hann segments of seg points and
- * 50% overlap; band powers in units of y^2. Only bins below 0.5 Hz are
- * evaluated (direct DFT with a rotating phasor). */
-static void welch_bands(const double *y, size_t n, double fs_i, size_t seg,
+ * 50% overlap, linear detrend per segment (real FFT: KissFFT); band powers
+ * in units of y^2. Returns false when out of memory. */
+static bool welch_bands(const double *y, size_t n, double fs_i, size_t seg,
                         double *lf, double *hf)
 {
-    size_t start, k, i, nseg = 0, kmax;
-    double wss = 0, df, *w, *buf;
+    size_t start, k, i, nseg = 0, lenmem = 0;
+    double wss = 0, df, *w = NULL;
+    kiss_fft_scalar *buf = NULL;
+    kiss_fft_cpx *spec = NULL;
+    kiss_fftr_cfg cfg = NULL;
+    void *mem = NULL;
+    bool ok = false;
 
     *lf = *hf = 0;
     if (seg > n)
         seg = n;
+    seg &= ~(size_t)1; /* the real FFT wants an even length */
+    if (seg < 4)
+        return true;
+    kiss_fftr_alloc((int)seg, 0, NULL, &lenmem);
+    mem = mmdx__malloc(lenmem);
     w = mmdx__malloc(seg * sizeof(double));
-    buf = mmdx__malloc(seg * sizeof(double));
-    if (!w || !buf) {
-        mmdx__free(w);
-        mmdx__free(buf);
-        *lf = *hf = NAN;
-        return;
-    }
+    buf = mmdx__malloc(seg * sizeof(*buf));
+    spec = mmdx__malloc((seg / 2 + 1) * sizeof(*spec));
+    if (!mem || !w || !buf || !spec)
+        goto out;
+    cfg = kiss_fftr_alloc((int)seg, 0, mem, &lenmem);
+    if (!cfg)
+        goto out;
     for (i = 0; i < seg; i++) {
         w[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)seg);
         wss += w[i] * w[i];
     }
     df = fs_i / (double)seg;
-    kmax = (size_t)(HF_HI / df) + 2;
     for (start = 0; start + seg <= n; start += seg / 2) {
         double mean = 0, sx = 0, sxx = 0, sxy = 0, slope;
 
-        /* remove a linear trend per segment */
         for (i = 0; i < seg; i++) {
             mean += y[start + i];
             sx += (double)i;
@@ -94,28 +110,22 @@ static void welch_bands(const double *y, size_t n, double fs_i, size_t seg,
         mean /= (double)seg;
         slope = (sxy - sx * mean) / (sxx - sx * sx / (double)seg);
         for (i = 0; i < seg; i++)
-            buf[i] = (y[start + i] - mean -
-                      slope * ((double)i - sx / (double)seg)) * w[i];
-        for (k = 1; k <= kmax; k++) {
-            double f = (double)k * df, re = 0, im = 0, p;
-            double cr = cos(2 * M_PI * (double)k / (double)seg);
-            double ci = -sin(2 * M_PI * (double)k / (double)seg);
-            double pr = 1, pi = 0;
+            buf[i] = (kiss_fft_scalar)((y[start + i] - mean -
+                                        slope * ((double)i -
+                                                 sx / (double)seg)) *
+                                       w[i]);
+        kiss_fftr(cfg, buf, spec);
+        for (k = 1; k <= seg / 2; k++) {
+            double f = (double)k * df;
+            double p = 2.0 * ((double)spec[k].r * spec[k].r +
+                              (double)spec[k].i * spec[k].i) /
+                       (fs_i * wss); /* one-sided density, y^2/Hz */
 
-            for (i = 0; i < seg; i++) {
-                double t;
-
-                re += buf[i] * pr;
-                im += buf[i] * pi;
-                t = pr * cr - pi * ci;
-                pi = pr * ci + pi * cr;
-                pr = t;
-            }
-            /* one-sided density, y^2/Hz */
-            p = 2.0 * (re * re + im * im) / (fs_i * wss);
+            if (f >= HF_HI)
+                break;
             if (f >= LF_LO && f < LF_HI)
                 *lf += p * df;
-            else if (f >= LF_HI && f < HF_HI)
+            else if (f >= LF_HI)
                 *hf += p * df;
         }
         nseg++;
@@ -126,8 +136,13 @@ static void welch_bands(const double *y, size_t n, double fs_i, size_t seg,
         *lf /= (double)nseg;
         *hf /= (double)nseg;
     }
+    ok = true;
+out:
+    mmdx__free(mem);
     mmdx__free(w);
     mmdx__free(buf);
+    mmdx__free(spec);
+    return ok;
 }
 
 enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
@@ -333,7 +348,10 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
                 yi[i] = nn[j] + (nn[j + 1] - nn[j]) * (t - tn[j]) /
                                     (tn[j + 1] - tn[j]);
             }
-            welch_bands(yi, ni, INTERP_HZ, seg, &lf, &hf);
+            if (!welch_bands(yi, ni, INTERP_HZ, seg, &lf, &hf)) {
+                st = mmdx__nomem(ctx);
+                goto out;
+            }
             o->hf_ms2 = hf;
             if (!o->too_short_lf) {
                 o->lf_ms2 = lf;

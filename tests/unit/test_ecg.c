@@ -723,6 +723,75 @@ static void ecg_detect__wfdb_output__roundtrip(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that the ECG loader (aECG reader, WFDB signal reader) and the
+ * features analysis return E_NOMEM at every allocation failure and leak
+ * nothing (ASan checks the leaks). */
+static void ecg_load__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *files[2];
+    unsigned long n;
+    size_t f;
+
+    (void)state;
+    files[0] = test_shared("ecg/aecg/minimum_aecg.xml");
+    files[1] = test_shared("ecg/wfdb-formats/binformats.hea");
+    for (f = 0; f < 2; f++) {
+        for (n = 1;; n++) {
+            const char *p = files[f];
+            struct mmdx_signal *s = NULL;
+            struct mmdx_patient pt;
+            enum mmdx_status st;
+
+            memset(&pt, 0, sizeof(pt));
+            mmdx_ctx_clear_error(ctx);
+            mmdx__alloc_fail_at(n);
+            st = mmdx__ecg_load(ctx, p, NULL, 0, &pt, &s);
+            mmdx__alloc_fail_at(0);
+            mmdx__patient_fini(&pt);
+            if (st == MMDX_OK) {
+                assert_int_equal(s->nch, f ? 10 : 1);
+                mmdx__signal_free(s);
+                break;
+            }
+            assert_null(s);
+            assert_int_equal(st, MMDX_E_NOMEM);
+            assert_int_equal(mmdx_ctx_last_error(ctx)->status, MMDX_E_NOMEM);
+        }
+    }
+    /* the analysis of 60 s of synthetic ECG */
+    {
+        float *x = mmdx__malloc(15000 * sizeof(float));
+
+        synth(x, 15000, 250, 100, 200, 225, 0);
+        for (n = 1;; n++) {
+            struct mmdx_ecg_an *a = NULL;
+            struct mmdx_patient pt;
+            enum mmdx_status st;
+
+            memset(&pt, 0, sizeof(pt));
+            mmdx_ctx_clear_error(ctx);
+            mmdx__alloc_fail_at(n);
+            st = mmdx__ecg_an_new(ctx, 250, &a);
+            if (!st)
+                st = mmdx__ecg_an_push(a, x, 15000);
+            if (!st)
+                st = mmdx__ecg_an_finish(a, &pt);
+            mmdx__alloc_fail_at(0);
+            mmdx__ecg_an_free(a);
+            mmdx__patient_fini(&pt);
+            if (st == MMDX_OK)
+                break;
+            assert_int_equal(st, MMDX_E_NOMEM);
+        }
+        assert_true(n > 10);
+        mmdx__free(x);
+    }
+    mmdx__free(files[0]);
+    mmdx__free(files[1]);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,6 +813,7 @@ int main(void)
         cmocka_unit_test(ecg_features__mitdb_103__rate),
         cmocka_unit_test(wfdb_lazy__mitdb_106__same_features),
         cmocka_unit_test(ecg_detect__wfdb_output__roundtrip),
+        cmocka_unit_test(ecg_load__oom__nomem),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
