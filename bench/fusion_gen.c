@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 {
     struct fsyn_opts o;
     FILE *f, *f2 = NULL, *l, *t;
-    double auc, prev;
+    double auc, prev = NAN, drop = NAN;
     int i, m;
 
     if (argc < 2) {
@@ -73,11 +73,14 @@ int main(int argc, char **argv)
     t = open_in(argv[1], "truth.tsv");
     if (o.drop_test_mod >= 0)
         f2 = open_in(argv[1], "features_drop.tsv");
-    auc = fsyn_generate(&o, f, f2, l, t, &prev);
+    auc = fsyn_generate(&o, f, f2, l, t, &prev, &drop);
     if (fclose(f) || fclose(l) || fclose(t) || (f2 && fclose(f2))) {
         perror("fusion_gen");
         return 1;
     }
     printf("bayes_auroc\t%.6f\nprevalence\t%.4f\n", auc, prev);
+    if (o.drop_test_mod >= 0)
+        printf("bayes_auroc_without_%s\t%.6f\n", fsyn_mod[o.drop_test_mod],
+               drop);
     return 0;
 }

@@ -107,6 +107,18 @@ mmdx_fusion_predict(struct mmdx_ctx *ctx, const char *model_path,
                     const char *top_path, size_t *nrows);
 
 /**
+ * AUROC of a risks table (first columns patient_id, risk) against a
+ * labels table, over the labelled patients of @p split ("test", "valid",
+ * "train" or "all"; NULL = the test rows when the labels have a split
+ * column, else all). Risks of NA are skipped and counted in @p n_na.
+ * @return MMDX_OK (auroc NaN when a class is absent) or a table error.
+ */
+MMDX_API enum mmdx_status
+mmdx_fusion_evaluate(struct mmdx_ctx *ctx, const char *risks_path,
+                     const char *labels_path, const char *split,
+                     double *auroc, size_t *n, size_t *n_na);
+
+/**
  * Describe a model file: one "key<TAB>value" line per property into @p fp
  * style callback.
  */

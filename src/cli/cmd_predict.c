@@ -13,6 +13,7 @@ static int predict_main(int argc, char **argv)
 {
     struct mmdx_ctx *ctx;
     const char *model = NULL, *features = NULL, *out = NULL, *top = NULL;
+    const char *labels = NULL, *split = NULL;
     bool describe = false;
     size_t n = 0;
     int i;
@@ -36,6 +37,10 @@ static int predict_main(int argc, char **argv)
             out = v;
         else if (!strcmp(a, "--top"))
             top = v;
+        else if (!strcmp(a, "--labels"))
+            labels = v;
+        else if (!strcmp(a, "--split"))
+            split = v;
         else
             return cli_usage("predict", "unknown option '%s'", a);
     }
@@ -55,6 +60,20 @@ static int predict_main(int argc, char **argv)
     }
     if (!describe)
         fprintf(stderr, "mmdx predict: %zu patients -> %s\n", n, out);
+    if (!describe && labels) {
+        double auc;
+        size_t k, na;
+        char num[32];
+
+        st = mmdx_fusion_evaluate(ctx, out, labels, split, &auc, &k, &na);
+        if (st) {
+            cli_error("predict", ctx);
+            mmdx_ctx_free(ctx);
+            return EXIT_FATAL;
+        }
+        printf("auroc\t%s\npatients\t%zu\nno_risk\t%zu\n",
+               mmdx__fmt_double(auc, num), k, na);
+    }
     mmdx_ctx_free(ctx);
     return EXIT_ALL_OK;
 }
@@ -63,6 +82,7 @@ const struct cli_cmd cli_cmd_predict = {
     "predict", "apply a fused risk model to a feature table",
     "usage: mmdx predict --model MODEL.mmdx --features FEATURES.tsv\n"
     "                    --out RISKS.tsv [--top TOP.tsv]\n"
+    "                    [--labels LABELS.tsv [--split test|valid|train|all]]\n"
     "       mmdx predict --model MODEL.mmdx --describe\n\n"
     "Writes RISKS.tsv: patient_id, risk (Platt-calibrated probability),\n"
     "risk_band (low/moderate/high; bands at half and twice the training\n"
@@ -75,7 +95,10 @@ const struct cli_cmd cli_cmd_predict = {
     "The table must hold exactly the model's features (columns of a\n"
     "modality the model does not use are ignored); otherwise the error\n"
     "names the features that differ. The table is streamed, so any size\n"
-    "can be scored. --describe prints the model's architecture,\n"
+    "can be scored. With --labels, prints the AUROC of the written risks\n"
+    "over the labelled test rows (or --split; all rows without a split\n"
+    "column) as auroc, patients and no_risk lines on stdout.\n"
+    "--describe prints the model's architecture,\n"
     "normalisation size, calibration and training provenance.\n",
     predict_main
 };

@@ -107,6 +107,8 @@ static int train_main(int argc, char **argv)
     }
     {
         char a[32], b[32], c[32];
+        const char *vs = mmdx__fmt_double(sum.auroc_valid, b),
+                   *ts = mmdx__fmt_double(sum.auroc_test, c);
 
         fprintf(stderr,
                 "mmdx train: %s: %zu train, %zu valid, %zu test patients "
@@ -115,12 +117,10 @@ static int train_main(int argc, char **argv)
                 "read %.3f s, train %.3f s\n",
                 out, sum.n_train, sum.n_valid, sum.n_test, sum.n_unlabelled,
                 sum.n_no_features, sum.best_epoch, sum.epochs,
-                mmdx__fmt_double(sum.auroc_train, a),
-                mmdx__fmt_double(sum.auroc_valid, b),
-                mmdx__fmt_double(sum.auroc_test, c), sum.read_seconds,
-                sum.train_seconds);
+                mmdx__fmt_double(sum.auroc_train, a), vs, ts,
+                sum.read_seconds, sum.train_seconds);
         printf("model\t%s\nsha256\t%s\nauroc_valid\t%s\nauroc_test\t%s\n",
-               out, sum.model_sha256, b, c);
+               out, sum.model_sha256, vs, ts);
     }
     mmdx_ctx_free(ctx);
     return EXIT_ALL_OK;
@@ -156,12 +156,16 @@ const struct cli_cmd cli_cmd_train = {
     "  --patience N        stop after N epochs without gain (6)\n"
     "  --batch N           mini-batch size (256)\n"
     "  --lr X              Adam step size (0.003)\n"
-    "  --weight-decay X    decoupled weight decay (0.0001)\n"
+    "  --weight-decay X    decoupled weight decay (0.05)\n"
+    "  --l1 X              L1 penalty on encoder input weights (0.001)\n"
+    "  --ema X             Polyak averaging of weights, 0 = off (0.99)\n"
+    "  --interactions 0|1  joint: head also sees cross-modal products (1)\n"
     "  --align X           weight of the alignment term (0.05)\n"
     "  --temperature X     contrastive temperature (0.2)\n"
     "  --modality-dropout X  probability of dropping a modality (0.15)\n"
     "  --valid-frac X --test-frac X  split shares without a split (0.15)\n"
-    "  --hidden N --embed N --head-hidden N  widths (32, 16, 16)\n"
+    "  --hidden N --embed N --head-hidden N  widths (16, 8, 32);\n"
+    "                      --hidden 0 makes the encoders linear\n"
     "  --quiet             no per-epoch progress on stderr\n\n"
     "Prints model, sha256, auroc_valid and auroc_test lines on stdout.\n",
     train_main

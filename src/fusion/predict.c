@@ -300,9 +300,10 @@ static size_t fmt_prob(double v, char *buf)
     int d;
 
     if (isnan(v) || v > 1.0 || v < -1.0) {
-        mmdx__fmt_double(v, tmp);
-        n = strlen(tmp);
-        memcpy(buf, tmp, n);
+        const char *t = mmdx__fmt_double(v, tmp);   /* may be a literal */
+
+        n = strlen(t);
+        memcpy(buf, t, n);
         return n;
     }
     u = llround(fabs(v) * 1e6);

@@ -293,18 +293,18 @@ void mmdx_fusion_train_opts_init(struct mmdx_fusion_train_opts *o)
     o->patience = 6;
     o->batch = 256;
     o->lr = 3e-3;
-    o->weight_decay = 1e-4;
+    o->weight_decay = 0.05;
     o->align_weight = 0.05;
     o->ema = 0.99;
     o->interactions = 1;
-    o->l1 = 0.0;
+    o->l1 = 1e-3;
     o->temperature = 0.2;
     o->mod_dropout = 0.15;
     o->valid_frac = 0.15;
     o->test_frac = 0.15;
-    o->hidden = 32;
-    o->embed = 16;
-    o->head_hidden = 16;
+    o->hidden = 0;
+    o->embed = 8;
+    o->head_hidden = 32;
     o->arch = "joint";
     o->pool = "mean";
 }
@@ -1070,5 +1070,117 @@ out:
     mmdx__idmap_fini(&tmap);
     mmdx__labels_fini(&lab);
     mmdx__ftab_fini(&tab);
+    return st;
+}
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+/*
+ * AUROC of a risks table (patient_id, risk, ...; as written by predict)
+ * against labels: over the labelled rows of the given split (test rows
+ * when the labels have a split column and split is NULL), NA risks
+ * skipped and counted.
+ */
+enum mmdx_status mmdx_fusion_evaluate(struct mmdx_ctx *ctx,
+                                      const char *risks_path,
+                                      const char *labels_path,
+                                      const char *split, double *auroc,
+                                      size_t *n, size_t *n_na)
+{
+    struct mmdx__labels lab;
+    struct mmdx__idmap map;
+    char *data = NULL, *s, *end;
+    float *sc = NULL;
+    signed char *y = NULL, want = MMDX_SPLIT_TEST;
+    size_t cap = 0, k = 0, na = 0, dup;
+    long line = 0;
+    enum mmdx_status st;
+
+    *auroc = NAN;
+    memset(&map, 0, sizeof(map));
+    st = mmdx__labels_load(ctx, labels_path, &lab);
+    if (st)
+        return st;
+    if (split && !strcmp(split, "all"))
+        want = 127;
+    else if (split && !strcmp(split, "train"))
+        want = MMDX_SPLIT_TRAIN;
+    else if (split && !strcmp(split, "valid"))
+        want = MMDX_SPLIT_VALID;
+    else if (!lab.has_split)
+        want = 127;
+    if (mmdx__idmap_build(&map, &lab.ids, &dup)) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    st = mmdx__file_read(ctx, risks_path, (size_t)1 << 32, &data, &cap);
+    if (st)
+        goto out;
+    end = data + cap;
+    cap = 0;
+    for (s = data; s < end;) {
+        char *nl = memchr(s, '\n', (size_t)(end - s)), *t1, *t2;
+        size_t li;
+        double v;
+
+        if (!nl)
+            nl = end;
+        *nl = '\0';
+        line++;
+        t1 = strchr(s, '\t');
+        if (line > 1 && t1) {
+            *t1 = '\0';
+            t2 = strchr(t1 + 1, '\t');
+            if (t2)
+                *t2 = '\0';
+            li = mmdx__idmap_find(&map, s);
+            if (li != SIZE_MAX && lab.label[li] >= 0 &&
+                (want == 127 || lab.split[li] == want)) {
+                if (!mmdx__ftab_parse_cell(t1 + 1, t1 + 1 + strlen(t1 + 1),
+                                           &v)) {
+                    st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, risks_path,
+                                    line, "risk", "not a number");
+                    goto out;
+                }
+                if (isnan(v)) {
+                    na++;
+                } else {
+                    if (k == cap) {
+                        size_t nc = cap ? cap * 2 : 4096;
+                        float *ns = mmdx__realloc(sc, nc * sizeof(float));
+                        signed char *ny;
+
+                        if (!ns) {
+                            st = mmdx__nomem(ctx);
+                            goto out;
+                        }
+                        sc = ns;
+                        ny = mmdx__realloc(y, nc);
+                        if (!ny) {
+                            st = mmdx__nomem(ctx);
+                            goto out;
+                        }
+                        y = ny;
+                        cap = nc;
+                    }
+                    sc[k] = (float)v;
+                    y[k] = lab.label[li];
+                    k++;
+                }
+            }
+        }
+        s = nl + 1;
+    }
+    *auroc = mmdx__auroc(sc, y, k);
+out:
+    if (n)
+        *n = k;
+    if (n_na)
+        *n_na = na;
+    mmdx__free(data);
+    mmdx__free(sc);
+    mmdx__free(y);
+    mmdx__idmap_fini(&map);
+    mmdx__labels_fini(&lab);
     return st;
 }
