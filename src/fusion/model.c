@@ -41,6 +41,26 @@ static void gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
                 alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+/* Vector pieces of embedding width (a few floats): plain loops, a BLAS
+ * call costs more than the work. Matrix products all go through gemm(). */
+static inline float dot(const float *a, const float *b, size_t n)
+{
+    float s = 0.0f;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy(float a, const float *x, float *y, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 static size_t grp_col0(const struct mmdx__model *m, size_t g)
 {
     return m->mod_start[m->grp_mod0[g]];
@@ -441,8 +461,7 @@ void mmdx__model_forward(const struct mmdx__model *m, struct mmdx__ws *w,
                 if (gm[g] == 0.0f)
                     continue;
                 al[g] = P[m->o_catt + g] +
-                        cblas_sdot((int)D, P + m->o_watt, 1,
-                                   w->e[g] + b * D, 1);
+                        dot(P + m->o_watt, w->e[g] + b * D, D);
                 if (al[g] > mx)
                     mx = al[g];
             }
@@ -462,7 +481,7 @@ void mmdx__model_forward(const struct mmdx__model *m, struct mmdx__ws *w,
             z[d] = 0.0f;
         for (g = 0; g < G; g++)
             if (al[g] != 0.0f)
-                cblas_saxpy((int)D, al[g], w->e[g] + b * D, 1, z, 1);
+                axpy(al[g], w->e[g] + b * D, z, D);
         if (m->inter)
             interact_forward(m, w, b, z + D);
     }
@@ -552,24 +571,21 @@ void mmdx__model_backward_top(const struct mmdx__model *m, struct mmdx__ws *w,
                 de[d] = al[g] * dz[d];
         }
         if (m->pool == MMDX_POOL_ATTENTION && G > 1) {
-            float dot[MMDX_FUSION_MAX_MOD], s = 0.0f;
+            float dots[MMDX_FUSION_MAX_MOD], s = 0.0f;
 
             for (g = 0; g < G; g++) {
-                dot[g] = al[g] != 0.0f
-                             ? cblas_sdot((int)D, dz, 1, w->e[g] + b * D, 1)
-                             : 0.0f;
-                s += al[g] * dot[g];
+                dots[g] = al[g] != 0.0f ? dot(dz, w->e[g] + b * D, D)
+                                        : 0.0f;
+                s += al[g] * dots[g];
             }
             for (g = 0; g < G; g++) {
-                float ds = al[g] * (dot[g] - s);
+                float ds = al[g] * (dots[g] - s);
 
                 if (al[g] == 0.0f)
                     continue;
-                cblas_saxpy((int)D, ds, P + m->o_watt, 1, w->de[g] + b * D,
-                            1);
+                axpy(ds, P + m->o_watt, w->de[g] + b * D, D);
                 if (grad) {
-                    cblas_saxpy((int)D, ds, w->e[g] + b * D, 1,
-                                grad + m->o_watt, 1);
+                    axpy(ds, w->e[g] + b * D, grad + m->o_watt, D);
                     grad[m->o_catt + g] += ds;
                 }
             }
@@ -661,29 +677,35 @@ static double align_pair(const struct mmdx__model *m, struct mmdx__ws *w,
      * overflow for t >= 1e-2 (checked by the options) and no max shift
      * is needed; one exp per entry. */
     {
-        double colsum[MMDX_ALIGN_ROWS], rowsum, lrow = 0.0, lcol = 0.0;
+        float cinv[MMDX_ALIGN_ROWS];
+        double colsum[MMDX_ALIGN_ROWS], lrow = 0.0, lcol = 0.0;
+        float half_n = (float)(1.0 / (2.0 * (double)n));
 
         for (j = 0; j < n; j++)
             colsum[j] = 0.0;
-        for (i = 0; i < n; i++)
-            for (j = 0; j < n; j++) {
-                S[i * n + j] = expf(S[i * n + j]);
-                colsum[j] += S[i * n + j];
-            }
         for (i = 0; i < n; i++) {
-            rowsum = 0.0;
-            for (j = 0; j < n; j++)
-                rowsum += S[i * n + j];
-            /* -log softmax at the diagonal, row-wise and column-wise */
-            lrow += log(rowsum) - log((double)S[i * n + i]);
-            lcol += log(colsum[i]) - log((double)S[i * n + i]);
-            for (j = 0; j < n; j++) {
-                double v = (double)S[i * n + j] / rowsum +
-                           (double)S[i * n + j] / colsum[j] -
-                           (i == j ? 2.0 : 0.0);
+            float *Si = S + i * n;
 
-                S[i * n + j] = (float)(v / (2.0 * (double)n));
+            for (j = 0; j < n; j++) {
+                Si[j] = expf(Si[j]);
+                colsum[j] += Si[j];
             }
+        }
+        for (j = 0; j < n; j++)
+            cinv[j] = (float)(1.0 / colsum[j]);
+        for (i = 0; i < n; i++) {
+            float *Si = S + i * n, rinv;
+            double rowsum = 0.0;
+
+            for (j = 0; j < n; j++)
+                rowsum += Si[j];
+            rinv = (float)(1.0 / rowsum);
+            /* -log softmax at the diagonal, row-wise and column-wise */
+            lrow += log(rowsum) - log((double)Si[i]);
+            lcol += log(colsum[i]) - log((double)Si[i]);
+            for (j = 0; j < n; j++)
+                Si[j] = Si[j] * (rinv + cinv[j]) * half_n;
+            Si[i] -= 2.0f * half_n;
         }
         loss = (lrow + lcol) / (2.0 * (double)n);
     }

@@ -13,6 +13,7 @@
 #include "fusion/fusion.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <float.h>
 #include <unistd.h>
 
@@ -253,6 +254,44 @@ bool mmdx__ftab_parse_cell(const char *s, const char *e, double *v)
     return parse_slow(s, (size_t)(e - s), v);
 }
 
+/*
+ * [-]digits[.digits] with at most 15 digits (exact in a double) and ending at a tab
+ * or the line end: *p advanced to that delimiter, the exact double by one
+ * division by an exact power of ten (as mmdx__ftab_parse_cell). Returns
+ * false (and leaves *p) for anything else.
+ */
+static inline bool fast_cell(const char **pp, const char *e, double *v)
+{
+    const char *p = *pp;
+    uint64_t mant = 0;
+    int nd = 0, frac = 0;
+    bool neg = false;
+
+    if (p < e && *p == '-') {
+        neg = true;
+        p++;
+    }
+    while (p < e && (unsigned)(*p - '0') < 10) {
+        mant = mant * 10 + (uint64_t)(*p++ - '0');
+        nd++;
+    }
+    if (p < e && *p == '.') {
+        p++;
+        while (p < e && (unsigned)(*p - '0') < 10) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            nd++;
+            frac++;
+        }
+    }
+    if (nd == 0 || nd > 15 || frac > 22 || (p < e && *p != '\t'))
+        return false;
+    *v = frac ? (double)mant / pow10_exact[frac] : (double)mant;
+    if (neg)
+        *v = -*v;
+    *pp = p;
+    return true;
+}
+
 /* ---- the streaming reader ------------------------------------------------ */
 
 struct mmdx__ftab_reader {
@@ -451,16 +490,11 @@ enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
 {
     struct mmdx__ftab_reader *r;
     enum mmdx_status st;
+    struct stat sb;
 
     st = reader_new(ctx, path, &r);
     if (st)
         return st;
-    r->buf = mmdx__malloc(CHUNK);
-    if (!r->buf) {
-        mmdx__ftab_close(r);
-        return mmdx__nomem(ctx);
-    }
-    r->cap = CHUNK;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         st = mmdx__fail(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO,
@@ -468,6 +502,16 @@ enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
                         strerror(errno));
         mmdx__ftab_close(r);
         return st;
+    }
+    /* a small file gets a small buffer; lines longer than it grow it */
+    r->cap = CHUNK;
+    if (fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (uintmax_t)sb.st_size < CHUNK)
+        r->cap = (size_t)sb.st_size + 64;
+    r->buf = mmdx__malloc(r->cap);
+    if (!r->buf) {
+        mmdx__ftab_close(r);
+        return mmdx__nomem(ctx);
     }
     st = parse_header(r);
     if (st) {
@@ -574,9 +618,16 @@ enum mmdx_status mmdx__ftab_read(struct mmdx__ftab_reader *r, size_t maxrows,
                                j + 1);
             }
             q = ++p;
-            while (p < e && *p != '\t')
-                p++;
-            if (!mmdx__ftab_parse_cell(q, p, &v) ||
+            /* one pass for the common short decimal; anything else (NA,
+             * exponents, long mantissas) takes the full parser */
+            if (!fast_cell(&p, e, &v)) {
+                p = q;
+                while (p < e && *p != '\t')
+                    p++;
+                if (!mmdx__ftab_parse_cell(q, p, &v))
+                    v = INFINITY;       /* refused below */
+            }
+            if (isinf(v) ||
                 (!isnan(v) && fabs(v) > (double)FLT_MAX)) {
                 ids->n--;
                 return rd_fail(r, MMDX_E_FORMAT, r->names[j],

@@ -268,9 +268,15 @@ static void robust_stats(const float *x, size_t ld, const size_t *rows,
         *scale = 1.0f;
         return;
     }
-    q2 = select_k(buf, n, (n - 1) / 2);
-    q1 = select_k(buf, n, (n - 1) / 4);
-    q3 = select_k(buf, n, (3 * (n - 1)) / 4);
+    /* after selecting the median, buf[0..k2) <= q2 <= buf(k2..n), so the
+     * quartiles are selected within each half */
+    {
+        size_t k2 = (n - 1) / 2, k1 = (n - 1) / 4, k3 = (3 * (n - 1)) / 4;
+
+        q2 = select_k(buf, n, k2);
+        q1 = k1 < k2 ? select_k(buf, k2, k1) : q2;
+        q3 = k3 > k2 ? select_k(buf + k2 + 1, n - k2 - 1, k3 - k2 - 1) : q2;
+    }
     s = (q3 - q1) / 1.349f;
     if (!(s > 0.0f) || !isfinite(s)) {
         for (i = 0; i < n; i++)

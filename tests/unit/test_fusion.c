@@ -167,6 +167,59 @@ static void ftab_load__oom__nomem(void **state)
     assert_true(n > 3);
 }
 
+/* Ensure that every cell read through a table (fast and full paths) is
+ * the float nearest strtod's double, for random decimals of 1 to 20
+ * digits, signs, exponents and NA. */
+static void ftab_load__random_numbers__match_strtod(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_dstr d;
+    struct mmdx__ftab t;
+    struct fsyn_rng r = { 99 };
+    char cells[400][40];
+    size_t i, k;
+
+    (void)state;
+    mmdx__dstr_init(&d, 0);
+    mmdx__dstr_adds(&d, "patient_id");
+    for (k = 0; k < 20; k++)
+        mmdx__dstr_addf(&d, "\tecg.x.f%02zu", k);
+    for (i = 0; i < 400; i++) {
+        char *c = cells[i];
+        int nd = 1 + (int)(fsyn_unif(&r) * 20), dot = (int)(fsyn_unif(&r) *
+                                                             (nd + 1));
+        int j, n = 0;
+
+        if (fsyn_unif(&r) < 0.3)
+            c[n++] = '-';
+        for (j = 0; j < nd; j++) {
+            if (j == dot && j > 0)
+                c[n++] = '.';
+            c[n++] = (char)('0' + (int)(fsyn_unif(&r) * 10));
+        }
+        if (fsyn_unif(&r) < 0.15)
+            n += snprintf(c + n, 8, "e%d", (int)(fsyn_unif(&r) * 30) - 15);
+        c[n] = '\0';
+        if (i % 20 == 0)
+            mmdx__dstr_addf(&d, "\nP%zu", i);
+        mmdx__dstr_addf(&d, "\t%s", c);
+    }
+    mmdx__dstr_adds(&d, "\n");
+    assert_int_equal(mmdx__ftab_load_mem(ctx, "n.tsv", d.s, d.len, &t),
+                     MMDX_OK);
+    assert_int_equal(t.nrows, 20);
+    for (i = 0; i < 400; i++) {
+        float want = (float)strtod(cells[i], NULL);
+
+        if (memcmp(&want, &t.x[i], sizeof(float)))
+            fail_msg("%s: got %.9g, want %.9g", cells[i], (double)t.x[i],
+                     (double)want);
+    }
+    mmdx__ftab_fini(&t);
+    mmdx__dstr_fini(&d);
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- labels ------------------------------------------------------------ */
 
 /* Ensure that labels are read by column name with optional split, empty
@@ -878,6 +931,7 @@ int main(void)
         cmocka_unit_test(ftab_load__valid__cells),
         cmocka_unit_test(ftab_load__malformed__names_line_and_field),
         cmocka_unit_test(ftab_load__oom__nomem),
+        cmocka_unit_test(ftab_load__random_numbers__match_strtod),
         cmocka_unit_test(labels_parse__cases__values_and_errors),
         cmocka_unit_test(labels_parse__oom__nomem),
         cmocka_unit_test(auroc_platt__known__values),
