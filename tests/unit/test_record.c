@@ -746,6 +746,36 @@ static void mmdx_record__invalid__element_line(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a schema error never echoes the offending value (it may be
+ * a birth date) but keeps element, attribute and the allowed values. */
+static void mmdx_record__schema_error__value_redacted(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_record *r = NULL;
+    char buf[1024];
+
+    (void)state;
+    assert_int_equal(read_text(ctx,
+                               "<record xmlns='urn:mmdx:record:1' format='1'>"
+                               "<patient sex='female' birth='12/03/1948'/>"
+                               "</record>",
+                               &r),
+                     MMDX_E_SCHEMA);
+    mmdx_error_format(mmdx_ctx_last_error(ctx), buf, sizeof(buf));
+    assert_null(strstr(buf, "1948"));
+    assert_error_has(ctx, "Element '{urn:mmdx:record:1}patient', attribute "
+                          "'birth': [facet 'pattern'] The value '...'");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(read_text(ctx,
+                               "<record xmlns='urn:mmdx:record:1' format='1'>"
+                               "<patient sex='Fem'/></record>",
+                               &r),
+                     MMDX_E_SCHEMA);
+    assert_error_has(ctx, "The value '...' is not an element of the set "
+                          "{'female', 'male', 'other', 'unknown'}");
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- OOM ------------------------------------------------------------------ */
 
 static void oom_loop(const char *path, const char *text)
@@ -1230,6 +1260,7 @@ int main(void)
         cmocka_unit_test(record__not_a_record__refused),
         cmocka_unit_test(mmdx_record__valid__values),
         cmocka_unit_test(mmdx_record__invalid__element_line),
+        cmocka_unit_test(mmdx_record__schema_error__value_redacted),
         cmocka_unit_test(record__oom_loop__nomem),
         cmocka_unit_test(features__synthea__values),
         cmocka_unit_test(features__mmdx_record__score),
