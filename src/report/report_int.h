@@ -99,4 +99,26 @@ enum mmdx_status mmdx__eeg_spectrum(struct mmdx_ctx *ctx,
                                     struct eeg_spectrum *out);
 void mmdx__eeg_spectrum_fini(struct eeg_spectrum *sp);
 
+/* ---- validation tables (validate.c) ------------------------------------ */
+/* An evaluation row: patient id (borrowed), label and predicted risk;
+ * arrays of them are sorted by id with mmdx__validate_cmp_ev. */
+struct evrow {
+    const char *id;
+    int label;
+    double prob;
+};
+int mmdx__validate_cmp_ev(const void *a, const void *b);
+/* Fill v[].prob (NaN when absent) from a predictions table (patient_id,
+ * risk, ...). E_FORMAT names the file for a wrong header. */
+enum mmdx_status mmdx__validate_read_predictions(struct mmdx_ctx *ctx,
+                                                 const char *path,
+                                                 struct evrow *v, size_t n);
+/* Copy the feature table in to out with the columns of the model's
+ * modalities not in keep (bit k = m->mod_names[k]) set to NA. */
+struct mmdx__model;
+enum mmdx_status mmdx__validate_mask_features(struct mmdx_ctx *ctx,
+                                              const char *in, const char *out,
+                                              const struct mmdx__model *m,
+                                              unsigned keep);
+
 #endif

@@ -40,14 +40,7 @@ MMDX_API void mmdx_validate_opts_init(struct mmdx_validate_opts *o)
     o->seed = 20261127;
 }
 
-/* id -> (label, wanted) for the evaluation rows, sorted by id. */
-struct evrow {
-    const char *id;
-    int label;
-    double prob;
-};
-
-static int cmp_ev(const void *a, const void *b)
+int mmdx__validate_cmp_ev(const void *a, const void *b)
 {
     return strcmp(((const struct evrow *)a)->id,
                   ((const struct evrow *)b)->id);
@@ -58,13 +51,13 @@ static struct evrow *ev_find(struct evrow *v, size_t n, const char *id)
     struct evrow key;
 
     key.id = id;
-    return bsearch(&key, v, n, sizeof(*v), cmp_ev);
+    return bsearch(&key, v, n, sizeof(*v), mmdx__validate_cmp_ev);
 }
 
 /* Read predictions.tsv (patient_id, risk, ...) into the rows' prob. */
-static enum mmdx_status read_predictions(struct mmdx_ctx *ctx,
-                                         const char *path, struct evrow *v,
-                                         size_t n)
+enum mmdx_status mmdx__validate_read_predictions(struct mmdx_ctx *ctx,
+                                                 const char *path,
+                                                 struct evrow *v, size_t n)
 {
     char *data = NULL, *s, *nl;
     size_t len, i;
@@ -110,10 +103,10 @@ static enum mmdx_status read_predictions(struct mmdx_ctx *ctx,
 
 /* Write a copy of the feature table with the columns of modalities not
  * in keep (bit per model modality) set to NA. */
-static enum mmdx_status mask_features(struct mmdx_ctx *ctx, const char *in,
-                                      const char *out,
-                                      const struct mmdx__model *m,
-                                      unsigned keep)
+enum mmdx_status mmdx__validate_mask_features(struct mmdx_ctx *ctx,
+                                              const char *in, const char *out,
+                                              const struct mmdx__model *m,
+                                              unsigned keep)
 {
     char *data = NULL, *s;
     size_t len, col, ncol = 0, cap = 0;
@@ -470,7 +463,7 @@ MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
                         "no labelled patient to evaluate");
         goto out;
     }
-    qsort(ev, n, sizeof(*ev), cmp_ev);
+    qsort(ev, n, sizeof(*ev), mmdx__validate_cmp_ev);
     scope = has_test && !opt->all_rows
                 ? "the manifest's split=test rows (held out from training)"
                 : has_test ? "all labelled rows, including those the model "
@@ -481,7 +474,7 @@ MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
     /* the full model */
     st = mmdx_fusion_predict(ctx, opt->model, features, pred, NULL, NULL);
     if (!st)
-        st = read_predictions(ctx, pred, ev, n);
+        st = mmdx__validate_read_predictions(ctx, pred, ev, n);
     if (st)
         goto out;
     for (i = 0; i < n; i++) {
@@ -523,12 +516,13 @@ MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
                 mmdx__free(pp);
                 continue;
             }
-            st = mask_features(ctx, features, mfeat, &model, a->keep);
+            st = mmdx__validate_mask_features(ctx, features, mfeat, &model,
+                                              a->keep);
             if (!st)
                 st = mmdx_fusion_predict(ctx, opt->model, mfeat, mpred, NULL,
                                          NULL);
             if (!st)
-                st = read_predictions(ctx, mpred, ev, n);
+                st = mmdx__validate_read_predictions(ctx, mpred, ev, n);
             for (j = 0; j < n && !st; j++)
                 pp[j] = ev[j].prob;
             if (!st)
