@@ -2,8 +2,18 @@
 #include "core/common.h"
 #include "cli/cli.h"
 
+/* A metric with 4 decimals, "NA" when it could not be computed. */
+static const char *num(double v, char *buf)
+{
+    if (!isfinite(v))
+        return "NA";
+    snprintf(buf, 32, "%.4f", v);
+    return buf;
+}
+
 static int validate_main(int argc, char **argv)
 {
+    char b[3][32];
     struct mmdx_validate_opts o;
     struct mmdx_metrics m;
     struct mmdx_ctx *ctx;
@@ -69,17 +79,18 @@ static int validate_main(int argc, char **argv)
         return st == MMDX_E_USAGE ? EXIT_USAGE : EXIT_FATAL;
     }
     printf("n\t%zu\nn_pos\t%zu\n", m.n, m.n_pos);
-    printf("auroc\t%.4f\t[%.4f, %.4f] DeLong\n", m.auroc, m.auroc_lo,
-           m.auroc_hi);
-    printf("auprc\t%.4f\t[%.4f, %.4f] bootstrap %u\n", m.auprc, m.auprc_lo,
-           m.auprc_hi, m.n_boot);
-    printf("brier\t%.4f\ncalibration_intercept\t%.4f\n"
-           "calibration_slope\t%.4f\nece_10bins\t%.4f\n",
-           m.brier, m.cal_intercept, m.cal_slope, m.ece);
-    printf("threshold\t%.4g\nsensitivity\t%.4f\nspecificity\t%.4f\n"
-           "ppv\t%.4f\nnpv\t%.4f\n",
-           m.at.threshold, m.at.sensitivity, m.at.specificity, m.at.ppv,
-           m.at.npv);
+    printf("auroc\t%s\t[%s, %s] DeLong\n", num(m.auroc, b[0]),
+           num(m.auroc_lo, b[1]), num(m.auroc_hi, b[2]));
+    printf("auprc\t%s\t[%s, %s] bootstrap %u\n", num(m.auprc, b[0]),
+           num(m.auprc_lo, b[1]), num(m.auprc_hi, b[2]), m.n_boot);
+    printf("brier\t%s\ncalibration_intercept\t%s\n", num(m.brier, b[0]),
+           num(m.cal_intercept, b[1]));
+    printf("calibration_slope\t%s\nece_10bins\t%s\n",
+           num(m.cal_slope, b[0]), num(m.ece, b[1]));
+    printf("threshold\t%s\nsensitivity\t%s\nspecificity\t%s\n",
+           num(m.at.threshold, b[0]), num(m.at.sensitivity, b[1]),
+           num(m.at.specificity, b[2]));
+    printf("ppv\t%s\nnpv\t%s\n", num(m.at.ppv, b[0]), num(m.at.npv, b[1]));
     fprintf(stderr, "mmdx validate: %s/validation.html\n", o.out);
     mmdx_ctx_free(ctx);
     return EXIT_ALL_OK;
