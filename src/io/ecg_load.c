@@ -189,6 +189,10 @@ static enum mmdx_status load_edf(struct mmdx_ctx *ctx, const char *path,
         mmdx__edf_close(e);
         return st == MMDX_E_NOMEM ? mmdx__nomem(ctx) : st;
     }
+    /* the gate has them; a lazily read signal keeps the handle open, so
+     * the header's identifying text must not stay in it (deid area) */
+    memset(e->patient, 0, sizeof(e->patient));
+    memset(e->recording, 0, sizeof(e->recording));
     for (i = 0; i < e->ns; i++)
         total += mmdx__edf_nsamples(e, i);
     o.lazy = total > EDF_EAGER_MAX_SAMPLES;
