@@ -35,8 +35,9 @@ struct mmdx_deid_finding {
 /* Called once per finding. */
 typedef void (*mmdx_deid_finding_fn)(void *user,
                                      const struct mmdx_deid_finding *f);
-/* Called once per input that could not be read (and so not checked):
- * message is a formatted error (file, field; no patient value). */
+/* Called once per input that could not be checked (unreadable, or no
+ * loader of the pipeline for its modality): message is a formatted error
+ * (file, field; no patient value). */
 typedef void (*mmdx_deid_error_fn)(void *user, const char *patient_id,
                                    const char *message);
 
@@ -66,9 +67,10 @@ MMDX_API void mmdx_deid_checker_set_dates_shifted(struct mmdx_deid_checker *c,
 /* Counts accumulated by the check functions (never reset by them). */
 struct mmdx_deid_counts {
     size_t patients;         /* patients checked */
-    size_t files;            /* input files or folders given to loaders */
+    size_t files;            /* inputs a loader read (or tried to) */
     size_t findings;         /* identifying fields */
-    size_t errors;           /* inputs that could not be read */
+    size_t errors;           /* inputs that could not be read, or that no
+                                loader of the pipeline reads */
 };
 
 /**

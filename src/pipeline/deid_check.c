@@ -97,11 +97,9 @@ static enum mmdx_status check_patient(struct mmdx_deid_checker *c,
                                       struct mmdx_deid_counts *counts)
 {
     size_t i;
+    unsigned loaded = 0;
     int m;
 
-    for (m = 0; m < MMDX_MOD_COUNT; m++)
-        if (p->path[m])
-            counts->files++;
     for (i = 0; i < c->nstages; i++) {
         const struct mmdx_stage_def *d = c->stages[i]->def;
         enum mmdx_status st;
@@ -109,6 +107,7 @@ static enum mmdx_status check_patient(struct mmdx_deid_checker *c,
         if (!is_loader(d) || !p->path[d->modality] ||
             (p->mod_failed & (1u << d->modality)))
             continue;
+        loaded |= 1u << d->modality;
         mmdx_ctx_clear_error(c->ctx);
         st = d->process(c->stages[i], p);
         if (st == MMDX_OK)
@@ -118,6 +117,21 @@ static enum mmdx_status check_patient(struct mmdx_deid_checker *c,
         if (mmdx__patient_take_error(p, d->modality, d->name, st))
             return mmdx__nomem(c->ctx);
         p->mod_failed |= 1u << d->modality;
+    }
+    /* an input no loader read was not checked: say so */
+    for (m = 0; m < MMDX_MOD_COUNT; m++) {
+        if (!p->path[m])
+            continue;
+        if (loaded & (1u << m)) {
+            counts->files++;
+            continue;
+        }
+        mmdx_ctx_clear_error(c->ctx);
+        mmdx__fail(c->ctx, MMDX_E_UNSUPPORTED, "deid-check", p->path[m], 0,
+                   NULL, "the pipeline has no loader for the %s modality",
+                   mmdx__modality_name((enum mmdx_modality)m));
+        if (mmdx__patient_take_error(p, m, "deid-check", MMDX_E_UNSUPPORTED))
+            return mmdx__nomem(c->ctx);
     }
     counts->patients++;
     report_errors(p, 0, err_fn, user, counts);

@@ -939,6 +939,48 @@ static void check_path__folder__walked(void **state)
     test_rmtree(dir);
 }
 
+/* Ensure that an input no loader of the pipeline reads is reported as not
+ * checked, never silently passed. */
+static void check_path__no_loader__not_checked(void **state)
+{
+    char *dir = make_cohort(), *pipe;
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_pipeline *pl = NULL;
+    struct mmdx_deid_checker *chk = NULL;
+    struct mmdx_deid_counts n;
+    struct collect c;
+
+    (void)state;
+    test_write(dir, "p.xml",
+               "<?xml version=\"1.0\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"check.deid\"/>\n"
+               "</pipeline>\n");
+    pipe = mmdx__path_join(dir, "p.xml");
+    assert_int_equal(mmdx_pipeline_load(ctx, pipe, &pl), MMDX_OK);
+    assert_int_equal(mmdx_deid_checker_new(ctx, pl, &chk), MMDX_OK);
+    mmdx__dstr_init(&c.rows, 0);
+    mmdx__dstr_init(&c.errs, 0);
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(mmdx_deid_check_path(chk, dir, on_finding, on_error, &c,
+                                          &n), MMDX_OK);
+    assert_int_equal(n.patients, 2);
+    assert_int_equal(n.files, 0);
+    assert_int_equal(n.findings, 0);
+    assert_int_equal(n.errors, 2);
+    assert_non_null(strstr(c.errs.s, "P002: deid-check: E_UNSUPPORTED: "));
+    assert_non_null(strstr(c.errs.s, "p2.txt: the pipeline has no loader "
+                                     "for the record modality"));
+    mmdx__free(pipe);
+    mmdx_deid_checker_free(chk);
+    mmdx_pipeline_free(pl);
+    mmdx__dstr_fini(&c.rows);
+    mmdx__dstr_fini(&c.errs);
+    mmdx_ctx_free(ctx);
+    test_rmtree(dir);
+}
+
 /* Ensure that a missing path and a file of no modality are errors naming
  * the path. */
 static void check_path__missing__notfound(void **state)
@@ -1047,6 +1089,7 @@ int main(void)
         cmocka_unit_test(stage__strip_record__birth_year_only),
         cmocka_unit_test(check_path__manifest_dir_file__findings),
         cmocka_unit_test(check_path__folder__walked),
+        cmocka_unit_test(check_path__no_loader__not_checked),
         cmocka_unit_test(check_path__missing__notfound),
         cmocka_unit_test(run__umask_000__modes),
     };
