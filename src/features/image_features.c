@@ -823,6 +823,7 @@ static int neighbours(bool in3d, int off[26][3])
 struct zone {
     int level;
     size_t size;
+    uint32_t dist;       /* GLDZM: smallest distance to the ROI edge */
 };
 
 static int cmp_size(const void *a, const void *b)
@@ -843,7 +844,63 @@ struct zacc {
     double nv;           /* ROI voxels */
     size_t *stack;
     uint8_t *seen;
+    uint32_t *dist;      /* GLDZM distance map, or NULL */
 };
+
+/*
+ * Distance of every ROI voxel to the ROI edge (IBSI 3.8): the number of
+ * steps to leave the ROI, 6-connected in 3D, 4-connected in-plane in 2D;
+ * voxels next to the outside (or the image border) have distance 1.
+ * Breadth-first from those; queue has room for every voxel.
+ */
+static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
+                         size_t *queue)
+{
+    static const int off6[6][3] = { { 1, 0, 0 }, { -1, 0, 0 }, { 0, 1, 0 },
+                                    { 0, -1, 0 }, { 0, 0, 1 }, { 0, 0, -1 } };
+    size_t nvox = t->nx * t->ny * t->nz, head = 0, tail = 0, v;
+    int nn = in3d ? 6 : 4, k;
+
+    for (v = 0; v < nvox; v++) {
+        size_t x = v % t->nx, y = (v / t->nx) % t->ny, z = v / (t->nx * t->ny);
+        bool edge = false;
+
+        dist[v] = 0;
+        if (!t->q[v])
+            continue;
+        for (k = 0; k < nn && !edge; k++) {
+            long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
+                 zz = (long)z + off6[k][2];
+
+            edge = xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
+                   yy >= (long)t->ny || zz >= (long)t->nz ||
+                   !t->q[(size_t)xx + t->nx * ((size_t)yy +
+                                               t->ny * (size_t)zz)];
+        }
+        dist[v] = edge ? 1 : UINT32_MAX;
+        if (edge)
+            queue[tail++] = v;
+    }
+    while (head < tail) {
+        size_t u = queue[head++];
+        size_t x = u % t->nx, y = (u / t->nx) % t->ny, z = u / (t->nx * t->ny);
+
+        for (k = 0; k < nn; k++) {
+            long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
+                 zz = (long)z + off6[k][2];
+            size_t w;
+
+            if (xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
+                yy >= (long)t->ny || zz >= (long)t->nz)
+                continue;
+            w = (size_t)xx + t->nx * ((size_t)yy + t->ny * (size_t)zz);
+            if (t->q[w] && dist[w] > dist[u] + 1) {
+                dist[w] = dist[u] + 1;
+                queue[tail++] = w;
+            }
+        }
+    }
+}
 
 /* Accumulate zones, NGTDM and NGLDM counts of slices [z0, z1) with the
  * 2D (in3d false) or 3D neighbourhood. */
@@ -887,9 +944,11 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                 }
                 if (fams & MMDX_FAM_NGLDM)
                     a->ngl[(size_t)(lv - 1) * 28 + (size_t)(same + 1)] += 1;
-                if ((fams & MMDX_FAM_GLSZM) && !a->seen[v]) {
+                if ((fams & (MMDX_FAM_GLSZM | MMDX_FAM_GLDZM)) &&
+                    !a->seen[v]) {
                     /* flood fill the zone of v (same level, connected) */
                     size_t sp = 0, size = 0;
+                    uint32_t zd = UINT32_MAX;
 
                     a->stack[sp++] = v;
                     a->seen[v] = 1;
@@ -899,6 +958,8 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                                uz = u / (t->nx * t->ny);
 
                         size++;
+                        if (a->dist && a->dist[u] < zd)
+                            zd = a->dist[u];
                         for (k = 0; k < nn; k++) {
                             long xx = (long)ux + off[k][0],
                                  yy = (long)uy + off[k][1],
@@ -928,6 +989,7 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                     }
                     a->zones[a->nzones].level = lv;
                     a->zones[a->nzones].size = size;
+                    a->zones[a->nzones].dist = zd;
                     a->nzones++;
                 }
             }
@@ -945,6 +1007,12 @@ static void zacc_reset(struct zacc *a, const struct tex *t)
     memset(a->ngt_s, 0, ng * sizeof(double));
     memset(a->ngl, 0, ng * 28 * sizeof(double));
 }
+
+static const char *const gldzm_names[RL_N] = {
+    "sde", "lde", "lgze", "hgze", "sdlge", "sdhge", "ldlge", "ldhge",
+    "glnu", "glnu_norm", "zdnu", "zdnu_norm", "zone_percentage",
+    "gl_variance", "zd_variance", "zd_entropy", NULL
+};
 
 #define NGT_N 5
 static const char *const ngtdm_names[NGT_N] = {
@@ -993,7 +1061,13 @@ static bool ngtdm_feats(const struct zacc *a, size_t ng, double *f)
 
 /* Features of one zone accumulation into out (GLSZM 16, NGTDM 5, NGLDM
  * 17, in that order); ok[] says which families produced values. */
-#define ZF_N (RL_N - 1 + NGT_N + RL_N)
+#define ZF_N (RL_N - 1 + NGT_N + RL_N + RL_N - 1)
+#define ZF_DZM (RL_N - 1 + NGT_N + RL_N)   /* offset of GLDZM */
+
+static int zf_family(size_t k)
+{
+    return k < RL_N - 1 ? 0 : k < RL_N - 1 + NGT_N ? 1 : k < ZF_DZM ? 2 : 3;
+}
 
 static enum mmdx_status zone_feats(const struct tex *t, struct zacc *a,
                                    unsigned fams, double *out, bool *ok)
@@ -1003,7 +1077,33 @@ static enum mmdx_status zone_feats(const struct tex *t, struct zacc *a,
     size_t *sizes = NULL;
     enum mmdx_status st = MMDX_OK;
 
-    ok[0] = ok[1] = ok[2] = false;
+    ok[0] = ok[1] = ok[2] = ok[3] = false;
+    if ((fams & MMDX_FAM_GLDZM) && a->nzones && a->dist) {
+        size_t maxd = 0, nj;
+        double *dm, *djv, *dsc;
+
+        for (i = 0; i < a->nzones; i++)
+            if (a->zones[i].dist > maxd)
+                maxd = a->zones[i].dist;
+        nj = maxd + 1;
+        dm = mmdx__calloc(ng * nj, sizeof(double));
+        djv = mmdx__malloc(nj * sizeof(double));
+        dsc = mmdx__calloc(ng + nj, sizeof(double));
+        if (!dm || !djv || !dsc) {
+            mmdx__free(dm);
+            mmdx__free(djv);
+            mmdx__free(dsc);
+            return MMDX_E_NOMEM;
+        }
+        for (i = 0; i < nj; i++)
+            djv[i] = (double)i;
+        for (i = 0; i < a->nzones; i++)
+            dm[(size_t)(a->zones[i].level - 1) * nj + a->zones[i].dist] += 1;
+        ok[3] = rl_feats(dm, ng, nj, djv, a->nv, out + ZF_DZM, dsc);
+        mmdx__free(dm);
+        mmdx__free(djv);
+        mmdx__free(dsc);
+    }
     if ((fams & MMDX_FAM_GLSZM) && a->nzones) {
         sizes = mmdx__malloc(a->nzones * sizeof(*sizes));
         if (!sizes)
@@ -1066,9 +1166,10 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
 {
     struct zacc a;
     size_t ng = (size_t)t->ng, nvox = t->nx * t->ny * t->nz, k, z;
-    double f[ZF_N], sum[ZF_N];
+    double f[ZF_N + 1], sum[ZF_N]; /* rl_feats writes RL_N values: the
+                                      last family needs one spare */
     size_t cnt[ZF_N];
-    bool ok[3];
+    bool ok[4];
     int mode = agg <= MMDX_AGG_3D_AVERAGED ? 3
                : agg <= MMDX_AGG_2D_SLICE_MERGED ? 2 : 25;
     enum mmdx_status st = MMDX_OK;
@@ -1082,10 +1183,15 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
     a.ngl = mmdx__calloc(ng * 28, sizeof(double));
     a.stack = mmdx__malloc(nvox * sizeof(size_t));
     a.seen = mmdx__calloc(nvox, 1);
-    if (!a.ngt_n || !a.ngt_s || !a.ngl || !a.stack || !a.seen) {
+    if (fams & MMDX_FAM_GLDZM)
+        a.dist = mmdx__malloc(nvox * sizeof(uint32_t));
+    if (!a.ngt_n || !a.ngt_s || !a.ngl || !a.stack || !a.seen ||
+        ((fams & MMDX_FAM_GLDZM) && !a.dist)) {
         st = MMDX_E_NOMEM;
         goto out;
     }
+    if (a.dist)
+        distance_map(t, mode == 3, a.dist, a.stack);
     zacc_reset(&a, t);
     if (mode == 3) {
         st = zone_acc(t, &a, 0, t->nz, true, fams);
@@ -1098,7 +1204,7 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
                 continue;
             st = zone_feats(t, &a, fams, f, ok);
             for (k = 0; k < ZF_N && !st; k++) {
-                int fam = k < RL_N - 1 ? 0 : k < RL_N - 1 + NGT_N ? 1 : 2;
+                int fam = zf_family(k);
 
                 if (ok[fam] && isfinite(f[k])) {
                     sum[k] += f[k];
@@ -1114,7 +1220,7 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
         if (st)
             goto out;
         for (k = 0; k < ZF_N; k++) {
-            int fam = k < RL_N - 1 ? 0 : k < RL_N - 1 + NGT_N ? 1 : 2;
+            int fam = zf_family(k);
 
             if (ok[fam] && isfinite(f[k])) {
                 sum[k] = f[k];
@@ -1134,11 +1240,16 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
                 continue;
             snprintf(name, sizeof(name), "image.ngtdm.%s",
                      ngtdm_names[k - (RL_N - 1)]);
-        } else {
+        } else if (k < ZF_DZM) {
             if (!(fams & MMDX_FAM_NGLDM))
                 continue;
             snprintf(name, sizeof(name), "image.ngldm.%s",
                      ngldm_names[k - (RL_N - 1 + NGT_N)]);
+        } else {
+            if (!(fams & MMDX_FAM_GLDZM))
+                continue;
+            snprintf(name, sizeof(name), "image.gldzm.%s",
+                     gldzm_names[k - ZF_DZM]);
         }
         put(e, name, v);
     }
@@ -1149,6 +1260,7 @@ out:
     mmdx__free(a.ngl);
     mmdx__free(a.stack);
     mmdx__free(a.seen);
+    mmdx__free(a.dist);
     return st;
 }
 
@@ -1406,7 +1518,7 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
         goto out;
     if (t.ng > MAX_LEVELS &&
         (o->families & (MMDX_FAM_GLCM | MMDX_FAM_GLRLM | MMDX_FAM_GLSZM |
-                        MMDX_FAM_NGTDM | MMDX_FAM_NGLDM))) {
+                        MMDX_FAM_NGTDM | MMDX_FAM_NGLDM | MMDX_FAM_GLDZM))) {
         mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0,
                    "discretisation", "%d grey levels after discretisation; "
                    "texture features allow at most %d (use fewer bins or a "
@@ -1421,8 +1533,9 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
             st = directional(&e, &t, D_GLCM, o->agg);
         if (!st && !e.st && (o->families & MMDX_FAM_GLRLM))
             st = directional(&e, &t, D_GLRLM, o->agg);
-        if (!st && !e.st && (o->families & (MMDX_FAM_GLSZM | MMDX_FAM_NGTDM |
-                                            MMDX_FAM_NGLDM)))
+        if (!st && !e.st &&
+            (o->families & (MMDX_FAM_GLSZM | MMDX_FAM_NGTDM |
+                            MMDX_FAM_NGLDM | MMDX_FAM_GLDZM)))
             st = zone_families(&e, &t, o->agg, o->families);
         if (st)
             e.st = st;

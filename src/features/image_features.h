@@ -35,7 +35,8 @@ enum mmdx_imgfeat_agg {
 #define MMDX_FAM_GLSZM (1u << 5)
 #define MMDX_FAM_NGTDM (1u << 6)
 #define MMDX_FAM_NGLDM (1u << 7)
-#define MMDX_FAM_ALL 0xFFu
+#define MMDX_FAM_GLDZM (1u << 8)
+#define MMDX_FAM_ALL 0x1FFu
 
 struct mmdx_imgfeat_opts {
     int disc;               /* enum mmdx_imgfeat_disc */

@@ -20,7 +20,7 @@ struct feat_priv {
     bool bin_min_auto;
     int agg;
     double roi_ct_min_hu;
-    bool morphology, stat, ih, glcm, glrlm, glszm, ngtdm, ngldm;
+    bool morphology, stat, ih, glcm, glrlm, glszm, ngtdm, ngldm, gldzm;
     long max_moran_voxels;
 };
 
@@ -105,7 +105,8 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
                  (pr->glrlm ? MMDX_FAM_GLRLM : 0) |
                  (pr->glszm ? MMDX_FAM_GLSZM : 0) |
                  (pr->ngtdm ? MMDX_FAM_NGTDM : 0) |
-                 (pr->ngldm ? MMDX_FAM_NGLDM : 0);
+                 (pr->ngldm ? MMDX_FAM_NGLDM : 0) |
+                 (pr->gldzm ? MMDX_FAM_GLDZM : 0);
     st = mmdx__image_features(s->ctx, img, roi, mask != NULL, &o, add_feat,
                               &u);
     mmdx__free(roi);
@@ -150,13 +151,15 @@ static const struct mmdx_param feat_params[] = {
     B("glszm", glszm, "grey level size zone matrix"),
     B("ngtdm", ngtdm, "neighbourhood grey tone difference matrix"),
     B("ngldm", ngldm, "neighbouring grey level dependence matrix"),
+    B("gldzm", gldzm, "grey level distance zone matrix"),
     { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
 const struct mmdx_stage_def mmdx__stage_image_features = {
     MMDX_STAGE_ABI, "image.features",
     "IBSI 1 image features (morphology, intensity statistics and histogram, "
-    "GLCM, GLRLM, GLSZM, NGTDM, NGLDM) in the mask or an automatic ROI",
+    "GLCM, GLRLM, GLSZM, GLDZM, NGTDM, NGLDM) in the mask or an automatic "
+    "ROI",
     MMDX_SLOT_BIT(MMDX_SLOT_IMAGE), MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
     MMDX_MOD_IMAGE, feat_params, sizeof(struct feat_priv), NULL,
     feat_process, NULL

@@ -8,14 +8,15 @@
  * JPEG-LS) are registered once per process under std::call_once; pixel
  * data is never opened with CIF_UsePartialAccessToPixelData (DCMTK 3.6.7
  * crashes on a mutated RLE file on that path); declared sizes are checked
- * before a pixel buffer is allocated. Files are read into memory first
- * (size-limited) and parsed from that buffer, so files and fuzz inputs go
- * through one path. No identifying value is ever put in an error: those
+ * before a pixel buffer is allocated. Input is always parsed through a
+ * DCMTK file stream (buffers through an in-memory file), so that element
+ * lengths are checked against the bytes present before DCMTK allocates. No identifying value is ever put in an error: those
  * attributes are handed back as idfields.
  */
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcistrmf.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
 #include "dcmtk/dcmdata/dcrleerg.h"
 #include "dcmtk/dcmdata/dcrlerp.h"
@@ -30,6 +31,9 @@
 #include "dcmtk/oflog/oflog.h"
 
 #include <cerrno>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <climits>
 #include <cmath>
 #include <cstdarg>
@@ -413,23 +417,36 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-/* Parse a buffer into ff: a Part 10 file (preamble, "DICM", File Meta),
- * or a bare dataset whose encoding DCMTK works out. Errors name the
- * file. */
-static enum mmdx_status parse_buffer(struct mmdx_ctx *ctx, const char *path,
-                                     const void *data, size_t len,
-                                     DcmFileFormat &ff)
+/*
+ * Parse the file fspath into ff: a Part 10 file (preamble, "DICM", File
+ * Meta), or a bare dataset. Always through a file stream: DCMTK then
+ * checks every declared length against the bytes left in the file before
+ * allocating (a memory stream would allocate whatever a hostile length
+ * says), and large values such as pixel data are only loaded when used.
+ * path names the input in messages.
+ */
+static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
+                                   const char *fspath, DcmFileFormat &ff)
 {
-    DcmInputBufferStream is;
     OFCondition c;
-    const unsigned char *b = static_cast<const unsigned char *>(data);
-    bool part10 = len >= 132 && memcmp(b + 128, "DICM", 4) == 0;
+    unsigned char b[132];
+    size_t len = 0;
+    FILE *fp = fopen(fspath, "rb");
+    bool part10;
 
+    if (!fp)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
+                    strerror(errno));
+    len = fread(b, 1, sizeof(b), fp);
+    fclose(fp);
     if (len < 8)
         return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
                     "not a DICOM file (%zu bytes)", len);
-    is.setBuffer(data, static_cast<offile_off_t>(len));
-    is.setEos();
+    part10 = len >= 132 && memcmp(b + 128, "DICM", 4) == 0;
+    DcmInputFileStream is(fspath);
+    if (is.status().bad())
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
+                    is.status().text());
     if (part10) {
         ff.transferInit();
         c = ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
@@ -1240,7 +1257,7 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
 }
 
 static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
-                                  const void *data, size_t len,
+                                  const char *fspath,
                                   const struct mmdx_dicom_limits *lim,
                                   unsigned flags,
                                   struct mmdx_dicom_file **out)
@@ -1256,7 +1273,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
     g.f->img = mmdx__image_new();
     if (!g.f->img)
         return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
-    st = parse_buffer(ctx, path, data, len, ff);
+    st = parse_file(ctx, path, fspath, ff);
     if (st)
         return st;
     {
@@ -1299,15 +1316,17 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
 
 /* ---- C entry points ------------------------------------------------------------------ */
 
-extern "C" enum mmdx_status
-mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
-                     size_t len, const struct mmdx_dicom_limits *limits,
-                     unsigned flags, struct mmdx_dicom_file **out)
+/* One guarded call into the shim. */
+static enum mmdx_status read_guarded(struct mmdx_ctx *ctx, const char *path,
+                                     const char *fspath,
+                                     const struct mmdx_dicom_limits *limits,
+                                     unsigned flags,
+                                     struct mmdx_dicom_file **out)
 {
     *out = NULL;
     try {
         setup();
-        return read_impl(ctx, path, data, len, limits, flags, out);
+        return read_impl(ctx, path, fspath, limits, flags, out);
     } catch (const std::bad_alloc &) {
         return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
     } catch (...) {
@@ -1317,24 +1336,62 @@ mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
 }
 
 extern "C" enum mmdx_status
+mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
+                     size_t len, const struct mmdx_dicom_limits *limits,
+                     unsigned flags, struct mmdx_dicom_file **out)
+{
+    /* Through an anonymous in-memory file, so that DCMTK's file-stream
+     * length checks apply (see parse_file). */
+    int fd = memfd_create("mmdx-dicom", MFD_CLOEXEC);
+    char fspath[64];
+    const char *p = static_cast<const char *>(data);
+    size_t done = 0;
+    enum mmdx_status st;
+
+    *out = NULL;
+    if (fd < 0)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
+                    strerror(errno));
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot buffer: %s",
+                        strerror(errno));
+        }
+        done += static_cast<size_t>(w);
+    }
+    snprintf(fspath, sizeof(fspath), "/proc/self/fd/%d", fd);
+    st = read_guarded(ctx, path, fspath, limits, flags, out);
+    close(fd);
+    return st;
+}
+
+extern "C" enum mmdx_status
 mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
                       const struct mmdx_dicom_limits *limits, unsigned flags,
                       struct mmdx_dicom_file **out)
 {
-    char *data = NULL;
-    size_t len = 0;
-    enum mmdx_status st;
+    struct stat sb;
     uint64_t maxb = limits && limits->max_file_bytes
                         ? limits->max_file_bytes
                         : MMDX_DICOM_MAX_FILE_BYTES;
 
     *out = NULL;
-    st = mmdx__file_read(ctx, path, static_cast<size_t>(maxb), &data, &len);
-    if (st)
-        return st;
-    st = mmdx__dicom_read_mem(ctx, path, data, len, limits, flags, out);
-    mmdx__free(data);
-    return st;
+    if (stat(path, &sb) != 0)
+        return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
+                    NULL, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "not a regular file");
+    if (static_cast<uint64_t>(sb.st_size) > maxb)
+        return FAIL(ctx, MMDX_E_LIMIT, path, NULL,
+                    "file of %lld bytes exceeds the limit of %llu",
+                    static_cast<long long>(sb.st_size),
+                    static_cast<unsigned long long>(maxb));
+    return read_guarded(ctx, path, path, limits, flags, out);
 }
 
 /* ---- writer ---------------------------------------------------------------------------- */
@@ -1555,17 +1612,10 @@ static double unit_to_mv(const std::string &u)
 static enum mmdx_status wave_impl(struct mmdx_ctx *ctx, const char *path,
                                   struct mmdx_dicom_waveform *out)
 {
-    char *data = NULL;
-    size_t len = 0;
     enum mmdx_status st;
     DcmFileFormat ff;
 
-    st = mmdx__file_read(ctx, path, static_cast<size_t>(MMDX_DICOM_MAX_FILE_BYTES),
-                         &data, &len);
-    if (st)
-        return st;
-    st = parse_buffer(ctx, path, data, len, ff);
-    mmdx__free(data);
+    st = parse_file(ctx, path, path, ff);
     if (st)
         return st;
     DcmDataset *ds = ff.getDataset();
