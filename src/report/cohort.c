@@ -193,15 +193,12 @@ static int cmp_str(const void *a, const void *b)
 /* errors.tsv rows of failed patients, with the file column left out and
  * the file name inside the message replaced. */
 static void failed_section(struct rout *o, struct mmdx_ctx *ctx,
-                           const char *out_dir, const struct prow *rows,
-                           size_t n)
+                           const char *out_dir, const char **fid,
+                           size_t nfailed)
 {
     char *path = mmdx__path_join(out_dir, "errors.tsv"), *data = NULL, *s;
-    size_t len, i, nfailed = 0, shown = 0, nf = 0;
-    const char **fid;
+    size_t len, shown = 0, nf = nfailed;
 
-    for (i = 0; i < n; i++)
-        nfailed += strcmp(rows[i].status, "failed") == 0;
     rout_addf(o, "<h2>Failed patients (%zu)</h2>\n", nfailed);
     if (!nfailed) {
         rout_adds(o, "<p>No patient failed.</p>\n");
@@ -219,16 +216,6 @@ static void failed_section(struct rout *o, struct mmdx_ctx *ctx,
         mmdx__free(path);
         return;
     }
-    fid = mmdx__calloc(nfailed, sizeof(*fid));
-    if (!fid) {
-        o->st = MMDX_E_NOMEM;
-        mmdx__free(data);
-        mmdx__free(path);
-        return;
-    }
-    for (i = 0; i < n; i++)
-        if (strcmp(rows[i].status, "failed") == 0)
-            fid[nf++] = rows[i].id;
     qsort(fid, nf, sizeof(*fid), cmp_str);
     rout_adds(o, "<table id=\"failed\"><thead><tr><th>patient</th>"
                  "<th>modality</th><th>stage</th><th>code</th><th>reason</th>"
@@ -273,7 +260,6 @@ static void failed_section(struct rout *o, struct mmdx_ctx *ctx,
         s = nl + 1;
     }
     rout_adds(o, "</tbody></table>\n");
-    mmdx__free(fid);
     mmdx__free(data);
     mmdx__free(path);
 }
@@ -294,10 +280,10 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
                                      const char *const *ids, size_t nids,
                                      const struct mmdx_pipeline *pipe)
 {
-    struct prow *rows = NULL;
+    const char **fid = NULL;
     double *sorted = NULL;
     char *pdir = NULL, *path = NULL;
-    size_t i, nrisk = 0, counts[4] = { 0 };
+    size_t i, nrisk = 0, nfailed = 0, counts[4] = { 0 };
     struct rout o;
     bool has_report = false;
     enum mmdx_status st = MMDX_OK;
@@ -308,30 +294,35 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
     if (!has_report)
         return MMDX_OK;
     rout_init(&o);
-    rows = mmdx__calloc(nids ? nids : 1, sizeof(*rows));
+    /* memory: 8 bytes a patient for the risks and a pointer per failed
+     * patient; rows are read again for the table (at most
+     * INDEX_MAX_ROWS of them) */
     sorted = mmdx__calloc(nids ? nids : 1, sizeof(*sorted));
+    fid = mmdx__calloc(nids ? nids : 1, sizeof(*fid));
     pdir = mmdx__path_join(out_dir, "patients");
     path = mmdx__path_join(out_dir, "index.html");
-    if (!rows || !sorted || !pdir || !path) {
+    if (!sorted || !fid || !pdir || !path) {
         st = mmdx__nomem(ctx);
         goto out;
     }
     for (i = 0; i < nids && !st; i++) {
-        rows[i].id = ids[i];
-        st = load_row(ctx, pdir, &rows[i]);
-        if (isfinite(rows[i].risk))
-            sorted[nrisk++] = rows[i].risk;
-        counts[strcmp(rows[i].status, "ok") == 0        ? 0
-               : strcmp(rows[i].status, "partial") == 0 ? 1
-               : strcmp(rows[i].status, "failed") == 0  ? 2
-                                                        : 3]++;
+        struct prow r;
+
+        memset(&r, 0, sizeof(r));
+        r.id = ids[i];
+        st = load_row(ctx, pdir, &r);
+        if (isfinite(r.risk))
+            sorted[nrisk++] = r.risk;
+        if (strcmp(r.status, "failed") == 0)
+            fid[nfailed++] = ids[i];
+        counts[strcmp(r.status, "ok") == 0        ? 0
+               : strcmp(r.status, "partial") == 0 ? 1
+               : strcmp(r.status, "failed") == 0  ? 2
+                                                  : 3]++;
     }
     if (st)
         goto out;
     qsort(sorted, nrisk, sizeof(*sorted), cmp_double);
-    for (i = 0; i < nids; i++)
-        if (isfinite(rows[i].risk))
-            rows[i].pct = percentile(sorted, nrisk, rows[i].risk);
 
     rout_adds(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
                   "<meta charset=\"utf-8\"><meta http-equiv=\""
@@ -369,8 +360,14 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
                   "DS\xe2\x82\x82-VASc</th><th>modalities used</th>"
                   "<th>missing</th><th>failed</th><th>flags</th>"
                   "<th>errors</th></tr></thead><tbody>\n");
-    for (i = 0; i < nids && i < INDEX_MAX_ROWS; i++) {
-        const struct prow *r = &rows[i];
+    for (i = 0; i < nids && i < INDEX_MAX_ROWS && !st; i++) {
+        struct prow row, *r = &row;
+
+        memset(&row, 0, sizeof(row));
+        row.id = ids[i];
+        st = load_row(ctx, pdir, &row);
+        if (isfinite(row.risk))
+            row.pct = percentile(sorted, nrisk, row.risk);
 
         rout_adds(&o, "<tr><td>");
         if (r->has_report) {
@@ -404,11 +401,12 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
     if (nids > INDEX_MAX_ROWS)
         rout_addf(&o, "<p>The first %d patients are listed; all are in "
                       "features.tsv and errors.tsv.</p>\n", INDEX_MAX_ROWS);
-    failed_section(&o, ctx, out_dir, rows, nids);
+    failed_section(&o, ctx, out_dir, fid, nfailed);
     rout_adds(&o, script);
     rout_adds(&o, mmdx__report_probe_js);
     rout_adds(&o, "</body></html>\n");
-    st = o.st;
+    if (!st)
+        st = o.st;
     if (st == MMDX_E_NOMEM)
         mmdx__nomem(ctx);
     else if (st)
@@ -417,7 +415,7 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
         st = mmdx__file_write_atomic(ctx, path, o.d.s, o.d.len);
 out:
     rout_fini(&o);
-    mmdx__free(rows);
+    mmdx__free(fid);
     mmdx__free(sorted);
     mmdx__free(pdir);
     mmdx__free(path);
