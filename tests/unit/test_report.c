@@ -666,6 +666,39 @@ static void report_stage__no_risk__says_so(void **state)
     test_rmtree(dir);
 }
 
+/* Ensure that every allocation failure while writing index.html returns
+ * MMDX_E_NOMEM and leaks nothing, and that the index is then written. */
+static void report_cohort__oom__nomem(void **state)
+{
+    char *dir = test_tmpdir(), *pl, *out;
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_pipeline *pipe = NULL;
+    struct mmdx_run_summary sum;
+    const char *ids[3] = { "P1", "P2", "P3" };
+    unsigned long n;
+    enum mmdx_status st = MMDX_E_NOMEM;
+
+    MMDX_UNUSED(state);
+    run_cohort(dir, true, &sum);
+    pl = mmdx__path_join(dir, "p.xml");
+    out = mmdx__path_join(dir, "out");
+    assert_int_equal(mmdx_pipeline_load(ctx, pl, &pipe), MMDX_OK);
+    for (n = 1; st == MMDX_E_NOMEM && n < 2000; n++) {
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__report_cohort(ctx, out, ids, 3, pipe);
+        mmdx__alloc_fail_at(0);
+        if (st != MMDX_OK)
+            assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_int_equal(st, MMDX_OK);
+    mmdx_pipeline_free(pipe);
+    mmdx__free(pl);
+    mmdx__free(out);
+    mmdx_ctx_free(ctx);
+    test_rmtree(dir);
+}
+
 /* Ensure that every allocation failure inside the report stage returns
  * MMDX_E_NOMEM and leaks nothing (run under ASan). */
 static void report_stage__oom__nomem(void **state)
@@ -919,6 +952,7 @@ int main(void)
         cmocka_unit_test(report_stage__cohort__reports_and_index),
         cmocka_unit_test(report_stage__no_risk__says_so),
         cmocka_unit_test(report_stage__oom__nomem),
+        cmocka_unit_test(report_cohort__oom__nomem),
         cmocka_unit_test(report_stage__lazy_ecg__strip_and_peaks),
         cmocka_unit_test(report_stage__image_mask__slice_outlined),
         cmocka_unit_test(report_words__names__family_name_unit),
