@@ -14,14 +14,19 @@
 # wall clock and CPU (user + sys) of the whole process, from
 # /usr/bin/time; on a loaded machine compare CPU times.
 set -eu
-B=$(cd "$1" && pwd)
+B0=$(cd "$1" && pwd)
 W=${2:-/tmp/mmdx-fusion-bench}
 RUNS=${3:-3}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-mkdir -p "$W"
+mkdir -p "$W/bin/bench"
+# run copies, so that a rebuild during the benchmark cannot disturb it
+cp "$B0/mmdx" "$W/bin/mmdx"
+cp "$B0/bench/fusion_gen" "$W/bin/bench/fusion_gen"
+B="$W/bin"
 
+col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # timed OUT CMD...: run, keep stdout+stderr in OUT, append "wall cpu" to OUT.time
 timed() {
@@ -42,11 +47,12 @@ while [ "$i" -le "$RUNS" ]; do
     timed "$W/mmdx_joint" "$B/mmdx" train --features "$W/features.tsv" \
         --labels "$W/labels.tsv" --out "$W/joint.mmdx" --seed "$i"
     awk '$1 == "auroc_test" { print $2 }' "$W/mmdx_joint" >>"$W/mmdx_joint.auc"
-    grep -o 'train [0-9.]* s' "$W/mmdx_joint" | awk '{ print $2 }' >>"$W/mmdx_joint.fit"
+    grep -o 'train [0-9.]* s (cpu [0-9.]* s)' "$W/mmdx_joint" |
+        awk '{ print $2, substr($5, 1) }' >>"$W/mmdx_joint.fit"
     timed "$W/sk_mlp" $PY "$SRC/bench/fusion_sklearn.py" "$W/features.tsv" \
         "$W/labels.tsv" --model mlp --seed "$i"
     awk '{ print $3 }' "$W/sk_mlp" >>"$W/sk_mlp.auc"
-    awk '{ print $8 }' "$W/sk_mlp" >>"$W/sk_mlp.fit"
+    awk '{ print $8, $11 }' "$W/sk_mlp" >>"$W/sk_mlp.fit"
     i=$((i + 1))
 done
 timed "$W/mmdx_early" "$B/mmdx" train --features "$W/features.tsv" \
@@ -58,7 +64,7 @@ timed "$W/sk_lr" $PY "$SRC/bench/fusion_sklearn.py" "$W/features.tsv" \
 # scikit-learn's MLP reaches on the test split (a proxy for "time to the
 # same AUROC"; the seconds are mmdx's training clock at that epoch)
 sk_auc=$(median <"$W/sk_mlp.auc")
-reach=$(awk -v t="$sk_auc" '/valid AUROC/ { for (i = 1; i <= NF; i++) if ($i == "AUROC") a = $(i + 1); for (i = 1; i <= NF; i++) if ($i == "s" || $i == "s*") s = $(i - 1); if (a + 0 >= t + 0 && !done) { print s; done = 1 } }' "$W/mmdx_joint")
+reach=$(awk -v t="$sk_auc" '/valid AUROC/ { for (i = 1; i <= NF; i++) { if ($i == "AUROC") a = $(i + 1); if ($i == "(cpu") c = $(i + 1) } if (a + 0 >= t + 0 && !done) { print c; done = 1 } }' "$W/mmdx_joint")
 
 echo "== predict: 1,000,000 patients (the cohort's rows 50 times over)"
 big="$W/features_1m.tsv"
@@ -81,28 +87,33 @@ timed "$W/predict_drop" "$B/mmdx" predict --model "$W/joint.mmdx" \
     --features "$W/features_drop.tsv" --out "$W/risks_drop.tsv" \
     --labels "$W/labels.tsv"
 
-col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 mj_auc=$(median <"$W/mmdx_joint.auc")
 mj_wall=$(col "$W/mmdx_joint.time" 1)
 mj_cpu=$(col "$W/mmdx_joint.time" 2)
-mj_fit=$(median <"$W/mmdx_joint.fit")
+mj_fit=$(col "$W/mmdx_joint.fit" 1)
+mj_fitc=$(col "$W/mmdx_joint.fit" 2)
 sk_wall=$(col "$W/sk_mlp.time" 1)
 sk_cpu=$(col "$W/sk_mlp.time" 2)
-sk_fit=$(median <"$W/sk_mlp.fit")
+sk_fit=$(col "$W/sk_mlp.fit" 1)
+sk_fitc=$(col "$W/sk_mlp.fit" 2)
 echo
 echo "== results (medians of $RUNS runs; Bayes-optimal test AUROC $bayes)"
-printf '%-26s %8s %10s %10s %10s\n' tool "AUROC" "fit s" "wall s" "cpu s"
-printf '%-26s %8.4f %10.3f %10.3f %10.3f\n' "mmdx train (joint)" "$mj_auc" "$mj_fit" "$mj_wall" "$mj_cpu"
-printf '%-26s %8.4f %10s %10.3f %10.3f\n' "mmdx train --arch early" \
-    "$(awk '$1 == "auroc_test" { print $2 }' "$W/mmdx_early")" - \
+printf '%-26s %8s %9s %9s %9s %9s\n' tool AUROC "fit s" "fit cpu" "proc s" "proc cpu"
+printf '%-26s %8.4f %9.3f %9.3f %9.3f %9.3f\n' "mmdx train (joint)" "$mj_auc" \
+    "$mj_fit" "$mj_fitc" "$mj_wall" "$mj_cpu"
+printf '%-26s %8.4f %9s %9s %9.3f %9.3f\n' "mmdx train --arch early" \
+    "$(awk '$1 == "auroc_test" { print $2 }' "$W/mmdx_early")" - - \
     "$(col "$W/mmdx_early.time" 1)" "$(col "$W/mmdx_early.time" 2)"
-printf '%-26s %8.4f %10.3f %10.3f %10.3f\n' "sklearn MLPClassifier" "$sk_auc" "$sk_fit" "$sk_wall" "$sk_cpu"
-printf '%-26s %8.4f %10.3f %10.3f %10.3f\n' "sklearn LogisticRegression" \
+printf '%-26s %8.4f %9.3f %9.3f %9.3f %9.3f\n' "sklearn MLPClassifier" "$sk_auc" \
+    "$sk_fit" "$sk_fitc" "$sk_wall" "$sk_cpu"
+printf '%-26s %8.4f %9.3f %9.3f %9.3f %9.3f\n' "sklearn LogisticRegression" \
     "$(awk '{ print $3 }' "$W/sk_lr")" "$(awk '{ print $8 }' "$W/sk_lr")" \
+    "$(awk '{ print $11 }' "$W/sk_lr")" \
     "$(col "$W/sk_lr.time" 1)" "$(col "$W/sk_lr.time" 2)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 echo "joint gap to Bayes: $(awk -v a="$mj_auc" -v b="$bayes" 'BEGIN { printf "%.4f", b - a }')"
-echo "whole process, sklearn MLP / mmdx train: wall x$(awk -v a="$sk_wall" -v b="$mj_wall" 'BEGIN { printf "%.1f", a / b }'), cpu x$(awk -v a="$sk_cpu" -v b="$mj_cpu" 'BEGIN { printf "%.1f", a / b }')"
-echo "fit only, sklearn MLP / mmdx: x$(awk -v a="$sk_fit" -v b="$mj_fit" 'BEGIN { printf "%.1f", a / b }')"
-echo "mmdx reached sklearn's AUROC $sk_auc (validation) after ${reach:-n/a} s of training"
+echo "whole process (python load+fit vs mmdx train incl. TSV read), sklearn MLP / mmdx: wall x$(ratio "$sk_wall" "$mj_wall"), cpu x$(ratio "$sk_cpu" "$mj_cpu")"
+echo "fit only, sklearn MLP / mmdx: wall x$(ratio "$sk_fit" "$mj_fit"), cpu x$(ratio "$sk_fitc" "$mj_fitc")"
+echo "mmdx's validation AUROC first reached sklearn's test AUROC $sk_auc after ${reach:-n/a} s of training CPU (cpu ratio x$(ratio "$sk_fitc" "${reach:-1e9}"))"
 echo "predict 1,000,000 patients (read + score + contributions + write): wall $(col "$W/predict.time" 1) s, cpu $(col "$W/predict.time" 2) s"
-echo "without ecg at test time: $(grep '^auroc' "$W/predict_drop") (Bayes without ecg $(awk '$1 == "bayes_auroc_without_ecg" { print $2 }' "$W/gen.txt"))"
+echo "without ecg at test time: $(grep '^auroc' "$W/predict_drop" | tr '\t' ' ') (Bayes without ecg $(awk '$1 == "bayes_auroc_without_ecg" { print $2 }' "$W/gen.txt"))"

@@ -56,7 +56,8 @@ struct mmdx_fusion_progress {
     double align_loss;      /**< contrastive term, training mean */
     double valid_loss;      /**< class-weighted BCE on validation */
     double valid_auroc;
-    double seconds;         /**< since training started */
+    double seconds;         /**< since training started (wall) */
+    double cpu_seconds;     /**< CPU time since training started */
     int best;               /**< 1 when this epoch is the best so far */
 };
 typedef void (*mmdx_fusion_progress_fn)(void *user,
@@ -69,7 +70,8 @@ struct mmdx_fusion_summary {
     size_t n_no_features;   /**< labelled ids absent from the features */
     unsigned epochs, best_epoch;
     double auroc_train, auroc_valid, auroc_test;   /**< NaN = no rows */
-    double read_seconds, train_seconds;
+    double read_seconds, train_seconds;           /**< wall clock */
+    double read_cpu_seconds, train_cpu_seconds;   /**< CPU (thread) */
     char model_sha256[65];
 };
 

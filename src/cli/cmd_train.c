@@ -10,11 +10,11 @@ static void show_progress(void *user, const struct mmdx_fusion_progress *p)
     MMDX_UNUSED(user);
     fprintf(stderr,
             "mmdx train: epoch %3u  loss %s  align %s  valid loss %s  "
-            "valid AUROC %s  %.2f s%s\n",
+            "valid AUROC %s  %.2f s (cpu %.2f s)%s\n",
             p->epoch, mmdx__fmt_double(p->train_loss, a),
             mmdx__fmt_double(p->align_loss, b),
             mmdx__fmt_double(p->valid_loss, c),
-            mmdx__fmt_double(p->valid_auroc, d), p->seconds,
+            mmdx__fmt_double(p->valid_auroc, d), p->seconds, p->cpu_seconds,
             p->best ? "  *" : "");
 }
 
@@ -114,11 +114,12 @@ static int train_main(int argc, char **argv)
                 "mmdx train: %s: %zu train, %zu valid, %zu test patients "
                 "(%zu unlabelled rows, %zu labelled without features); "
                 "best epoch %u of %u; AUROC train %s valid %s test %s; "
-                "read %.3f s, train %.3f s\n",
+                "read %.3f s (cpu %.3f s), train %.3f s (cpu %.3f s)\n",
                 out, sum.n_train, sum.n_valid, sum.n_test, sum.n_unlabelled,
                 sum.n_no_features, sum.best_epoch, sum.epochs,
                 mmdx__fmt_double(sum.auroc_train, a), vs, ts,
-                sum.read_seconds, sum.train_seconds);
+                sum.read_seconds, sum.read_cpu_seconds, sum.train_seconds,
+                sum.train_cpu_seconds);
         printf("model\t%s\nsha256\t%s\nauroc_valid\t%s\nauroc_test\t%s\n",
                out, sum.model_sha256, vs, ts);
     }
@@ -153,9 +154,9 @@ const struct cli_cmd cli_cmd_train = {
     "  --pool P            mean (default) or attention (joint only)\n"
     "  --seed S            random seed (default 1)\n"
     "  --epochs N          maximum epochs (60)\n"
-    "  --patience N        stop after N epochs without gain (6)\n"
+    "  --patience N        stop after N epochs without gain (5)\n"
     "  --batch N           mini-batch size (256)\n"
-    "  --lr X              Adam step size (0.003)\n"
+    "  --lr X              Adam step size (0.01)\n"
     "  --weight-decay X    decoupled weight decay (0.05)\n"
     "  --l1 X              L1 penalty on encoder input weights (0.001)\n"
     "  --ema X             Polyak averaging of weights, 0 = off (0.99)\n"

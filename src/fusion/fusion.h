@@ -81,6 +81,12 @@ struct mmdx__ftab {
 };
 enum mmdx_status mmdx__ftab_load(struct mmdx_ctx *ctx, const char *path,
                                  struct mmdx__ftab *t);
+/* The same, hashing the file's bytes as they are read (the SHA-256 that
+ * mmdx__sha256_path would give, without a second read). */
+enum mmdx_status mmdx__ftab_load_hashed(struct mmdx_ctx *ctx,
+                                        const char *path,
+                                        struct mmdx__ftab *t,
+                                        char hex[MMDX_SHA256_HEX]);
 enum mmdx_status mmdx__ftab_load_mem(struct mmdx_ctx *ctx, const char *name,
                                      const char *data, size_t len,
                                      struct mmdx__ftab *t);
@@ -285,6 +291,9 @@ enum mmdx_status mmdx__model_explain(struct mmdx_ctx *ctx,
                                      double *risk, double *logit,
                                      double *contrib, struct mmdx_risk *risks,
                                      bool top);
+/* Risks and contributions as risks.tsv writes them: "0.123457" (fixed,
+ * 6 decimals) in [-1, 1], "NA" for NaN; returns the length (no NUL). */
+size_t mmdx__fmt_prob(double v, char *buf);
 const char *mmdx__risk_band(const struct mmdx__model *m, double risk);
 
 #endif

@@ -290,9 +290,12 @@ out:
 
 /* ---- mmdx predict ----------------------------------------------------- */
 
-/* Fast fixed format for values in [-1, 1] at 1e-6 (risks and
- * contributions); others through the shared "%.9g". */
-static size_t fmt_prob(double v, char *buf)
+/* Risks and contributions in [-1, 1]: fixed, 6 decimals (1e-6 is far
+ * below any meaningful risk difference, and formatting a million rows
+ * with "%.9g" would cost more than scoring them); other values, NaN ("NA")
+ * included, through the shared "%.9g". Not NUL-terminated; buf holds 32
+ * bytes. Used by predict and the fusion.risk stage alike. */
+size_t mmdx__fmt_prob(double v, char *buf)
 {
     char tmp[32];
     long long u;
@@ -480,7 +483,7 @@ enum mmdx_status mmdx_fusion_predict(struct mmdx_ctx *ctx,
 
             fputs(mmdx__idpool_get(&ids, b), of.fp);
             line[n++] = '\t';
-            n += fmt_prob(risk[b], line + n);
+            n += mmdx__fmt_prob(risk[b], line + n);
             line[n++] = '\t';
             memcpy(line + n, band, strlen(band));
             n += strlen(band);
@@ -490,7 +493,7 @@ enum mmdx_status mmdx_fusion_predict(struct mmdx_ctx *ctx,
                     memcpy(line + n, "NA", 2);
                     n += 2;
                 } else {
-                    n += fmt_prob(contrib[b * m.nmod + ord[c]], line + n);
+                    n += mmdx__fmt_prob(contrib[b * m.nmod + ord[c]], line + n);
                 }
             }
             line[n++] = '\n';

@@ -33,13 +33,13 @@ struct mmdx_risk {
     char model_name[64];
 };
 
-/* Columns of DIR/risks.tsv (and of each patients/<id>/risk.tsv row):
+/* Columns of DIR/risks.tsv (and of each patients/<id>/risks.tsv row):
  * contributions by the leave-modality-out method, NA when absent. */
 #define MMDX_RISK_TSV_HEADER                                                 \
     "patient_id\trisk\trisk_band\tcontrib_image\tcontrib_ecg\t"          \
     "contrib_eeg\tcontrib_record"
 
-/* True when any of the listed patients has out_dir/patients/<id>/risk.tsv
+/* True when any of the listed patients has out_dir/patients/<id>/risks.tsv
  * (fusion.risk ran): the runner then merges them into DIR/risks.tsv. */
 bool mmdx__fusion_any_risk(const char *out_dir, const char *const *ids,
                            size_t nids);

@@ -1,7 +1,7 @@
 /*
  * stage_risk.c - the fusion.risk stage: applies a trained model to each
  * patient's feature set inside `mmdx run`, leaves a struct mmdx_risk in
- * MMDX_SLOT_RISK for the report stage and writes patients/<id>/risk.tsv
+ * MMDX_SLOT_RISK for the report stage and writes patients/<id>/risks.tsv
  * (one row; the runner merges them into DIR/risks.tsv).
  *
  * The model is loaded once per worker in init(). A patient feature of a
@@ -68,11 +68,13 @@ static enum mmdx_status write_row(struct mmdx_patient *p,
     enum mmdx_status st;
 
     mmdx__dstr_init(&d, 4096);
-    mmdx__dstr_addf(&d, "%s\t%s\t%s", p->id, mmdx__fmt_double(r->risk, num),
-                    r->band);
-    for (e = 0; e < MMDX_MOD_COUNT; e++)
-        mmdx__dstr_addf(&d, "\t%s",
-                        mmdx__fmt_double(r->contribution[e], num));
+    mmdx__dstr_addf(&d, "%s\t", p->id);
+    mmdx__dstr_add(&d, num, mmdx__fmt_prob(r->risk, num));
+    mmdx__dstr_addf(&d, "\t%s", r->band);
+    for (e = 0; e < MMDX_MOD_COUNT; e++) {
+        mmdx__dstr_adds(&d, "\t");
+        mmdx__dstr_add(&d, num, mmdx__fmt_prob(r->contribution[e], num));
+    }
     st = mmdx__dstr_adds(&d, "\n");
     if (st) {
         mmdx__dstr_fini(&d);
@@ -81,7 +83,7 @@ static enum mmdx_status write_row(struct mmdx_patient *p,
                                                NULL, 0, "patient_id",
                                                "row too long");
     }
-    st = mmdx__patient_write(p, "risk.tsv", d.s, d.len);
+    st = mmdx__patient_write(p, "risks.tsv", d.s, d.len);
     mmdx__dstr_fini(&d);
     return st;
 }
@@ -156,7 +158,7 @@ bool mmdx__fusion_any_risk(const char *out_dir, const char *const *ids,
         if (d)
             e = mmdx__path_join(d, ids[i]);
         if (e)
-            f = mmdx__path_join(e, "risk.tsv");
+            f = mmdx__path_join(e, "risks.tsv");
         /* on out-of-memory, merge anyway: merge_rows reports it */
         any = !f || mmdx__is_file(f);
         mmdx__free(f);

@@ -304,6 +304,7 @@ struct mmdx__ftab_reader {
     long line;              /* line number of the last line returned */
     size_t ncols;
     char **names;
+    struct mmdx_sha256 *hash;   /* optional: SHA-256 of the bytes read */
 };
 
 static enum mmdx_status rd_fail(struct mmdx__ftab_reader *r,
@@ -364,6 +365,8 @@ static enum mmdx_status next_line(struct mmdx__ftab_reader *r,
             }
             if (k == 0)
                 r->eof = true;
+            if (r->hash && k > 0)
+                mmdx__sha256_update(r->hash, r->buf + r->end, (size_t)k);
             r->end += (size_t)k;
         }
     }
@@ -485,8 +488,8 @@ static enum mmdx_status reader_new(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
-enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
-                                 struct mmdx__ftab_reader **out)
+static enum mmdx_status open_file(struct mmdx_ctx *ctx, const char *path,
+                                  bool hash, struct mmdx__ftab_reader **out)
 {
     struct mmdx__ftab_reader *r;
     enum mmdx_status st;
@@ -513,6 +516,10 @@ enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
         mmdx__ftab_close(r);
         return mmdx__nomem(ctx);
     }
+    if (hash && (st = mmdx__sha256_new(ctx, &r->hash)) != MMDX_OK) {
+        mmdx__ftab_close(r);
+        return st;
+    }
     st = parse_header(r);
     if (st) {
         mmdx__ftab_close(r);
@@ -520,6 +527,12 @@ enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
     }
     *out = r;
     return MMDX_OK;
+}
+
+enum mmdx_status mmdx__ftab_open(struct mmdx_ctx *ctx, const char *path,
+                                 struct mmdx__ftab_reader **out)
+{
+    return open_file(ctx, path, false, out);
 }
 
 enum mmdx_status mmdx__ftab_open_mem(struct mmdx_ctx *ctx, const char *name,
@@ -564,6 +577,7 @@ void mmdx__ftab_close(struct mmdx__ftab_reader *r)
         close(r->fd);
         mmdx__free(r->buf);
     }
+    mmdx__sha256_free(r->hash);
     if (r->names)
         for (j = 0; j < r->ncols; j++)
             mmdx__free(r->names[j]);
@@ -693,14 +707,26 @@ static enum mmdx_status load_all(struct mmdx_ctx *ctx,
 enum mmdx_status mmdx__ftab_load(struct mmdx_ctx *ctx, const char *path,
                                  struct mmdx__ftab *t)
 {
+    return mmdx__ftab_load_hashed(ctx, path, t, NULL);
+}
+
+enum mmdx_status mmdx__ftab_load_hashed(struct mmdx_ctx *ctx,
+                                        const char *path,
+                                        struct mmdx__ftab *t,
+                                        char hex[MMDX_SHA256_HEX])
+{
     struct mmdx__ftab_reader *r;
     enum mmdx_status st;
 
     memset(t, 0, sizeof(*t));
-    st = mmdx__ftab_open(ctx, path, &r);
+    st = open_file(ctx, path, hex != NULL, &r);
     if (st)
         return st;
     st = load_all(ctx, r, t);
+    if (!st && hex) {
+        mmdx__sha256_final(r->hash, hex);   /* frees it */
+        r->hash = NULL;
+    }
     mmdx__ftab_close(r);
     if (st)
         mmdx__ftab_fini(t);

@@ -296,9 +296,9 @@ void mmdx_fusion_train_opts_init(struct mmdx_fusion_train_opts *o)
     memset(o, 0, sizeof(*o));
     o->seed = 1;
     o->epochs = 60;
-    o->patience = 6;
+    o->patience = 5;
     o->batch = 256;
-    o->lr = 3e-3;
+    o->lr = 1e-2;
     o->weight_decay = 0.05;
     o->align_weight = 0.05;
     o->ema = 0.99;
@@ -320,6 +320,16 @@ static double now_s(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this thread (training is single-threaded), s: comparable
+ * across runs on a loaded machine where wall time is not. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -525,7 +535,8 @@ static enum mmdx_status run_training(struct trainer *t,
     signed char *vy = NULL;
     unsigned char *pb = NULL;
     size_t *order = NULL;
-    double wpos, wneg, best_auc = -1.0, t0 = now_s(), b1t = 1.0, b2t = 1.0;
+    double wpos, wneg, best_auc = -1.0, t0 = now_s(), c0 = cpu_s(),
+           b1t = 1.0, b2t = 1.0;
     unsigned epoch, since = 0;
     unsigned long step = 0;
     enum mmdx_status st;
@@ -676,6 +687,7 @@ static enum mmdx_status run_training(struct trainer *t,
         pr.valid_loss = vloss;
         pr.valid_auroc = auc;
         pr.seconds = now_s() - t0;
+        pr.cpu_seconds = cpu_s() - c0;
         if (auc > best_auc + 1e-5 || best_auc < 0) {
             best_auc = auc;
             memcpy(best, m->param, np * sizeof(float));
@@ -728,6 +740,7 @@ static enum mmdx_status run_training(struct trainer *t,
         sum->auroc_valid = m->prov.auroc_valid;
         sum->auroc_test = m->prov.auroc_test;
         sum->train_seconds = now_s() - t0;
+        sum->train_cpu_seconds = cpu_s() - c0;
     }
 out:
     mmdx__ws_fini(&w, m);
@@ -907,7 +920,7 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
     size_t *col_of = NULL, *used = NULL, i, k, dup;
     const char *only;
     float *buf = NULL;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     enum mmdx_status st;
 
     if (!opts) {
@@ -928,12 +941,14 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
 
     st = set_arch(ctx, opts, &m, &only);
     if (!st)
-        st = mmdx__ftab_load(ctx, features_path, &tab);
+        st = mmdx__ftab_load_hashed(ctx, features_path, &tab,
+                                    m.prov.features_sha256);
     if (!st)
         st = mmdx__labels_load(ctx, labels_path, &lab);
     if (st)
         goto out;
     s.read_seconds = now_s() - t0;
+    s.read_cpu_seconds = cpu_s() - c0;
     st = model_from_names(ctx, &m, tab.names, tab.ncols, m.arch, only,
                           &col_of);
     if (st)
@@ -1039,9 +1054,7 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
     mmdx__ftab_fini(&tab);          /* the raw table is no longer needed */
 
     /* provenance */
-    st = mmdx__sha256_path(ctx, features_path, m.prov.features_sha256);
-    if (!st)
-        st = mmdx__sha256_path(ctx, labels_path, m.prov.labels_sha256);
+    st = mmdx__sha256_path(ctx, labels_path, m.prov.labels_sha256);
     if (st)
         goto out;
     mmdx__strlcpy(m.prov.version, mmdx_version(), sizeof(m.prov.version));

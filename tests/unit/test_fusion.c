@@ -902,7 +902,7 @@ static void stage_risk__patient__slot_and_row(void **state)
                                         (1u << MMDX_MOD_RECORD));
     assert_int_equal(r->ntop, MMDX_RISK_TOP_FEATURES);
     assert_string_equal(r->model_name, "joint/mean");
-    path = mmdx__path_join(c.dir, "risk.tsv");
+    path = mmdx__path_join(c.dir, "risks.tsv");
     assert_int_equal(mmdx__file_read(ctx, path, 4096, &row, &len), MMDX_OK);
     assert_true(!strncmp(row, "P000001\t0.", 10));
     assert_non_null(strstr(row, "\tNA\t"));   /* contrib_ecg */
