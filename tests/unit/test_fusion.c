@@ -852,6 +852,66 @@ static void predict__tables__rows_and_mismatch(void **state)
     free_cohort(&c);
 }
 
+/* Ensure that without a split column training draws a seeded stratified
+ * 70/15/15 split (counts per class floor(n * share)), reports the held-out
+ * AUROC, and that the evaluation API scores a predict output against the
+ * same labels. */
+static void train__no_split_column__stratified(void **state)
+{
+    struct cohort c;
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_fusion_train_opts o;
+    struct mmdx_fusion_summary s;
+    char *data, *l2, *model, *risks, *p, *q;
+    size_t len, n, na;
+    double auc;
+    FILE *fp;
+
+    (void)state;
+    make_cohort(&c, 1200, true);
+    assert_int_equal(mmdx__file_read(ctx, c.labels, 1 << 20, &data, &len),
+                     MMDX_OK);
+    l2 = mmdx__path_join(c.dir, "labels2.tsv");
+    fp = fopen(l2, "w");
+    assert_non_null(fp);
+    for (p = data; *p; p = q + 1) {       /* drop the third column */
+        char *t1 = strchr(p, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+
+        q = strchr(p, '\n');
+        assert_non_null(q);
+        assert_non_null(t2);
+        fwrite(p, 1, (size_t)(t2 - p), fp);
+        fputc('\n', fp);
+    }
+    fclose(fp);
+    mmdx__free(data);
+    mmdx_fusion_train_opts_init(&o);
+    o.epochs = 5;
+    model = mmdx__path_join(c.dir, "m.mmdx");
+    assert_int_equal(mmdx_fusion_train(ctx, c.features, l2, model, &o, NULL,
+                                       NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s.n_train + s.n_valid + s.n_test, 1200);
+    assert_true(s.n_test >= 178 && s.n_test <= 180);   /* floor per class */
+    assert_true(s.n_valid >= 178 && s.n_valid <= 180);
+    assert_false(isnan(s.auroc_test));
+    risks = mmdx__path_join(c.dir, "r.tsv");
+    assert_int_equal(mmdx_fusion_predict(ctx, model, c.features, risks, NULL,
+                                         &n),
+                     MMDX_OK);
+    assert_int_equal(mmdx_fusion_evaluate(ctx, risks, l2, NULL, &auc, &n,
+                                          &na),
+                     MMDX_OK);
+    assert_int_equal(n, 1200);          /* no split column: all rows */
+    assert_int_equal(na, 0);
+    assert_true(auc > 0.5 && auc < 1.0);
+    mmdx__free(risks);
+    mmdx__free(model);
+    mmdx__free(l2);
+    mmdx_ctx_free(ctx);
+    free_cohort(&c);
+}
+
 extern const struct mmdx_stage_def mmdx__stage_fusion_risk;
 
 /* Ensure that the fusion.risk stage scores a patient from its feature set
@@ -942,6 +1002,7 @@ int main(void)
         cmocka_unit_test(train__synthetic__joint_beats_baselines),
         cmocka_unit_test(predict__tables__rows_and_mismatch),
         cmocka_unit_test(stage_risk__patient__slot_and_row),
+        cmocka_unit_test(train__no_split_column__stratified),
     };
 
     openblas_set_num_threads(1);
