@@ -459,6 +459,16 @@ enum mmdx_status mmdx__merge_rows(struct mmdx_ctx *ctx, const char *out_dir,
                                   const char *const *ids, size_t nids,
                                   const char *name, const char *header)
 {
+    return mmdx__merge_rows_from(ctx, out_dir, ids, nids, name, name,
+                                 header);
+}
+
+enum mmdx_status mmdx__merge_rows_from(struct mmdx_ctx *ctx,
+                                       const char *out_dir,
+                                       const char *const *ids, size_t nids,
+                                       const char *patient_name,
+                                       const char *name, const char *header)
+{
     struct atable t;
     char *pdir = mmdx__path_join(out_dir, "patients");
     size_t i;
@@ -474,7 +484,7 @@ enum mmdx_status mmdx__merge_rows(struct mmdx_ctx *ctx, const char *out_dir,
         size_t len;
 
         if (d)
-            f = mmdx__path_join(d, name);
+            f = mmdx__path_join(d, patient_name);
         if (!f) {
             mmdx__free(d);
             st = mmdx__nomem(ctx);
@@ -805,8 +815,8 @@ static enum mmdx_status merge_tables(struct mmdx_ctx *ctx, const char *out,
         st = mmdx__merge_rows(ctx, out, ids, nids, "flags.tsv",
                               "patient_id\tmodality\tcode\tmessage");
     if (!st && mmdx__fusion_any_risk(out, ids, nids))
-        st = mmdx__merge_rows(ctx, out, ids, nids, "risks.tsv",
-                              MMDX_RISK_TSV_HEADER);
+        st = mmdx__merge_rows_from(ctx, out, ids, nids, "risk.tsv",
+                                   "risks.tsv", MMDX_RISK_TSV_HEADER);
     return st;
 }
 
