@@ -1190,7 +1190,8 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
         break;
     case 16:
         if (h.spp == 1 && !pp && h.high_bit + 1 == h.bits_stored &&
-            (h.bits_stored == 16 || !h.pixrep)) {
+            (h.bits_stored == 16 || !h.pixrep) &&
+            reinterpret_cast<uintptr_t>(b) % alignof(uint16_t) == 0) {
             /* the common case (CT, MR): a tight loop the compiler can
              * vectorise; same arithmetic as convert() */
             size_t npix = static_cast<size_t>(h.rows) * h.cols;
@@ -1206,19 +1207,21 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
                 const frame_geom &g = h.fg[f];
                 const Uint8 *src = b + 2 * f * npix;
                 float *o = img->vox + f * npix;
-                float sl = static_cast<float>(g.slope),
-                      ic = static_cast<float>(g.intercept);
                 bool exact = g.slope == 1.0 && !inv;
+                float add = exact ? static_cast<float>(g.intercept) : 0.0f;
 
-                for (size_t p = 0; p < npix; p++) {
-                    uint16_t u = static_cast<uint16_t>(
-                        (src[2 * p] | (src[2 * p + 1] << 8)) & mask);
-                    float v = h.pixrep ? static_cast<float>(
-                                             static_cast<int16_t>(u))
-                                       : static_cast<float>(u);
+                /* host order is little endian (checked above): read the
+                 * words directly, in branch-free loops that vectorise */
+                const uint16_t *w = reinterpret_cast<const uint16_t *>(src);
 
-                    o[p] = exact ? v + ic : v;
-                }
+                if (h.pixrep)
+                    for (size_t p = 0; p < npix; p++)
+                        o[p] = static_cast<float>(static_cast<int16_t>(
+                                   static_cast<uint16_t>(w[p] & mask))) +
+                               add;
+                else
+                    for (size_t p = 0; p < npix; p++)
+                        o[p] = static_cast<float>(w[p] & mask) + add;
                 if (!exact) {
                     double sum = (g.slope * lo + g.intercept) +
                                  (g.slope * hi + g.intercept);
@@ -1229,7 +1232,6 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
                         o[p] = static_cast<float>(inv ? sum - v : v);
                     }
                 }
-                (void)sl;
             }
             break;
         }
