@@ -815,8 +815,8 @@ static enum mmdx_status merge_tables(struct mmdx_ctx *ctx, const char *out,
         st = mmdx__merge_rows(ctx, out, ids, nids, "flags.tsv",
                               "patient_id\tmodality\tcode\tmessage");
     if (!st && mmdx__fusion_any_risk(out, ids, nids))
-        st = mmdx__merge_rows_from(ctx, out, ids, nids, "risk.tsv",
-                                   "risks.tsv", MMDX_RISK_TSV_HEADER);
+        st = mmdx__merge_rows(ctx, out, ids, nids, "risks.tsv",
+                              MMDX_RISK_TSV_HEADER);
     return st;
 }
 
