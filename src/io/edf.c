@@ -1111,20 +1111,18 @@ static size_t split_words(char *s, char **w, size_t max)
 enum mmdx_status mmdx__edf_idfields(const struct mmdx_edf *e,
                                     mmdx__edf_idfield_fn fn, void *user)
 {
-    char buf[81], iso[16];
+    char buf[81];
     char *w[5];
     size_t n, i;
     enum mmdx_status st;
-    int yy;
 
-    /* Start date: "dd.mm.yy", years 85-99 are 19yy (EDF spec clipping). */
-    yy = (e->startdate[6] - '0') * 10 + (e->startdate[7] - '0');
-    snprintf(iso, sizeof(iso), "%04d-%.2s-%.2s",
-             yy >= 85 ? 1900 + yy : 2000 + yy, e->startdate + 3,
-             e->startdate);
-    st = fn(user, "startdate", MMDX_ID_DATE, iso);
-    if (st)
-        return st;
+    /* Start date as recorded ("dd.mm.yy"; EDF+ writes 01.01.85 when it
+     * is unknown or removed, which the gate recognises). */
+    if (e->startdate[0]) {
+        st = fn(user, "startdate", MMDX_ID_DATE, e->startdate);
+        if (st)
+            return st;
+    }
     if (e->plus) {
         static const struct {
             const char *name;

@@ -18,6 +18,8 @@ extern const struct mmdx_stage_def mmdx__stage_load_ecg;
 extern const struct mmdx_stage_def mmdx__stage_ecg_features;
 
 /* ---- eeg ------------------------------------------------------------------ */
+extern const struct mmdx_stage_def mmdx__stage_load_eeg;
+extern const struct mmdx_stage_def mmdx__stage_eeg_features;
 
 
 /* ---- record --------------------------------------------------------------- */
@@ -45,6 +47,8 @@ static const struct mmdx_stage_def *const stage_list[] = {
     &mmdx__stage_ecg_features,
 
     /* eeg */
+    &mmdx__stage_load_eeg,
+    &mmdx__stage_eeg_features,
 
 
     /* record */

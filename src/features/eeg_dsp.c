@@ -1,0 +1,420 @@
+/*
+ * eeg_dsp.c - FFT backend, windows and biquads (see eeg_dsp.h).
+ *
+ * FFT backend: KissFFT (BSD-3-Clause, Debian's build is single precision)
+ * unless ./configure --with-fftw, which uses FFTW3 in double precision
+ * (GPL: the binary is then GPL-covered). The Welch PSD removes each
+ * segment's mean and applies the window in double before the transform,
+ * so the single precision transform only sees a zero-mean, windowed
+ * segment; bench/eeg_scipy_compare.py and the unit test measure the
+ * agreement with scipy.signal.welch (docs/eeg.md has the figures).
+ */
+#include "core/common.h"
+#include "features/eeg_dsp.h"
+
+#ifdef MMDX_WITH_FFTW
+#include <fftw3.h>
+#include <pthread.h>
+#else
+#include <kiss_fft.h>
+#include <kiss_fftr.h>
+#endif
+
+struct mmdx_rfft {
+    size_t n;
+#ifdef MMDX_WITH_FFTW
+    double *in;
+    fftw_complex *out;
+    fftw_plan plan;
+#else
+    bool real;              /* even n: kiss_fftr; odd: complex transform */
+    void *cfg;              /* kiss_fftr_cfg or kiss_fft_cfg, in our memory */
+    kiss_fft_scalar *rin;   /* n */
+    kiss_fft_cpx *cin;      /* n (odd n only) */
+    kiss_fft_cpx *out;      /* n/2 + 1 (n for odd) */
+    double *dx, *res, *best;  /* differences, residual, error bounds */
+    double *xr, *xi;          /* first transform, n/2 + 1 */
+    double *cos_t, *sin_t;    /* cos, sin(2 pi t / n), t < n */
+    unsigned char *mark;      /* deflated bins */
+#endif
+};
+
+#ifdef MMDX_WITH_FFTW
+/* FFTW's planner is not thread-safe; plans are made and destroyed under
+ * this lock (the one process-wide state of the library, for FFTW only). */
+static pthread_mutex_t fftw_plan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *mmdx__rfft_backend(void)
+{
+    return "fftw3-double";
+}
+
+enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
+                                struct mmdx_rfft **out)
+{
+    struct mmdx_rfft *p;
+
+    *out = NULL;
+    if (n < 2 || n > (1u << 26))
+        return mmdx__fail(ctx, MMDX_E_INVAL, "eeg.dsp", NULL, 0, NULL,
+                          "FFT length %zu outside 2..2^26", n);
+    p = mmdx__calloc(1, sizeof(*p));
+    if (!p)
+        return mmdx__nomem(ctx);
+    p->n = n;
+    /* fftw_malloc for SIMD alignment; not counted by the OOM hooks */
+    p->in = fftw_malloc(sizeof(double) * n);
+    p->out = fftw_malloc(sizeof(fftw_complex) * (n / 2 + 1));
+    if (!p->in || !p->out) {
+        mmdx__rfft_free(p);
+        return mmdx__nomem(ctx);
+    }
+    pthread_mutex_lock(&fftw_plan_lock);
+    p->plan = fftw_plan_dft_r2c_1d((int)n, p->in, p->out, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&fftw_plan_lock);
+    if (!p->plan) {
+        mmdx__rfft_free(p);
+        return mmdx__nomem(ctx);
+    }
+    *out = p;
+    return MMDX_OK;
+}
+
+void mmdx__rfft_free(struct mmdx_rfft *p)
+{
+    if (!p)
+        return;
+    if (p->plan) {
+        pthread_mutex_lock(&fftw_plan_lock);
+        fftw_destroy_plan(p->plan);
+        pthread_mutex_unlock(&fftw_plan_lock);
+    }
+    fftw_free(p->in);
+    fftw_free(p->out);
+    mmdx__free(p);
+}
+
+void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
+{
+    size_t k;
+
+    memcpy(p->in, x, sizeof(double) * p->n);
+    fftw_execute(p->plan);
+    for (k = 0; k <= p->n / 2; k++)
+        pow[k] = p->out[k][0] * p->out[k][0] + p->out[k][1] * p->out[k][1];
+}
+
+#else /* KissFFT */
+
+const char *mmdx__rfft_backend(void)
+{
+    return "kissfft-float";
+}
+
+enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
+                                struct mmdx_rfft **out)
+{
+    struct mmdx_rfft *p;
+    size_t len = 0;
+
+    *out = NULL;
+    if (n < 2 || n > (1u << 26))
+        return mmdx__fail(ctx, MMDX_E_INVAL, "eeg.dsp", NULL, 0, NULL,
+                          "FFT length %zu outside 2..2^26", n);
+    p = mmdx__calloc(1, sizeof(*p));
+    if (!p)
+        return mmdx__nomem(ctx);
+    p->n = n;
+    p->real = n % 2 == 0;
+    /* KissFFT sizes its state for us; we give it our own memory so the
+     * allocation-failure tests reach it. */
+    if (p->real)
+        kiss_fftr_alloc((int)n, 0, NULL, &len);
+    else
+        kiss_fft_alloc((int)n, 0, NULL, &len);
+    p->cfg = mmdx__malloc(len);
+    p->rin = mmdx__malloc(sizeof(kiss_fft_scalar) * n);
+    p->out = mmdx__malloc(sizeof(kiss_fft_cpx) * n);
+    if (!p->real)
+        p->cin = mmdx__malloc(sizeof(kiss_fft_cpx) * n);
+    p->dx = mmdx__malloc(sizeof(double) * n);
+    p->res = mmdx__malloc(sizeof(double) * n);
+    p->best = mmdx__malloc(sizeof(double) * (n / 2 + 1));
+    p->xr = mmdx__malloc(sizeof(double) * (n / 2 + 1));
+    p->xi = mmdx__malloc(sizeof(double) * (n / 2 + 1));
+    p->cos_t = mmdx__malloc(sizeof(double) * n);
+    p->sin_t = mmdx__malloc(sizeof(double) * n);
+    p->mark = mmdx__calloc(n / 2 + 1, 1);
+    if (!p->cfg || !p->rin || !p->out || (!p->real && !p->cin) || !p->dx ||
+        !p->res || !p->best || !p->xr || !p->xi || !p->cos_t || !p->sin_t ||
+        !p->mark) {
+        mmdx__rfft_free(p);
+        return mmdx__nomem(ctx);
+    }
+    if (p->real)
+        kiss_fftr_alloc((int)n, 0, p->cfg, &len);
+    else
+        kiss_fft_alloc((int)n, 0, p->cfg, &len);
+    for (len = 0; len < n; len++) {
+        p->cos_t[len] = cos(2.0 * M_PI * (double)len / (double)n);
+        p->sin_t[len] = sin(2.0 * M_PI * (double)len / (double)n);
+    }
+    *out = p;
+    return MMDX_OK;
+}
+
+void mmdx__rfft_free(struct mmdx_rfft *p)
+{
+    if (!p)
+        return;
+    mmdx__free(p->cfg);
+    mmdx__free(p->rin);
+    mmdx__free(p->cin);
+    mmdx__free(p->out);
+    mmdx__free(p->dx);
+    mmdx__free(p->res);
+    mmdx__free(p->best);
+    mmdx__free(p->xr);
+    mmdx__free(p->xi);
+    mmdx__free(p->cos_t);
+    mmdx__free(p->sin_t);
+    mmdx__free(p->mark);
+    mmdx__free(p);
+}
+
+/* One single-precision transform of x (double in); the complex result is
+ * left in p->out[0..n/2]. */
+static void kiss_transform(struct mmdx_rfft *p, const double *x)
+{
+    size_t k, n = p->n;
+
+    if (p->real) {
+        for (k = 0; k < n; k++)
+            p->rin[k] = (kiss_fft_scalar)x[k];
+        kiss_fftr((kiss_fftr_cfg)p->cfg, p->rin, p->out);
+    } else {
+        for (k = 0; k < n; k++) {
+            p->cin[k].r = (kiss_fft_scalar)x[k];
+            p->cin[k].i = 0;
+        }
+        kiss_fft((kiss_fft_cfg)p->cfg, p->cin, p->out);
+    }
+}
+
+/*
+ * Single precision leaves each bin with an error of about eps * ||x||
+ * (eps = 6e-8), so bins far below the strongest ones lose relative
+ * accuracy. Two exact identities recover it, in double, around three
+ * more single precision transforms:
+ *
+ *  1. Deflation: the MMDX_RFFT_DEFLATE strongest bins of a first
+ *     transform are subtracted from x as sinusoids computed in double;
+ *     the residual r has the same spectrum at every other bin and a far
+ *     smaller norm (a spectral line, the alpha peak). Those bins are the
+ *     first transform's value plus the residual's.
+ *  2. Whitening: the circular first and second differences of r have
+ *     its spectrum times (2 sin(pi k/n))^2 and ^4 exactly, with a much
+ *     smaller norm when low frequencies dominate (1/f EEG). Each other
+ *     bin comes from the transform (r, dr, d2r) whose error bound
+ *     ||.||^2 / gain is smallest there.
+ *
+ * Measured against scipy (double): see docs/eeg.md.
+ */
+#define MMDX_RFFT_DEFLATE 8
+
+void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
+{
+    size_t k, n = p->n, h = n / 2, o, j, i;
+    size_t top[MMDX_RFFT_DEFLATE], ntop = 0;
+    double norm[3] = { 0, 0, 0 };
+    double *r = p->res, *d = p->dx;
+
+    /* 1. first transform, strongest bins, residual */
+    kiss_transform(p, x);
+    for (k = 0; k <= h; k++) {
+        p->xr[k] = p->out[k].r;
+        p->xi[k] = p->out[k].i;
+        pow[k] = p->xr[k] * p->xr[k] + p->xi[k] * p->xi[k];
+    }
+    for (k = 0; k <= h; k++) {
+        /* keep the MMDX_RFFT_DEFLATE largest, insertion into top[] */
+        if (ntop < MMDX_RFFT_DEFLATE || pow[k] > pow[top[ntop - 1]]) {
+            j = ntop < MMDX_RFFT_DEFLATE ? ntop++ : ntop - 1;
+            while (j > 0 && pow[top[j - 1]] < pow[k]) {
+                top[j] = top[j - 1];
+                j--;
+            }
+            top[j] = k;
+        }
+    }
+    memcpy(r, x, n * sizeof(double));
+    for (j = 0; j < ntop; j++) {
+        size_t kk = top[j], idx = 0;
+        /* a bin's sinusoid: (w/n) Re(X e^(2 pi i k t/n)); w = 2 except
+         * for DC and the Nyquist bin of even n */
+        double w = (kk == 0 || (n % 2 == 0 && kk == h)) ? 1.0 : 2.0;
+        double ar = w * p->xr[kk] / (double)n, ai = w * p->xi[kk] / (double)n;
+
+        for (i = 0; i < n; i++) {
+            r[i] -= ar * p->cos_t[idx] - ai * p->sin_t[idx];
+            idx += kk;
+            if (idx >= n)
+                idx -= n;
+        }
+        p->mark[kk] = 1;
+    }
+    /* 2. residual and its differences */
+    for (k = 0; k <= h; k++)
+        p->best[k] = HUGE_VAL;
+    for (o = 0; o <= 2; o++) {
+        const double *src = o == 0 ? r : o == 1 ? r : d;
+        double prev = src[n - 1];
+
+        if (o > 0)
+            for (i = 0; i < n; i++) {
+                double cur = src[i];
+
+                d[i] = cur - prev;
+                prev = cur;
+            }
+        src = o == 0 ? r : d;
+        for (i = 0; i < n; i++)
+            norm[o] += src[i] * src[i];
+        kiss_transform(p, src);
+        for (k = 0; k <= h; k++) {
+            double s, g, bound, re = p->out[k].r, im = p->out[k].i;
+
+            if (p->mark[k]) {
+                if (o == 0) { /* deflated bin: first value + residual */
+                    re += p->xr[k];
+                    im += p->xi[k];
+                    pow[k] = re * re + im * im;
+                }
+                continue;
+            }
+            if (o == 0) {
+                g = 1.0;
+            } else {
+                if (k == 0)
+                    continue;
+                s = 2.0 * sin(M_PI * (double)k / (double)n);
+                g = o == 1 ? s * s : s * s * s * s;
+            }
+            bound = norm[o] / g;
+            if (bound < p->best[k]) {
+                p->best[k] = bound;
+                pow[k] = (re * re + im * im) / g;
+            }
+        }
+    }
+    for (j = 0; j < ntop; j++)
+        p->mark[top[j]] = 0;
+    /* DC needs no transform */
+    {
+        double sum = 0;
+
+        for (i = 0; i < n; i++)
+            sum += x[i];
+        pow[0] = sum * sum;
+    }
+}
+#endif
+
+size_t mmdx__rfft_size(const struct mmdx_rfft *p)
+{
+    return p->n;
+}
+
+/* ---- windows --------------------------------------------------------------- */
+
+void mmdx__window_fill(enum mmdx_window w, double *out, size_t n)
+{
+    size_t i;
+    const double tau = 2.0 * M_PI;
+
+    for (i = 0; i < n; i++) {
+        double t = (double)i / (double)n; /* periodic: divide by n */
+
+        switch (w) {
+        case MMDX_WIN_HANN:
+            out[i] = 0.5 - 0.5 * cos(tau * t);
+            break;
+        case MMDX_WIN_HAMMING:
+            out[i] = 0.54 - 0.46 * cos(tau * t);
+            break;
+        case MMDX_WIN_BLACKMAN:
+            out[i] = 0.42 - 0.5 * cos(tau * t) + 0.08 * cos(2 * tau * t);
+            break;
+        case MMDX_WIN_BOXCAR:
+        default:
+            out[i] = 1.0;
+            break;
+        }
+    }
+}
+
+/* ---- biquads (bilinear transform, RBJ forms) --------------------------------- */
+
+static void biquad_set(struct mmdx_biquad *s, double b0, double b1, double b2,
+                       double a0, double a1, double a2)
+{
+    s->b0 = b0 / a0;
+    s->b1 = b1 / a0;
+    s->b2 = b2 / a0;
+    s->a1 = a1 / a0;
+    s->a2 = a2 / a0;
+    s->z1 = s->z2 = 0;
+}
+
+size_t mmdx__butter_sections(struct mmdx_biquad *sec, int order, bool high,
+                             double f_hz, double fs_hz)
+{
+    int k, nsec = order / 2;
+    double w0 = 2.0 * M_PI * f_hz / fs_hz, c = cos(w0), sn = sin(w0);
+
+    assert(order >= 2 && order <= 8 && order % 2 == 0);
+    for (k = 0; k < nsec; k++) {
+        /* Butterworth pole pairs: Q = 1 / (2 cos((2k+1) pi / (2 order))) */
+        double q = 1.0 / (2.0 * cos((2.0 * k + 1.0) * M_PI / (2.0 * order)));
+        double alpha = sn / (2.0 * q);
+
+        if (high)
+            biquad_set(&sec[k], (1 + c) / 2, -(1 + c), (1 + c) / 2,
+                       1 + alpha, -2 * c, 1 - alpha);
+        else
+            biquad_set(&sec[k], (1 - c) / 2, 1 - c, (1 - c) / 2, 1 + alpha,
+                       -2 * c, 1 - alpha);
+    }
+    return (size_t)nsec;
+}
+
+void mmdx__notch_section(struct mmdx_biquad *sec, double f_hz, double q,
+                         double fs_hz)
+{
+    double w0 = 2.0 * M_PI * f_hz / fs_hz, c = cos(w0);
+    double alpha = sin(w0) / (2.0 * q);
+
+    biquad_set(sec, 1, -2 * c, 1, 1 + alpha, -2 * c, 1 - alpha);
+}
+
+void mmdx__biquad_run(struct mmdx_biquad *sec, size_t nsec, double *x,
+                      size_t n)
+{
+    size_t s, i;
+
+    for (s = 0; s < nsec; s++) {
+        struct mmdx_biquad *q = &sec[s];
+        double b0 = q->b0, b1 = q->b1, b2 = q->b2, a1 = q->a1, a2 = q->a2;
+        double z1 = q->z1, z2 = q->z2;
+
+        for (i = 0; i < n; i++) {
+            double in = x[i], y = b0 * in + z1;
+
+            z1 = b1 * in - a1 * y + z2;
+            z2 = b2 * in - a2 * y;
+            x[i] = y;
+        }
+        q->z1 = z1;
+        q->z2 = z2;
+    }
+}

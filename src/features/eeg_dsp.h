@@ -1,0 +1,54 @@
+/*
+ * eeg_dsp.h - signal processing for the EEG features: real FFT power
+ * spectra (KissFFT by default, FFTW with ./configure --with-fftw), Welch
+ * windows, Butterworth/notch biquads. Internal to the eeg area (the ECG
+ * area may use it too: nothing here is EEG specific).
+ */
+#ifndef MMDX_EEG_DSP_H
+#define MMDX_EEG_DSP_H
+
+#include "core/common.h"
+
+/* ---- real FFT power spectrum --------------------------------------------- */
+
+/* A plan for one length; per worker (plans are not shared by threads). */
+struct mmdx_rfft;
+
+/* Plan a real FFT of n points (any n >= 2). */
+enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
+                                struct mmdx_rfft **out);
+void mmdx__rfft_free(struct mmdx_rfft *p);
+size_t mmdx__rfft_size(const struct mmdx_rfft *p);
+/* pow[k] = |X_k|^2 for k = 0..n/2 of x[0..n-1] (unnormalised DFT). */
+void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow);
+/* "kissfft-float" or "fftw3-double". */
+const char *mmdx__rfft_backend(void);
+
+/* ---- windows --------------------------------------------------------------- */
+enum mmdx_window {
+    MMDX_WIN_HANN = 0,     /* periodic (DFT-even), as scipy.signal.get_window */
+    MMDX_WIN_HAMMING,
+    MMDX_WIN_BLACKMAN,
+    MMDX_WIN_BOXCAR
+};
+#define MMDX_WINDOW_CHOICES "hann|hamming|blackman|boxcar"
+void mmdx__window_fill(enum mmdx_window w, double *out, size_t n);
+
+/* ---- biquad filters ---------------------------------------------------------- */
+struct mmdx_biquad {
+    double b0, b1, b2, a1, a2;   /* normalised by a0 */
+    double z1, z2;               /* transposed direct form II state */
+};
+
+/* Butterworth low/high-pass of even order (2..8) as order/2 sections;
+ * notch of quality q. f_hz must be in (0, fs/2). Return the number of
+ * sections written (<= 4). */
+size_t mmdx__butter_sections(struct mmdx_biquad *sec, int order, bool high,
+                             double f_hz, double fs_hz);
+void mmdx__notch_section(struct mmdx_biquad *sec, double f_hz, double q,
+                         double fs_hz);
+/* Filter x in place through the sections (state carried across calls). */
+void mmdx__biquad_run(struct mmdx_biquad *sec, size_t nsec, double *x,
+                      size_t n);
+
+#endif
