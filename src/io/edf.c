@@ -1162,8 +1162,10 @@ enum mmdx_status mmdx__edf_idfields(const struct mmdx_edf *e,
         }
         return MMDX_OK;
     }
+    /* plain EDF: "local patient identification", in practice a name
+     * and/or a number */
     if (e->patient[0]) {
-        st = fn(user, "patient", MMDX_ID_FREE_TEXT, e->patient);
+        st = fn(user, "patient", MMDX_ID_NAME, e->patient);
         if (st)
             return st;
     }

@@ -526,7 +526,7 @@ static void edf_idfields__subfields__reported(void **state)
     assert_int_equal(mmdx__edf_idfields(e, idf_cb, &r), MMDX_OK);
     snprintf(want, sizeof(want), "startdate=%d:02.05.21;patient=%d:Jane "
                                  "Roe 1961;",
-             MMDX_ID_DATE, MMDX_ID_FREE_TEXT);
+             MMDX_ID_DATE, MMDX_ID_NAME);
     assert_string_equal(r.buf, want);
     mmdx__edf_close(e);
     free(h);
