@@ -1123,7 +1123,9 @@ enum mmdx_status mmdx__edf_idfields(const struct mmdx_edf *e,
         if (st)
             return st;
     }
-    if (e->plus) {
+    /* EDF+ subfields; plain EDF files written by EDF+ aware software
+     * follow the same convention (recording field "Startdate ...") */
+    if (e->plus || strncmp(e->recording, "Startdate ", 10) == 0) {
         static const struct {
             const char *name;
             int kind;

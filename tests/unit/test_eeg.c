@@ -517,6 +517,20 @@ static void edf_idfields__subfields__reported(void **state)
     mmdx__edf_close(e);
     free(h);
 
+    /* plain EDF written with EDF+ subfields: parsed as such */
+    h = edf_header(false, "X X X X", "Startdate X X X X", "", 3, "0.5",
+                   two_sigs, 2, &len);
+    assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
+                                            &e),
+                     MMDX_OK);
+    r.buf[0] = '\0';
+    assert_int_equal(mmdx__edf_idfields(e, idf_cb, &r), MMDX_OK);
+    snprintf(want, sizeof(want), "startdate=%d:02.05.21;", MMDX_ID_DATE);
+    assert_string_equal(r.buf, want);
+    mmdx__edf_close(e);
+    free(h);
+
+    /* plain EDF: whole fields (unless they follow the EDF+ convention) */
     h = edf_header(false, "Jane Roe 1961", "", "", 3, "0.5", two_sigs, 2,
                    &len);
     assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, len, len + 36,
