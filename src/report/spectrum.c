@@ -34,7 +34,7 @@ enum mmdx_status mmdx__eeg_spectrum(struct mmdx_ctx *ctx,
     kiss_fftr_cfg cfg;
     float *win = NULL, *seg = NULL;
     kiss_fft_cpx *spec = NULL;
-    double *psd = NULL;
+    double *psd = NULL, *xb = NULL;
     enum mmdx_status st = MMDX_OK;
 
     memset(out, 0, sizeof(*out));
@@ -52,10 +52,11 @@ enum mmdx_status mmdx__eeg_spectrum(struct mmdx_ctx *ctx,
     seg = mmdx__calloc(nfft, sizeof(*seg));
     spec = mmdx__calloc(nf, sizeof(*spec));
     psd = mmdx__calloc(nf, sizeof(*psd));
+    xb = mmdx__calloc(nfft, sizeof(*xb));
     out->mean_psd = mmdx__calloc(nf, sizeof(double));
     out->label = mmdx__calloc(MAX_CH, sizeof(*out->label));
     out->alpha_rel = mmdx__calloc(MAX_CH, sizeof(double));
-    if (!cfg_mem || !win || !seg || !spec || !psd || !out->mean_psd ||
+    if (!cfg_mem || !win || !seg || !spec || !psd || !xb || !out->mean_psd ||
         !out->label || !out->alpha_rel) {
         st = mmdx__nomem(ctx);
         goto out;
@@ -83,14 +84,18 @@ enum mmdx_status mmdx__eeg_spectrum(struct mmdx_ctx *ctx,
             n = (size_t)(max_s * fs);
         memset(psd, 0, nf * sizeof(*psd));
         for (start = 0; start + nfft <= n; start += nfft / 2) {
+            /* through mmdx__signal_read: EEG signals may be lazy (samples
+             * read from the file on demand, ch->data NULL) */
+            st = mmdx__signal_read(ctx, s, c, start, nfft, xb);
+            if (st)
+                goto out;
             /* remove the segment mean so DC does not leak into delta */
             mean = 0;
             for (i = 0; i < nfft; i++)
-                mean += isfinite(ch->data[start + i]) ? ch->data[start + i]
-                                                      : 0;
+                mean += isfinite(xb[i]) ? xb[i] : 0;
             mean /= (double)nfft;
             for (i = 0; i < nfft; i++) {
-                double v = ch->data[start + i];
+                double v = xb[i];
 
                 seg[i] = (float)((isfinite(v) ? v - mean : 0) * win[i]);
             }
@@ -128,6 +133,7 @@ out:
     mmdx__free(seg);
     mmdx__free(spec);
     mmdx__free(psd);
+    mmdx__free(xb);
     if (st)
         mmdx__eeg_spectrum_fini(out);
     return st;
