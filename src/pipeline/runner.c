@@ -1247,6 +1247,22 @@ enum mmdx_status mmdx_merge(struct mmdx_ctx *ctx, const char *const *dirs,
         ri.jobs = 0;
         st = write_run_xml(ctx, &ri, ids, man->nrows);
     }
+    if (!st) {
+        /* index.html comes from the pipeline's report stage: load the
+         * pipeline the shards recorded, if it is still there unchanged */
+        struct mmdx_pipeline *pipe = NULL;
+
+        if (mmdx_pipeline_load(ctx, si[0].pipeline_path, &pipe) == MMDX_OK &&
+            strcmp(mmdx_pipeline_hash(pipe), si[0].pipeline_sha256) == 0)
+            st = mmdx__report_cohort(ctx, out, ids, man->nrows, pipe);
+        else
+            mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                     "merge: pipeline %s missing or changed: no index.html",
+                     si[0].pipeline_path);
+        if (!st)
+            mmdx_ctx_clear_error(ctx);
+        mmdx_pipeline_free(pipe);
+    }
 out:
     for (i = 0; si && i < ndirs; i++)
         shardinfo_fini(&si[i]);
