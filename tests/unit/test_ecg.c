@@ -792,6 +792,38 @@ static void ecg_load__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that lead II of the DICOM 12-lead example gives the device's own
+ * global measurements (reference: the file's WaveformAnnotationSequence,
+ * RR interval 982 ms and QRS duration 75 ms; tolerances 1 % for RR and
+ * 10 ms for the QRS width, whose device value spans all 12 leads). */
+static void ecg_features__dicom_waveform__device_measurements(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/dicom-waveform/waveform_ecg.dcm");
+    struct mmdx_patient pt;
+    struct mmdx_signal *s = NULL;
+    struct mmdx_ecg_an *a = NULL;
+    const struct mmdx_feature *f;
+    const char *want[] = { "II" };
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, NULL, &s), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_new(ctx, s->ch[0].fs_hz, &a), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_push(a, s->ch[0].data, s->ch[0].n),
+                     MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_finish(a, &pt), MMDX_OK);
+    f = mmdx__featset_get(&pt.features, "ecg.rr.mean_ms");
+    assert_true(fabs(f->value - 982) < 9.82);
+    f = mmdx__featset_get(&pt.features, "ecg.qrs.width_ms");
+    assert_true(fabs(f->value - 75) <= 10);
+    mmdx__ecg_an_free(a);
+    mmdx__signal_free(s);
+    mmdx__patient_fini(&pt);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +846,7 @@ int main(void)
         cmocka_unit_test(wfdb_lazy__mitdb_106__same_features),
         cmocka_unit_test(ecg_detect__wfdb_output__roundtrip),
         cmocka_unit_test(ecg_load__oom__nomem),
+        cmocka_unit_test(ecg_features__dicom_waveform__device_measurements),
     };
 
     return cmocka_run_group_tests_name("ecg", tests, NULL, NULL);
