@@ -17,8 +17,8 @@ records, 0.1 uV resolution), then for each file:
                 settings (average reference, 1-45 Hz band-pass, 50 Hz
                 notch, artifact epochs, every feature)
 
-Each side runs in its own process per file (peak RSS = memory for that
-recording); times are medians over --reps runs inside the process (the
+Each side runs in its own process per file, under /usr/bin/time (peak
+RSS = memory for that recording); times are medians over --reps runs inside the process (the
 first, cold run included in neither: one warm-up). Prints a table and the
 mmdx/MNE speed ratio. The mean relative alpha power of both sides is
 printed as a check that they did the same work.
@@ -121,13 +121,23 @@ def mne_one(path, reps):
 
 
 def run_mmdx(build, pipeline, path, reps):
-    r = subprocess.run([os.path.join(build, "bench", "eeg_bench"), "--reps",
+    r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M",
+                        os.path.join(build, "bench", "eeg_bench"), "--reps",
                         str(reps + 1), pipeline, path],
                        capture_output=True, text=True)
     if r.returncode:
         sys.exit("eeg_bench failed: " + r.stderr)
     f = r.stdout.split("\t")
-    return float(f[2]), int(f[5]), float(f[6])
+    return float(f[2]), time_rss(r.stderr), float(f[6])
+
+
+def time_rss(err):
+    """Peak RSS from /usr/bin/time: a child's own ru_maxrss would start
+    from this (large) Python process's at fork time on Linux."""
+    for line in err.splitlines():
+        if line.startswith("maxrss_kb="):
+            return int(line.split("=")[1])
+    return -1
 
 
 def main():
@@ -159,12 +169,14 @@ def main():
         if not os.path.exists(path):
             write_edf(path, m)
         ours, ours_rss, ours_alpha = run_mmdx(a.build, raw_p, path, a.reps)
-        r = subprocess.run([sys.executable, os.path.abspath(__file__),
+        r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M",
+                            sys.executable, os.path.abspath(__file__),
                             "--mne-one", path, str(a.reps)],
                            capture_output=True, text=True)
         if r.returncode:
             sys.exit("MNE failed: " + r.stderr)
-        mne_ms, mne_rss, mne_alpha = r.stdout.split()
+        mne_ms, _, mne_alpha = r.stdout.split()
+        mne_rss = str(time_rss(r.stderr))
         full, _, _ = run_mmdx(a.build, def_p, path, a.reps)
         print("%s\t%g\t%.2f\t%.2f\t%.1fx\t%d\t%s\t%.2f\t%.6f\t%.6f"
               % (os.path.basename(path), m, ours, float(mne_ms),
