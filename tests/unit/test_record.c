@@ -1122,7 +1122,7 @@ static void codes__bad_files__named(void **state)
     codes = mmdx__path_join(dir, "schemas/codes");
     assert_int_equal(mmdx__mkdir_p(ctx, codes), MMDX_OK);
     for (i = 0; i < MMDX_ARRAY_SIZE(files); i++) {
-        char rel[80];
+        char rel[1024];
 
         snprintf(rel, sizeof(rel), "%s/schemas/codes/%s.tsv", MMDX_SRCDIR,
                  files[i]);
