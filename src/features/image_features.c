@@ -1778,6 +1778,148 @@ static void morphology(struct emit *e, const struct mmdx_image *img,
     }
 }
 
+/* ---- intensity-volume histogram (IBSI 3.5) ---------------------------------------------
+ *
+ * Over the discretised levels i = lmin .. lmax (every level in between,
+ * present or not): volume fraction nu_i = share of ROI voxels with level
+ * >= i, intensity fraction gamma_i = (i - lmin) / (lmax - lmin).  V_x is nu
+ * at the lowest level with gamma >= x; I_x the lowest level with nu <= x
+ * (lmax + 1 when none: nu is 0 there), reported as an intensity, i.e. the
+ * bin's lower edge lo + (i - 1) w for fixed bin size, the level for a
+ * fixed bin number. */
+static void ivh(struct emit *e, const struct tex *t, size_t n, bool fbs,
+                double lo, double w)
+{
+    static const double xs[2] = { 0.10, 0.90 };
+    size_t nvox = t->nx * t->ny * t->nz, v, *cnt;
+    int lmin = t->ng, i, k;
+    double vx[2], ix[2];
+
+    cnt = mmdx__calloc((size_t)t->ng + 2, sizeof(*cnt));
+    if (!cnt) {
+        e->st = MMDX_E_NOMEM;
+        return;
+    }
+    for (v = 0; v < nvox; v++)
+        if (t->q[v]) {
+            cnt[t->q[v]]++;
+            if (t->q[v] < lmin)
+                lmin = t->q[v];
+        }
+    /* cnt[i] := voxels with level >= i */
+    for (i = t->ng - 1; i >= 1; i--)
+        cnt[i] += cnt[i + 1];
+    for (k = 0; k < 2; k++) {
+        vx[k] = NAN;
+        ix[k] = t->ng + 1;
+        if (t->ng > lmin)
+            for (i = lmin; i <= t->ng; i++)
+                if ((double)(i - lmin) / (t->ng - lmin) >= xs[k] - 1e-12) {
+                    vx[k] = (double)cnt[i] / (double)n;
+                    break;
+                }
+        for (i = lmin; i <= t->ng; i++)
+            if ((double)cnt[i] / (double)n <= xs[k]) {
+                ix[k] = i;
+                break;
+            }
+        if (fbs)
+            ix[k] = lo + (ix[k] - 1) * w;
+    }
+    mmdx__free(cnt);
+    put(e, "image.ivh.v10", vx[0]);
+    put(e, "image.ivh.v90", vx[1]);
+    put(e, "image.ivh.i10", ix[0]);
+    put(e, "image.ivh.i90", ix[1]);
+    put(e, "image.ivh.v10_minus_v90", vx[0] - vx[1]);
+    put(e, "image.ivh.i10_minus_i90", ix[0] - ix[1]);
+}
+
+/* ---- local intensity (IBSI 3.2) ---------------------------------------------------------
+ *
+ * The mean intensity of all image voxels (inside the ROI or not) whose
+ * centres lie within a sphere of 1 cm3 (radius (3 / (4 pi))^(1/3) cm,
+ * about 6.2 mm) around a centre voxel.  Local peak: centred on the ROI
+ * voxel(s) of highest intensity (the largest mean when several); global
+ * peak: the largest mean over all ROI voxels (NaN when that would take
+ * more than LOCAL_MAX_WORK voxel visits). */
+#define LOCAL_MAX_WORK 50000000.0
+
+static void local_intensity(struct emit *e, const struct mmdx_image *img,
+                            const uint8_t *roi, size_t n, const double sp[3])
+{
+    double r = 10.0 * cbrt(3.0 / (4.0 * M_PI)), mx = -INFINITY;
+    double loc = -INFINITY, glob = -INFINITY;
+    long R[3], ox, oy, oz, x, y, z;
+    long *off = NULL;
+    size_t noff = 0, cap, v = 0;
+    int k;
+
+    for (k = 0; k < 3; k++)
+        R[k] = (long)floor(r / sp[k]);
+    cap = (size_t)(2 * R[0] + 1) * (size_t)(2 * R[1] + 1) *
+          (size_t)(2 * R[2] + 1);
+    off = mmdx__malloc(cap * 3 * sizeof(long));
+    if (!off) {
+        e->st = MMDX_E_NOMEM;
+        return;
+    }
+    for (oz = -R[2]; oz <= R[2]; oz++)
+        for (oy = -R[1]; oy <= R[1]; oy++)
+            for (ox = -R[0]; ox <= R[0]; ox++) {
+                double dx = (double)ox * sp[0], dy = (double)oy * sp[1],
+                       dz = (double)oz * sp[2];
+
+                if (dx * dx + dy * dy + dz * dz <= r * r * (1 + 1e-12)) {
+                    off[3 * noff] = ox;
+                    off[3 * noff + 1] = oy;
+                    off[3 * noff + 2] = oz;
+                    noff++;
+                }
+            }
+    for (v = 0; v < img->nx * img->ny * img->nz; v++)
+        if (roi[v] && isfinite(img->vox[v]) && img->vox[v] > mx)
+            mx = img->vox[v];
+    v = 0;
+    for (z = 0; z < (long)img->nz; z++)
+        for (y = 0; y < (long)img->ny; y++)
+            for (x = 0; x < (long)img->nx; x++, v++) {
+                double sum = 0, mean;
+                size_t cnt = 0, j;
+                bool is_max = img->vox[v] == mx;
+
+                if (!roi[v] || !isfinite(img->vox[v]))
+                    continue;
+                if (!is_max && (double)n * (double)noff > LOCAL_MAX_WORK)
+                    continue;
+                for (j = 0; j < noff; j++) {
+                    long a = x + off[3 * j], b = y + off[3 * j + 1],
+                         c = z + off[3 * j + 2];
+                    float w;
+
+                    if (a < 0 || b < 0 || c < 0 || a >= (long)img->nx ||
+                        b >= (long)img->ny || c >= (long)img->nz)
+                        continue;
+                    w = img->vox[(size_t)a + img->nx * ((size_t)b +
+                                                        img->ny * (size_t)c)];
+                    if (isfinite(w)) {
+                        sum += w;
+                        cnt++;
+                    }
+                }
+                mean = cnt ? sum / (double)cnt : NAN;
+                if (is_max && mean > loc)
+                    loc = mean;
+                if (mean > glob)
+                    glob = mean;
+            }
+    mmdx__free(off);
+    put(e, "image.loc.peak_local", isfinite(loc) ? loc : NAN);
+    put(e, "image.loc.peak_global",
+        (double)n * (double)noff > LOCAL_MAX_WORK || !isfinite(glob) ? NAN
+                                                                     : glob);
+}
+
 /* ---- entry ------------------------------------------------------------------------------- */
 
 enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
@@ -1865,8 +2007,11 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     }
     if (has_mask && (o->families & MMDX_FAM_MORPH))
         morphology(&e, img, roi, n, sp, o->max_moran_voxels);
-    if (o->families & MMDX_FAM_STAT)
+    if (o->families & MMDX_FAM_STAT) {
         first_order(&e, "stat", vals, n, 0);
+        if (!e.st)
+            local_intensity(&e, img, roi, n, sp);
+    }
     if (e.st)
         goto out;
     if (o->families & MMDX_FAM_IH) {
@@ -1875,6 +2020,9 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
                 vals[k++] = (float)t.q[v];
         first_order(&e, "ih", vals, n, 0);
         histogram(&e, &t, n);
+        if (!e.st)
+            ivh(&e, &t, n, o->disc == MMDX_DISC_FBS,
+                isfinite(o->bin_min) ? o->bin_min : mn, o->bin_width);
     }
     if (e.st)
         goto out;
