@@ -2007,11 +2007,10 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     }
     if (has_mask && (o->families & MMDX_FAM_MORPH))
         morphology(&e, img, roi, n, sp, o->max_moran_voxels);
-    if (o->families & MMDX_FAM_STAT) {
+    if (o->families & MMDX_FAM_STAT)
         first_order(&e, "stat", vals, n, 0);
-        if (!e.st)
-            local_intensity(&e, img, roi, n, sp);
-    }
+    if (!e.st && (o->families & MMDX_FAM_LOCAL))
+        local_intensity(&e, img, roi, n, sp);
     if (e.st)
         goto out;
     if (o->families & MMDX_FAM_IH) {
@@ -2020,10 +2019,10 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
                 vals[k++] = (float)t.q[v];
         first_order(&e, "ih", vals, n, 0);
         histogram(&e, &t, n);
-        if (!e.st)
-            ivh(&e, &t, n, o->disc == MMDX_DISC_FBS,
-                isfinite(o->bin_min) ? o->bin_min : mn, o->bin_width);
     }
+    if (!e.st && (o->families & MMDX_FAM_IVH))
+        ivh(&e, &t, n, o->disc == MMDX_DISC_FBS,
+            isfinite(o->bin_min) ? o->bin_min : mn, o->bin_width);
     if (e.st)
         goto out;
     if (t.ng > MAX_LEVELS &&

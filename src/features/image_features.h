@@ -36,7 +36,9 @@ enum mmdx_imgfeat_agg {
 #define MMDX_FAM_NGTDM (1u << 6)
 #define MMDX_FAM_NGLDM (1u << 7)
 #define MMDX_FAM_GLDZM (1u << 8)
-#define MMDX_FAM_ALL 0x1FFu
+#define MMDX_FAM_LOCAL (1u << 9)  /* local intensity peaks */
+#define MMDX_FAM_IVH (1u << 10)   /* intensity-volume histogram */
+#define MMDX_FAM_ALL 0x7FFu
 
 struct mmdx_imgfeat_opts {
     int disc;               /* enum mmdx_imgfeat_disc */

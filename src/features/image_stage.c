@@ -21,6 +21,7 @@ struct feat_priv {
     int agg;
     double roi_ct_min_hu;
     bool morphology, stat, ih, glcm, glrlm, glszm, ngtdm, ngldm, gldzm;
+    bool local, ivh;
     long max_moran_voxels;
 };
 
@@ -106,7 +107,9 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
                  (pr->glszm ? MMDX_FAM_GLSZM : 0) |
                  (pr->ngtdm ? MMDX_FAM_NGTDM : 0) |
                  (pr->ngldm ? MMDX_FAM_NGLDM : 0) |
-                 (pr->gldzm ? MMDX_FAM_GLDZM : 0);
+                 (pr->gldzm ? MMDX_FAM_GLDZM : 0) |
+                 (pr->local ? MMDX_FAM_LOCAL : 0) |
+                 (pr->ivh ? MMDX_FAM_IVH : 0);
     st = mmdx__image_features(s->ctx, img, roi, mask != NULL, &o, add_feat,
                               &u);
     mmdx__free(roi);
@@ -152,6 +155,8 @@ static const struct mmdx_param feat_params[] = {
     B("ngtdm", ngtdm, "neighbourhood grey tone difference matrix"),
     B("ngldm", ngldm, "neighbouring grey level dependence matrix"),
     B("gldzm", gldzm, "grey level distance zone matrix"),
+    B("local_intensity", local, "local and global intensity peaks"),
+    B("ivh", ivh, "intensity-volume histogram"),
     { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
