@@ -275,6 +275,67 @@ static const char css[] =
     ".band-high{color:#cb181d;font-weight:bold}.band-moderate{color:#b8860b}"
     "@media print{body{margin:0;max-width:none}}";
 
+/*
+ * Fill the cohort section of one patient's report.html: its percentile
+ * among this run's risks and its risk drawn on the cohort's distribution.
+ * Reports without the markers (no risk) are left alone.
+ */
+static enum mmdx_status patient_cohort_section(struct mmdx_ctx *ctx,
+                                               const char *pdir,
+                                               const char *id,
+                                               const double *sorted,
+                                               size_t nrisk)
+{
+    char *d = mmdx__path_join(pdir, id), *path = NULL, *html = NULL;
+    char *a, *b;
+    struct prow r;
+    struct rout o;
+    size_t len;
+    enum mmdx_status st = MMDX_OK;
+
+    rout_init(&o);
+    memset(&r, 0, sizeof(r));
+    r.id = id;
+    if (d)
+        path = mmdx__path_join(d, "report.html");
+    if (!path) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    if (!mmdx__is_file(path))
+        goto out;
+    st = load_row(ctx, pdir, &r);
+    if (st || !isfinite(r.risk))
+        goto out;
+    st = mmdx__file_read(ctx, path, (size_t)256 << 20, &html, &len);
+    if (st)
+        goto out;
+    a = strstr(html, REPORT_COHORT_OPEN);
+    b = a ? strstr(a, REPORT_COHORT_CLOSE) : NULL;
+    if (!a || !b)
+        goto out;
+    o.st = mmdx__dstr_add(&o.d, html,
+                          (size_t)(a - html) + strlen(REPORT_COHORT_OPEN));
+    rout_addf(&o, "<div>Cohort percentile: <b>%.0f</b> (among the %zu "
+                  "patients of this run with a risk; share with a lower "
+                  "risk plus half the ties)</div>",
+              percentile(sorted, nrisk, r.risk), nrisk);
+    mmdx__svg_hist(&o, "risk-vs-cohort", sorted, nrisk, r.risk,
+                   "calibrated risk");
+    rout_adds(&o, b);
+    st = o.st;
+    if (st == MMDX_E_NOMEM)
+        mmdx__nomem(ctx);
+    if (!st)
+        st = mmdx__file_write_atomic(ctx, path, o.d.s, o.d.len);
+out:
+    rout_fini(&o);
+    mmdx__free(html);
+    mmdx__free(path);
+    mmdx__free(d);
+    return st;
+}
+
 enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
                                      const char *out_dir,
                                      const char *const *ids, size_t nids,
@@ -323,6 +384,10 @@ enum mmdx_status mmdx__report_cohort(struct mmdx_ctx *ctx,
     if (st)
         goto out;
     qsort(sorted, nrisk, sizeof(*sorted), cmp_double);
+    for (i = 0; i < nids && !st && nrisk; i++)
+        st = patient_cohort_section(ctx, pdir, ids[i], sorted, nrisk);
+    if (st)
+        goto out;
 
     rout_adds(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
                   "<meta charset=\"utf-8\"><meta http-equiv=\""

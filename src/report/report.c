@@ -411,10 +411,12 @@ static void risk_html(struct rout *o, const struct facts *f)
         rout_esc(o, r->band[0] ? r->band : "not given");
         rout_adds(o, "</b></div>");
         mmdx__svg_risk_scale(o, r->risk, NAN, NAN);
-        rout_adds(o, "<div class=\"muted\">Cohort percentile: the model "
-                     "file carries no training risk distribution, so the "
-                     "percentile is given relative to this run's cohort in "
-                     "the cohort index (index.html).</div>");
+        /* filled in by mmdx__report_cohort() once every patient of the
+         * run has a risk (the model file carries no training
+         * distribution, so the cohort is this run's) */
+        rout_adds(o, REPORT_COHORT_OPEN "<div class=\"muted\">Cohort "
+                     "percentile: given when the run completes (see "
+                     "index.html).</div>" REPORT_COHORT_CLOSE);
     } else if (!f->pipeline_has_fusion) {
         rout_adds(o, "<div>Calibrated risk</div><div class=\"big\">none</div>"
                      "<div>This pipeline has no fusion.risk stage, so no "

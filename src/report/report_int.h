@@ -15,6 +15,11 @@ struct mmdx_rng {
 void mmdx__rng_seed(struct mmdx_rng *r, uint64_t seed);
 uint64_t mmdx__rng_next(struct mmdx_rng *r);
 
+/* Markers around the per-patient cohort section that the cohort hook
+ * rewrites at the end of a run (percentile and risk vs the cohort). */
+#define REPORT_COHORT_OPEN "<!--mmdx:cohort-->"
+#define REPORT_COHORT_CLOSE "<!--/mmdx:cohort-->"
+
 /* ---- sticky output buffer (out.c) ----------------------------------------
  * Appends are no-ops after the first failure, which st keeps; writers
  * check it once at the end instead of after every line. */
