@@ -181,9 +181,66 @@ static void schema_err(void *user, xmlErrorPtr e)
                       sizeof(v->elem));
 }
 
-enum mmdx_status mmdx__xml_validate(struct mmdx_ctx *ctx, const char *path,
-                                    xmlDocPtr doc, const char *xsd_path,
-                                    const char *stage)
+/*
+ * libxml2 quotes the offending value in its messages ("The value '12/03/
+ * 1948' is not accepted by the pattern ..."): in a patient record that
+ * value may identify someone, so every quoted string is replaced by "..."
+ * except the names it quotes after Element, attribute, facet, type or
+ * element, and the schema's own constants listed in braces.
+ */
+static void redact(char *msg)
+{
+    static const char *const keep[] = { "Element", "element", "attribute",
+                                        "facet", "type" };
+    char out[512];
+    size_t o = 0, i = 0, k;
+    int braces = 0;
+
+    while (msg[i] && o + 6 < sizeof(out)) {
+        if (msg[i] == '{')
+            braces++;
+        else if (msg[i] == '}' && braces > 0)
+            braces--;
+        if (msg[i] == '\'') {
+            const char *end = strchr(msg + i + 1, '\'');
+            size_t w = i, ws;
+            bool named = braces > 0;
+
+            while (w > 0 && msg[w - 1] == ' ')
+                w--;
+            ws = w;
+            while (ws > 0 && isalnum_ascii(msg[ws - 1]))
+                ws--;
+            for (k = 0; k < MMDX_ARRAY_SIZE(keep); k++)
+                if (w - ws == strlen(keep[k]) &&
+                    memcmp(msg + ws, keep[k], w - ws) == 0)
+                    named = true;
+            if (end && !named) {
+                memcpy(out + o, "'...'", 5);
+                o += 5;
+                i = (size_t)(end - msg) + 1;
+                continue;
+            }
+            if (end) {
+                size_t len = (size_t)(end - msg) + 1 - i;
+
+                if (o + len >= sizeof(out))
+                    break;
+                memcpy(out + o, msg + i, len);
+                o += len;
+                i += len;
+                continue;
+            }
+        }
+        out[o++] = msg[i++];
+    }
+    out[o] = '\0';
+    memcpy(msg, out, o + 1);
+}
+
+static enum mmdx_status validate(struct mmdx_ctx *ctx, const char *path,
+                                 xmlDocPtr doc, const char *xsd_path,
+                                 const char *stage, bool redact_values)
 {
     struct mmdx_xml_opts o = { 0, 0, stage };
     xmlDocPtr xsd_doc = NULL;
@@ -218,6 +275,8 @@ enum mmdx_status mmdx__xml_validate(struct mmdx_ctx *ctx, const char *path,
     memset(&v, 0, sizeof(v));
     xmlSchemaSetValidStructuredErrors(vc, schema_err, &v);
     rc = xmlSchemaValidateDoc(vc, doc);
+    if (rc != 0 && redact_values)
+        redact(v.msg);
     if (rc != 0)
         st = mmdx__fail(ctx, MMDX_E_SCHEMA, stage, path, v.line,
                         v.elem[0] ? v.elem : NULL, "%s",
@@ -273,4 +332,19 @@ xmlNodePtr mmdx__xml_next(xmlNodePtr node, const char *name, const char *ns)
         if (mmdx__xml_is(c, name, ns))
             return c;
     return NULL;
+}
+
+enum mmdx_status mmdx__xml_validate(struct mmdx_ctx *ctx, const char *path,
+                                    xmlDocPtr doc, const char *xsd_path,
+                                    const char *stage)
+{
+    return validate(ctx, path, doc, xsd_path, stage, false);
+}
+
+enum mmdx_status mmdx__xml_validate_redacted(struct mmdx_ctx *ctx,
+                                             const char *path, xmlDocPtr doc,
+                                             const char *xsd_path,
+                                             const char *stage)
+{
+    return validate(ctx, path, doc, xsd_path, stage, true);
 }

@@ -39,6 +39,13 @@ enum mmdx_status mmdx__xml_read_mem(struct mmdx_ctx *ctx, const char *path,
 enum mmdx_status mmdx__xml_validate(struct mmdx_ctx *ctx, const char *path,
                                     xmlDocPtr doc, const char *xsd_path,
                                     const char *stage);
+/* The same for patient documents: every value libxml2 quotes in its
+ * message is replaced by '...' (names of elements, attributes, facets and
+ * types are kept), since a quoted value may identify the patient. */
+enum mmdx_status mmdx__xml_validate_redacted(struct mmdx_ctx *ctx,
+                                             const char *path, xmlDocPtr doc,
+                                             const char *xsd_path,
+                                             const char *stage);
 /* Path of a data file under the context's data folder; new string. */
 char *mmdx__data_path(const struct mmdx_ctx *ctx, const char *rel);
 

@@ -7,7 +7,6 @@
 #include "core/common.h"
 #include "io/record_int.h"
 
-#include <libxml/xmlschemas.h>
 
 static bool is_r(xmlNodePtr n, const char *name)
 {
@@ -60,142 +59,16 @@ static void codes_of(xmlNodePtr n, struct mmdx_code *codes, size_t *nc)
                             attr(c, "code"));
 }
 
-/* The first schema violation, its line and element. */
-struct verr {
-    char msg[512];
-    char elem[128];
-    long line;
-    bool set;
-};
-
-static void schema_err(void *user, xmlErrorPtr e)
-{
-    struct verr *v = user;
-    size_t n;
-
-    if (v->set || !e)
-        return;
-    v->set = true;
-    mmdx__strlcpy(v->msg, e->message ? e->message : "invalid",
-                  sizeof(v->msg));
-    n = strlen(v->msg);
-    while (n && (v->msg[n - 1] == '\n' || v->msg[n - 1] == ' '))
-        v->msg[--n] = '\0';
-    v->line = e->line;
-    if (e->node && ((xmlNodePtr)e->node)->name)
-        mmdx__strlcpy(v->elem, (const char *)((xmlNodePtr)e->node)->name,
-                      sizeof(v->elem));
-}
-
-/*
- * libxml2 quotes the offending value in its messages ("The value '12/03/
- * 1948' is not accepted by the pattern ..."): in a patient record that
- * value may identify someone, so every quoted string is replaced by "..."
- * except the names it quotes after Element, attribute, facet, type or
- * element, and the schema's own constants listed in braces.
- */
-static void redact(char *msg)
-{
-    static const char *const keep[] = { "Element", "element", "attribute",
-                                        "facet", "type" };
-    char out[512];
-    size_t o = 0, i = 0, k;
-    int braces = 0;
-
-    while (msg[i] && o + 6 < sizeof(out)) {
-        if (msg[i] == '{')
-            braces++;
-        else if (msg[i] == '}' && braces > 0)
-            braces--;
-        if (msg[i] == '\'') {
-            const char *end = strchr(msg + i + 1, '\'');
-            size_t w = i, ws;
-            bool named = braces > 0;
-
-            while (w > 0 && msg[w - 1] == ' ')
-                w--;
-            ws = w;
-            while (ws > 0 && isalnum_ascii(msg[ws - 1]))
-                ws--;
-            for (k = 0; k < MMDX_ARRAY_SIZE(keep); k++)
-                if (w - ws == strlen(keep[k]) &&
-                    memcmp(msg + ws, keep[k], w - ws) == 0)
-                    named = true;
-            if (end && !named) {
-                memcpy(out + o, "'...'", 5);
-                o += 5;
-                i = (size_t)(end - msg) + 1;
-                continue;
-            }
-            if (end) {
-                size_t len = (size_t)(end - msg) + 1 - i;
-
-                if (o + len >= sizeof(out))
-                    break;
-                memcpy(out + o, msg + i, len);
-                o += len;
-                i += len;
-                continue;
-            }
-        }
-        out[o++] = msg[i++];
-    }
-    out[o] = '\0';
-    memcpy(msg, out, o + 1);
-}
-
-/* Validate against schemas/record.xsd (itself read hardened). */
+/* Validate against schemas/record.xsd (itself read hardened); quoted
+ * values are redacted from the message, since they may identify. */
 static enum mmdx_status validate(struct rec_build *b, xmlDocPtr doc)
 {
-    struct mmdx_xml_opts o = { 0, 0, "io.record" };
     char *xsd = mmdx__data_path(b->ctx, "schemas/record.xsd");
-    xmlDocPtr xsd_doc = NULL;
-    xmlSchemaParserCtxtPtr spc = NULL;
-    xmlSchemaPtr schema = NULL;
-    xmlSchemaValidCtxtPtr vc = NULL;
     enum mmdx_status st;
-    struct verr v;
 
     if (!xsd)
         return mmdx__nomem(b->ctx);
-    memset(&v, 0, sizeof(v));
-    st = mmdx__xml_read_file(b->ctx, xsd, &o, &xsd_doc);
-    if (st)
-        goto out;
-    spc = xmlSchemaNewDocParserCtxt(xsd_doc);
-    if (!spc) {
-        st = mmdx__nomem(b->ctx);
-        goto out;
-    }
-    xmlSchemaSetParserStructuredErrors(spc, schema_err, &v);
-    schema = xmlSchemaParse(spc);
-    if (!schema) {
-        st = mmdx__fail(b->ctx, MMDX_E_INTERNAL, b->stage, xsd, v.line, NULL,
-                        "schema does not compile: %s", v.msg);
-        goto out;
-    }
-    vc = xmlSchemaNewValidCtxt(schema);
-    if (!vc) {
-        st = mmdx__nomem(b->ctx);
-        goto out;
-    }
-    memset(&v, 0, sizeof(v));
-    xmlSchemaSetValidStructuredErrors(vc, schema_err, &v);
-    if (xmlSchemaValidateDoc(vc, doc) != 0) {
-        redact(v.msg);
-        st = mmdx__fail(b->ctx, MMDX_E_SCHEMA, b->stage, b->path, v.line,
-                        v.elem[0] ? v.elem : NULL, "%s",
-                        v.set ? v.msg : "document is not valid");
-    }
-out:
-    if (vc)
-        xmlSchemaFreeValidCtxt(vc);
-    if (schema)
-        xmlSchemaFree(schema);
-    if (spc)
-        xmlSchemaFreeParserCtxt(spc);
-    if (xsd_doc)
-        xmlFreeDoc(xsd_doc);
+    st = mmdx__xml_validate_redacted(b->ctx, b->path, doc, xsd, b->stage);
     mmdx__free(xsd);
     return st;
 }
