@@ -455,19 +455,30 @@ static enum mmdx_status atable_close(struct mmdx_ctx *ctx, struct atable *t,
     return st;
 }
 
+static enum mmdx_status read_patient_file(struct mmdx_ctx *ctx,
+                                          const char *pdir, const char *id,
+                                          const char *name, char **data,
+                                          size_t *len)
+{
+    char *d = mmdx__path_join(pdir, id), *f = NULL;
+    enum mmdx_status st = MMDX_OK;
+
+    *data = NULL;
+    *len = 0;
+    if (d)
+        f = mmdx__path_join(d, name);
+    if (!f)
+        st = mmdx__nomem(ctx);
+    else if (mmdx__is_file(f))
+        st = mmdx__file_read(ctx, f, (size_t)1 << 30, data, len);
+    mmdx__free(f);
+    mmdx__free(d);
+    return st;
+}
+
 enum mmdx_status mmdx__merge_rows(struct mmdx_ctx *ctx, const char *out_dir,
                                   const char *const *ids, size_t nids,
                                   const char *name, const char *header)
-{
-    return mmdx__merge_rows_from(ctx, out_dir, ids, nids, name, name,
-                                 header);
-}
-
-enum mmdx_status mmdx__merge_rows_from(struct mmdx_ctx *ctx,
-                                       const char *out_dir,
-                                       const char *const *ids, size_t nids,
-                                       const char *patient_name,
-                                       const char *name, const char *header)
 {
     struct atable t;
     char *pdir = mmdx__path_join(out_dir, "patients");
@@ -480,24 +491,13 @@ enum mmdx_status mmdx__merge_rows_from(struct mmdx_ctx *ctx,
     if (!st)
         fprintf(t.fp, "%s\n", header);
     for (i = 0; i < nids && !st; i++) {
-        char *d = mmdx__path_join(pdir, ids[i]), *f = NULL, *data = NULL;
+        char *data;
         size_t len;
 
-        if (d)
-            f = mmdx__path_join(d, patient_name);
-        if (!f) {
-            mmdx__free(d);
-            st = mmdx__nomem(ctx);
-            break;
-        }
-        if (mmdx__is_file(f)) {
-            st = mmdx__file_read(ctx, f, (size_t)1 << 30, &data, &len);
-            if (!st && len)
-                fwrite(data, 1, len, t.fp);
-        }
+        st = read_patient_file(ctx, pdir, ids[i], name, &data, &len);
+        if (!st && len)
+            fwrite(data, 1, len, t.fp);
         mmdx__free(data);
-        mmdx__free(f);
-        mmdx__free(d);
     }
     st = st ? (atable_close(ctx, &t, false), st) : atable_close(ctx, &t, true);
     mmdx__free(pdir);
@@ -574,26 +574,6 @@ static void nameset_fini(struct nameset *s)
     mmdx__free(s->v);
 }
 
-static enum mmdx_status read_patient_file(struct mmdx_ctx *ctx,
-                                          const char *pdir, const char *id,
-                                          const char *name, char **data,
-                                          size_t *len)
-{
-    char *d = mmdx__path_join(pdir, id), *f = NULL;
-    enum mmdx_status st = MMDX_OK;
-
-    *data = NULL;
-    *len = 0;
-    if (d)
-        f = mmdx__path_join(d, name);
-    if (!f)
-        st = mmdx__nomem(ctx);
-    else if (mmdx__is_file(f))
-        st = mmdx__file_read(ctx, f, (size_t)1 << 30, data, len);
-    mmdx__free(f);
-    mmdx__free(d);
-    return st;
-}
 
 /* features.tsv: one row a patient (manifest order), one column a feature
  * (sorted by name), NA where missing; loads directly in pandas and R. */

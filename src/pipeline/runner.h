@@ -14,13 +14,6 @@ enum mmdx_status mmdx__merge_rows(struct mmdx_ctx *ctx, const char *out_dir,
                                   const char *const *ids, size_t nids,
                                   const char *name, const char *header);
 
-/* The same, reading patients/<id>/<patient_name> into out_dir/<name>. */
-enum mmdx_status mmdx__merge_rows_from(struct mmdx_ctx *ctx,
-                                       const char *out_dir,
-                                       const char *const *ids, size_t nids,
-                                       const char *patient_name,
-                                       const char *name, const char *header);
-
 /* Write a per-patient output file patients/<id>/<name> atomically. */
 enum mmdx_status mmdx__patient_write(struct mmdx_patient *p,
                                      const char *name, const char *data,
