@@ -192,6 +192,29 @@ char *mmdx__path_dirname(const char *path);
 /* The last component of path (pointer into path). */
 const char *mmdx__path_basename(const char *path);
 
+/* Flags of mmdx__dir_list. */
+#define MMDX_DIR_FILES_ONLY 1u /* regular files only (symlinks followed) */
+#define MMDX_DIR_FULL_PATHS 2u /* "dir/name" instead of "name" */
+/* The entries of a folder, dot files skipped, sorted by strcmp, as a new
+ * array of new strings (free with mmdx__dir_list_free). More than max
+ * kept entries (0: no limit) is MMDX_E_LIMIT. stage names the failing
+ * stage in errors. */
+enum mmdx_status mmdx__dir_list(struct mmdx_ctx *ctx, const char *stage,
+                                const char *dir, unsigned flags, size_t max,
+                                char ***out, size_t *n);
+void mmdx__dir_list_free(char **v, size_t n);
+
+/* ---- pseudo-random numbers (rng.c): xoshiro256** through splitmix64 ---- */
+struct mmdx_rng {
+    uint64_t s[4];
+};
+/* One step of splitmix64 (advances *x); also a good 64-bit mixer. */
+uint64_t mmdx__splitmix64(uint64_t *x);
+void mmdx__rng_seed(struct mmdx_rng *r, uint64_t seed);
+uint64_t mmdx__rng_next(struct mmdx_rng *r);
+/* Uniform on [0, 1) with 53 bits. */
+double mmdx__rng_unif(struct mmdx_rng *r);
+
 /* ---- hashing (hash.c), SHA-256 through OpenSSL's libcrypto ------------- */
 #define MMDX_SHA256_HEX 65
 struct mmdx_sha256;

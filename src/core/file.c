@@ -207,3 +207,87 @@ const char *mmdx__path_basename(const char *path)
 
     return slash ? slash + 1 : path;
 }
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void mmdx__dir_list_free(char **v, size_t n)
+{
+    while (n)
+        mmdx__free(v[--n]);
+    mmdx__free(v);
+}
+
+enum mmdx_status mmdx__dir_list(struct mmdx_ctx *ctx, const char *stage,
+                                const char *dir, unsigned flags, size_t max,
+                                char ***out, size_t *n)
+{
+    DIR *d;
+    struct dirent *de;
+    char **v = NULL;
+    size_t cnt = 0, cap = 0;
+    enum mmdx_status st = MMDX_OK;
+
+    *out = NULL;
+    *n = 0;
+    d = opendir(dir);
+    if (!d)
+        return mmdx__fail(ctx, MMDX_E_IO, stage, dir, 0, NULL,
+                          "cannot open folder: %s", strerror(errno));
+    while ((de = readdir(d)) != NULL) {
+        char *full = NULL;
+
+        if (de->d_name[0] == '.')
+            continue;
+        if (flags & (MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS)) {
+            full = mmdx__path_join(dir, de->d_name);
+            if (!full) {
+                st = mmdx__nomem(ctx);
+                break;
+            }
+            if ((flags & MMDX_DIR_FILES_ONLY) && !mmdx__is_file(full)) {
+                mmdx__free(full);
+                continue;
+            }
+        }
+        if (max && cnt >= max) {
+            mmdx__free(full);
+            st = mmdx__fail(ctx, MMDX_E_LIMIT, stage, dir, 0, NULL,
+                            "more than %zu entries in the folder", max);
+            break;
+        }
+        if (!(flags & MMDX_DIR_FULL_PATHS)) {
+            mmdx__free(full);
+            full = mmdx__strdup(de->d_name);
+            if (!full) {
+                st = mmdx__nomem(ctx);
+                break;
+            }
+        }
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            char **nv = mmdx__realloc(v, ncap * sizeof(*nv));
+
+            if (!nv) {
+                mmdx__free(full);
+                st = mmdx__nomem(ctx);
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        v[cnt++] = full;
+    }
+    closedir(d);
+    if (st) {
+        mmdx__dir_list_free(v, cnt);
+        return st;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof(*v), cmp_entry);
+    *out = v;
+    *n = cnt;
+    return MMDX_OK;
+}

@@ -4,7 +4,6 @@
  */
 #include "core/common.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -98,65 +97,25 @@ static enum mmdx_status hash_file_into(struct mmdx_ctx *ctx,
     return MMDX_OK;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A folder's hash covers the sorted names and contents of its regular
  * files (not sub-folders), so renaming or editing any slice changes it. */
 static enum mmdx_status hash_dir_into(struct mmdx_ctx *ctx,
                                       struct mmdx_sha256 *h, const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0, i;
-    enum mmdx_status st = MMDX_OK;
+    char **names;
+    size_t n, i;
+    enum mmdx_status st;
 
-    if (!d)
-        return mmdx__fail(ctx, MMDX_E_IO, NULL, dir, 0, NULL,
-                          "cannot open folder: %s", strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        char *full;
-
-        if (de->d_name[0] == '.')
-            continue;
-        full = mmdx__path_join(dir, de->d_name);
-        if (!full) {
-            st = mmdx__nomem(ctx);
-            break;
-        }
-        if (!mmdx__is_file(full)) {
-            mmdx__free(full);
-            continue;
-        }
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **nn = mmdx__realloc(names, ncap * sizeof(*nn));
-
-            if (!nn) {
-                mmdx__free(full);
-                st = mmdx__nomem(ctx);
-                break;
-            }
-            names = nn;
-            cap = ncap;
-        }
-        names[n++] = full;
-    }
-    closedir(d);
-    if (!st)
-        qsort(names, n, sizeof(*names), cmp_names);
+    st = mmdx__dir_list(ctx, NULL, dir,
+                        MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS, 0,
+                        &names, &n);
     for (i = 0; i < n && !st; i++) {
         const char *base = mmdx__path_basename(names[i]);
 
         mmdx__sha256_update(h, base, strlen(base) + 1);
         st = hash_file_into(ctx, h, names[i]);
     }
-    for (i = 0; i < n; i++)
-        mmdx__free(names[i]);
-    mmdx__free(names);
+    mmdx__dir_list_free(names, n);
     return st;
 }
 

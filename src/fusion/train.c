@@ -19,58 +19,13 @@
 
 /* ---- random numbers ------------------------------------------------------ */
 
-struct rng {
-    uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed)
-{
-    int i;
-
-    for (i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
-
-/* Uniform in [0, 1). */
-static double rng_unif(struct rng *r)
-{
-    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* Uniform integer in [0, n). */
-static size_t rng_below(struct rng *r, size_t n)
+static size_t rng_below(struct mmdx_rng *r, size_t n)
 {
-    return (size_t)(rng_unif(r) * (double)n);
+    return (size_t)(mmdx__rng_unif(r) * (double)n);
 }
 
-static void shuffle(struct rng *r, size_t *v, size_t n)
+static void shuffle(struct mmdx_rng *r, size_t *v, size_t n)
 {
     size_t i;
 
@@ -452,14 +407,14 @@ struct trainer {
     size_t *tr, ntr, *va, nva, *te, nte;
 };
 
-static void init_params(struct mmdx__model *m, struct rng *r)
+static void init_params(struct mmdx__model *m, struct mmdx_rng *r)
 {
     float *P = m->param;
     size_t g, i;
 
 #define UNIF(off, count, lim)                                                 \
     for (i = 0; i < (count); i++)                                             \
-        P[(off) + i] = (float)((2.0 * rng_unif(r) - 1.0) * (lim))
+        P[(off) + i] = (float)((2.0 * mmdx__rng_unif(r) - 1.0) * (lim))
     for (g = 0; g < m->ngroup; g++) {
         size_t in = 0, k;
 
@@ -527,7 +482,7 @@ static enum mmdx_status run_training(struct trainer *t,
     const struct mmdx_fusion_train_opts *o = t->o;
     struct mmdx__model *m = t->m;
     struct mmdx__ws w;
-    struct rng r;
+    struct mmdx_rng r;
     size_t B = o->batch, np = m->nparam, i, b, k, npos = 0;
     float *grad = NULL, *am = NULL, *av = NULL, *best = NULL, *xb = NULL,
           *vl = NULL, *ema = NULL, *live = NULL;
@@ -541,7 +496,7 @@ static enum mmdx_status run_training(struct trainer *t,
     unsigned long step = 0;
     enum mmdx_status st;
 
-    rng_seed(&r, o->seed);
+    mmdx__rng_seed(&r, o->seed);
     init_params(m, &r);
     st = mmdx__ws_init(t->ctx, &w, m, B);
     if (st)
@@ -594,7 +549,7 @@ static enum mmdx_status run_training(struct trainer *t,
                     if (!p[k])
                         continue;
                     present++;
-                    if (o->mod_dropout > 0 && rng_unif(&r) < o->mod_dropout)
+                    if (o->mod_dropout > 0 && mmdx__rng_unif(&r) < o->mod_dropout)
                         p[k] = 2;   /* marked for dropping */
                     else
                         kept++;
@@ -828,7 +783,7 @@ static enum mmdx_status set_arch(struct mmdx_ctx *ctx,
  * validation split. Test rows are only ever evaluated.
  */
 static enum mmdx_status make_split(struct trainer *t, bool has_split,
-                                   struct rng *r)
+                                   struct mmdx_rng *r)
 {
     const struct mmdx_fusion_train_opts *o = t->o;
     size_t i, c, ntr = 0, nva = 0, nte = 0;
@@ -916,7 +871,7 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
     struct mmdx__model m;
     struct trainer t;
     struct mmdx_fusion_summary s;
-    struct rng r;
+    struct mmdx_rng r;
     size_t *col_of = NULL, *used = NULL, i, k, dup;
     const char *only;
     float *buf = NULL;
@@ -1010,7 +965,7 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
         t.split[t.n] = lab.split[li];
         t.n++;
     }
-    rng_seed(&r, opts->seed ^ 0x5eed5eed5eed5eedULL);
+    mmdx__rng_seed(&r, opts->seed ^ 0x5eed5eed5eed5eedULL);
     st = make_split(&t, lab.has_split, &r);
     if (st)
         goto out;

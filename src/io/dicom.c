@@ -8,7 +8,6 @@
 #include "io/dicom.h"
 #include "io/signal.h"
 
-#include <dirent.h>
 
 /* ---- images ------------------------------------------------------------------ */
 
@@ -217,11 +216,6 @@ static int cmp_slice(const void *a, const void *b)
     if (x->key > y->key)
         return 1;
     return x->file < y->file ? -1 : x->file > y->file;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Median spacing of sorted keys; NaN for fewer than two. */
@@ -434,64 +428,6 @@ static bool looks_dicom(const char *path)
     return yes;
 }
 
-/* Sorted names of the regular files of dir. */
-static enum mmdx_status list_dir(struct mmdx_ctx *ctx, const char *dir,
-                                 char ***out, size_t *n)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **v = NULL;
-    size_t cnt = 0;
-    enum mmdx_status st = MMDX_OK;
-
-    *out = NULL;
-    *n = 0;
-    if (!d)
-        return mmdx__fail(ctx, MMDX_E_IO, "io.dicom", dir, 0, NULL,
-                          "cannot open folder: %s", strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        char **nv, *full;
-
-        if (de->d_name[0] == '.')
-            continue;
-        if (cnt >= MMDX_DICOM_MAX_FILES) {
-            st = mmdx__fail(ctx, MMDX_E_LIMIT, "io.dicom", dir, 0, NULL,
-                            "more than %d files in a series folder",
-                            MMDX_DICOM_MAX_FILES);
-            break;
-        }
-        full = mmdx__path_join(dir, de->d_name);
-        if (!full) {
-            st = mmdx__nomem(ctx);
-            break;
-        }
-        if (!mmdx__is_file(full)) {
-            mmdx__free(full);
-            continue;
-        }
-        nv = mmdx__realloc(v, (cnt + 1) * sizeof(*v));
-        if (!nv) {
-            mmdx__free(full);
-            st = mmdx__nomem(ctx);
-            break;
-        }
-        v = nv;
-        v[cnt++] = full;
-    }
-    closedir(d);
-    if (st) {
-        while (cnt)
-            mmdx__free(v[--cnt]);
-        mmdx__free(v);
-        return st;
-    }
-    if (cnt)
-        qsort(v, cnt, sizeof(*v), cmp_str);
-    *out = v;
-    *n = cnt;
-    return MMDX_OK;
-}
-
 enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
                                   const struct mmdx_dicom_limits *limits,
                                   mmdx__dicom_id_fn idfn, void *user,
@@ -518,7 +454,9 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
         mmdx__dicom_file_free(one);
         goto done;
     }
-    st = list_dir(ctx, path, &names, &nnames);
+    st = mmdx__dir_list(ctx, "io.dicom", path,
+                       MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS,
+                       MMDX_DICOM_MAX_FILES, &names, &nnames);
     if (st)
         goto done;
     files = mmdx__calloc(nnames ? nnames : 1, sizeof(*files));
@@ -641,7 +579,9 @@ enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
         mmdx__dicom_file_free(f);
         return MMDX_OK;
     }
-    st = list_dir(ctx, path, &names, &n);
+    st = mmdx__dir_list(ctx, "io.dicom", path,
+                       MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS,
+                       MMDX_DICOM_MAX_FILES, &names, &n);
     if (st)
         return st;
     for (i = 0; i < n && !st; i++) {

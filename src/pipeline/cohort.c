@@ -5,7 +5,6 @@
 #include "core/common.h"
 #include "pipeline/cohort_int.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -503,65 +502,6 @@ out:
 
 /* ---- scanning ----------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the entries of dir (without dot files). */
-static enum mmdx_status list_dir(struct mmdx_ctx *ctx, const char *dir,
-                                 char ***out, size_t *n)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **v = NULL;
-    size_t cnt = 0, cap = 0, i;
-
-    *out = NULL;
-    *n = 0;
-    if (!d)
-        return mmdx__fail(ctx, MMDX_E_IO, "manifest", dir, 0, NULL,
-                          "cannot open folder: %s", strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nv = mmdx__realloc(v, ncap * sizeof(*nv));
-
-            if (!nv)
-                goto nomem;
-            v = nv;
-            cap = ncap;
-        }
-        v[cnt] = mmdx__strdup(de->d_name);
-        if (!v[cnt])
-            goto nomem;
-        cnt++;
-    }
-    closedir(d);
-    if (cnt)
-        qsort(v, cnt, sizeof(*v), cmp_str);
-    *out = v;
-    *n = cnt;
-    return MMDX_OK;
-nomem:
-    closedir(d);
-    for (i = 0; i < cnt; i++)
-        mmdx__free(v[i]);
-    mmdx__free(v);
-    return mmdx__nomem(ctx);
-}
-
-static void free_list(char **v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        mmdx__free(v[i]);
-    mmdx__free(v);
-}
-
 enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
                                     const char *out, size_t *npatients)
 {
@@ -574,7 +514,7 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
 
     if (npatients)
         *npatients = 0;
-    st = list_dir(ctx, dir, &pats, &np);
+    st = mmdx__dir_list(ctx, "manifest", dir, 0, 0, &pats, &np);
     if (st)
         return st;
     mmdx__dstr_init(&d, 0);
@@ -594,7 +534,7 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
             mmdx__free(pdir);
             continue;
         }
-        st = list_dir(ctx, pdir, &files, &nfiles);
+        st = mmdx__dir_list(ctx, "manifest", pdir, 0, 0, &files, &nfiles);
         for (j = 0; j < nfiles && !st; j++) {
             char *f = mmdx__path_join(pdir, files[j]);
             enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
@@ -648,10 +588,10 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
         }
         for (m = 0; m < MMDX_MOD_COUNT; m++)
             mmdx__free(cell[m]);
-        free_list(files, nfiles);
+        mmdx__dir_list_free(files, nfiles);
         mmdx__free(pdir);
     }
-    free_list(pats, np);
+    mmdx__dir_list_free(pats, np);
     if (!st) {
         outpath = out ? mmdx__strdup(out) : mmdx__path_join(dir,
                                                             "manifest.tsv");

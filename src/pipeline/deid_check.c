@@ -9,7 +9,6 @@
 #include "mmdx/deid.h"
 #include "mmdx/format.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #define CHECKER_MAGIC 0x44454944u
@@ -269,56 +268,6 @@ static enum mmdx_status check_file(struct mmdx_deid_checker *c,
     return check_one(c, id, in, NULL, fn, err_fn, user, counts);
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted entry names of a folder (no dot files). */
-static enum mmdx_status list_names(struct mmdx_ctx *ctx, const char *dir,
-                                   char ***out, size_t *n)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **v = NULL;
-    size_t cnt = 0, cap = 0;
-
-    *out = NULL;
-    *n = 0;
-    if (!d)
-        return mmdx__fail(ctx, MMDX_E_IO, "deid-check", dir, 0, NULL,
-                          "cannot open folder: %s", strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nv = mmdx__realloc(v, ncap * sizeof(*nv));
-
-            if (!nv)
-                break;
-            v = nv;
-            cap = ncap;
-        }
-        v[cnt] = mmdx__strdup(de->d_name);
-        if (!v[cnt])
-            break;
-        cnt++;
-    }
-    closedir(d);
-    if (de) {
-        while (cnt)
-            mmdx__free(v[--cnt]);
-        mmdx__free(v);
-        return mmdx__nomem(ctx);
-    }
-    if (cnt)
-        qsort(v, cnt, sizeof(*v), cmp_name);
-    *out = v;
-    *n = cnt;
-    return MMDX_OK;
-}
-
 static enum mmdx_status walk(struct mmdx_deid_checker *c, const char *dir,
                              const char *id, int depth,
                              mmdx_deid_finding_fn fn,
@@ -329,7 +278,7 @@ static enum mmdx_status walk(struct mmdx_deid_checker *c, const char *dir,
     size_t n = 0, i;
     enum mmdx_status st;
 
-    st = list_names(c->ctx, dir, &names, &n);
+    st = mmdx__dir_list(c->ctx, "deid-check", dir, 0, 0, &names, &n);
     if (st) {
         if (st == MMDX_E_NOMEM || depth == 0)
             return st;

@@ -222,43 +222,6 @@ MMDX_API double mmdx_average_precision(const double *prob, const int *label,
     return ap;
 }
 
-/* ---- seeded generator: xoshiro256** seeded through splitmix64 ---------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-void mmdx__rng_seed(struct mmdx_rng *r, uint64_t seed)
-{
-    int i;
-
-    for (i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-uint64_t mmdx__rng_next(struct mmdx_rng *r)
-{
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
 /* Uniform integer below n (n > 0), without modulo bias. */
 static size_t rng_below(struct mmdx_rng *r, size_t n)
 {

@@ -8,13 +8,6 @@
 
 #include "core/common.h"
 
-/* xoshiro256** state, seeded through splitmix64 (metrics.c). */
-struct mmdx_rng {
-    uint64_t s[4];
-};
-void mmdx__rng_seed(struct mmdx_rng *r, uint64_t seed);
-uint64_t mmdx__rng_next(struct mmdx_rng *r);
-
 /* Markers around the per-patient cohort section that the cohort hook
  * rewrites at the end of a run (percentile and risk vs the cohort). */
 #define REPORT_COHORT_OPEN "<!--mmdx:cohort-->"

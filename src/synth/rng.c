@@ -7,20 +7,6 @@
 #include "core/common.h"
 #include "synth/synth_int.h"
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 void mmdx__synth_rng_seed(struct synth_rng *r, uint64_t seed, uint64_t index,
                           uint64_t stream)
 {
@@ -29,29 +15,19 @@ void mmdx__synth_rng_seed(struct synth_rng *r, uint64_t seed, uint64_t index,
 
     /* Mix the three numbers through splitmix64 so that neighbouring
      * patients and streams get unrelated states. */
-    x = splitmix64(&x) ^ (index * 0xd1342543de82ef95ULL);
-    x = splitmix64(&x) ^ (stream * 0xa0761d6478bd642fULL);
+    x = mmdx__splitmix64(&x) ^ (index * 0xd1342543de82ef95ULL);
+    x = mmdx__splitmix64(&x) ^ (stream * 0xa0761d6478bd642fULL);
     for (i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
-        r->s[0] = 1;    /* the all-zero state is a fixed point */
+        r->x.s[i] = mmdx__splitmix64(&x);
+    if (!(r->x.s[0] | r->x.s[1] | r->x.s[2] | r->x.s[3]))
+        r->x.s[0] = 1;    /* the all-zero state is a fixed point */
     r->spare = 0.0;
     r->has_spare = 0;
 }
 
 uint64_t mmdx__synth_rng_u64(struct synth_rng *r)
 {
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
+    return mmdx__rng_next(&r->x);
 }
 
 double mmdx__synth_uniform(struct synth_rng *r)

@@ -17,7 +17,7 @@
 
 /* ---- random numbers (rng.c) ------------------------------------------- */
 struct synth_rng {
-    uint64_t s[4];
+    struct mmdx_rng x;
     double spare;          /* second normal of the last polar pair */
     int has_spare;
 };

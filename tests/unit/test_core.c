@@ -129,6 +129,74 @@ static void file__atomic_write__modes(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a folder listing is sorted, skips dot files, keeps only
+ * regular files and gives full paths when asked, refuses more entries than
+ * the limit, names a missing folder, and fails cleanly on every
+ * allocation. */
+static void dir_list__flags_limit_oom__as_documented(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *p, **v;
+    const char *names[] = { "b.dcm", "a.dcm", ".hidden", "c" };
+    size_t n, i;
+    unsigned long k;
+    enum mmdx_status st;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        p = mmdx__path_join(dir, names[i]);
+        assert_int_equal(mmdx__file_write_atomic(ctx, p, "x", 1), MMDX_OK);
+        mmdx__free(p);
+    }
+    p = mmdx__path_join(dir, names[3]);
+    assert_int_equal(mmdx__mkdir_p(ctx, p), MMDX_OK);
+    mmdx__free(p);
+
+    assert_int_equal(mmdx__dir_list(ctx, "t", dir, 0, 0, &v, &n), MMDX_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "a.dcm");
+    assert_string_equal(v[1], "b.dcm");
+    assert_string_equal(v[2], "c");
+    mmdx__dir_list_free(v, n);
+
+    assert_int_equal(mmdx__dir_list(ctx, "t", dir,
+                                    MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS,
+                                    0, &v, &n), MMDX_OK);
+    assert_int_equal(n, 2);
+    p = mmdx__path_join(dir, "b.dcm");
+    assert_string_equal(v[1], p);
+    mmdx__free(p);
+    mmdx__dir_list_free(v, n);
+
+    assert_int_equal(mmdx__dir_list(ctx, "t", dir, MMDX_DIR_FILES_ONLY, 1,
+                                    &v, &n), MMDX_E_LIMIT);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_error_has(ctx, "more than 1 entries");
+    mmdx_ctx_clear_error(ctx);
+
+    p = mmdx__path_join(dir, "missing");
+    assert_int_equal(mmdx__dir_list(ctx, "t", p, 0, 0, &v, &n), MMDX_E_IO);
+    assert_error_has(ctx, "cannot open folder");
+    mmdx_ctx_clear_error(ctx);
+    mmdx__free(p);
+
+    for (k = 1;; k++) {
+        mmdx__alloc_fail_at(k);
+        st = mmdx__dir_list(ctx, "t", dir, MMDX_DIR_FULL_PATHS, 0, &v, &n);
+        mmdx__alloc_fail_at(0);
+        mmdx_ctx_clear_error(ctx);
+        if (st == MMDX_OK)
+            break;
+        assert_int_equal(st, MMDX_E_NOMEM);
+        assert_null(v);
+    }
+    assert_int_equal(n, 3);
+    mmdx__dir_list_free(v, n);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that SHA-256 matches the FIPS 180-2 test vector and that a
  * folder's hash changes when a file is renamed. */
 static void sha256__vectors__match(void **state)
@@ -284,6 +352,7 @@ int main(void)
         cmocka_unit_test(xml__external_entity__refused),
         cmocka_unit_test(xml__depth_and_syntax__errors),
         cmocka_unit_test(xml__oom_loop__clean),
+        cmocka_unit_test(dir_list__flags_limit_oom__as_documented),
     };
 
     /* libxml2's allocations go through ours so OOM loops reach them */
