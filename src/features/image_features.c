@@ -12,6 +12,7 @@
  */
 #include "core/common.h"
 #include "features/image_features.h"
+#include "features/image_hull.h"
 
 #define MAX_LEVELS 1024       /* texture matrices: ng <= this */
 
@@ -1615,6 +1616,26 @@ static double ellipsoid_area(double a, double b, double c)
     return 4 * M_PI * a * b * sum;
 }
 
+/* IBSI 3.1.17-18 convex-hull densities (hull in image_hull.c); NaN when
+ * the hull has no volume or the grid is too large for exact coordinates.
+ * Returns true after out-of-memory (e->st set). */
+static bool hull_densities(struct emit *e, const struct mmdx_image *img,
+                           const uint8_t *roi, const double sp[3], double V,
+                           double A)
+{
+    struct mmdx_hull h;
+    enum mmdx_status hs = mmdx__roi_hull(img, roi, sp, &h);
+
+    if (hs == MMDX_E_NOMEM) {
+        e->st = MMDX_E_NOMEM;
+        return true;
+    }
+    put(e, "image.morph.vol_dens_hull",
+        !hs && h.volume > 0 ? V / h.volume : NAN);
+    put(e, "image.morph.area_dens_hull", !hs && h.area > 0 ? A / h.area : NAN);
+    return false;
+}
+
 static void morphology(struct emit *e, const struct mmdx_image *img,
                        const uint8_t *roi, size_t n, const double sp[3],
                        long max_moran)
@@ -1719,6 +1740,8 @@ static void morphology(struct emit *e, const struct mmdx_image *img,
         put(e, "image.morph.vol_dens_aee", box > 0 ? V / box : NAN);
         box = ellipsoid_area(aee_a, aee_b, aee_c);
         put(e, "image.morph.area_dens_aee", box > 0 ? A / box : NAN);
+        if (hull_densities(e, img, roi, sp, V, A))
+            return;
         for (v = 0; v < img->nx * img->ny * img->nz; v++)
             if (roi[v] && isfinite(img->vox[v])) {
                 mean += img->vox[v];
