@@ -14,6 +14,11 @@
 #include "features/image_features.h"
 #include "features/image_hull.h"
 
+#include <float.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define MAX_LEVELS 1024       /* texture matrices: ng <= this */
 
 static const int dirs13[13][3] = {
@@ -28,6 +33,8 @@ struct tex {
     uint16_t *q;              /* level per voxel, 0 = outside */
     int ng;                   /* highest level */
     size_t nroi;
+    uint32_t *span;           /* NULL, or per row (y + ny * z) the x range
+                                 [span[2r], span[2r+1]) holding its levels */
 };
 
 struct emit {
@@ -166,35 +173,18 @@ static const double pct5[5] = { 10, 25, 50, 75, 90 };
 
 /*
  * Integer-valued data over a modest range (CT in HU, discretised levels):
- * one pass into a count per value, then everything from the counts. No
- * sort and no selection. Returns false (nothing done) otherwise.
+ * everything from a count per value, h[k] = how many values are mn + k
+ * (h[0] and h[range - 1] non-zero; n values in all). No sort and no
+ * selection.
  */
-static bool first_order_counts(struct emit *e, const char *fam,
-                               const float *vals, size_t n)
+static void first_order_hist(struct emit *e, const char *fam,
+                             const uint32_t *h, size_t range, double mn,
+                             size_t n)
 {
-    double mn = INFINITY, mx = -INFINITY, rs = 0, rn = 0;
-    uint32_t *h;
-    size_t i, range, k;
+    double mx = mn + (double)(range - 1), rs = 0, rn = 0;
+    size_t i, k;
     struct fo s;
 
-    for (i = 0; i < n; i++) {
-        float x = vals[i];
-
-        if (!(x >= -1e9f && x <= 1e9f) || x != (float)(int32_t)x)
-            return false;
-        if (x < mn)
-            mn = x;
-        if (x > mx)
-            mx = x;
-    }
-    if (mx - mn > 1 << 20)
-        return false;
-    range = (size_t)(mx - mn) + 1;
-    h = mmdx__calloc(range, sizeof(*h));
-    if (!h)
-        return false;
-    for (i = 0; i < n; i++)
-        h[(size_t)(vals[i] - (float)mn)]++;
     memset(&s, 0, sizeof(s));
     s.n = (double)n;
     s.min = mn;
@@ -260,8 +250,38 @@ static bool first_order_counts(struct emit *e, const char *fam,
         }
     s.rmad = rn > 0 ? s.rmad / rn : NAN;
     s.medad /= s.n;
-    mmdx__free(h);
     fo_emit(e, fam, &s);
+}
+
+/* The same for values in vals: false (nothing done) unless they are
+ * integers over at most 2^20 + 1 values. */
+static bool first_order_counts(struct emit *e, const char *fam,
+                               const float *vals, size_t n)
+{
+    double mn = INFINITY, mx = -INFINITY;
+    uint32_t *h;
+    size_t i, range;
+
+    for (i = 0; i < n; i++) {
+        float x = vals[i];
+
+        if (!(x >= -1e9f && x <= 1e9f) || x != (float)(int32_t)x)
+            return false;
+        if (x < mn)
+            mn = x;
+        if (x > mx)
+            mx = x;
+    }
+    if (mx - mn > 1 << 20)
+        return false;
+    range = (size_t)(mx - mn) + 1;
+    h = mmdx__calloc(range, sizeof(*h));
+    if (!h)
+        return false;
+    for (i = 0; i < n; i++)
+        h[(size_t)(vals[i] - (float)mn)]++;
+    first_order_hist(e, fam, h, range, mn, n);
+    mmdx__free(h);
     return true;
 }
 
@@ -410,17 +430,35 @@ static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
         if (zz < 0 || zz >= (long)t->nz)
             continue;
         for (y = y0; y < y1; y++) {
-            const uint16_t *row = t->q + t->nx * ((size_t)y + t->ny * z);
-            const uint16_t *nrow = t->q + t->nx * ((size_t)(y + d[1]) +
-                                              t->ny * (size_t)zz) + d[0];
+            size_t r = (size_t)y + t->ny * z,
+                   nr = (size_t)(y + d[1]) + t->ny * (size_t)zz;
+            const uint16_t *row = t->q + t->nx * r;
+            const uint16_t *nrow = t->q + t->nx * nr + d[0];
+            long xb = x0, xe = x1;
 
-            for (x = x0; x + 3 < x1; x += 4) {
+            if (t->span) {
+                /* only where both voxels can be inside: level 0 pairs are
+                 * dropped anyway */
+                long sb = t->span[2 * r], se = t->span[2 * r + 1];
+                long nb = (long)t->span[2 * nr] - d[0],
+                     ne = (long)t->span[2 * nr + 1] - d[0];
+
+                if (sb > xb)
+                    xb = sb;
+                if (nb > xb)
+                    xb = nb;
+                if (se < xe)
+                    xe = se;
+                if (ne < xe)
+                    xe = ne;
+            }
+            for (x = xb; x + 3 < xe; x += 4) {
                 c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
                 c1[(size_t)row[x + 1] * ng1 + (size_t)nrow[x + 1]]++;
                 c2[(size_t)row[x + 2] * ng1 + (size_t)nrow[x + 2]]++;
                 c3[(size_t)row[x + 3] * ng1 + (size_t)nrow[x + 3]]++;
             }
-            for (; x < x1; x++)
+            for (; x < xe; x++)
                 c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
         }
     }
@@ -1943,6 +1981,150 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
                                                                      : glob);
 }
 
+/* ---- discretisation (IBSI 2.7) ----------------------------------------------------- */
+
+struct disc {
+    bool fbn;
+    long bins;                /* FBN */
+    double mn, mx;            /* ROI range (FBN) */
+    double lo, inv_w;         /* FBS: lower edge of bin 1, 1 / bin width */
+};
+
+/* Grey level of x (>= 1; may exceed 65535, which the caller rejects). */
+static long level_of(const struct disc *d, double x)
+{
+    long lv;
+
+    /* x >= mn (and usually >= lo): truncation is floor there; the FBN
+     * expression keeps IBSI's order of operations so that values on a bin
+     * edge land where IBSI puts them */
+    if (d->fbn)
+        lv = d->mx > d->mn
+                 ? (long)((x - d->mn) * (double)d->bins / (d->mx - d->mn)) + 1
+                 : 1;
+    else if (x >= d->lo)
+        lv = (long)((x - d->lo) * d->inv_w) + 1;
+    else
+        lv = (long)floor((x - d->lo) * d->inv_w) + 1;
+    if (d->fbn && lv > d->bins)
+        lv = d->bins;
+    if (lv < 1)
+        lv = 1;
+    return lv;
+}
+
+/* What roi_scan() found: n ROI voxels with a finite value, their range
+ * [mn, mx] (+inf, -inf when none); integral: every ROI voxel is an
+ * integer of int32 range (so finite). */
+struct scan {
+    size_t n;
+    float mn, mx;
+    bool integral;
+};
+
+/* Add nvox voxels to *sc (start with { 0, INFINITY, -INFINITY, true }).
+ * Four voxels at a time with SSE2. */
+static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
+                     struct scan *sc)
+{
+    size_t v = 0, cnt = 0;
+    float lo = sc->mn, hi = sc->mx;
+    bool ok = sc->integral;
+
+#ifdef __SSE2__
+    {
+        const __m128i zero = _mm_setzero_si128();
+        const __m128 pinf = _mm_set1_ps(INFINITY), ninf = _mm_set1_ps(-INFINITY);
+        const __m128 fmax = _mm_set1_ps(FLT_MAX);
+        const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
+        __m128 vlo = pinf, vhi = ninf, bad = _mm_setzero_ps();
+        __m128i vcnt = zero;
+        float tl[4], th[4];
+        int32_t tc[4];
+        int k;
+
+        for (; v + 4 <= nvox; v += 4) {
+            int32_t r4;
+            __m128i r;
+            __m128 in, use, x = _mm_loadu_ps(vox + v), eq;
+
+            memcpy(&r4, roi + v, 4);
+            r = _mm_cvtsi32_si128(r4);
+            r = _mm_unpacklo_epi16(_mm_unpacklo_epi8(r, zero), zero);
+            in = _mm_castsi128_ps(_mm_cmpgt_epi32(r, zero));
+            use = _mm_and_ps(in, _mm_cmple_ps(_mm_and_ps(x, absm), fmax));
+            vcnt = _mm_sub_epi32(vcnt, _mm_castps_si128(use));
+            vlo = _mm_min_ps(vlo, _mm_or_ps(_mm_and_ps(use, x),
+                                            _mm_andnot_ps(use, pinf)));
+            vhi = _mm_max_ps(vhi, _mm_or_ps(_mm_and_ps(use, x),
+                                            _mm_andnot_ps(use, ninf)));
+            eq = _mm_cmpeq_ps(x, _mm_cvtepi32_ps(_mm_cvttps_epi32(x)));
+            bad = _mm_or_ps(bad, _mm_andnot_ps(eq, in));
+        }
+        _mm_storeu_ps(tl, vlo);
+        _mm_storeu_ps(th, vhi);
+        _mm_storeu_si128((__m128i *)(void *)tc, vcnt);
+        for (k = 0; k < 4; k++) {
+            if (tl[k] < lo)
+                lo = tl[k];
+            if (th[k] > hi)
+                hi = th[k];
+            cnt += (size_t)(uint32_t)tc[k];
+        }
+        if (_mm_movemask_ps(bad))
+            ok = false;
+    }
+#endif
+    for (; v < nvox; v++) {
+        float x = vox[v];
+
+        if (!roi[v])
+            continue;
+        if (isfinite(x)) {
+            cnt++;
+            if (x < lo)
+                lo = x;
+            if (x > hi)
+                hi = x;
+        }
+        if (!(x >= -2147483648.0f && x < 2147483648.0f) ||
+            x != (float)(int32_t)x)
+            ok = false;
+    }
+    sc->n += cnt;
+    sc->mn = lo;
+    sc->mx = hi;
+    sc->integral = ok;
+}
+
+/* Per row r (y + ny * z), span[2r] and span[2r + 1]: the x range from the
+ * first to the last ROI voxel ([0, 0) when none). Counting and scanning
+ * loops then skip the air around a body. Eight bytes at a time. */
+static void roi_spans(const uint8_t *roi, size_t nx, size_t nrow,
+                      uint32_t *span)
+{
+    size_t r;
+
+    for (r = 0; r < nrow; r++) {
+        const uint8_t *row = roi + nx * r;
+        size_t b = 0, e = nx;
+        uint64_t w;
+
+        while (b + 8 <= e && (memcpy(&w, row + b, 8), !w))
+            b += 8;
+        while (b < e && !row[b])
+            b++;
+        while (e >= b + 8 && (memcpy(&w, row + e - 8, 8), !w))
+            e -= 8;
+        while (e > b && !row[e - 1])
+            e--;
+        if (b == e)
+            b = e = 0;
+        span[2 * r] = (uint32_t)b;
+        span[2 * r + 1] = (uint32_t)e;
+    }
+}
+
 /* ---- entry ------------------------------------------------------------------------------- */
 
 enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
@@ -1955,7 +2137,10 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     struct tex t;
     size_t nvox = img->nx * img->ny * img->nz, n = 0, v, k;
     float *vals = NULL;
-    double sp[3], mn = INFINITY, mx = -INFINITY;
+    uint32_t *hist = NULL;      /* integer data: count per value */
+    size_t range = 0, nrow, r;
+    struct scan sc = { 0, INFINITY, -INFINITY, true };
+    double sp[3], mn, mx;
     long maxlevel = 0;
 
     memset(&t, 0, sizeof(t));
@@ -1966,20 +2151,25 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     for (k = 0; k < 3; k++)
         sp[k] = isfinite(img->spacing_mm[k]) && img->spacing_mm[k] > 0
                     ? img->spacing_mm[k] : 1.0;
-    for (v = 0; v < nvox; v++)
-        if (roi[v] && isfinite(img->vox[v])) {
-            n++;
-            if (img->vox[v] < mn)
-                mn = img->vox[v];
-            if (img->vox[v] > mx)
-                mx = img->vox[v];
-        }
-    if (!n)
+    nrow = img->ny * img->nz;
+    t.span = mmdx__malloc(2 * (nrow ? nrow : 1) * sizeof(*t.span));
+    if (!t.span)
+        return mmdx__nomem(ctx);
+    roi_spans(roi, img->nx, nrow, t.span);
+    for (r = 0; r < nrow; r++)
+        roi_scan(img->vox + img->nx * r + t.span[2 * r],
+                 roi + img->nx * r + t.span[2 * r],
+                 t.span[2 * r + 1] - t.span[2 * r], &sc);
+    n = sc.n;
+    if (!n) {
+        mmdx__free(t.span);
         return mmdx__fail(ctx, MMDX_E_INVAL, "image.features", NULL, 0,
                           "roi", "the region of interest is empty");
-    vals = mmdx__malloc(n * sizeof(float));
+    }
+    mn = sc.mn;
+    mx = sc.mx;
     t.q = mmdx__calloc(nvox, sizeof(*t.q));
-    if (!vals || !t.q) {
+    if (!t.q) {
         e.st = MMDX_E_NOMEM;
         goto out;
     }
@@ -1989,54 +2179,97 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     t.nroi = n;
     /* discretise (IBSI 2.7) */
     {
-        double lo = o->disc == MMDX_DISC_FBS && isfinite(o->bin_min)
-                        ? o->bin_min : mn;
-        double fbn_bins = (double)o->bins;
-        double inv_w = o->disc == MMDX_DISC_FBS ? 1.0 / o->bin_width : 0;
+        struct disc d;
 
-        for (v = 0, k = 0; v < nvox; v++) {
-            double x = img->vox[v];
-            long lv;
+        d.fbn = o->disc == MMDX_DISC_FBN;
+        d.bins = o->bins;
+        d.mn = mn;
+        d.mx = mx;
+        d.lo = o->disc == MMDX_DISC_FBS && isfinite(o->bin_min) ? o->bin_min
+                                                                 : mn;
+        d.inv_w = o->disc == MMDX_DISC_FBS ? 1.0 / o->bin_width : 0;
+        range = (size_t)(mx - mn) + 1;
+        if (sc.integral && mx - mn < (double)(1 << 20) &&
+            range <= 2 * n + 65536) {
+            /* integers (CT in HU): a count per value and a level per
+             * value, so each voxel costs a table look-up, not a division;
+             * the levels are those of level_of() on the same values */
+            uint32_t *lut;
+            long imn = (long)mn;
 
-            if (!roi[v] || !isfinite(x))
-                continue;
-            vals[k++] = (float)x;
-            /* x >= mn (and usually >= lo): truncation is floor there; the
-             * FBN expression keeps IBSI's order of operations so that
-             * values on a bin edge land where IBSI puts them */
-            if (o->disc == MMDX_DISC_FBN)
-                lv = mx > mn ? (long)((x - mn) * fbn_bins / (mx - mn)) + 1 : 1;
-            else if (x >= lo)
-                lv = (long)((x - lo) * inv_w) + 1;
-            else
-                lv = (long)floor((x - lo) * inv_w) + 1;
-            if (o->disc == MMDX_DISC_FBN && lv > o->bins)
-                lv = o->bins;
-            if (lv < 1)
-                lv = 1;
-            if (lv > 65535) {
-                mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0,
-                           "discretisation", "more than 65535 grey levels "
-                           "after discretisation (use fewer bins or a wider "
-                           "bin)");
-                e.st = MMDX_E_LIMIT;
+            hist = mmdx__calloc(range, sizeof(*hist));
+            lut = mmdx__malloc(range * sizeof(*lut));
+            if (!hist || !lut) {
+                mmdx__free(lut);
+                e.st = MMDX_E_NOMEM;
                 goto out;
             }
-            t.q[v] = (uint16_t)lv;
-            if (lv > maxlevel)
-                maxlevel = lv;
+            for (k = 0; k < range; k++) {
+                long lv = level_of(&d, mn + (double)k);
+
+                lut[k] = lv > 65535 ? 65536 : (uint32_t)lv;
+            }
+            for (r = 0; r < nrow; r++)
+                for (v = img->nx * r + t.span[2 * r];
+                     v < img->nx * r + t.span[2 * r + 1]; v++)
+                    if (roi[v]) {
+                        size_t i = (size_t)((long)img->vox[v] - imn);
+
+                        hist[i]++;
+                        t.q[v] = (uint16_t)lut[i];
+                    }
+            for (k = 0; k < range; k++)
+                if (hist[k] && (long)lut[k] > maxlevel)
+                    maxlevel = (long)lut[k];
+            mmdx__free(lut);
+        } else {
+            vals = mmdx__malloc(n * sizeof(float));
+            if (!vals) {
+                e.st = MMDX_E_NOMEM;
+                goto out;
+            }
+            for (v = 0, k = 0; v < nvox; v++) {
+                double x = img->vox[v];
+                long lv;
+
+                if (!roi[v] || !isfinite(x))
+                    continue;
+                vals[k++] = (float)x;
+                lv = level_of(&d, x);
+                if (lv > 65535) {
+                    maxlevel = lv;
+                    break;
+                }
+                t.q[v] = (uint16_t)lv;
+                if (lv > maxlevel)
+                    maxlevel = lv;
+            }
+        }
+        if (maxlevel > 65535) {
+            mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0,
+                       "discretisation", "more than 65535 grey levels "
+                       "after discretisation (use fewer bins or a wider "
+                       "bin)");
+            e.st = MMDX_E_LIMIT;
+            goto out;
         }
         t.ng = (int)maxlevel;
     }
     if (has_mask && (o->families & MMDX_FAM_MORPH))
         morphology(&e, img, roi, n, sp, o->max_moran_voxels);
-    if (o->families & MMDX_FAM_STAT)
+    if ((o->families & MMDX_FAM_STAT) && hist)
+        first_order_hist(&e, "stat", hist, range, mn, n);
+    else if (o->families & MMDX_FAM_STAT)
         first_order(&e, "stat", vals, n, 0);
     if (!e.st && (o->families & MMDX_FAM_LOCAL))
         local_intensity(&e, img, roi, n, sp);
     if (e.st)
         goto out;
     if (o->families & MMDX_FAM_IH) {
+        if (!vals && !(vals = mmdx__malloc(n * sizeof(float)))) {
+            e.st = MMDX_E_NOMEM;
+            goto out;
+        }
         for (v = 0, k = 0; v < nvox; v++)
             if (t.q[v])
                 vals[k++] = (float)t.q[v];
@@ -2074,7 +2307,9 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     }
 out:
     mmdx__free(vals);
+    mmdx__free(hist);
     mmdx__free(t.q);
+    mmdx__free(t.span);
     if (e.st == MMDX_E_NOMEM)
         return mmdx__nomem(ctx);
     return e.st;
