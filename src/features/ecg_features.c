@@ -209,6 +209,114 @@ static void ensemble(struct mmdx_ecg_an *a)
     }
 }
 
+/* The morphology path, sample by sample, while the powerline estimate
+ * (Goertzel over the first PL_BLOCKS seconds) is still running. */
+static enum mmdx_status morph_slow(struct mmdx_ecg_an *a, const float *x,
+                                   size_t m, size_t *used)
+{
+    size_t i;
+    enum mmdx_status st;
+
+    for (i = 0; i < m && a->nblk < PL_BLOCKS; i++) {
+        double v = (double)x[i], y, t;
+
+        t = v + a->c50 * a->g50[0] - a->g50[1];
+        a->g50[1] = a->g50[0];
+        a->g50[0] = t;
+        t = v + a->c60 * a->g60[0] - a->g60[1];
+        a->g60[1] = a->g60[0];
+        a->g60[0] = t;
+        y = mmdx__biquad_step(&a->hp, v);
+        a->etot += y * y;
+        if (++a->blk_fill >= (int64_t)a->fs)
+            powerline_block(a);
+        if (a->notch_on)
+            y = mmdx__biquad_step(&a->notch, y);
+        y = mmdx__biquad_step(&a->lp, y);
+        a->ring[(size_t)a->n & a->mask] = (float)y;
+        a->n++;
+        a->s1 += y;
+        a->s2 += y * y;
+        a->s3 += y * y * y;
+        a->s4 += y * y * y * y;
+        if (y < a->wmin)
+            a->wmin = y;
+        if (y > a->wmax)
+            a->wmax = y;
+        if (++a->win_fill == a->win_len) {
+            st = end_window(a);
+            if (st)
+                return st;
+        }
+    }
+    *used = i;
+    return MMDX_OK;
+}
+
+/* The same arithmetic once the powerline decision is made, with the state
+ * in locals (the compiler keeps it in registers: the struct fields would
+ * go through memory on every sample because the ring stores may alias
+ * them). */
+static enum mmdx_status morph_fast(struct mmdx_ecg_an *a, const float *x,
+                                   size_t m)
+{
+    struct mmdx_biquad hp = a->hp, lp = a->lp, nt = a->notch;
+    const bool notch = a->notch_on;
+    double s1 = a->s1, s2 = a->s2, s3 = a->s3, s4 = a->s4;
+    double wmin = a->wmin, wmax = a->wmax;
+    int64_t fill = a->win_fill, len = a->win_len, n = a->n;
+    float *ring = a->ring;
+    const size_t mask = a->mask;
+    enum mmdx_status st = MMDX_OK;
+    size_t i;
+
+    for (i = 0; i < m; i++) {
+        double y = mmdx__biquad_step(&hp, (double)x[i]);
+
+        if (notch)
+            y = mmdx__biquad_step(&nt, y);
+        y = mmdx__biquad_step(&lp, y);
+        ring[(size_t)n & mask] = (float)y;
+        n++;
+        s1 += y;
+        s2 += y * y;
+        s3 += y * y * y;
+        s4 += y * y * y * y;
+        if (y < wmin)
+            wmin = y;
+        if (y > wmax)
+            wmax = y;
+        if (++fill == len) {
+            a->s1 = s1;
+            a->s2 = s2;
+            a->s3 = s3;
+            a->s4 = s4;
+            a->wmin = wmin;
+            a->wmax = wmax;
+            a->win_fill = fill;
+            st = end_window(a);
+            if (st)
+                break;
+            s1 = s2 = s3 = s4 = 0;
+            wmin = INFINITY;
+            wmax = -INFINITY;
+            fill = 0;
+        }
+    }
+    a->hp = hp;
+    a->lp = lp;
+    a->notch = nt;
+    a->s1 = s1;
+    a->s2 = s2;
+    a->s3 = s3;
+    a->s4 = s4;
+    a->wmin = wmin;
+    a->wmax = wmax;
+    a->win_fill = fill;
+    a->n = n;
+    return st;
+}
+
 enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
                                    size_t n)
 {
@@ -216,49 +324,22 @@ enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
     enum mmdx_status st;
 
     while (off < n) {
-        size_t m = n - off, i;
+        size_t m = n - off, done = 0;
 
         if (m > 4096)
             m = 4096;
         st = mmdx__qrs_det_push(a->det, x + off, m);
         if (st)
             return st;
-        for (i = 0; i < m; i++) {
-            double v = (double)x[off + i], y;
-
-            if (a->nblk < PL_BLOCKS) {
-                double t = v + a->c50 * a->g50[0] - a->g50[1];
-
-                a->g50[1] = a->g50[0];
-                a->g50[0] = t;
-                t = v + a->c60 * a->g60[0] - a->g60[1];
-                a->g60[1] = a->g60[0];
-                a->g60[0] = t;
-            }
-            y = mmdx__biquad_step(&a->hp, v);
-            if (a->nblk < PL_BLOCKS) {
-                a->etot += y * y;
-                if (++a->blk_fill >= (int64_t)a->fs)
-                    powerline_block(a);
-            }
-            if (a->notch_on)
-                y = mmdx__biquad_step(&a->notch, y);
-            y = mmdx__biquad_step(&a->lp, y);
-            a->ring[(size_t)a->n & a->mask] = (float)y;
-            a->n++;
-            a->s1 += y;
-            a->s2 += y * y;
-            a->s3 += y * y * y;
-            a->s4 += y * y * y * y;
-            if (y < a->wmin)
-                a->wmin = y;
-            if (y > a->wmax)
-                a->wmax = y;
-            if (++a->win_fill == a->win_len) {
-                st = end_window(a);
-                if (st)
-                    return st;
-            }
+        if (a->nblk < PL_BLOCKS) {
+            st = morph_slow(a, x + off, m, &done);
+            if (st)
+                return st;
+        }
+        if (done < m) {
+            st = morph_fast(a, x + off + done, m - done);
+            if (st)
+                return st;
         }
         ensemble(a);
         off += m;

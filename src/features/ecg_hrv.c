@@ -32,35 +32,82 @@ static int cmp_double(const void *a, const void *b)
 
 static double median_of(double *tmp, size_t n)
 {
-    qsort(tmp, n, sizeof(*tmp), cmp_double);
+    if (n <= 16) { /* the 11-interval windows: insertion sort */
+        size_t i, j;
+
+        for (i = 1; i < n; i++) {
+            double v = tmp[i];
+
+            for (j = i; j > 0 && tmp[j - 1] > v; j--)
+                tmp[j] = tmp[j - 1];
+            tmp[j] = v;
+        }
+    } else {
+        qsort(tmp, n, sizeof(*tmp), cmp_double);
+    }
     return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
 }
 
-/* Sample entropy SampEn(m = 2, r) of x[0..n) (Richman & Moorman 2000). */
-static double sampen(const double *x, size_t n, double r)
-{
-    size_t i, j;
-    double a = 0, b = 0;
+struct vi {
+    double v;
+    size_t i;
+};
 
+static int cmp_vi(const void *a, const void *b)
+{
+    double x = ((const struct vi *)a)->v, y = ((const struct vi *)b)->v;
+
+    return (x > y) - (x < y);
+}
+
+/*
+ * Sample entropy SampEn(m = 2, r) of x[0..n) (Richman & Moorman 2000):
+ * -ln(A/B), B = pairs of 2-point templates within r (Chebyshev), A = pairs
+ * of 3-point templates, over the same n - 2 start points, no self-matches.
+ * Exact, in O(n log n + matches): templates sorted by their first value,
+ * so only pairs whose first values lie within r are looked at (x[q] - x[p]
+ * in sorted order is exactly |x[p] - x[q]|, and rounding is monotone, so
+ * the scan stops at the same pairs the all-pairs count would reject).
+ * Returns false when out of memory.
+ */
+static bool sampen(const double *x, size_t n, double r, double *out)
+{
+    size_t m, p, q;
+    double a = 0, b = 0;
+    struct vi *s;
+
+    *out = NAN;
     if (n < 10)
-        return NAN;
-    /* branch-free inner loop (the compiler vectorises it) */
-    for (i = 0; i + 2 < n; i++) {
-        double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2];
+        return true;
+    m = n - 2;
+    s = mmdx__malloc(m * sizeof(*s));
+    if (!s)
+        return false;
+    for (p = 0; p < m; p++) {
+        s[p].v = x[p];
+        s[p].i = p;
+    }
+    qsort(s, m, sizeof(*s), cmp_vi);
+    for (p = 0; p < m; p++) {
+        const double *xi = x + s[p].i;
+        double lim = s[p].v;
         long ca = 0, cb = 0;
 
-        for (j = i + 1; j + 2 < n; j++) {
-            long m2 = (fabs(x0 - x[j]) <= r) & (fabs(x1 - x[j + 1]) <= r);
+        for (q = p + 1; q < m && s[q].v - lim <= r; q++) {
+            const double *xj = x + s[q].i;
 
-            cb += m2;
-            ca += m2 & (fabs(x2 - x[j + 2]) <= r);
+            if (fabs(xi[1] - xj[1]) <= r) {
+                cb++;
+                ca += fabs(xi[2] - xj[2]) <= r;
+            }
         }
         a += (double)ca;
         b += (double)cb;
     }
-    if (a == 0 || b == 0)
-        return NAN;
-    return -log(a / b);
+    mmdx__free(s);
+    if (a > 0 && b > 0)
+        *out = -log(a / b);
+    return true;
 }
 
 /* Welch PSD of y (fs_i Hz, n points) with Hann segments of seg points and
@@ -321,7 +368,10 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
         size_t m = nnn > SAMPEN_MAX_N ? SAMPEN_MAX_N : nnn;
 
         o->sampen_truncated = nnn > SAMPEN_MAX_N;
-        o->sampen = sampen(nn, m, 0.2 * o->sdnn_ms);
+        if (!sampen(nn, m, 0.2 * o->sdnn_ms, &o->sampen)) {
+            st = mmdx__nomem(ctx);
+            goto out;
+        }
     }
 
     /* ---- frequency domain: NN interpolated at 4 Hz, Welch ---- */
