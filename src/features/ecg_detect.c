@@ -409,23 +409,120 @@ static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
     decide(d, &c);
 }
 
-enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
-                                    size_t n)
+/* ---- the per-sample loop ---------------------------------------------- */
+/*
+ * Two biquad cascades run side by side in the two lanes of a vector: lane
+ * 0 is the detector's band-pass, lane 1 a caller's 3-section cascade (the
+ * feature path's morphology filter) or identity sections. Each lane does
+ * exactly the scalar arithmetic of mmdx__biquad_step (IEEE operations per
+ * element, no contraction), so the results are those of two scalar
+ * cascades, for about the cost of one.
+ */
+#if defined(__GNUC__)
+typedef double v2d __attribute__((vector_size(16)));
+#define V2(a, b) ((v2d){ (a), (b) })
+#define LANE(v, i) ((v)[i])
+struct bq2 {
+    v2d b0, b1, b2, a1, a2, z1, z2;
+};
+static inline v2d bq2_step(struct bq2 *q, v2d x)
+{
+    v2d y = q->b0 * x + q->z1;
+
+    q->z1 = q->b1 * x - q->a1 * y + q->z2;
+    q->z2 = q->b2 * x - q->a2 * y;
+    return y;
+}
+#else
+typedef struct {
+    double v[2];
+} v2d;
+static inline v2d V2(double a, double b)
+{
+    v2d r;
+
+    r.v[0] = a;
+    r.v[1] = b;
+    return r;
+}
+#define LANE(x, i) ((x).v[i])
+struct bq2 {
+    struct mmdx_biquad q[2];
+};
+static inline v2d bq2_step(struct bq2 *q, v2d x)
+{
+    return V2(mmdx__biquad_step(&q->q[0], x.v[0]),
+              mmdx__biquad_step(&q->q[1], x.v[1]));
+}
+#endif
+
+static void bq2_pack(struct bq2 *o, const struct mmdx_biquad *p,
+                     const struct mmdx_biquad *q)
+{
+#if defined(__GNUC__)
+    o->b0 = V2(p->b0, q->b0);
+    o->b1 = V2(p->b1, q->b1);
+    o->b2 = V2(p->b2, q->b2);
+    o->a1 = V2(p->a1, q->a1);
+    o->a2 = V2(p->a2, q->a2);
+    o->z1 = V2(p->z1, q->z1);
+    o->z2 = V2(p->z2, q->z2);
+#else
+    o->q[0] = *p;
+    o->q[1] = *q;
+#endif
+}
+
+static void bq2_unpack(const struct bq2 *o, struct mmdx_biquad *p,
+                       struct mmdx_biquad *q)
+{
+#if defined(__GNUC__)
+    p->z1 = o->z1[0];
+    p->z2 = o->z2[0];
+    q->z1 = o->z1[1];
+    q->z2 = o->z2[1];
+#else
+    p->z1 = o->q[0].z1;
+    p->z2 = o->q[0].z2;
+    q->z1 = o->q[1].z1;
+    q->z2 = o->q[1].z2;
+#endif
+}
+
+void mmdx__biquad_identity(struct mmdx_biquad *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->b0 = 1;
+}
+
+static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
+                             size_t n, struct mmdx_biquad *aux, double *out)
 {
     size_t i, mask = d->mask;
     int64_t t = d->n;
     double mwi = d->mwi, p1 = d->prev1, p2 = d->prev2;
-    struct mmdx_biquad hp = d->hp, lp1 = d->lp1, lp2 = d->lp2;
+    struct mmdx_biquad id[3];
+    struct mmdx_biquad *ax = aux ? aux : id;
+    struct bq2 s1, s2, s3;
     float *bp = d->bp, *sq = d->sq;
     int k = d->k, w = d->w;
 
+    if (!aux) {
+        mmdx__biquad_identity(&id[0]);
+        id[1] = id[2] = id[0];
+    }
+    bq2_pack(&s1, &d->hp, &ax[0]);
+    bq2_pack(&s2, &d->lp1, &ax[1]);
+    bq2_pack(&s3, &d->lp2, &ax[2]);
     for (i = 0; i < n; i++, t++) {
-        double y = mmdx__biquad_step(&hp, (double)x[i]);
+        double xv = (double)x[i];
+        v2d v = bq2_step(&s3, bq2_step(&s2, bq2_step(&s1, V2(xv, xv))));
+        double y = LANE(v, 0);
         double dv;
         float s;
 
-        y = mmdx__biquad_step(&lp1, y);
-        y = mmdx__biquad_step(&lp2, y);
+        if (out)
+            out[i] = LANE(v, 1);
         bp[(size_t)t & mask] = (float)y;
         dv = y - (double)bp[(size_t)(t - k) & mask];
         s = (float)(dv * dv);
@@ -458,14 +555,28 @@ enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
         p2 = p1;
         p1 = mwi;
     }
-    d->hp = hp;
-    d->lp1 = lp1;
-    d->lp2 = lp2;
+    bq2_unpack(&s1, &d->hp, &ax[0]);
+    bq2_unpack(&s2, &d->lp1, &ax[1]);
+    bq2_unpack(&s3, &d->lp2, &ax[2]);
     d->n = t;
     d->mwi = mwi;
     d->prev1 = p1;
     d->prev2 = p2;
     return d->err;
+}
+
+enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
+                                    size_t n)
+{
+    return push(d, x, n, NULL, NULL);
+}
+
+enum mmdx_status mmdx__qrs_det_push_aux(struct mmdx_qrs_det *d,
+                                        const float *x, size_t n,
+                                        struct mmdx_biquad aux[3],
+                                        double *out)
+{
+    return push(d, x, n, aux, out);
 }
 
 enum mmdx_status mmdx__qrs_det_finish(struct mmdx_qrs_det *d)

@@ -19,7 +19,8 @@
 #define ENS_POST_S 0.40
 #define ENS_MAX 500
 #define PL_BLOCKS 10          /* seconds of powerline estimation */
-#define PL_NOTCH_FRAC 0.05    /* notch when this much power sits at 50/60 */
+#define PL_NOTCH_FRAC 0.05
+#define AN_CHUNK 4096         /* samples per detector/analysis step */    /* notch when this much power sits at 50/60 */
 
 struct mmdx_ecg_an {
     struct mmdx_ctx *ctx;
@@ -39,6 +40,7 @@ struct mmdx_ecg_an {
     /* quality windows */
     int64_t win_len, win_fill;
     double s1, s2, s3, s4, wmin, wmax;
+    double *buf;              /* one chunk of morphology-filtered samples */
     uint8_t *win;             /* per window: 1 = good signal */
     size_t nwin, wcap;
     /* powerline (Goertzel over 1 s blocks of the first PL_BLOCKS s) */
@@ -56,6 +58,7 @@ void mmdx__ecg_an_free(struct mmdx_ecg_an *a)
     mmdx__free(a->ring);
     mmdx__free(a->ens);
     mmdx__free(a->win);
+    mmdx__free(a->buf);
     mmdx__free(a);
 }
 
@@ -84,7 +87,8 @@ enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs,
     a->post = (int)lround(ENS_POST_S * fs);
     a->ring = mmdx__calloc(ring, sizeof(float));
     a->ens = mmdx__calloc((size_t)(a->pre + a->post + 1), sizeof(double));
-    if (!a->ring || !a->ens) {
+    a->buf = mmdx__malloc(AN_CHUNK * sizeof(double));
+    if (!a->ring || !a->ens || !a->buf) {
         mmdx__ecg_an_free(a);
         return mmdx__nomem(ctx);
     }
@@ -106,6 +110,7 @@ size_t mmdx__ecg_an_bytes(const struct mmdx_ecg_an *a)
     mmdx__qrs_det_beats(a->det, &nb);
     return sizeof(*a) + (a->mask + 1) * sizeof(float) * 3 +
            (size_t)(a->pre + a->post + 1) * sizeof(double) + a->wcap +
+           AN_CHUNK * sizeof(double) +
            nb * sizeof(struct mmdx_qrs_beat);
 }
 
@@ -253,15 +258,13 @@ static enum mmdx_status morph_slow(struct mmdx_ecg_an *a, const float *x,
     return MMDX_OK;
 }
 
-/* The same arithmetic once the powerline decision is made, with the state
- * in locals (the compiler keeps it in registers: the struct fields would
- * go through memory on every sample because the ring stores may alias
- * them). */
-static enum mmdx_status morph_fast(struct mmdx_ecg_an *a, const float *x,
-                                   size_t m)
+/* Ring, moments and quality windows of morphology-filtered samples y. The
+ * state is in locals (the compiler keeps it in registers: the struct
+ * fields would go through memory on every sample because the ring stores
+ * may alias them). */
+static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
+                                    size_t m)
 {
-    struct mmdx_biquad hp = a->hp, lp = a->lp, nt = a->notch;
-    const bool notch = a->notch_on;
     double s1 = a->s1, s2 = a->s2, s3 = a->s3, s4 = a->s4;
     double wmin = a->wmin, wmax = a->wmax;
     int64_t fill = a->win_fill, len = a->win_len, n = a->n;
@@ -271,11 +274,8 @@ static enum mmdx_status morph_fast(struct mmdx_ecg_an *a, const float *x,
     size_t i;
 
     for (i = 0; i < m; i++) {
-        double y = mmdx__biquad_step(&hp, (double)x[i]);
+        double y = yv[i];
 
-        if (notch)
-            y = mmdx__biquad_step(&nt, y);
-        y = mmdx__biquad_step(&lp, y);
         ring[(size_t)n & mask] = (float)y;
         n++;
         s1 += y;
@@ -303,9 +303,6 @@ static enum mmdx_status morph_fast(struct mmdx_ecg_an *a, const float *x,
             fill = 0;
         }
     }
-    a->hp = hp;
-    a->lp = lp;
-    a->notch = nt;
     a->s1 = s1;
     a->s2 = s2;
     a->s3 = s3;
@@ -324,23 +321,44 @@ enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
     enum mmdx_status st;
 
     while (off < n) {
-        size_t m = n - off, done = 0;
+        size_t m = n - off, done = 0, i;
 
-        if (m > 4096)
-            m = 4096;
-        st = mmdx__qrs_det_push(a->det, x + off, m);
+        if (m > AN_CHUNK)
+            m = AN_CHUNK;
+        if (a->nblk < PL_BLOCKS) {
+            /* powerline estimate still running: the scalar path */
+            st = mmdx__qrs_det_push(a->det, x + off, m);
+            if (!st)
+                st = morph_slow(a, x + off, m, &done);
+            for (i = done; i < m && !st; i++) {
+                double y = mmdx__biquad_step(&a->hp, (double)x[off + i]);
+
+                if (a->notch_on)
+                    y = mmdx__biquad_step(&a->notch, y);
+                a->buf[i - done] = mmdx__biquad_step(&a->lp, y);
+            }
+            if (!st && done < m)
+                st = morph_stats(a, a->buf, m - done);
+        } else {
+            /* the morphology filter rides in the detector's loop */
+            struct mmdx_biquad aux[3];
+
+            aux[0] = a->hp;
+            if (a->notch_on)
+                aux[1] = a->notch;
+            else
+                mmdx__biquad_identity(&aux[1]);
+            aux[2] = a->lp;
+            st = mmdx__qrs_det_push_aux(a->det, x + off, m, aux, a->buf);
+            a->hp = aux[0];
+            if (a->notch_on)
+                a->notch = aux[1];
+            a->lp = aux[2];
+            if (!st)
+                st = morph_stats(a, a->buf, m);
+        }
         if (st)
             return st;
-        if (a->nblk < PL_BLOCKS) {
-            st = morph_slow(a, x + off, m, &done);
-            if (st)
-                return st;
-        }
-        if (done < m) {
-            st = morph_fast(a, x + off + done, m - done);
-            if (st)
-                return st;
-        }
         ensemble(a);
         off += m;
     }

@@ -16,6 +16,8 @@ struct mmdx_biquad {
 void mmdx__biquad_lowpass(struct mmdx_biquad *q, double f0_hz, double fs_hz);
 void mmdx__biquad_highpass(struct mmdx_biquad *q, double f0_hz,
                            double fs_hz);
+/* y = x (a placeholder section in a cascade) */
+void mmdx__biquad_identity(struct mmdx_biquad *q);
 void mmdx__biquad_notch(struct mmdx_biquad *q, double f0_hz, double fs_hz,
                         double quality);
 static inline double mmdx__biquad_step(struct mmdx_biquad *q, double x)
@@ -51,6 +53,13 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs_hz,
 /* Feed n more samples (mV). Beats are appended as they are decided. */
 enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
                                     size_t n);
+/* The same, also running x through the 3-section cascade aux (state
+ * updated; an identity section where no filter is wanted) into out[0..n):
+ * both cascades share the loop (the feature path's morphology filter). */
+enum mmdx_status mmdx__qrs_det_push_aux(struct mmdx_qrs_det *d,
+                                        const float *x, size_t n,
+                                        struct mmdx_biquad aux[3],
+                                        double *out);
 /* End of input: decide what is pending. */
 enum mmdx_status mmdx__qrs_det_finish(struct mmdx_qrs_det *d);
 /* Beats decided so far (sorted by sample). Owned by d. */
