@@ -200,7 +200,9 @@ const char *mmdx_dependency_versions(void)
     static _Thread_local char buf[512];
 
     snprintf(buf, sizeof(buf),
-             "libxml2 %s\nopenssl %s\nopenjpeg %s\ndcmtk 3.6\n",
-             LIBXML_DOTTED_VERSION, OPENSSL_VERSION_STR, opj_version());
+             "libxml2 %s\nopenssl %s\nopenjpeg %s\ndcmtk 3.6\n"
+             "eeg-fft %s\n",
+             LIBXML_DOTTED_VERSION, OPENSSL_VERSION_STR, opj_version(),
+             MMDX_FFT_BACKEND);
     return buf;
 }

@@ -1,20 +1,26 @@
 /*
  * eeg_dsp.c - FFT backend, windows and biquads (see eeg_dsp.h).
  *
- * FFT backend: KissFFT (BSD-3-Clause, Debian's build is single precision)
- * unless ./configure --with-fftw, which uses FFTW3 in double precision
- * (GPL: the binary is then GPL-covered). The Welch PSD removes each
- * segment's mean and applies the window in double before the transform,
- * so the single precision transform only sees a zero-mean, windowed
- * segment; bench/eeg_scipy_compare.py and the unit test measure the
- * agreement with scipy.signal.welch (docs/eeg.md has the figures).
+ * FFT backend, chosen by ./configure --with-fft (docs/eeg.md):
+ *  - eigen (default): Eigen's FFT module in double precision (MPL-2.0
+ *    headers, eeg_fft_eigen.cc); one transform per Welch segment.
+ *  - kissfft: KissFFT (BSD-3-Clause). Debian builds it in single
+ *    precision only, so each power spectrum is assembled from four single
+ *    precision transforms by exact identities in double (see below).
+ *  - fftw: FFTW3 in double precision (GPL: the binary is then
+ *    GPL-covered).
+ * The Welch PSD removes each segment's mean and applies the window in
+ * double before the transform; bench/eeg_scipy_compare.py and the unit
+ * test measure the agreement with scipy.signal.welch.
  */
 #include "core/common.h"
 #include "features/eeg_dsp.h"
 
-#ifdef MMDX_WITH_FFTW
+#if defined(MMDX_WITH_FFTW)
 #include <fftw3.h>
 #include <pthread.h>
+#elif defined(MMDX_FFT_EIGEN)
+#include "features/eeg_fft_eigen.h"
 #else
 #include <kiss_fft.h>
 #include <kiss_fftr.h>
@@ -22,10 +28,12 @@
 
 struct mmdx_rfft {
     size_t n;
-#ifdef MMDX_WITH_FFTW
+#if defined(MMDX_WITH_FFTW)
     double *in;
     fftw_complex *out;
     fftw_plan plan;
+#elif defined(MMDX_FFT_EIGEN)
+    struct mmdx_eigen_rfft *eig;
 #else
     bool real;              /* even n: kiss_fftr; odd: complex transform */
     void *cfg;              /* kiss_fftr_cfg or kiss_fft_cfg, in our memory */
@@ -35,6 +43,8 @@ struct mmdx_rfft {
     double *dx, *res, *best;  /* differences, residual, error bounds */
     double *xr, *xi;          /* first transform, n/2 + 1 */
     double *cos_t, *sin_t;    /* cos, sin(2 pi t / n), t < n */
+    double *gain;             /* (2 sin(pi k / n))^2, k <= n/2 */
+    double *pw;               /* n/2 + 1: power before accumulation */
     unsigned char *mark;      /* deflated bins */
 #endif
 };
@@ -104,6 +114,63 @@ void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
         pow[k] = p->out[k][0] * p->out[k][0] + p->out[k][1] * p->out[k][1];
 }
 
+void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
+{
+    size_t k;
+
+    memcpy(p->in, x, sizeof(double) * p->n);
+    fftw_execute(p->plan);
+    for (k = 0; k <= p->n / 2; k++)
+        acc[k] += p->out[k][0] * p->out[k][0] + p->out[k][1] * p->out[k][1];
+}
+
+#elif defined(MMDX_FFT_EIGEN)
+
+const char *mmdx__rfft_backend(void)
+{
+    return "eigen-double";
+}
+
+enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
+                                struct mmdx_rfft **out)
+{
+    struct mmdx_rfft *p;
+
+    *out = NULL;
+    if (n < 2 || n > (1u << 26))
+        return mmdx__fail(ctx, MMDX_E_INVAL, "eeg.dsp", NULL, 0, NULL,
+                          "FFT length %zu outside 2..2^26", n);
+    p = mmdx__calloc(1, sizeof(*p));
+    if (!p)
+        return mmdx__nomem(ctx);
+    p->n = n;
+    p->eig = mmdx__eigen_rfft_new(n);
+    if (!p->eig) {
+        mmdx__free(p);
+        return mmdx__nomem(ctx);
+    }
+    *out = p;
+    return MMDX_OK;
+}
+
+void mmdx__rfft_free(struct mmdx_rfft *p)
+{
+    if (!p)
+        return;
+    mmdx__eigen_rfft_free(p->eig);
+    mmdx__free(p);
+}
+
+void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
+{
+    mmdx__eigen_rfft_power(p->eig, x, pow, 0);
+}
+
+void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
+{
+    mmdx__eigen_rfft_power(p->eig, x, acc, 1);
+}
+
 #else /* KissFFT */
 
 const char *mmdx__rfft_backend(void)
@@ -144,10 +211,12 @@ enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
     p->xi = mmdx__malloc(sizeof(double) * (n / 2 + 1));
     p->cos_t = mmdx__malloc(sizeof(double) * n);
     p->sin_t = mmdx__malloc(sizeof(double) * n);
+    p->gain = mmdx__malloc(sizeof(double) * (n / 2 + 1));
+    p->pw = mmdx__malloc(sizeof(double) * (n / 2 + 1));
     p->mark = mmdx__calloc(n / 2 + 1, 1);
     if (!p->cfg || !p->rin || !p->out || (!p->real && !p->cin) || !p->dx ||
         !p->res || !p->best || !p->xr || !p->xi || !p->cos_t || !p->sin_t ||
-        !p->mark) {
+        !p->gain || !p->pw || !p->mark) {
         mmdx__rfft_free(p);
         return mmdx__nomem(ctx);
     }
@@ -158,6 +227,11 @@ enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
     for (len = 0; len < n; len++) {
         p->cos_t[len] = cos(2.0 * M_PI * (double)len / (double)n);
         p->sin_t[len] = sin(2.0 * M_PI * (double)len / (double)n);
+    }
+    for (len = 0; len <= n / 2; len++) {
+        double sn = 2.0 * sin(M_PI * (double)len / (double)n);
+
+        p->gain[len] = sn * sn;
     }
     *out = p;
     return MMDX_OK;
@@ -178,6 +252,8 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
     mmdx__free(p->xi);
     mmdx__free(p->cos_t);
     mmdx__free(p->sin_t);
+    mmdx__free(p->gain);
+    mmdx__free(p->pw);
     mmdx__free(p->mark);
     mmdx__free(p);
 }
@@ -282,7 +358,7 @@ void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
             norm[o] += src[i] * src[i];
         kiss_transform(p, src);
         for (k = 0; k <= h; k++) {
-            double s, g, bound, re = p->out[k].r, im = p->out[k].i;
+            double g, bound, re = p->out[k].r, im = p->out[k].i;
 
             if (p->mark[k]) {
                 if (o == 0) { /* deflated bin: first value + residual */
@@ -297,8 +373,7 @@ void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
             } else {
                 if (k == 0)
                     continue;
-                s = 2.0 * sin(M_PI * (double)k / (double)n);
-                g = o == 1 ? s * s : s * s * s * s;
+                g = o == 1 ? p->gain[k] : p->gain[k] * p->gain[k];
             }
             bound = norm[o] / g;
             if (bound < p->best[k]) {
@@ -317,6 +392,15 @@ void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow)
             sum += x[i];
         pow[0] = sum * sum;
     }
+}
+
+void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
+{
+    size_t k;
+
+    mmdx__rfft_power(p, x, p->pw);
+    for (k = 0; k <= p->n / 2; k++)
+        acc[k] += p->pw[k];
 }
 #endif
 

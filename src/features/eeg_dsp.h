@@ -1,6 +1,7 @@
 /*
  * eeg_dsp.h - signal processing for the EEG features: real FFT power
- * spectra (KissFFT by default, FFTW with ./configure --with-fftw), Welch
+ * spectra (Eigen's FFT by default; KissFFT or FFTW with ./configure
+ * --with-fft=kissfft|fftw), Welch
  * windows, Butterworth/notch biquads. Internal to the eeg area (the ECG
  * area may use it too: nothing here is EEG specific).
  */
@@ -21,7 +22,9 @@ void mmdx__rfft_free(struct mmdx_rfft *p);
 size_t mmdx__rfft_size(const struct mmdx_rfft *p);
 /* pow[k] = |X_k|^2 for k = 0..n/2 of x[0..n-1] (unnormalised DFT). */
 void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow);
-/* "kissfft-float" or "fftw3-double". */
+/* acc[k] += |X_k|^2, k = 0..n/2 (Welch accumulation). */
+void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc);
+/* "eigen-double", "kissfft-float" or "fftw3-double". */
 const char *mmdx__rfft_backend(void);
 
 /* ---- windows --------------------------------------------------------------- */

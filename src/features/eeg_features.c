@@ -243,24 +243,18 @@ struct moments {
     double n, mean, m2;
 };
 
-static void moments_add(struct moments *a, const double *x, size_t n)
+/* Merge a block of n values with mean `mean` and sum of squared deviations
+ * m2 into a. */
+static void moments_merge(struct moments *a, double n, double mean, double m2)
 {
-    double mean = 0, m2 = 0, d, tot;
-    size_t i;
+    double d, tot;
 
-    if (n == 0)
+    if (n <= 0)
         return;
-    for (i = 0; i < n; i++)
-        mean += x[i];
-    mean /= (double)n;
-    for (i = 0; i < n; i++) {
-        d = x[i] - mean;
-        m2 += d * d;
-    }
-    tot = a->n + (double)n;
+    tot = a->n + n;
     d = mean - a->mean;
-    a->m2 += m2 + d * d * a->n * (double)n / tot;
-    a->mean += d * (double)n / tot;
+    a->m2 += m2 + d * d * a->n * n / tot;
+    a->mean += d * n / tot;
     a->n = tot;
 }
 
@@ -279,8 +273,8 @@ struct pass {
     struct mmdx_biquad *sec;     /* nsel x nsec */
     size_t nsec;
     struct moments *mx, *md1, *md2; /* nsel each */
-    double *tmp, *pow, *acc;     /* nper, nfreq, nsel x nfreq */
-    double *dbuf;                /* E: derivatives */
+    double *tmp, *acc;           /* nper, nsel x nfreq */
+    double **cur;                /* nread: this epoch's samples */
 };
 
 static void pass_free(struct pass *w, size_t nread)
@@ -302,9 +296,8 @@ static void pass_free(struct pass *w, size_t nread)
     mmdx__free(w->md1);
     mmdx__free(w->md2);
     mmdx__free(w->tmp);
-    mmdx__free(w->pow);
     mmdx__free(w->acc);
-    mmdx__free(w->dbuf);
+    mmdx__free(w->cur);
 }
 
 /* Labels of polygraphic channels recorded beside the EEG. */
@@ -445,11 +438,13 @@ static enum mmdx_status pass_alloc(struct mmdx_eeg_engine *eng,
     w->mx = mmdx__calloc(w->nsel, sizeof(struct moments));
     w->md1 = mmdx__calloc(w->nsel, sizeof(struct moments));
     w->md2 = mmdx__calloc(w->nsel, sizeof(struct moments));
-    w->dbuf = mmdx__malloc(E * sizeof(double));
+    w->cur = mmdx__calloc(w->nread, sizeof(double *));
     if (!w->raw || !w->ring || !w->x0 || !w->mx || !w->md1 || !w->md2 ||
-        !w->dbuf)
+        !w->cur)
         return mmdx__nomem(eng->ctx);
-    for (i = 0; i < w->nread; i++)
+    /* selected channels are read straight into their Welch buffer when
+     * there is one; the rest (ears, or no PSD) into an epoch buffer */
+    for (i = nper ? w->nsel : 0; i < w->nread; i++)
         if (!(w->raw[i] = mmdx__malloc(E * sizeof(double))))
             return mmdx__nomem(eng->ctx);
     if (nper) {
@@ -457,9 +452,8 @@ static enum mmdx_status pass_alloc(struct mmdx_eeg_engine *eng,
             if (!(w->ring[i] = mmdx__malloc(cap * sizeof(double))))
                 return mmdx__nomem(eng->ctx);
         w->tmp = mmdx__malloc(nper * sizeof(double));
-        w->pow = mmdx__malloc(nfreq * sizeof(double));
         w->acc = mmdx__calloc(w->nsel * nfreq, sizeof(double));
-        if (!w->tmp || !w->pow || !w->acc)
+        if (!w->tmp || !w->acc)
             return mmdx__nomem(eng->ctx);
     }
     return MMDX_OK;
@@ -511,21 +505,87 @@ static enum mmdx_status filters_make(struct mmdx_eeg_engine *eng,
     return MMDX_OK;
 }
 
-/* Hjorth: the epoch's samples and first/second differences. */
+/*
+ * Hjorth: fold an epoch's samples x and their first and second differences
+ * into the running moments, in one pass. Sums are taken about x[0] (the
+ * epoch's values stay close to it, so the one-pass variance loses no
+ * accuracy that matters); the sums of the differences telescope, so their
+ * means are exact. Two interleaved accumulators per sum keep the additions
+ * independent.
+ */
 static void hjorth_add(struct pass *w, size_t c, const double *x, size_t n)
 {
+    double k0 = x[0], s[2] = { 0, 0 }, q[2] = { 0, 0 };
+    double q1[2] = { 0, 0 }, q2[2] = { 0, 0 }, m, d1, d2;
     size_t i;
 
-    moments_add(&w->mx[c], x, n);
+    if (n == 0)
+        return;
+    for (i = 0; i + 1 < n; i += 2) {
+        double a = x[i] - k0, b = x[i + 1] - k0;
+
+        s[0] += a;
+        s[1] += b;
+        q[0] += a * a;
+        q[1] += b * b;
+    }
+    if (i < n) {
+        double a = x[i] - k0;
+
+        s[0] += a;
+        q[0] += a * a;
+    }
+    m = (s[0] + s[1]) / (double)n;
+    moments_merge(&w->mx[c], (double)n, k0 + m,
+                  fmax(0.0, q[0] + q[1] - m * m * (double)n));
     if (n < 2)
         return;
-    for (i = 1; i < n; i++)
-        w->dbuf[i - 1] = x[i] - x[i - 1];
-    moments_add(&w->md1[c], w->dbuf, n - 1);
-    for (i = 1; i < n - 1; i++)
-        w->dbuf[i - 1] = w->dbuf[i] - w->dbuf[i - 1];
-    if (n > 2)
-        moments_add(&w->md2[c], w->dbuf, n - 2);
+    /* first differences d[i] = x[i] - x[i-1], i = 1..n-1; second
+     * differences d[i] - d[i-1], i = 2..n-1 */
+    d1 = x[1] - x[0];
+    q1[0] = d1 * d1;
+    for (i = 2; i + 1 < n; i += 2) {
+        double da = x[i] - x[i - 1], db = x[i + 1] - x[i];
+        double ea = da - d1, eb = db - da;
+
+        q1[0] += da * da;
+        q1[1] += db * db;
+        q2[0] += ea * ea;
+        q2[1] += eb * eb;
+        d1 = db;
+    }
+    if (i < n) {
+        double da = x[i] - x[i - 1], ea = da - d1;
+
+        q1[0] += da * da;
+        q2[0] += ea * ea;
+    }
+    m = (x[n - 1] - x[0]) / (double)(n - 1);
+    moments_merge(&w->md1[c], (double)(n - 1), m,
+                  fmax(0.0, q1[0] + q1[1] - m * m * (double)(n - 1)));
+    if (n < 3)
+        return;
+    d2 = (x[n - 1] - x[n - 2]) - (x[1] - x[0]);
+    m = d2 / (double)(n - 2);
+    moments_merge(&w->md2[c], (double)(n - 2), m,
+                  fmax(0.0, q2[0] + q2[1] - m * m * (double)(n - 2)));
+}
+
+/* Sum of x[0..n-1] with four independent accumulators. */
+static double sum4(const double *x, size_t n)
+{
+    double a = 0, b = 0, c = 0, d = 0;
+    size_t i;
+
+    for (i = 0; i + 3 < n; i += 4) {
+        a += x[i];
+        b += x[i + 1];
+        c += x[i + 2];
+        d += x[i + 3];
+    }
+    for (; i < n; i++)
+        a += x[i];
+    return (a + b) + (c + d);
 }
 
 enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
@@ -591,8 +651,9 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
         bool bad = false, amp = false, flat = false;
 
         for (i = 0; i < w.nread; i++) {
+            w.cur[i] = nper && i < w.nsel ? w.ring[i] + rlen : w.raw[i];
             st = mmdx__signal_read(eng->ctx, s, w.idx[i], start, len,
-                                   w.raw[i]);
+                                   w.cur[i]);
             if (st)
                 goto out;
         }
@@ -602,17 +663,17 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                 double m = 0;
 
                 for (c = 0; c < w.nsel; c++)
-                    m += w.raw[c][k];
+                    m += w.cur[c][k];
                 m /= (double)w.nsel;
                 for (c = 0; c < w.nsel; c++)
-                    w.raw[c][k] -= m;
+                    w.cur[c][k] -= m;
             }
         } else if (par->reference == MMDX_EEG_REF_LINKED_EARS) {
-            const double *a = w.raw[w.ear[0]], *b = w.raw[w.ear[1]];
+            const double *a = w.cur[w.ear[0]], *b = w.cur[w.ear[1]];
 
             for (c = 0; c < w.nsel; c++)
                 for (k = 0; k < len; k++)
-                    w.raw[c][k] -= 0.5 * (a[k] + b[k]);
+                    w.cur[c][k] -= 0.5 * (a[k] + b[k]);
         }
         /* filter: the first sample is taken out first so that recorded DC
          * offsets do not ring through the filters; it is added back when
@@ -621,7 +682,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
             bool dc = !(par->highpass_hz > 0);
 
             for (c = 0; c < w.nsel; c++) {
-                double *x = w.raw[c];
+                double *x = w.cur[c];
 
                 if (start == 0)
                     w.x0[c] = x[0];
@@ -637,13 +698,13 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
         r->nepoch++;
         if (par->reject) {
             for (c = 0; c < w.nsel; c++) {
-                double lo = w.raw[c][0], hi = w.raw[c][0];
+                double lo = w.cur[c][0], hi = w.cur[c][0];
 
                 for (k = 1; k < len; k++) {
-                    if (w.raw[c][k] < lo)
-                        lo = w.raw[c][k];
-                    if (w.raw[c][k] > hi)
-                        hi = w.raw[c][k];
+                    if (w.cur[c][k] < lo)
+                        lo = w.cur[c][k];
+                    if (w.cur[c][k] > hi)
+                        hi = w.cur[c][k];
                 }
                 if (!(hi - lo <= par->reject_ptp_uv))
                     amp = true;
@@ -660,12 +721,11 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
         }
         if (!bad)
             for (c = 0; c < w.nsel; c++)
-                hjorth_add(&w, c, w.raw[c], len);
+                hjorth_add(&w, c, w.cur[c], len);
         if (!nper)
             continue;
-        /* Welch: append, then every complete segment */
-        for (c = 0; c < w.nsel; c++)
-            memcpy(w.ring[c] + rlen, w.raw[c], len * sizeof(double));
+        /* Welch: the epoch is already in the buffer; every complete
+         * segment */
         rlen += len;
         while (seg_next + nper <= start + len) {
             r->nseg_total++;
@@ -674,16 +734,13 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
 
                 for (c = 0; c < w.nsel; c++) {
                     const double *x = w.ring[c] + (seg_next - rb0);
-                    double m = 0, *acc = w.acc + c * nfreq;
+                    /* detrend: constant */
+                    double m = sum4(x, nper) / (double)nper;
 
                     for (k = 0; k < nper; k++)
-                        m += x[k];
-                    m /= (double)nper; /* detrend: constant */
-                    for (k = 0; k < nper; k++)
                         w.tmp[k] = (x[k] - m) * win[k];
-                    mmdx__rfft_power(eng->plan[pidx].fft, w.tmp, w.pow);
-                    for (k = 0; k < nfreq; k++)
-                        acc[k] += w.pow[k];
+                    mmdx__rfft_power_add(eng->plan[pidx].fft, w.tmp,
+                                         w.acc + c * nfreq);
                 }
                 r->nseg++;
             }

@@ -687,9 +687,23 @@ enum mmdx_status mmdx__edf_read_samples(struct mmdx_edf *e, size_t i,
             k = s->spr - pos;
             if (k > n - done)
                 k = n - done;
-            for (size_t j = 0; j < k; j++, p += e->samp_bytes)
-                out[done + j] =
-                    (double)(sample_at(p, e->bdf) - s->dig_min) * gain + base;
+            if (e->bdf) {
+                for (size_t j = 0; j < k; j++, p += 3)
+                    out[done + j] =
+                        (double)(sample_at(p, true) - s->dig_min) * gain +
+                        base;
+            } else {
+                /* EDF: little-endian int16; value = d * gain + off */
+                double off = base - (double)s->dig_min * gain;
+                double *o = out + done;
+
+                for (size_t j = 0; j < k; j++)
+                    o[j] = (double)(int16_t)(uint16_t)(
+                               (uint16_t)p[2 * j] |
+                               ((uint16_t)p[2 * j + 1] << 8)) *
+                               gain +
+                           off;
+            }
             done += k;
             pos = 0;
         }
