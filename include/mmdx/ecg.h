@@ -54,6 +54,41 @@ MMDX_API enum mmdx_status mmdx_ecg_detect(struct mmdx_ctx *ctx,
                                           const char *wfdb_path,
                                           size_t *nbeats);
 
+/** Signal quality of one lead (one row of `mmdx ecg-quality`). */
+struct mmdx_ecg_lead_quality {
+    char label[32];     /**< normalised lead label (MLII, V1, II, ...) */
+    double fs_hz;       /**< sampling rate */
+    long windows;       /**< 10 s windows (a last half window counts) */
+    long good;          /**< windows that look like ECG (sd >= 10 uV, range
+                             <= 10 mV, kurtosis > 3) with 25-220 bpm of
+                             beats detected on this lead */
+    double sqi;         /**< good / windows; NaN if under half a window */
+    long beats;         /**< beats detected on this lead */
+    int analysed;       /**< 1 for the lead ecg.features takes its
+                             features from */
+};
+
+/** Receives one lead's quality; a non-OK return stops the walk. */
+typedef enum mmdx_status (*mmdx_ecg_quality_fn)(
+    void *user, const struct mmdx_ecg_lead_quality *q);
+
+/**
+ * Signal quality of every ECG lead of a file (WFDB record or .hea, HL7
+ * aECG XML, EDF, DICOM waveform), each lead streamed through the
+ * detector and the quality windows of `ecg.features`.
+ * @param lead preferred lead (NULL or "" = "II", also matching MLII; when
+ *        absent, every lead in record order): it comes first, the other
+ *        ECG leads follow in record order.
+ * @param fn called once per lead, in that order.
+ * @param windows if not NULL, receives the number of 10 s windows.
+ * @param noisy if not NULL, receives the windows unusable on every lead.
+ * @return MMDX_OK, the reader's error, or fn's status.
+ */
+MMDX_API enum mmdx_status mmdx_ecg_quality(struct mmdx_ctx *ctx,
+                                           const char *path, const char *lead,
+                                           mmdx_ecg_quality_fn fn, void *user,
+                                           long *windows, long *noisy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,7 +16,8 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 /* ecg */
-extern const struct cli_cmd cli_cmd_ecg_eval, cli_cmd_ecg_detect;
+extern const struct cli_cmd cli_cmd_ecg_eval, cli_cmd_ecg_detect,
+    cli_cmd_ecg_quality;
 
 /* eeg */
 
@@ -50,6 +51,7 @@ static const struct cli_cmd *const commands[] = {
     /* ecg */
     &cli_cmd_ecg_eval,
     &cli_cmd_ecg_detect,
+    &cli_cmd_ecg_quality,
 
     /* eeg */
 

@@ -43,6 +43,10 @@ struct mmdx_ecg_an {
     double *buf;              /* one chunk of morphology-filtered samples */
     uint8_t *win;             /* per window: 1 = good signal */
     size_t nwin, wcap;
+    /* after mmdx__ecg_an_end */
+    bool ended;
+    uint8_t *ok;              /* per window: good signal and 25-220 bpm */
+    size_t good;
     /* powerline (Goertzel over 1 s blocks of the first PL_BLOCKS s) */
     double g50[2], g60[2], c50, c60, etot;
     int64_t blk_fill;
@@ -58,6 +62,7 @@ void mmdx__ecg_an_free(struct mmdx_ecg_an *a)
     mmdx__free(a->ring);
     mmdx__free(a->ens);
     mmdx__free(a->win);
+    mmdx__free(a->ok);
     mmdx__free(a->buf);
     mmdx__free(a);
 }
@@ -433,16 +438,14 @@ static double qrs_width_ms(const struct mmdx_ecg_an *a)
             goto out;                                                        \
     } while (0)
 
-enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
-                                     struct mmdx_patient *p)
+enum mmdx_status mmdx__ecg_an_end(struct mmdx_ecg_an *a)
 {
     enum mmdx_status st;
     const struct mmdx_qrs_beat *b;
-    int64_t *bt = NULL;
-    size_t nb, i, good = 0, nwin_q = 0;
-    struct mmdx_hrv h;
-    double sqi = NAN, width;
+    size_t nb, i, k = 0;
 
+    if (a->ended)
+        return MMDX_OK;
     st = mmdx__qrs_det_finish(a->det);
     if (st)
         return st;
@@ -452,6 +455,55 @@ enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
             return st;
     }
     ensemble(a);
+    a->ok = mmdx__malloc(a->nwin ? a->nwin : 1);
+    if (!a->ok)
+        return mmdx__nomem(a->ctx);
+    /* a window is usable when its samples look like an ECG and its beat
+     * count gives 25-220 bpm */
+    b = mmdx__qrs_det_beats(a->det, &nb);
+    a->good = 0;
+    for (i = 0; i < a->nwin; i++) {
+        int64_t s0 = (int64_t)i * a->win_len, s1 = s0 + a->win_len;
+        size_t c = 0;
+        double bpm;
+
+        while (k < nb && b[k].sample < s0)
+            k++;
+        while (k + c < nb && b[k + c].sample < s1)
+            c++;
+        bpm = (double)c * 60.0 / SQI_WIN_S;
+        a->ok[i] = a->win[i] && bpm >= 25 && bpm <= 220;
+        a->good += a->ok[i];
+    }
+    a->ended = true;
+    return MMDX_OK;
+}
+
+double mmdx__ecg_an_quality(const struct mmdx_ecg_an *a, size_t *nwin,
+                            size_t *good, const uint8_t **ok)
+{
+    if (nwin)
+        *nwin = a->ended ? a->nwin : 0;
+    if (good)
+        *good = a->ended ? a->good : 0;
+    if (ok)
+        *ok = a->ended ? a->ok : NULL;
+    return a->ended && a->nwin ? (double)a->good / (double)a->nwin : NAN;
+}
+
+enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
+                                     struct mmdx_patient *p)
+{
+    enum mmdx_status st;
+    const struct mmdx_qrs_beat *b;
+    int64_t *bt = NULL;
+    size_t nb, i;
+    struct mmdx_hrv h;
+    double sqi, width;
+
+    st = mmdx__ecg_an_end(a);
+    if (st)
+        return st;
     b = mmdx__qrs_det_beats(a->det, &nb);
     bt = mmdx__malloc((nb + 1) * sizeof(*bt));
     if (!bt)
@@ -461,27 +513,7 @@ enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,
     st = mmdx__hrv_compute(a->ctx, bt, nb, a->fs, &h);
     if (st)
         goto out;
-    /* a window is usable when its samples look like an ECG and its beat
-     * count gives 25-220 bpm */
-    {
-        size_t k = 0;
-
-        for (i = 0; i < a->nwin; i++) {
-            int64_t s0 = (int64_t)i * a->win_len, s1 = s0 + a->win_len;
-            size_t c = 0;
-            double bpm;
-
-            while (k < nb && bt[k] < s0)
-                k++;
-            while (k + c < nb && bt[k + c] < s1)
-                c++;
-            bpm = (double)c * 60.0 / SQI_WIN_S;
-            good += a->win[i] && bpm >= 25 && bpm <= 220;
-            nwin_q++;
-        }
-        if (nwin_q)
-            sqi = (double)good / (double)nwin_q;
-    }
+    sqi = mmdx__ecg_an_quality(a, NULL, NULL, NULL);
     width = qrs_width_ms(a);
 
     ADD("ecg.rate.beats_n", (double)nb);
@@ -544,12 +576,13 @@ out:
 
 /* ---- stage ecg.features -------------------------------------------------- */
 
-/* Stream channel 0 of s (loaded or lazy) through the analysis or, when a
+/* Stream channel ch of s (loaded or lazy) through the analysis or, when a
  is NULL, through the detector d, in chunks of bounded size. */
 static enum mmdx_status feed(struct mmdx_ctx *ctx, const struct mmdx_signal *s,
-                             struct mmdx_ecg_an *a, struct mmdx_qrs_det *d)
+                             size_t ch, struct mmdx_ecg_an *a,
+                             struct mmdx_qrs_det *d)
 {
-    const struct mmdx_channel *c = &s->ch[0];
+    const struct mmdx_channel *c = &s->ch[ch];
     const size_t chunk = 65536;
     double *dbuf = NULL;
     float *fbuf = NULL;
@@ -568,7 +601,7 @@ static enum mmdx_status feed(struct mmdx_ctx *ctx, const struct mmdx_signal *s,
     for (off = 0; off < c->n && !st; off += chunk) {
         size_t m = c->n - off < chunk ? c->n - off : chunk;
 
-        st = mmdx__signal_read(ctx, s, 0, off, m, dbuf);
+        st = mmdx__signal_read(ctx, s, ch, off, m, dbuf);
         if (st)
             break;
         for (i = 0; i < m; i++)
@@ -581,22 +614,199 @@ out:
     return st;
 }
 
+/* Every lead of s analysed (one streaming pass each); *best = the lead
+ * the features come from: the first (the preferred one) unless its SQI is
+ * under LEAD_SWITCH_SQI and another lead's is at least that and higher. */
+#define LEAD_SWITCH_SQI 0.8
+
+struct leads {
+    size_t n, best;
+    struct mmdx_ecg_an **an;
+};
+
+static void leads_fini(struct leads *l)
+{
+    size_t i;
+
+    for (i = 0; l->an && i < l->n; i++)
+        mmdx__ecg_an_free(l->an[i]);
+    mmdx__free(l->an);
+    memset(l, 0, sizeof(*l));
+}
+
+static enum mmdx_status leads_analyse(struct mmdx_ctx *ctx,
+                                      const struct mmdx_signal *s,
+                                      struct leads *l)
+{
+    enum mmdx_status st = MMDX_OK;
+    size_t i;
+    double q0, qb;
+
+    memset(l, 0, sizeof(*l));
+    l->an = mmdx__calloc(s->nch ? s->nch : 1, sizeof(*l->an));
+    if (!l->an)
+        return mmdx__nomem(ctx);
+    l->n = s->nch;
+    for (i = 0; i < s->nch && !st; i++) {
+        st = mmdx__ecg_an_new(ctx, s->ch[i].fs_hz, &l->an[i]);
+        if (!st)
+            st = feed(ctx, s, i, l->an[i], NULL);
+        if (!st)
+            st = mmdx__ecg_an_end(l->an[i]);
+    }
+    if (st) {
+        leads_fini(l);
+        return st;
+    }
+    q0 = qb = mmdx__ecg_an_quality(l->an[0], NULL, NULL, NULL);
+    for (i = 1; i < l->n && !(q0 >= LEAD_SWITCH_SQI); i++) {
+        double q = mmdx__ecg_an_quality(l->an[i], NULL, NULL, NULL);
+
+        if (q >= LEAD_SWITCH_SQI && !(q <= qb)) {
+            l->best = i;
+            qb = q;
+        }
+    }
+    return MMDX_OK;
+}
+
+/* Windows unusable on every lead (10 s windows: the same seconds on every
+ * lead whatever its rate). */
+static size_t leads_noisy(const struct leads *l, size_t *nwin, size_t *first)
+{
+    size_t i, w, nw = 0, bad = 0;
+
+    *first = SIZE_MAX;
+    for (i = 0; i < l->n; i++) {
+        size_t n;
+
+        mmdx__ecg_an_quality(l->an[i], &n, NULL, NULL);
+        if (n > nw)
+            nw = n;
+    }
+    for (w = 0; w < nw; w++) {
+        bool any = false;
+
+        for (i = 0; i < l->n && !any; i++) {
+            const uint8_t *ok;
+            size_t n;
+
+            mmdx__ecg_an_quality(l->an[i], &n, NULL, &ok);
+            any = w < n && ok[w];
+        }
+        if (!any) {
+            bad++;
+            if (*first == SIZE_MAX)
+                *first = w;
+        }
+    }
+    *nwin = nw;
+    return bad;
+}
+
 static enum mmdx_status features_process(struct mmdx_stage *stg,
                                          struct mmdx_patient *p)
 {
     const struct mmdx_signal *s = p->slot[MMDX_SLOT_ECG];
-    struct mmdx_ecg_an *a = NULL;
+    struct leads l;
     enum mmdx_status st;
+    size_t i;
 
     if (!s || s->nch == 0 || (!s->ch[0].data && !s->src))
         return mmdx__fail(stg->ctx, MMDX_E_MISSING, "ecg.features", NULL, 0,
                           NULL, "no ECG lead loaded");
-    st = mmdx__ecg_an_new(stg->ctx, s->ch[0].fs_hz, &a);
-    if (!st)
-        st = feed(stg->ctx, s, a, NULL);
-    if (!st)
-        st = mmdx__ecg_an_finish(a, p);
-    mmdx__ecg_an_free(a);
+    st = leads_analyse(stg->ctx, s, &l);
+    if (st)
+        return st;
+    st = mmdx__ecg_an_finish(l.an[l.best], p);
+    if (!st && l.n > 1) {
+        struct mmdx_dstr d;
+        size_t nw, first, bad;
+
+        mmdx__dstr_init(&d, 4096);
+        for (i = 0; i < l.n; i++) {
+            char num[32];
+
+            mmdx__dstr_addf(&d, "%s%s %s", i ? ", " : "", s->ch[i].label,
+                            mmdx__fmt_double(mmdx__ecg_an_quality(
+                                                 l.an[i], NULL, NULL, NULL),
+                                             num));
+        }
+        st = mmdx__patient_flag(p, MMDX_MOD_ECG, "ecg.quality.lead_sqi",
+                                "SQI per lead: %s", d.s);
+        mmdx__dstr_fini(&d);
+        if (!st && l.best != 0)
+            st = mmdx__patient_flag(
+                p, MMDX_MOD_ECG, "ecg.quality.lead_switched",
+                "features from lead %s: the preferred lead %s has SQI under "
+                "%.1f", s->ch[l.best].label, s->ch[0].label,
+                LEAD_SWITCH_SQI);
+        bad = leads_noisy(&l, &nw, &first);
+        if (!st && bad)
+            st = mmdx__patient_flag(
+                p, MMDX_MOD_ECG, "ecg.quality.noisy_segments",
+                "%zu of %zu 10 s windows unusable on every lead (first at "
+                "%.0f s)", bad, nw, (double)first * SQI_WIN_S);
+    }
+    leads_fini(&l);
+    return st;
+}
+
+/* ---- mmdx_ecg_quality ---------------------------------------------------- */
+
+enum mmdx_status mmdx_ecg_quality(struct mmdx_ctx *ctx, const char *path,
+                                  const char *lead, mmdx_ecg_quality_fn fn,
+                                  void *user, long *windows, long *noisy)
+{
+    struct mmdx_signal *s = NULL;
+    struct leads l;
+    const char *want[1];
+    enum mmdx_status st;
+    size_t i;
+
+    if (windows)
+        *windows = 0;
+    if (noisy)
+        *noisy = 0;
+    want[0] = lead && lead[0] ? lead : "II";
+    st = mmdx__ecg_load_ex(ctx, path, want, 1, true, NULL, &s);
+    if (st == MMDX_E_NOTFOUND && !(lead && lead[0])) {
+        /* no lead II: every lead, in record order */
+        mmdx_ctx_clear_error(ctx);
+        st = mmdx__ecg_load_ex(ctx, path, NULL, 0, false, NULL, &s);
+    }
+    if (st)
+        return st;
+    st = leads_analyse(ctx, s, &l);
+    if (st) {
+        mmdx__signal_free(s);
+        return st;
+    }
+    for (i = 0; i < l.n && !st; i++) {
+        struct mmdx_ecg_lead_quality q;
+        size_t nw, good, nb;
+
+        memset(&q, 0, sizeof(q));
+        mmdx__strlcpy(q.label, s->ch[i].label, sizeof(q.label));
+        q.fs_hz = s->ch[i].fs_hz;
+        q.sqi = mmdx__ecg_an_quality(l.an[i], &nw, &good, NULL);
+        q.windows = (long)nw;
+        q.good = (long)good;
+        mmdx__ecg_an_beats(l.an[i], &nb);
+        q.beats = (long)nb;
+        q.analysed = i == l.best;
+        st = fn(user, &q);
+    }
+    if (!st) {
+        size_t nw, first, bad = leads_noisy(&l, &nw, &first);
+
+        if (windows)
+            *windows = (long)nw;
+        if (noisy)
+            *noisy = (long)bad;
+    }
+    leads_fini(&l);
+    mmdx__signal_free(s);
     return st;
 }
 
@@ -605,7 +815,8 @@ const struct mmdx_stage_def mmdx__stage_ecg_features = {
     "ecg.features",
     "R-peak detection, heart rate, HRV (time, frequency, Poincare, sample "
     "entropy), AF indicators, QRS width and signal quality on the first "
-    "loaded lead",
+    "loaded lead (another loaded lead when the first is unusable); signal "
+    "quality on every loaded lead",
     MMDX_SLOT_BIT(MMDX_SLOT_ECG),
     MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
     MMDX_MOD_ECG,
@@ -686,7 +897,7 @@ enum mmdx_status mmdx_ecg_detect(struct mmdx_ctx *ctx, const char *path,
         return st;
     st = mmdx__qrs_det_new(ctx, s->ch[0].fs_hz, &d);
     if (!st)
-        st = feed(ctx, s, NULL, d);
+        st = feed(ctx, s, 0, NULL, d);
     if (!st)
         st = mmdx__qrs_det_finish(d);
     if (!st) {

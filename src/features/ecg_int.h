@@ -98,6 +98,14 @@ enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs_hz,
 /* Feed the next n samples (mV) of the analysed lead. */
 enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
                                    size_t n);
+/* End of input: finish detection and the quality windows (idempotent;
+ * mmdx__ecg_an_finish calls it). */
+enum mmdx_status mmdx__ecg_an_end(struct mmdx_ecg_an *a);
+/* After mmdx__ecg_an_end: the SQI (usable 10 s windows / windows, NaN when
+ * shorter than one window); optionally the window count, the usable
+ * count and the per-window verdicts (owned by a). */
+double mmdx__ecg_an_quality(const struct mmdx_ecg_an *a, size_t *nwin,
+                            size_t *good, const uint8_t **ok);
 /* End of input: add every ecg.* feature (NaN + a flag when one cannot be
  * computed) to p. */
 enum mmdx_status mmdx__ecg_an_finish(struct mmdx_ecg_an *a,

@@ -52,6 +52,24 @@ static bool label_is(const char *label, const char *w)
             mmdx__strcasecmp(label, "MLII") == 0);
 }
 
+bool mmdx__ecg_label_is_lead(const char *label)
+{
+    static const char *const leads[] = {
+        "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5",
+        "V6", "MLI", "MLII", "MLIII", "V", "X", "Y", "Z"
+    };
+    size_t i;
+
+    for (i = 0; i < MMDX_ARRAY_SIZE(leads); i++)
+        if (mmdx__strcasecmp(label, leads[i]) == 0)
+            return true;
+    for (i = 0; label[i]; i++)
+        if (mmdx__strncasecmp(label + i, "ECG", 3) == 0 ||
+            mmdx__strncasecmp(label + i, "EKG", 3) == 0)
+            return true;
+    return false;
+}
+
 /* A lazy signal's source seen through a channel map (kept channels in
  * wanted order), so that lead selection works without loading samples. */
 struct remap_src {
@@ -78,10 +96,12 @@ static void remap_close(struct mmdx_signal_src *src)
     mmdx__free(r);
 }
 
-/* Keep the wanted channels of s, in the order of want. */
+/* Keep the wanted channels of s, in the order of want; with others, then
+ * the record's other ECG leads (by label, in mV) in record order. */
 static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
                                      struct mmdx_signal *s,
-                                     const char *const *want, size_t nwant)
+                                     const char *const *want, size_t nwant,
+                                     bool others)
 {
     struct mmdx_channel *keep;
     struct remap_src *rs = NULL;
@@ -110,6 +130,15 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
                 s->ch[i].data = NULL;
                 break;
             }
+    for (i = 0; others && n > 0 && i < s->nch; i++)
+        if (!used[i] && !strcmp(s->ch[i].unit, "mV") &&
+            mmdx__ecg_label_is_lead(s->ch[i].label)) {
+            if (rs)
+                rs->map[n] = i;
+            keep[n++] = s->ch[i];
+            used[i] = true;
+            s->ch[i].data = NULL;
+        }
     mmdx__free(used);
     if (n == 0) {
         struct mmdx_dstr have, w;
@@ -221,10 +250,68 @@ static enum mmdx_status load_dicom(struct mmdx_ctx *ctx, const char *path,
     return st;
 }
 
+/* The wanted labels followed by the header's other ECG leads (in mV), as
+ * a want list for the WFDB reader: *ext (freed by the caller) holds the
+ * strings. Without any wanted lead in the header, the list is want alone
+ * (the reader's error then names the wanted leads). */
+static enum mmdx_status wfdb_want_others(struct mmdx_ctx *ctx,
+                                         const char *path,
+                                         const char *const *want,
+                                         size_t nwant, const char ***list,
+                                         size_t *nlist, char **ext)
+{
+    struct mmdx_wfdb_header *h = NULL;
+    enum mmdx_status st;
+    size_t i, k, n = 0;
+    bool any = false;
+    char (*lab)[32];
+
+    *list = NULL;
+    *ext = NULL;
+    *nlist = 0;
+    st = mmdx__wfdb_header_read(ctx, path, &h);
+    if (st)
+        return st;
+    *list = mmdx__calloc(nwant + h->nsig + 1, sizeof(**list));
+    *ext = mmdx__calloc(h->nsig + 1, 32);
+    if (!*list || !*ext) {
+        mmdx__wfdb_header_free(h);
+        return mmdx__nomem(ctx);
+    }
+    lab = (char (*)[32])(void *)*ext;
+    for (k = 0; k < nwant; k++)
+        (*list)[n++] = want[k];
+    for (i = 0; i < h->nsig; i++) {
+        mmdx__label_normalise(h->sig[i].desc, lab[i], sizeof(lab[i]));
+        for (k = 0; k < nwant; k++)
+            any |= label_is(lab[i], want[k]);
+    }
+    for (i = 0; any && i < h->nsig; i++) {
+        bool dup = false;
+
+        for (k = 0; k < n; k++)
+            dup |= label_is(lab[i], (*list)[k]);
+        if (!dup && mmdx__wfdb_unit_to_mv(h->sig[i].units) != 0 &&
+            mmdx__ecg_label_is_lead(lab[i]))
+            (*list)[n++] = lab[i];
+    }
+    *nlist = n;
+    mmdx__wfdb_header_free(h);
+    return MMDX_OK;
+}
+
 enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
                                 const char *const *want, size_t nwant,
                                 struct mmdx_patient *p,
                                 struct mmdx_signal **out)
+{
+    return mmdx__ecg_load_ex(ctx, path, want, nwant, false, p, out);
+}
+
+enum mmdx_status mmdx__ecg_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                   const char *const *want, size_t nwant,
+                                   bool others, struct mmdx_patient *p,
+                                   struct mmdx_signal **out)
 {
     enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
     char *alt = NULL;
@@ -248,10 +335,21 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
         goto out;
     if (fmt == MMDX_FMT_WFDB_HEADER) {
         struct mmdx_wfdb_header *h = NULL;
-        size_t i;
+        const char **list = NULL;
+        char *ext = NULL;
+        size_t i, nlist = 0;
 
-        st = mmdx__wfdb_load_ex(ctx, use, want, nwant, MMDX_WFDB_LAZY_SAMPLES,
-                                out, &h);
+        if (others && want) {
+            st = wfdb_want_others(ctx, use, want, nwant, &list, &nlist, &ext);
+            if (!st)
+                st = mmdx__wfdb_load_ex(ctx, use, list, nlist,
+                                        MMDX_WFDB_LAZY_SAMPLES, out, &h);
+        } else {
+            st = mmdx__wfdb_load_ex(ctx, use, want, nwant,
+                                    MMDX_WFDB_LAZY_SAMPLES, out, &h);
+        }
+        mmdx__free(list);
+        mmdx__free(ext);
         if (st)
             goto out;
         for (i = 0; p && i < h->ncomments && !st; i++) {
@@ -286,7 +384,7 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
         else
             st = load_edf(ctx, use, &ic, out);
         if (!st) {
-            st = select_leads(ctx, use, *out, want, nwant);
+            st = select_leads(ctx, use, *out, want, nwant, others);
             if (st) {
                 mmdx__signal_free(*out);
                 *out = NULL;
@@ -307,6 +405,7 @@ out:
 
 struct load_priv {
     char *leads;
+    bool others;
 };
 
 static enum mmdx_status load_process(struct mmdx_stage *stg,
@@ -324,7 +423,8 @@ static enum mmdx_status load_process(struct mmdx_stage *stg,
     if (nwant == 0)
         return mmdx__fail(stg->ctx, MMDX_E_INVAL, STAGE, NULL, 0, "leads",
                           "no lead label given");
-    st = mmdx__ecg_load(stg->ctx, p->path[MMDX_MOD_ECG], want, nwant, p, &s);
+    st = mmdx__ecg_load_ex(stg->ctx, p->path[MMDX_MOD_ECG], want, nwant,
+                           lp->others, p, &s);
     if (st)
         return st;
     mmdx__patient_set_slot(p, MMDX_SLOT_ECG, s, mmdx__signal_free_v);
@@ -336,6 +436,10 @@ static const struct mmdx_param load_params[] = {
       0, 0, NULL,
       "wanted leads by label, in order of preference (comma-separated; "
       "II also matches MLII); the first found drives rhythm analysis" },
+    { "other_leads", MMDX_PARAM_BOOL, offsetof(struct load_priv, others), 1,
+      NULL, 0, 0, NULL,
+      "also keep the record's other ECG leads (after the wanted ones), for "
+      "signal quality on every lead and the fallback to a cleaner lead" },
     { NULL, MMDX_PARAM_INT, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -24,6 +24,16 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
 
 /* Split "II,V5, I" into at most max labels (pointers into buf, which is
  * modified). Returns the count. */
+/* The same; with others, the record's other ECG leads (by label, in mV)
+ * follow the wanted ones, in record order. */
+enum mmdx_status mmdx__ecg_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                   const char *const *want, size_t nwant,
+                                   bool others, struct mmdx_patient *p,
+                                   struct mmdx_signal **out);
+/* Whether a normalised channel label names an ECG lead (I..V6, MLII, X,
+ * ..., or any label containing ECG/EKG). */
+bool mmdx__ecg_label_is_lead(const char *label);
+
 size_t mmdx__ecg_split_leads(char *buf, const char **out, size_t max);
 
 #endif

@@ -686,6 +686,265 @@ static void wfdb_lazy__mitdb_106__same_features(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Write a 2-signal format-16 WFDB record NAME (II, V1) at 250 Hz into dir:
+ * II flat (0 mV) throughout, V1 the synthetic ECG except flat after
+ * v1_flat_s seconds. Checksums are the 16-bit sums WFDB defines. */
+static void write_two_lead(const char *dir, const char *name, double secs,
+                           double v1_flat_s)
+{
+    const double fs = 250;
+    size_t n = (size_t)(secs * fs), i;
+    float *v1 = mmdx__malloc(n * sizeof(float));
+    unsigned char *buf = mmdx__malloc(4 * n);
+    int sum1 = 0;
+    char hea[512], dat[64];
+    char *path;
+    struct mmdx_ctx *ctx = test_ctx();
+
+    synth(v1, n, fs, 50, 200, 225, 0);
+    for (i = 0; i < n; i++) {
+        int v = (double)i >= v1_flat_s * fs ? 0 : (int)lround(200 * v1[i]);
+
+        buf[4 * i] = buf[4 * i + 1] = 0;
+        buf[4 * i + 2] = (unsigned char)(v & 0xff);
+        buf[4 * i + 3] = (unsigned char)((v >> 8) & 0xff);
+        sum1 += v;
+    }
+    snprintf(dat, sizeof(dat), "%s.dat", name);
+    snprintf(hea, sizeof(hea),
+             "%s 2 250 %zu\n%s 16 200 16 0 0 0 0 II\n%s 16 200 16 0 0 %d 0 "
+             "V1\n", name, n, dat, dat, (int)(int16_t)(uint16_t)(sum1 & 0xffff));
+    path = mmdx__path_join(dir, dat);
+    assert_int_equal(mmdx__file_write_atomic(ctx, path, buf, 4 * n), MMDX_OK);
+    mmdx__free(path);
+    snprintf(dat, sizeof(dat), "%s.hea", name);
+    path = mmdx__path_join(dir, dat);
+    assert_int_equal(mmdx__file_write_atomic(ctx, path, hea, strlen(hea)),
+                     MMDX_OK);
+    mmdx__free(path);
+    mmdx__free(v1);
+    mmdx__free(buf);
+    mmdx_ctx_free(ctx);
+}
+
+/* Run ecg.features on a signal; the patient is initialised here. */
+static void run_features(struct mmdx_ctx *ctx, struct mmdx_signal *s,
+                         struct mmdx_patient *pt)
+{
+    const struct mmdx_stage_def *def = mmdx__stage_find("ecg.features");
+    struct mmdx_stage stg;
+
+    assert_non_null(def);
+    memset(&stg, 0, sizeof(stg));
+    stg.def = def;
+    stg.ctx = ctx;
+    memset(pt, 0, sizeof(*pt));
+    pt->ctx = ctx;
+    mmdx__patient_set_slot(pt, MMDX_SLOT_ECG, s, mmdx__signal_free_v);
+    assert_int_equal(def->process(&stg, pt), MMDX_OK);
+}
+
+static const struct mmdx_flag *find_flag(const struct mmdx_patient *pt,
+                                         const char *code)
+{
+    size_t i;
+
+    for (i = 0; i < pt->nflags; i++)
+        if (!strcmp(pt->flags[i].code, code))
+            return &pt->flags[i];
+    return NULL;
+}
+
+/* Ensure that the loader keeps the record's other ECG leads after the
+ * wanted one when asked (MIT-BIH 103: MLII, V2; the aECG example: II then
+ * its 11 other leads in file order) and only the wanted one otherwise. */
+static void ecg_load__other_leads__after_wanted(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    char *x = test_shared("ecg/aecg/Example_aECG.xml");
+    struct mmdx_signal *s = NULL;
+    const char *ii[] = { "II" }, *v2[] = { "V2" };
+
+    (void)state;
+    assert_int_equal(mmdx__ecg_load_ex(ctx, p, ii, 1, true, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 2);
+    assert_string_equal(s->ch[0].label, "MLII");
+    assert_string_equal(s->ch[1].label, "V2");
+    mmdx__signal_free(s);
+    assert_int_equal(mmdx__ecg_load_ex(ctx, p, v2, 1, true, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 2);
+    assert_string_equal(s->ch[0].label, "V2");
+    assert_string_equal(s->ch[1].label, "MLII");
+    mmdx__signal_free(s);
+    assert_int_equal(mmdx__ecg_load_ex(ctx, p, ii, 1, false, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 1);
+    mmdx__signal_free(s);
+    assert_int_equal(mmdx__ecg_load_ex(ctx, x, ii, 1, true, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 12);
+    assert_string_equal(s->ch[0].label, "II");
+    assert_string_equal(s->ch[1].label, "I");
+    mmdx__signal_free(s);
+    assert_true(mmdx__ecg_label_is_lead("aVF"));
+    assert_true(mmdx__ecg_label_is_lead("ECG1"));
+    assert_false(mmdx__ecg_label_is_lead("ABP"));
+    assert_false(mmdx__ecg_label_is_lead("Fp1"));
+    mmdx__free(p);
+    mmdx__free(x);
+    mmdx_ctx_free(ctx);
+}
+
+struct qrows {
+    size_t n;
+    struct mmdx_ecg_lead_quality q[4];
+};
+
+static enum mmdx_status keep_row(void *user,
+                                 const struct mmdx_ecg_lead_quality *q)
+{
+    struct qrows *r = user;
+
+    if (r->n < 4)
+        r->q[r->n] = *q;
+    r->n++;
+    return MMDX_OK;
+}
+
+/* Ensure that signal quality is reported for every lead of MIT-BIH 103
+ * (reference: 650000 samples at 360 Hz = 180.6 s -> 181 windows of 10 s,
+ * the last half window counted; lead MLII analysed; exact counts). */
+static void ecg_quality__mitdb_103__every_lead(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/mitdb/103.hea");
+    struct qrows r;
+    long nw = 0, noisy = -1;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mmdx_ecg_quality(ctx, p, NULL, keep_row, &r, &nw,
+                                      &noisy), MMDX_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.q[0].label, "MLII");
+    assert_string_equal(r.q[1].label, "V2");
+    assert_int_equal(r.q[0].windows, 181);
+    assert_int_equal(r.q[1].windows, 181);
+    assert_int_equal(r.q[0].good, 181);
+    assert_true(r.q[1].good >= 170);
+    assert_int_equal(r.q[0].analysed, 1);
+    assert_int_equal(r.q[1].analysed, 0);
+    assert_true(fabs(r.q[0].sqi - 1.0) < 1e-12);
+    /* 2084 annotated beats */
+    assert_true(labs(r.q[0].beats - 2084) <= 2);
+    assert_int_equal(nw, 181);
+    assert_int_equal(noisy, 0);
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that when the preferred lead is unusable (II flat) the features
+ * come from the clean lead (V1: beats every 0.8/0.9 s, 70.6 bpm; tolerance
+ * 0.5 bpm), with flags naming the per-lead SQI (II 0, V1 7/8), the switch
+ * and the one 10 s window (70-80 s) where no lead is usable. */
+static void ecg_features__flat_preferred_lead__uses_other(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *p = mmdx__path_join(dir, "two.hea");
+    struct mmdx_signal *s = NULL;
+    struct mmdx_patient pt;
+    const char *ii[] = { "II" };
+    const struct mmdx_feature *f;
+    const struct mmdx_flag *fl;
+
+    (void)state;
+    write_two_lead(dir, "two", 80, 70);
+    assert_int_equal(mmdx__ecg_load_ex(ctx, p, ii, 1, true, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 2);
+    run_features(ctx, s, &pt);
+    f = mmdx__featset_get(&pt.features, "ecg.rate.hr_bpm");
+    assert_non_null(f);
+    assert_true(fabs(f->value - 60000.0 / 850) < 0.5);
+    f = mmdx__featset_get(&pt.features, "ecg.quality.sqi");
+    assert_true(fabs(f->value - 7.0 / 8) < 1e-12);
+    fl = find_flag(&pt, "ecg.quality.lead_sqi");
+    assert_non_null(fl);
+    assert_string_equal(fl->message, "SQI per lead: II 0, V1 0.875");
+    fl = find_flag(&pt, "ecg.quality.lead_switched");
+    assert_non_null(fl);
+    assert_non_null(strstr(fl->message, "lead V1"));
+    fl = find_flag(&pt, "ecg.quality.noisy_segments");
+    assert_non_null(fl);
+    assert_string_equal(fl->message, "1 of 8 10 s windows unusable on every "
+                                     "lead (first at 70 s)");
+    mmdx__patient_fini(&pt);
+    /* V1 clean throughout: no window is unusable on every lead */
+    write_two_lead(dir, "one", 80, 80);
+    mmdx__free(p);
+    p = mmdx__path_join(dir, "one.hea");
+    assert_int_equal(mmdx__ecg_load_ex(ctx, p, ii + 0, 1, true, NULL, &s),
+                     MMDX_OK);
+    assert_int_equal(s->nch, 2);
+    run_features(ctx, s, &pt);
+    assert_null(find_flag(&pt, "ecg.quality.noisy_segments"));
+    mmdx__patient_fini(&pt);
+    mmdx__free(p);
+    mmdx__free(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that loading with the other leads, the per-lead analysis, the
+ * lead switch and the quality flags fail cleanly at every allocation
+ * (E_NOMEM, no leak under ASan). */
+static void ecg_multi_lead__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *p = mmdx__path_join(dir, "m.hea");
+    const struct mmdx_stage_def *def = mmdx__stage_find("ecg.features");
+    const char *ii[] = { "II" };
+    unsigned long n;
+
+    (void)state;
+    write_two_lead(dir, "m", 50, 40);
+    for (n = 1;; n++) {
+        struct mmdx_signal *s = NULL;
+        struct mmdx_patient pt;
+        struct mmdx_stage stg;
+        enum mmdx_status st;
+
+        memset(&pt, 0, sizeof(pt));
+        memset(&stg, 0, sizeof(stg));
+        stg.def = def;
+        stg.ctx = ctx;
+        pt.ctx = ctx;
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__ecg_load_ex(ctx, p, ii, 1, true, NULL, &s);
+        if (!st) {
+            mmdx__patient_set_slot(&pt, MMDX_SLOT_ECG, s,
+                                   mmdx__signal_free_v);
+            st = def->process(&stg, &pt);
+        }
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK) {
+            assert_non_null(find_flag(&pt, "ecg.quality.lead_switched"));
+            assert_non_null(find_flag(&pt, "ecg.quality.noisy_segments"));
+            mmdx__patient_fini(&pt);
+            break;
+        }
+        mmdx__patient_fini(&pt);
+        assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_true(n > 10);
+    mmdx__free(p);
+    mmdx__free(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that ecg-detect's WFDB annotation output reads back (our MIT
  * reader) as the same beats as its TSV output, all labelled N. */
 static void ecg_detect__wfdb_output__roundtrip(void **state)
@@ -844,6 +1103,10 @@ int main(void)
         cmocka_unit_test(ecg_features__mitdb_103__rate),
         cmocka_unit_test(wfdb_lazy__mitdb_106__same_features),
         cmocka_unit_test(ecg_detect__wfdb_output__roundtrip),
+        cmocka_unit_test(ecg_load__other_leads__after_wanted),
+        cmocka_unit_test(ecg_quality__mitdb_103__every_lead),
+        cmocka_unit_test(ecg_features__flat_preferred_lead__uses_other),
+        cmocka_unit_test(ecg_multi_lead__oom__nomem),
         cmocka_unit_test(ecg_load__oom__nomem),
         cmocka_unit_test(ecg_features__dicom_waveform__device_measurements),
     };
