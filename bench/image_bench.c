@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         struct mmdx_ctx *ctx = NULL;
         struct mmdx_image *img = NULL;
         uint8_t *roi;
-        size_t n, v;
+        size_t n;
         double t0, t1, t2;
 
         if (mmdx_ctx_new(&ctx))
@@ -86,8 +86,8 @@ int main(int argc, char **argv)
         roi = malloc(n);
         if (!roi)
             return 1;
-        for (v = 0; v < n; v++)
-            roi[v] = img->vox[v] >= -500.0f;
+        if (!mmdx__image_roi_min(img, -500.0, roi))
+            return 1;
         if (mmdx__image_features(ctx, img, roi, false, &o, sink, &acc))
             return 1;
         t2 = now_ms();

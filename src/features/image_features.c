@@ -452,7 +452,34 @@ static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
                 if (ne < xe)
                     xe = ne;
             }
-            for (x = xb; x + 3 < xe; x += 4) {
+            x = xb;
+#ifdef __SSE2__
+            /* eight pairs at a time; where all sixteen levels are the
+             * same (uniform tissue, holes in the ROI) one add counts
+             * them */
+            for (; x + 8 <= xe; x += 8) {
+                __m128i va = _mm_loadu_si128((const __m128i *)(const void *)
+                                                 (row + x));
+                __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)
+                                                 (nrow + x));
+                __m128i l = _mm_set1_epi16((short)row[x]);
+                long k;
+
+                if (_mm_movemask_epi8(_mm_and_si128(
+                        _mm_cmpeq_epi16(va, l), _mm_cmpeq_epi16(vb, l))) ==
+                    0xFFFF) {
+                    c0[(size_t)row[x] * (ng1 + 1)] += 8;
+                    continue;
+                }
+                for (k = x; k < x + 8; k += 4) {
+                    c0[(size_t)row[k] * ng1 + (size_t)nrow[k]]++;
+                    c1[(size_t)row[k + 1] * ng1 + (size_t)nrow[k + 1]]++;
+                    c2[(size_t)row[k + 2] * ng1 + (size_t)nrow[k + 2]]++;
+                    c3[(size_t)row[k + 3] * ng1 + (size_t)nrow[k + 3]]++;
+                }
+            }
+#endif
+            for (; x + 3 < xe; x += 4) {
                 c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
                 c1[(size_t)row[x + 1] * ng1 + (size_t)nrow[x + 1]]++;
                 c2[(size_t)row[x + 2] * ng1 + (size_t)nrow[x + 2]]++;
@@ -2013,6 +2040,23 @@ static long level_of(const struct disc *d, double x)
     return lv;
 }
 
+/* Integer data: level and count of the ROI voxels among len, through the
+ * per-value table lut (index = value - imn). */
+static void disc_lut(const float *restrict vox, const uint8_t *restrict roi,
+                     size_t len, long imn, const uint32_t *restrict lut,
+                     uint32_t *restrict hist, uint16_t *restrict q)
+{
+    size_t v;
+
+    for (v = 0; v < len; v++)
+        if (roi[v]) {
+            size_t i = (size_t)((long)vox[v] - imn);
+
+            hist[i]++;
+            q[v] = (uint16_t)lut[i];
+        }
+}
+
 /* What roi_scan() found: n ROI voxels with a finite value, their range
  * [mn, mx] (+inf, -inf when none); integral: every ROI voxel is an
  * integer of int32 range (so finite). */
@@ -2125,6 +2169,48 @@ static void roi_spans(const uint8_t *roi, size_t nx, size_t nrow,
     }
 }
 
+/* ---- automatic ROI --------------------------------------------------------------- */
+
+size_t mmdx__image_roi_min(const struct mmdx_image *img, double min,
+                           uint8_t *roi)
+{
+    size_t n = img->nx * img->ny * img->nz * img->nc, v = 0, in = 0;
+    const float *vox = img->vox;
+    /* the smallest float >= min: x >= fmin exactly when (double)x >= min */
+    float fmin = (float)min;
+
+    if ((double)fmin < min)
+        fmin = nextafterf(fmin, INFINITY);
+#ifdef __SSE2__
+    {
+        const __m128 thr = _mm_set1_ps(fmin);
+        const __m128i one = _mm_set1_epi8(1), zero = _mm_setzero_si128();
+        __m128i acc = zero;
+
+        for (; v + 16 <= n; v += 16) {
+            __m128i a = _mm_packs_epi32(
+                _mm_castps_si128(_mm_cmpge_ps(_mm_loadu_ps(vox + v), thr)),
+                _mm_castps_si128(_mm_cmpge_ps(_mm_loadu_ps(vox + v + 4), thr)));
+            __m128i b = _mm_packs_epi32(
+                _mm_castps_si128(_mm_cmpge_ps(_mm_loadu_ps(vox + v + 8), thr)),
+                _mm_castps_si128(_mm_cmpge_ps(_mm_loadu_ps(vox + v + 12),
+                                              thr)));
+            __m128i m = _mm_and_si128(_mm_packs_epi16(a, b), one);
+
+            _mm_storeu_si128((__m128i *)(void *)(roi + v), m);
+            acc = _mm_add_epi64(acc, _mm_sad_epu8(m, zero));
+        }
+        in = (size_t)_mm_cvtsi128_si32(acc) +
+             (size_t)_mm_cvtsi128_si32(_mm_unpackhi_epi64(acc, acc));
+    }
+#endif
+    for (; v < n; v++) {
+        roi[v] = vox[v] >= fmin;
+        in += roi[v];
+    }
+    return in;
+}
+
 /* ---- entry ------------------------------------------------------------------------------- */
 
 enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
@@ -2209,15 +2295,13 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
 
                 lut[k] = lv > 65535 ? 65536 : (uint32_t)lv;
             }
-            for (r = 0; r < nrow; r++)
-                for (v = img->nx * r + t.span[2 * r];
-                     v < img->nx * r + t.span[2 * r + 1]; v++)
-                    if (roi[v]) {
-                        size_t i = (size_t)((long)img->vox[v] - imn);
+            for (r = 0; r < nrow; r++) {
+                size_t off = img->nx * r + t.span[2 * r];
 
-                        hist[i]++;
-                        t.q[v] = (uint16_t)lut[i];
-                    }
+                disc_lut(img->vox + off, roi + off,
+                         t.span[2 * r + 1] - t.span[2 * r], imn, lut, hist,
+                         t.q + off);
+            }
             for (k = 0; k < range; k++)
                 if (hist[k] && (long)lut[k] > maxlevel)
                     maxlevel = (long)lut[k];

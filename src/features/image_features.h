@@ -67,4 +67,12 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
                                       const struct mmdx_imgfeat_opts *o,
                                       mmdx__imgfeat_fn fn, void *user);
 
+/*
+ * Threshold ROI: roi[v] = 1 where img->vox[v] >= min (the CT body mask),
+ * else 0 (NaN included); roi holds nx*ny*nz*nc bytes.
+ * @return how many voxels are inside.
+ */
+size_t mmdx__image_roi_min(const struct mmdx_image *img, double min,
+                           uint8_t *roi);
+
 #endif

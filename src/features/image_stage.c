@@ -59,11 +59,10 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
         return mmdx__nomem(s->ctx);
     if (mask) {
         for (v = 0; v < n; v++)
-            roi[v] = mask->vox[v] > 0.5f;
+            nin += (roi[v] = mask->vox[v] > 0.5f);
         source = 1;
     } else if (!strcmp(img->modality, "CT")) {
-        for (v = 0; v < n; v++)
-            roi[v] = img->vox[v] >= pr->roi_ct_min_hu;
+        nin = mmdx__image_roi_min(img, pr->roi_ct_min_hu, roi);
         source = 2;
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.roi.auto_ct_body",
                            "no mask: ROI = voxels >= %g HU (automatic body "
@@ -71,13 +70,12 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
                            pr->roi_ct_min_hu);
     } else {
         memset(roi, 1, n);
+        nin = n;
         source = 3;
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.roi.whole_image",
                            "no mask and not CT: ROI = the whole image; "
                            "morphology not computed");
     }
-    for (v = 0; v < n; v++)
-        nin += roi[v] != 0;
     st = mmdx__featset_add(&p->features, "image.roi.source", source);
     if (!st)
         st = mmdx__featset_add(&p->features, "image.roi.voxels", (double)nin);
