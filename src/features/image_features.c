@@ -400,95 +400,14 @@ static const char *const glcm_names[GLCM_N] = {
     "cluster_shade", "cluster_prominence", "info_corr1", "info_corr2"
 };
 
-/*
- * Count co-occurrences along d for z in [z0, z1) and add them, made
- * symmetric, to m (ng x ng). cnt is scratch of (ng+1)^2 counters: level 0
- * (outside the ROI) gets its own row and column, so the inner loop has no
- * branch; the bounds are hoisted out of it.
- */
-static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
-                     double *m, uint32_t *cnt)
+/* Add the four counting tables (ng+1)^2, made symmetric and without level
+ * 0, to m (ng x ng), and zero them. */
+static void glcm_flush(size_t ng, uint32_t *cnt, double *m)
 {
-    size_t ng = (size_t)t->ng, ng1 = ng + 1, a, b, z;
-    long x0 = d[0] < 0 ? -d[0] : 0, x1 = (long)t->nx - (d[0] > 0 ? d[0] : 0);
-    long y0 = d[1] < 0 ? -d[1] : 0, y1 = (long)t->ny - (d[1] > 0 ? d[1] : 0);
-    long x, y;
+    size_t ng1 = ng + 1, tab = ng1 * ng1, a, b;
+    const uint32_t *c0 = cnt, *c1 = cnt + tab, *c2 = cnt + 2 * tab,
+                   *c3 = cnt + 3 * tab;
 
-    size_t tab = ng1 * ng1;
-    uint32_t *c0 = cnt, *c1 = cnt + tab, *c2 = cnt + 2 * tab,
-             *c3 = cnt + 3 * tab;
-
-    if (x1 <= x0 || y1 <= y0)
-        return;
-    /* Four tables used in turn: in uniform regions the same counter would
-     * otherwise be incremented back to back, each increment waiting for
-     * the previous store. */
-    memset(cnt, 0, 4 * tab * sizeof(*cnt));
-    for (z = z0; z < z1; z++) {
-        long zz = (long)z + d[2];
-
-        if (zz < 0 || zz >= (long)t->nz)
-            continue;
-        for (y = y0; y < y1; y++) {
-            size_t r = (size_t)y + t->ny * z,
-                   nr = (size_t)(y + d[1]) + t->ny * (size_t)zz;
-            const uint16_t *row = t->q + t->nx * r;
-            const uint16_t *nrow = t->q + t->nx * nr + d[0];
-            long xb = x0, xe = x1;
-
-            if (t->span) {
-                /* only where both voxels can be inside: level 0 pairs are
-                 * dropped anyway */
-                long sb = t->span[2 * r], se = t->span[2 * r + 1];
-                long nb = (long)t->span[2 * nr] - d[0],
-                     ne = (long)t->span[2 * nr + 1] - d[0];
-
-                if (sb > xb)
-                    xb = sb;
-                if (nb > xb)
-                    xb = nb;
-                if (se < xe)
-                    xe = se;
-                if (ne < xe)
-                    xe = ne;
-            }
-            x = xb;
-#ifdef __SSE2__
-            /* eight pairs at a time; where all sixteen levels are the
-             * same (uniform tissue, holes in the ROI) one add counts
-             * them */
-            for (; x + 8 <= xe; x += 8) {
-                __m128i va = _mm_loadu_si128((const __m128i *)(const void *)
-                                                 (row + x));
-                __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)
-                                                 (nrow + x));
-                __m128i l = _mm_set1_epi16((short)row[x]);
-                long k;
-
-                if (_mm_movemask_epi8(_mm_and_si128(
-                        _mm_cmpeq_epi16(va, l), _mm_cmpeq_epi16(vb, l))) ==
-                    0xFFFF) {
-                    c0[(size_t)row[x] * (ng1 + 1)] += 8;
-                    continue;
-                }
-                for (k = x; k < x + 8; k += 4) {
-                    c0[(size_t)row[k] * ng1 + (size_t)nrow[k]]++;
-                    c1[(size_t)row[k + 1] * ng1 + (size_t)nrow[k + 1]]++;
-                    c2[(size_t)row[k + 2] * ng1 + (size_t)nrow[k + 2]]++;
-                    c3[(size_t)row[k + 3] * ng1 + (size_t)nrow[k + 3]]++;
-                }
-            }
-#endif
-            for (; x + 3 < xe; x += 4) {
-                c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
-                c1[(size_t)row[x + 1] * ng1 + (size_t)nrow[x + 1]]++;
-                c2[(size_t)row[x + 2] * ng1 + (size_t)nrow[x + 2]]++;
-                c3[(size_t)row[x + 3] * ng1 + (size_t)nrow[x + 3]]++;
-            }
-            for (; x < xe; x++)
-                c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
-        }
-    }
     for (a = 1; a <= ng; a++)
         for (b = 1; b <= ng; b++) {
             size_t ab = a * ng1 + b, ba = b * ng1 + a;
@@ -498,6 +417,115 @@ static void glcm_acc(const struct tex *t, const int *d, size_t z0, size_t z1,
                 (double)c3[ab] + (double)c0[ba] + (double)c1[ba] +
                 (double)c2[ba] + (double)c3[ba];
         }
+    memset(cnt, 0, 4 * tab * sizeof(*cnt));
+}
+
+/* Count the pairs of row against nrow (already offset by the direction's
+ * dx) for x in [xb, xe) into the tables c[0..3]. */
+static void glcm_row(const uint16_t *row, const uint16_t *nrow, long xb,
+                     long xe, size_t ng1, uint32_t *const *c)
+{
+    uint32_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+    long x = xb;
+
+#ifdef __SSE2__
+    /* eight pairs at a time; where all sixteen levels are the same
+     * (uniform tissue, holes in the ROI) one add counts them */
+    for (; x + 8 <= xe; x += 8) {
+        __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(row + x));
+        __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)
+                                         (nrow + x));
+        __m128i l = _mm_set1_epi16((short)row[x]);
+        long k;
+
+        if (_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi16(va, l),
+                                            _mm_cmpeq_epi16(vb, l))) ==
+            0xFFFF) {
+            c0[(size_t)row[x] * (ng1 + 1)] += 8;
+            continue;
+        }
+        for (k = x; k < x + 8; k += 4) {
+            c0[(size_t)row[k] * ng1 + (size_t)nrow[k]]++;
+            c1[(size_t)row[k + 1] * ng1 + (size_t)nrow[k + 1]]++;
+            c2[(size_t)row[k + 2] * ng1 + (size_t)nrow[k + 2]]++;
+            c3[(size_t)row[k + 3] * ng1 + (size_t)nrow[k + 3]]++;
+        }
+    }
+#endif
+    for (; x + 3 < xe; x += 4) {
+        c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
+        c1[(size_t)row[x + 1] * ng1 + (size_t)nrow[x + 1]]++;
+        c2[(size_t)row[x + 2] * ng1 + (size_t)nrow[x + 2]]++;
+        c3[(size_t)row[x + 3] * ng1 + (size_t)nrow[x + 3]]++;
+    }
+    for (; x < xe; x++)
+        c0[(size_t)row[x] * ng1 + (size_t)nrow[x]]++;
+}
+
+/*
+ * Count co-occurrences along the nd directions dl for z in [z0, z1) and
+ * add them, made symmetric, to m (ng x ng). cnt is scratch of 4 x (ng+1)^2
+ * counters: level 0 (outside the ROI) gets its own row and column, so the
+ * inner loop has no branch. Rows are visited once, every direction at a
+ * time, so that the few rows a voxel's neighbours lie in stay in cache;
+ * only the x range where both rows hold ROI voxels is counted.
+ */
+static void glcm_acc(const struct tex *t, const int (*dl)[3], int nd,
+                     size_t z0, size_t z1, double *m, uint32_t *cnt)
+{
+    size_t ng = (size_t)t->ng, ng1 = ng + 1, z, y, tab = ng1 * ng1;
+    /* Four tables used in turn: in uniform regions the same counter would
+     * otherwise be incremented back to back, each increment waiting for
+     * the previous store. */
+    uint32_t *const c[4] = { cnt, cnt + tab, cnt + 2 * tab, cnt + 3 * tab };
+    uint64_t pending = 0, per_slice = (uint64_t)nd * t->nx * t->ny;
+    int k;
+
+    memset(cnt, 0, 4 * tab * sizeof(*cnt));
+    for (z = z0; z < z1; z++) {
+        if (pending + per_slice > UINT32_MAX) {
+            /* a counter could overflow: move the counts on */
+            glcm_flush(ng, cnt, m);
+            pending = 0;
+        }
+        pending += per_slice;
+        for (y = 0; y < t->ny; y++) {
+            size_t r = y + t->ny * z;
+            const uint16_t *row = t->q + t->nx * r;
+
+            for (k = 0; k < nd; k++) {
+                const int *d = dl[k];
+                long zz = (long)z + d[2], yy = (long)y + d[1];
+                long xb = d[0] < 0 ? -d[0] : 0;
+                long xe = (long)t->nx - (d[0] > 0 ? d[0] : 0);
+                size_t nr;
+
+                if (zz < 0 || zz >= (long)t->nz || yy < 0 ||
+                    yy >= (long)t->ny)
+                    continue;
+                nr = (size_t)yy + t->ny * (size_t)zz;
+                if (t->span) {
+                    /* only where both voxels can be inside: level 0 pairs
+                     * are dropped anyway */
+                    long sb = t->span[2 * r], se = t->span[2 * r + 1];
+                    long nb = (long)t->span[2 * nr] - d[0],
+                         ne = (long)t->span[2 * nr + 1] - d[0];
+
+                    if (sb > xb)
+                        xb = sb;
+                    if (nb > xb)
+                        xb = nb;
+                    if (se < xe)
+                        xe = se;
+                    if (ne < xe)
+                        xe = ne;
+                }
+                if (xe > xb)
+                    glcm_row(row, t->q + t->nx * nr + d[0], xb, xe, ng1, c);
+            }
+        }
+    }
+    glcm_flush(ng, cnt, m);
 }
 
 static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
@@ -744,9 +772,24 @@ static void d_zero(struct dctx *c)
 static void d_acc(struct dctx *c, int dir, size_t z0, size_t z1)
 {
     if (c->fam == D_GLCM)
-        glcm_acc(c->t, dirs13[dir], z0, z1, c->m, c->pairs);
+        glcm_acc(c->t, &dirs13[dir], 1, z0, z1, c->m, c->pairs);
     else
         glrlm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv, c->nj);
+}
+
+/* Directions first .. first+nd-1 into one matrix: GLCM counts them in
+ * one sweep over the rows. */
+static void d_acc_dirs(struct dctx *c, int first, int nd, size_t z0,
+                       size_t z1)
+{
+    int d;
+
+    if (c->fam == D_GLCM) {
+        glcm_acc(c->t, &dirs13[first], nd, z0, z1, c->m, c->pairs);
+        return;
+    }
+    for (d = first; d < first + nd; d++)
+        d_acc(c, d, z0, z1);
 }
 
 /* Features of the current matrix added to the running average. */
@@ -809,8 +852,7 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
     switch (agg) {
     case MMDX_AGG_3D_MERGED:
         d_zero(&c);
-        for (d = 0; d < 13; d++)
-            d_acc(&c, d, 0, t->nz);
+        d_acc_dirs(&c, 0, 13, 0, t->nz);
         d_feat(&c);
         break;
     case MMDX_AGG_3D_AVERAGED:
@@ -831,8 +873,7 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
     case MMDX_AGG_2D_SLICE_MERGED:
         for (z = 0; z < t->nz; z++) {
             d_zero(&c);
-            for (d = 0; d < 4; d++)
-                d_acc(&c, d, z, z + 1);
+            d_acc_dirs(&c, 0, 4, z, z + 1);
             d_feat(&c);
         }
         break;
@@ -846,9 +887,12 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
         break;
     default: /* MMDX_AGG_25D_MERGED */
         d_zero(&c);
-        for (d = 0; d < 4; d++)
-            for (z = 0; z < t->nz; z++)
-                d_acc(&c, d, z, z + 1);
+        if (fam == D_GLCM) /* in-plane pairs: the same as slice by slice */
+            d_acc_dirs(&c, 0, 4, 0, t->nz);
+        else
+            for (d = 0; d < 4; d++)
+                for (z = 0; z < t->nz; z++)
+                    d_acc(&c, d, z, z + 1);
         d_feat(&c);
         break;
     }

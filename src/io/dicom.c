@@ -168,7 +168,109 @@ struct loader {
     void *user;
     char **seen;         /* idfield names already reported */
     size_t nseen;
+    /* A folder: the voxels of each file, once decoded, move here (slices
+     * in reading order), so that the series is held once, not once per
+     * file and once more assembled; assemble() puts the slices in order
+     * in place. */
+    struct mmdx_buf *stage;
+    size_t per;          /* values per slice */
+    size_t staged, cap;  /* slices held, room */
+    size_t *base;        /* per file read: its first slice in stage */
+    size_t nnames;       /* files in the folder: the first room guess */
 };
+
+/* Move the voxels of decoded file number i into L->stage. A file whose
+ * slices differ in size stays as it is (assemble() rejects the series). */
+static enum mmdx_status stage_file(struct loader *L, size_t i,
+                                   struct mmdx_dicom_file *f)
+{
+    struct mmdx_image *m = f->img;
+    size_t per = m->nx * m->ny * m->nc, need, bytes;
+    enum mmdx_status st;
+
+    if (L->stage && per != L->per)
+        return MMDX_OK;
+    if (!mmdx__add_size(L->staged, m->nz, &need))
+        return mmdx__fail(L->ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0, NULL,
+                          "too many slices");
+    if (need > L->cap) {
+        /* first room: every file of the folder like this one (within the
+         * value limit), so that a plain series is one block; doubling
+         * after that (multi-frame files) */
+        uint64_t maxv = L->lim && L->lim->max_voxels ? L->lim->max_voxels
+                                                     : MMDX_DICOM_MAX_VOXELS;
+        size_t cap = L->cap ? 2 * L->cap : L->nnames * m->nz;
+
+        if (!L->cap && per && cap > maxv / per)
+            cap = (size_t)(maxv / per);
+        if (cap < need)
+            cap = need;
+        if (!mmdx__mul_size(cap, per, &bytes) ||
+            !mmdx__mul_size(bytes, sizeof(float), &bytes))
+            return mmdx__fail(L->ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0,
+                              NULL, "series too large");
+        if (!L->stage) {
+            st = mmdx__buf_new(L->ctx, bytes, &L->stage);
+            if (st)
+                return st;
+            L->per = per;
+        } else {
+            void *d = mmdx__realloc(L->stage->data, bytes);
+
+            if (!d)
+                return mmdx__nomem(L->ctx);
+            L->stage->data = d;
+            L->stage->size = bytes;
+        }
+        L->cap = cap;
+    }
+    memcpy((float *)L->stage->data + L->staged * per, m->vox,
+           m->nz * per * sizeof(float));
+    L->base[i] = L->staged;
+    L->staged = need;
+    mmdx__buf_unref(&m->buf);
+    m->vox = NULL;
+    return MMDX_OK;
+}
+
+/* Reorder the ns slices of per values in v so that slice k becomes the
+ * one at src[k] (a permutation): each cycle with one slice of room. */
+static enum mmdx_status permute_slices(struct mmdx_ctx *ctx, float *v,
+                                       size_t per, const size_t *src,
+                                       size_t ns)
+{
+    uint8_t *done;
+    float *tmp = NULL;
+    size_t k, j, bytes = per * sizeof(float);
+
+    for (k = 0; k < ns && src[k] == k; k++)
+        ;
+    if (k == ns)
+        return MMDX_OK;
+    done = mmdx__calloc(ns, 1);
+    tmp = mmdx__malloc(bytes);
+    if (!done || !tmp) {
+        mmdx__free(done);
+        mmdx__free(tmp);
+        return mmdx__nomem(ctx);
+    }
+    for (k = 0; k < ns; k++) {
+        if (done[k] || src[k] == k)
+            continue;
+        memcpy(tmp, v + k * per, bytes);
+        for (j = k;; j = src[j]) {
+            done[j] = 1;
+            if (src[j] == k) {
+                memcpy(v + j * per, tmp, bytes);
+                break;
+            }
+            memcpy(v + j * per, v + src[j] * per, bytes);
+        }
+    }
+    mmdx__free(done);
+    mmdx__free(tmp);
+    return MMDX_OK;
+}
 
 static enum mmdx_status report_ids(struct loader *L, const char *file,
                                    const struct mmdx_dicom_file *f)
@@ -343,7 +445,30 @@ static enum mmdx_status assemble(struct loader *L, const char *dir,
                  "kept in file-name order", dir);
     for (k = 0; k < ns && sl[k].file == 0 && sl[k].frame == k; k++)
         ;
-    if (nf == 1 && k == ns) {
+    if (L->stage && L->staged == ns) {
+        /* the voxels are in the stage already, in reading order */
+        size_t *src = mmdx__malloc(ns * sizeof(*src));
+        void *d;
+
+        if (!src) {
+            st = mmdx__nomem(ctx);
+            goto out;
+        }
+        for (k = 0; k < ns; k++)
+            src[k] = L->base[sl[k].file] + sl[k].frame;
+        st = permute_slices(ctx, L->stage->data, L->per, src, ns);
+        mmdx__free(src);
+        if (st)
+            goto out;
+        /* give back the unused room (a shrink: cannot fail in practice,
+         * and keeping the larger block is fine if it does) */
+        d = mmdx__realloc(L->stage->data, ns * L->per * sizeof(float));
+        if (d) {
+            L->stage->data = d;
+            L->stage->size = ns * L->per * sizeof(float);
+        }
+    }
+    if (nf == 1 && k == ns && !L->stage) {
         /* one file already in order: hand its image over, no copy */
         img = files[0]->img;
         files[0]->img = NULL;
@@ -363,12 +488,23 @@ static enum mmdx_status assemble(struct loader *L, const char *dir,
         tmp.pos_mm = NULL;
         *img = tmp;
     }
-    st = mmdx__image_alloc(ctx, img, f0->nx, f0->ny, ns, f0->nc,
-                           L->lim && L->lim->max_voxels
-                               ? L->lim->max_voxels : MMDX_DICOM_MAX_VOXELS);
-    if (st)
-        goto out;
     per = f0->nx * f0->ny * f0->nc;
+    if (L->stage && L->staged == ns) {
+        img->buf = L->stage;
+        L->stage = NULL;
+        img->vox = img->buf->data;
+        img->nx = f0->nx;
+        img->ny = f0->ny;
+        img->nz = ns;
+        img->nc = f0->nc;
+    } else {
+        st = mmdx__image_alloc(ctx, img, f0->nx, f0->ny, ns, f0->nc,
+                               L->lim && L->lim->max_voxels
+                                   ? L->lim->max_voxels
+                                   : MMDX_DICOM_MAX_VOXELS);
+        if (st)
+            goto out;
+    }
     if (by_pos) {
         img->pos_mm = mmdx__calloc(3 * ns, sizeof(double));
         if (!img->pos_mm) {
@@ -379,8 +515,9 @@ static enum mmdx_status assemble(struct loader *L, const char *dir,
     for (k = 0; k < ns; k++) {
         const struct mmdx_image *m = files[sl[k].file]->img;
 
-        memcpy(img->vox + k * per, m->vox + sl[k].frame * per,
-               per * sizeof(float));
+        if (m->vox)
+            memcpy(img->vox + k * per, m->vox + sl[k].frame * per,
+                   per * sizeof(float));
         if (img->pos_mm)
             memcpy(img->pos_mm + 3 * k, m->pos_mm + 3 * sl[k].frame,
                    3 * sizeof(double));
@@ -433,7 +570,8 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
                                   mmdx__dicom_id_fn idfn, void *user,
                                   struct mmdx_image **out)
 {
-    struct loader L = { ctx, limits, idfn, user, NULL, 0 };
+    struct loader L = { ctx, limits, idfn, user, NULL, 0, NULL, 0, 0, 0,
+                        NULL, 0 };
     struct mmdx_dicom_file **files = NULL, *one = NULL;
     char **names = NULL, **used = NULL;
     size_t nnames = 0, nf = 0, i;
@@ -461,7 +599,9 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
         goto done;
     files = mmdx__calloc(nnames ? nnames : 1, sizeof(*files));
     used = mmdx__calloc(nnames ? nnames : 1, sizeof(*used));
-    if (!files || !used) {
+    L.base = mmdx__calloc(nnames ? nnames : 1, sizeof(*L.base));
+    L.nnames = nnames;
+    if (!files || !used || !L.base) {
         st = mmdx__nomem(ctx);
         goto done;
     }
@@ -491,6 +631,8 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
             st = mmdx__fail(ctx, MMDX_E_LIMIT, "io.dicom", path, 0, NULL,
                             "series exceeds the limit of %llu values",
                             (unsigned long long)maxv);
+        if (!st)
+            st = stage_file(&L, nf, f);
         if (st) {
             mmdx__dicom_file_free(f);
             goto done;
@@ -511,6 +653,8 @@ done:
             mmdx__dicom_file_free(files[i]);
     mmdx__free(files);
     mmdx__free(used);
+    mmdx__free(L.base);
+    mmdx__buf_unref(&L.stage);
     for (i = 0; i < nnames; i++)
         mmdx__free(names[i]);
     mmdx__free(names);
