@@ -116,7 +116,9 @@ const struct cli_cmd cli_cmd_features = {
     "reported on stderr and the others still print (exit status 3).\n"
     "Identifying fields (check.deid) are named on stderr; the features\n"
     "still print.\n"
-    "  --mask MASK       region of interest for the image (DICOM SEG or mask)\n"
+    "  --mask MASK       region of interest for the image: DICOM SEG or mask\n"
+    "                    image, NIfTI-1 (.nii/.nii.gz) or DICOM RTSTRUCT (first\n"
+    "                    ROI, or load.image's mask_roi)\n"
     "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
     features_main
 };

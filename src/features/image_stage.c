@@ -3,11 +3,13 @@
  * image inside its region of interest. The ROI is the mask (MMDX_SLOT_MASK)
  * when there is one; else, for CT, an automatic body mask (every voxel at
  * or above roi_ct_min_hu, -500 HU by default: air and the table's foam
- * fall outside); else the whole image. The rule used is stated by the
- * feature image.roi.source (1 mask, 2 CT body threshold, 3 whole image)
- * and a data-quality flag.
+ * fall outside); for MR an automatic head mask (image_brainmask.c); else
+ * the whole image. The rule used is stated by the feature
+ * image.roi.source (1 mask, 2 CT body threshold, 3 whole image, 4 MR head
+ * mask) and a data-quality flag.
  */
 #include "core/common.h"
+#include "features/image_brainmask.h"
 #include "features/image_features.h"
 #include "io/image.h"
 #include "pipeline/stage.h"
@@ -20,6 +22,8 @@ struct feat_priv {
     bool bin_min_auto;
     int agg;
     double roi_ct_min_hu;
+    int roi_mr;           /* 0 head mask, 1 whole image */
+    long roi_mr_close;    /* head mask closing radius, voxels */
     bool morphology, stat, ih, glcm, glrlm, glszm, ngtdm, ngldm, gldzm;
     bool local, ivh;
     long max_moran_voxels;
@@ -68,6 +72,11 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
                            "no mask: ROI = voxels >= %g HU (automatic body "
                            "mask); morphology not computed",
                            pr->roi_ct_min_hu);
+    } else if (!strcmp(img->modality, "MR") && pr->roi_mr == 0) {
+        if (mmdx__roi_auto_mr(p, img, pr->roi_mr_close, roi, &source)) {
+            mmdx__free(roi);
+            return mmdx__nomem(s->ctx);
+        }
     } else {
         memset(roi, 1, n);
         nin = n;
@@ -141,6 +150,13 @@ static const struct mmdx_param feat_params[] = {
     { "roi_ct_min_hu", MMDX_PARAM_DOUBLE,
       offsetof(struct feat_priv, roi_ct_min_hu), -500, NULL, -2000, 4000,
       NULL, "CT without mask: automatic body ROI = voxels >= this, HU" },
+    { "roi_mr", MMDX_PARAM_ENUM, offsetof(struct feat_priv, roi_mr), 0,
+      NULL, 0, 0, "head|whole",
+      "MR without mask: automatic head mask (Otsu, largest component, "
+      "closing, holes filled; docs/image-features.md) or the whole image" },
+    { "roi_mr_close_voxels", MMDX_PARAM_INT,
+      offsetof(struct feat_priv, roi_mr_close), 2, NULL, 0, 20, NULL,
+      "MR head mask: closing radius in each slice, voxels" },
     { "max_moran_voxels", MMDX_PARAM_INT,
       offsetof(struct feat_priv, max_moran_voxels), 20000, NULL, 0, 1e7,
       NULL, "Moran's I / Geary's C (O(N^2)) only up to this many voxels" },

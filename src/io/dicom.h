@@ -174,6 +174,81 @@ enum mmdx_status mmdx__dicom_read_waveform(struct mmdx_ctx *ctx,
                                            struct mmdx_dicom_waveform *out);
 void mmdx__dicom_waveform_fini(struct mmdx_dicom_waveform *w);
 
+/* ---- RT Structure Set (RTSTRUCT) ----------------------------------------------------- */
+#define MMDX_RT_MAX_POINTS (1u << 24)     /* contour points of one ROI */
+#define MMDX_RT_MAX_CONTOURS 200000u      /* contours of one ROI */
+
+struct mmdx_rt_contour {
+    double *pts_mm;             /* 3 * npts: ContourData, patient (LPS) mm */
+    size_t npts;
+    bool closed;                /* CLOSED_PLANAR (or CLOSEDPLANAR_XOR);
+                                   POINT / OPEN_* are read but not closed */
+};
+
+struct mmdx_dicom_rtstruct {
+    size_t nroi;                /* items of StructureSetROISequence */
+    size_t roi_index;           /* the ROI read (0-based item) */
+    long roi_number;            /* its ROINumber */
+    struct mmdx_rt_contour *c;  /* its contours (mmdx__malloc'd) */
+    size_t ncontours, npoints;
+    struct mmdx_dicom_idfield *ids;
+    size_t nids;
+};
+
+/**
+ * Read the contours of one ROI of an RT Structure Set: the ROI named
+ * roi_name in StructureSetROISequence (exact, else case-insensitive;
+ * NULL or "" = the first item), its ROIContourSequence item by
+ * ReferencedROINumber, every ContourSequence item's ContourData (count
+ * checked against NumberOfContourPoints, values finite). Limits
+ * MMDX_RT_MAX_POINTS / MMDX_RT_MAX_CONTOURS.
+ * @param out filled on success [transfer]: mmdx__dicom_rtstruct_fini;
+ *        zeroed on failure.
+ * @return MMDX_OK; E_UNSUPPORTED (not an RTSTRUCT), E_NOTFOUND (no such
+ *         ROI; the message gives the count of ROIs, never their names),
+ *         E_FORMAT / E_LIMIT naming the attribute, E_IO, E_NOMEM.
+ */
+enum mmdx_status mmdx__dicom_read_rtstruct(struct mmdx_ctx *ctx,
+                                           const char *path,
+                                           const char *roi_name,
+                                           struct mmdx_dicom_rtstruct *out);
+/* Same on a buffer (fuzzing); path is only used in messages. */
+enum mmdx_status mmdx__dicom_read_rtstruct_mem(struct mmdx_ctx *ctx,
+                                               const char *path,
+                                               const void *data, size_t len,
+                                               const char *roi_name,
+                                               struct mmdx_dicom_rtstruct *out);
+void mmdx__dicom_rtstruct_fini(struct mmdx_dicom_rtstruct *rt);
+/* True when path is a DICOM file whose SOPClassUID is RT Structure Set
+ * Storage or whose Modality is RTSTRUCT (errors are not reported). */
+bool mmdx__dicom_is_rtstruct(const char *path);
+
+/* One ROI for mmdx__dicom_write_rtstruct. */
+struct mmdx_dicom_rt_roi {
+    const char *name;               /* ROIName */
+    size_t ncontours;
+    const size_t *npts;             /* points of each contour */
+    const double *const *pts_mm;    /* 3 * npts[i] LPS mm each */
+    const char *geometric_type;     /* NULL = "CLOSED_PLANAR" */
+};
+
+struct mmdx_dicom_rt_write {
+    const char *patient_id;         /* the pseudonym (required) */
+    const char *frame_uid;          /* FrameOfReferenceUID; NULL generated */
+    const struct mmdx_dicom_rt_roi *rois;
+    size_t nroi;
+};
+
+/**
+ * Write an RT Structure Set (explicit VR little endian) with the given
+ * ROIs, numbered 1..nroi, to path atomically (0640). For tests and
+ * fixtures.
+ * @return MMDX_OK, E_INVAL, E_IO, E_NOMEM, E_INTERNAL.
+ */
+enum mmdx_status mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx,
+                                            const char *path,
+                                            const struct mmdx_dicom_rt_write *w);
+
 /* ---- JPEG 2000 (dicom_j2k.c) --------------------------------------------------------- */
 /**
  * Decode one JPEG 2000 codestream (J2K or JP2) into dst: rows*cols*spp

@@ -1831,3 +1831,463 @@ mmdx__dicom_read_waveform(struct mmdx_ctx *ctx, const char *path,
         mmdx__dicom_waveform_fini(out);
     return st;
 }
+
+/* ---- RT Structure Set ---------------------------------------------------------------------
+ *
+ * Only geometry is read: the chosen ROI's contours as patient-coordinate
+ * points. The rasterisation onto an image is C code (mask_rtstruct.c).
+ * ROI names are compared but never put in a message (they are free text
+ * typed at the planning system). */
+
+static bool ieq(const std::string &a, const char *b)
+{
+    size_t n = strlen(b);
+
+    if (a.size() != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+
+        if (x >= 'A' && x <= 'Z')
+            x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = static_cast<char>(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+static bool looks_rtstruct(DcmDataset *ds)
+{
+    return get_str(ds, DCM_SOPClassUID, NULL) == UID_RTStructureSetStorage ||
+           get_str(ds, DCM_Modality, NULL) == "RTSTRUCT";
+}
+
+/* Parse ContourData ("x\y\z\x\...") strictly into dst (3 * npts values). */
+static enum mmdx_status parse_contour(struct mmdx_ctx *ctx, const char *path,
+                                      const char *field, const OFString &s,
+                                      double *dst, size_t nvals)
+{
+    size_t i = 0, k = 0, n = s.length();
+    const char *p = s.c_str();
+
+    while (k < nvals) {
+        char tok[40];
+        size_t b = i, e;
+        double v;
+
+        while (i < n && p[i] != '\\')
+            i++;
+        e = i;
+        while (b < e && (p[b] == ' ' || p[b] == '\0'))
+            b++;
+        while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\0'))
+            e--;
+        if (e - b == 0 || e - b >= sizeof(tok))
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "value %zu is empty or longer than a decimal string",
+                        k + 1);
+        memcpy(tok, p + b, e - b);
+        tok[e - b] = '\0';
+        if (!mmdx__parse_double(tok, &v) || !std::isfinite(v) ||
+            std::fabs(v) > 1e7)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "value %zu is not a coordinate in mm", k + 1);
+        dst[k++] = v;
+        if (i >= n)
+            break;
+        i++;   /* past the backslash */
+    }
+    if (k != nvals || i < n)
+        return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                    "holds %s values than 3 x NumberOfContourPoints (%zu)",
+                    k != nvals ? "fewer" : "more", nvals);
+    return MMDX_OK;
+}
+
+static enum mmdx_status rt_impl(struct mmdx_ctx *ctx, const char *path,
+                                const char *fspath, const char *roi_name,
+                                struct mmdx_dicom_rtstruct *out)
+{
+    DcmFileFormat ff;
+    enum mmdx_status st = parse_file(ctx, path, fspath, ff);
+    char field[96];
+
+    if (st)
+        return st;
+    DcmDataset *ds = ff.getDataset();
+    {
+        id_list ids;
+
+        if (!collect_ids(ds, ids, 0) || !ids.take(&out->ids, &out->nids))
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
+    if (!looks_rtstruct(ds))
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "SOPClassUID (0008,0016)",
+                    "not an RT Structure Set");
+    DcmSequenceOfItems *rois = NULL;
+    if (ds->findAndGetSequence(DCM_StructureSetROISequence, rois).bad() ||
+        !rois || !rois->card())
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "StructureSetROISequence (3006,0020)",
+                    "missing or empty: the file defines no ROI");
+    out->nroi = rois->card();
+    long pick = -1;
+    if (!roi_name || !roi_name[0]) {
+        pick = 0;
+    } else {
+        for (unsigned long i = 0; i < rois->card() && pick < 0; i++)
+            if (get_str(rois->getItem(i), DCM_ROIName, NULL) == roi_name)
+                pick = static_cast<long>(i);
+        for (unsigned long i = 0; i < rois->card() && pick < 0; i++)
+            if (ieq(get_str(rois->getItem(i), DCM_ROIName, NULL), roi_name))
+                pick = static_cast<long>(i);
+        if (pick < 0)
+            return FAIL(ctx, MMDX_E_NOTFOUND, path, "ROIName (3006,0026)",
+                        "no ROI of the requested name among the %zu ROIs of "
+                        "StructureSetROISequence", out->nroi);
+    }
+    out->roi_index = static_cast<size_t>(pick);
+    double num;
+    snprintf(field, sizeof(field),
+             "StructureSetROISequence[%ld].ROINumber (3006,0022)", pick + 1);
+    if (get_num(rois->getItem(static_cast<unsigned long>(pick)),
+                DCM_ROINumber, 0, &num) != 1 ||
+        num != std::floor(num) || std::fabs(num) > 1e9)
+        return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                    "missing or not an integer");
+    out->roi_number = static_cast<long>(num);
+
+    DcmSequenceOfItems *rcs = NULL;
+    DcmItem *rc = NULL;
+    if (ds->findAndGetSequence(DCM_ROIContourSequence, rcs).good() && rcs)
+        for (unsigned long i = 0; i < rcs->card() && !rc; i++) {
+            double r;
+
+            if (get_num(rcs->getItem(i), DCM_ReferencedROINumber, 0, &r) ==
+                    1 &&
+                r == num)
+                rc = rcs->getItem(i);
+        }
+    if (!rc)
+        return FAIL(ctx, MMDX_E_FORMAT, path, "ROIContourSequence (3006,0039)",
+                    "no item references ROINumber %ld", out->roi_number);
+    DcmSequenceOfItems *cs = NULL;
+    if (rc->findAndGetSequence(DCM_ContourSequence, cs).bad() || !cs ||
+        !cs->card())
+        return MMDX_OK;   /* an ROI without contours: empty, said later */
+    if (cs->card() > MMDX_RT_MAX_CONTOURS)
+        return FAIL(ctx, MMDX_E_LIMIT, path, "ContourSequence (3006,0040)",
+                    "%lu contours exceed the limit of %u", cs->card(),
+                    MMDX_RT_MAX_CONTOURS);
+    out->c = static_cast<mmdx_rt_contour *>(
+        mmdx__calloc(cs->card(), sizeof(mmdx_rt_contour)));
+    if (!out->c)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    for (unsigned long i = 0; i < cs->card(); i++) {
+        DcmItem *ci = cs->getItem(i);
+        mmdx_rt_contour *c = &out->c[out->ncontours];
+        std::string type = get_str(ci, DCM_ContourGeometricType, NULL);
+        DcmElement *el = NULL;
+        OFString data;
+        double np;
+        int got;
+        size_t vm;
+
+        out->ncontours++;
+        snprintf(field, sizeof(field),
+                 "ContourSequence[%lu].NumberOfContourPoints (3006,0046)",
+                 i + 1);
+        got = get_num(ci, DCM_NumberOfContourPoints, 0, &np);
+        if (got == -1 || (got == 1 && (np < 1 || np != std::floor(np))))
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "not a positive integer");
+        snprintf(field, sizeof(field),
+                 "ContourSequence[%lu].ContourData (3006,0050)", i + 1);
+        if (ci->findAndGetElement(DCM_ContourData, el).bad() || !el)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field, "missing");
+        if (el->getLength() > 40ul * 3 * MMDX_RT_MAX_POINTS)
+            return FAIL(ctx, MMDX_E_LIMIT, path, field,
+                        "%lu bytes exceed the limit", 
+                        static_cast<unsigned long>(el->getLength()));
+        vm = el->getVM();
+        if (got == 0)
+            np = static_cast<double>(vm / 3);
+        if (vm % 3 || vm / 3 != static_cast<size_t>(np) || !vm)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "%zu values: not 3 x NumberOfContourPoints (%.0f)",
+                        vm, np);
+        if (np > MMDX_RT_MAX_POINTS ||
+            out->npoints + static_cast<size_t>(np) > MMDX_RT_MAX_POINTS)
+            return FAIL(ctx, MMDX_E_LIMIT, path, field,
+                        "more than %u contour points in the ROI",
+                        MMDX_RT_MAX_POINTS);
+        c->npts = static_cast<size_t>(np);
+        c->closed = type == "CLOSED_PLANAR" || type == "CLOSEDPLANAR_XOR";
+        c->pts_mm = static_cast<double *>(
+            mmdx__malloc(3 * c->npts * sizeof(double)));
+        if (!c->pts_mm)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+        out->npoints += c->npts;
+        if (el->getOFStringArray(data).bad())
+            return FAIL(ctx, MMDX_E_FORMAT, path, field, "unreadable");
+        st = parse_contour(ctx, path, field, data, c->pts_mm, 3 * c->npts);
+        if (st)
+            return st;
+    }
+    return MMDX_OK;
+}
+
+static enum mmdx_status rt_guarded(struct mmdx_ctx *ctx, const char *path,
+                                   const char *fspath, const char *roi_name,
+                                   struct mmdx_dicom_rtstruct *out)
+{
+    enum mmdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    try {
+        setup();
+        st = rt_impl(ctx, path, fspath, roi_name, out);
+    } catch (const std::bad_alloc &) {
+        st = FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        st = FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                  "DCMTK raised an exception");
+    }
+    if (st)
+        mmdx__dicom_rtstruct_fini(out);
+    return st;
+}
+
+extern "C" void mmdx__dicom_rtstruct_fini(struct mmdx_dicom_rtstruct *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->ncontours; i++)
+        mmdx__free(rt->c[i].pts_mm);
+    mmdx__free(rt->c);
+    mmdx__dicom_ids_free(rt->ids, rt->nids);
+    memset(rt, 0, sizeof(*rt));
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_rtstruct(struct mmdx_ctx *ctx, const char *path,
+                          const char *roi_name,
+                          struct mmdx_dicom_rtstruct *out)
+{
+    struct stat sb;
+
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &sb) != 0)
+        return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
+                    NULL, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "not a regular file");
+    if (static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
+        return FAIL(ctx, MMDX_E_LIMIT, path, NULL,
+                    "file of %lld bytes exceeds the limit of %llu",
+                    static_cast<long long>(sb.st_size),
+                    static_cast<unsigned long long>(MMDX_DICOM_MAX_FILE_BYTES));
+    return rt_guarded(ctx, path, path, roi_name, out);
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_rtstruct_mem(struct mmdx_ctx *ctx, const char *path,
+                              const void *data, size_t len,
+                              const char *roi_name,
+                              struct mmdx_dicom_rtstruct *out)
+{
+    int fd = memfd_create("mmdx-rtstruct", MFD_CLOEXEC);
+    char fspath[64];
+    const char *p = static_cast<const char *>(data);
+    size_t done = 0;
+    enum mmdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    if (fd < 0)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
+                    strerror(errno));
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot buffer: %s",
+                        strerror(errno));
+        }
+        done += static_cast<size_t>(w);
+    }
+    snprintf(fspath, sizeof(fspath), "/proc/self/fd/%d", fd);
+    st = rt_guarded(ctx, path, fspath, roi_name, out);
+    close(fd);
+    return st;
+}
+
+extern "C" bool mmdx__dicom_is_rtstruct(const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
+        return false;
+    try {
+        DcmFileFormat ff;
+
+        setup();
+        if (parse_file(NULL, path, path, ff))
+            return false;
+        return looks_rtstruct(ff.getDataset());
+    } catch (...) {
+        return false;
+    }
+}
+
+static enum mmdx_status rt_write_impl(struct mmdx_ctx *ctx, const char *path,
+                                      const struct mmdx_dicom_rt_write *w)
+{
+    DcmFileFormat ff;
+    DcmDataset *ds = ff.getDataset();
+    char study[100], series[100], sop[100], frame[100];
+    enum mmdx_status st = MMDX_OK;
+
+    dcmGenerateUniqueIdentifier(study, SITE_STUDY_UID_ROOT);
+    dcmGenerateUniqueIdentifier(series, SITE_SERIES_UID_ROOT);
+    dcmGenerateUniqueIdentifier(sop, SITE_INSTANCE_UID_ROOT);
+    if (w->frame_uid)
+        copy_str(frame, sizeof(frame), w->frame_uid);
+    else
+        dcmGenerateUniqueIdentifier(frame, SITE_SERIES_UID_ROOT);
+    struct {
+        DcmTagKey key;
+        std::string v;
+    } attrs[] = {
+        { DCM_SOPClassUID, UID_RTStructureSetStorage },
+        { DCM_SOPInstanceUID, sop },
+        { DCM_StudyInstanceUID, study },
+        { DCM_SeriesInstanceUID, series },
+        { DCM_Modality, "RTSTRUCT" },
+        { DCM_PatientName, "" },
+        { DCM_PatientID, w->patient_id },
+        { DCM_PatientBirthDate, "" },
+        { DCM_PatientSex, "" },
+        { DCM_StudyDate, "" },
+        { DCM_StudyTime, "" },
+        { DCM_ReferringPhysicianName, "" },
+        { DCM_StudyID, "" },
+        { DCM_AccessionNumber, "" },
+        { DCM_SeriesNumber, "1" },
+        { DCM_InstanceNumber, "1" },
+        { DCM_Manufacturer, "mmdx test fixture" },
+        { DCM_StructureSetLabel, "mmdx" },
+        { DCM_StructureSetDate, "" },
+        { DCM_StructureSetTime, "" },
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
+        st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (st)
+        return st;
+    {
+        DcmItem *it = NULL;
+
+        if (ds->findOrCreateSequenceItem(
+                  DCM_ReferencedFrameOfReferenceSequence, it, -2).bad() ||
+            it->putAndInsertString(DCM_FrameOfReferenceUID, frame).bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                        "cannot build ReferencedFrameOfReferenceSequence");
+    }
+    for (size_t r = 0; r < w->nroi; r++) {
+        const mmdx_dicom_rt_roi *roi = &w->rois[r];
+        std::string num = std::to_string(r + 1);
+        DcmItem *ss = NULL, *rc = NULL, *ob = NULL;
+
+        if (ds->findOrCreateSequenceItem(DCM_StructureSetROISequence, ss,
+                                         -2).bad() ||
+            ss->putAndInsertString(DCM_ROINumber, num.c_str()).bad() ||
+            ss->putAndInsertString(DCM_ReferencedFrameOfReferenceUID,
+                                   frame).bad() ||
+            ss->putAndInsertString(DCM_ROIName,
+                                   roi->name ? roi->name : "").bad() ||
+            ss->putAndInsertString(DCM_ROIGenerationAlgorithm,
+                                   "MANUAL").bad() ||
+            ds->findOrCreateSequenceItem(DCM_ROIContourSequence, rc,
+                                         -2).bad() ||
+            rc->putAndInsertString(DCM_ROIDisplayColor, "255\\0\\0").bad() ||
+            rc->putAndInsertString(DCM_ReferencedROINumber,
+                                   num.c_str()).bad() ||
+            ds->findOrCreateSequenceItem(DCM_RTROIObservationsSequence, ob,
+                                         -2).bad() ||
+            ob->putAndInsertString(DCM_ObservationNumber, num.c_str()).bad() ||
+            ob->putAndInsertString(DCM_ReferencedROINumber,
+                                   num.c_str()).bad() ||
+            ob->putAndInsertString(DCM_RTROIInterpretedType, "GTV").bad() ||
+            ob->putAndInsertString(DCM_ROIInterpreter, "").bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                        "cannot build the ROI sequences");
+        for (size_t c = 0; c < roi->ncontours; c++) {
+            DcmItem *ci = NULL;
+            std::string data;
+
+            for (size_t k = 0; k < 3 * roi->npts[c]; k++) {
+                if (k)
+                    data += "\\";
+                data += fmt_ds(roi->pts_mm[c][k]);
+            }
+            if (rc->findOrCreateSequenceItem(DCM_ContourSequence, ci,
+                                             -2).bad() ||
+                ci->putAndInsertString(DCM_ContourGeometricType,
+                                       roi->geometric_type
+                                           ? roi->geometric_type
+                                           : "CLOSED_PLANAR").bad() ||
+                ci->putAndInsertString(
+                      DCM_NumberOfContourPoints,
+                      std::to_string(roi->npts[c]).c_str()).bad() ||
+                ci->putAndInsertOFStringArray(DCM_ContourData,
+                                              data.c_str()).bad())
+                return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                            "cannot build ContourSequence");
+        }
+    }
+
+    std::vector<char> bytes;
+    std::vector<char> chunk(1 << 16);
+    DcmOutputBufferStream os(chunk.data(), chunk.size());
+    OFCondition c;
+
+    ff.transferInit();
+    do {
+        void *b = NULL;
+        offile_off_t n = 0;
+
+        c = ff.write(os, EXS_LittleEndianExplicit, EET_ExplicitLength, NULL);
+        os.flushBuffer(b, n);
+        bytes.insert(bytes.end(), static_cast<char *>(b),
+                     static_cast<char *>(b) + n);
+    } while (c == EC_StreamNotifyClient);
+    ff.transferEnd();
+    if (c.bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL, "cannot serialise: %s",
+                    c.text());
+    return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx, const char *path,
+                           const struct mmdx_dicom_rt_write *w)
+{
+    if (!w || !w->patient_id || !w->patient_id[0] || (w->nroi && !w->rois))
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL,
+                    "invalid RT structure set description (pseudonym and "
+                    "ROIs are required)");
+    try {
+        setup();
+        return rt_write_impl(ctx, path, w);
+    } catch (const std::bad_alloc &) {
+        return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "DCMTK raised an exception");
+    }
+}

@@ -1,17 +1,20 @@
 /*
  * load_image.c - stage load.image: the patient's DICOM image or series
  * (MMDX_SLOT_IMAGE) and, when the patient has one, the region-of-interest
- * mask (MMDX_SLOT_MASK: a DICOM SEG or a DICOM mask image on the same
- * grid). Possibly identifying attributes of every file read are reported
- * to the de-identification gate; their values never leave memory.
+ * mask (MMDX_SLOT_MASK: a DICOM SEG or mask image on the same grid, a
+ * NIfTI-1 file or a DICOM RTSTRUCT ROI; see mask_load.c). Possibly
+ * identifying attributes of every file read are reported to the
+ * de-identification gate; their values never leave memory.
  */
 #include "core/common.h"
 #include "io/dicom.h"
+#include "io/mask.h"
 #include "pipeline/stage.h"
 
 struct load_priv {
     long max_mvoxels;     /* limit, millions of values per series */
     int color;            /* 0 keep RGB, 1 luma (one channel) */
+    char *mask_roi;       /* RTSTRUCT ROI name; NULL = the first */
 };
 
 static enum mmdx_status add_id(void *user, const char *file,
@@ -56,7 +59,7 @@ static enum mmdx_status load_process(struct mmdx_stage *s,
 {
     struct load_priv *pr = s->priv;
     struct mmdx_dicom_limits lim = { 0, 0 };
-    struct mmdx_image *img = NULL, *mask = NULL;
+    struct mmdx_image *img = NULL;
     enum mmdx_status st;
 
     lim.max_voxels = (uint64_t)pr->max_mvoxels * 1000000ULL;
@@ -75,20 +78,8 @@ static enum mmdx_status load_process(struct mmdx_stage *s,
     mmdx__patient_set_slot(p, MMDX_SLOT_IMAGE, img, mmdx__image_free_v);
     if (!p->mask_path)
         return MMDX_OK;
-    st = mmdx__dicom_load(s->ctx, p->mask_path, &lim, add_id, p, &mask);
-    if (st)
-        return st;
-    if (mask->nx != img->nx || mask->ny != img->ny || mask->nz != img->nz ||
-        mask->nc != 1) {
-        st = mmdx__fail(s->ctx, MMDX_E_MISMATCH, "load.image", p->mask_path,
-                        0, NULL, "mask grid %zux%zux%zu (x%u) differs from "
-                        "the image's %zux%zux%zu", mask->nx, mask->ny,
-                        mask->nz, mask->nc, img->nx, img->ny, img->nz);
-        mmdx__image_free(mask);
-        return st;
-    }
-    mmdx__patient_set_slot(p, MMDX_SLOT_MASK, mask, mmdx__image_free_v);
-    return MMDX_OK;
+    return mmdx__load_image_mask(s->ctx, p, img, pr->mask_roi,
+                                 lim.max_voxels);
 }
 
 static const struct mmdx_param load_params[] = {
@@ -97,6 +88,9 @@ static const struct mmdx_param load_params[] = {
       "largest series accepted, millions of values (voxels x channels)" },
     { "color", MMDX_PARAM_ENUM, offsetof(struct load_priv, color), 0, NULL,
       0, 0, "keep|luma", "RGB images: keep 3 channels or convert to luma" },
+    { "mask_roi", MMDX_PARAM_STRING, offsetof(struct load_priv, mask_roi), 0,
+      NULL, 0, 0, NULL,
+      "RTSTRUCT masks: name of the ROI to rasterise (default: the first)" },
     { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

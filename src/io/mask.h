@@ -1,0 +1,169 @@
+/*
+ * mask.h - region-of-interest masks for an image: NIfTI-1 files (.nii,
+ * .nii.gz; mask_nifti.c), DICOM RTSTRUCT contours rasterised onto the
+ * image (mask_rtstruct.c), DICOM SEG / mask images (dicom.c), and the
+ * dispatcher load.image calls (mask_load.c). Internal to libmmdx.
+ */
+#ifndef MMDX_MASK_H
+#define MMDX_MASK_H
+
+#include "core/common.h"
+#include "io/dicom.h"
+#include "io/image.h"
+
+/* ---- NIfTI-1 ------------------------------------------------------------- */
+
+#define MMDX_NIFTI_HDR_BYTES 348
+#define MMDX_NIFTI_MAX_VOX_OFFSET (64L << 20)  /* header + extensions */
+#define MMDX_NIFTI_MAX_GZ_BYTES (1ULL << 30)   /* compressed file */
+
+struct mmdx_nifti_hdr {
+    size_t dim[3];            /* voxels along i, j, k */
+    int datatype;             /* NIFTI_TYPE_*: 2, 4, 8, 16, 64, 256, 512,
+                                 768 */
+    unsigned bytes_per_voxel;
+    bool big_endian;          /* header (and data) byte order */
+    double pixdim[3];         /* mm */
+    size_t vox_offset;        /* bytes from the file start to voxel 0 */
+    double slope, inter;      /* scl_slope (1 when 0/invalid), scl_inter */
+    int qform_code, sform_code;
+    bool has_affine;          /* sform (preferred) or qform usable */
+    double affine[3][4];      /* voxel (i, j, k) -> RAS+ mm */
+};
+
+/*
+ * Parse and validate a NIfTI-1 single-file header (the first 348 bytes of
+ * the decompressed file; len may be larger). Every check names the field
+ * (sizeof_hdr, magic, dim, datatype, bitpix, vox_offset, pixdim,
+ * quatern_*, srow_*). Voxel count above max_voxels (0 = the DICOM
+ * default) is E_LIMIT, before any allocation.
+ * @return MMDX_OK, E_FORMAT, E_UNSUPPORTED (NIfTI-2, two-file pairs,
+ *         4D data, complex/RGB types), E_LIMIT.
+ */
+enum mmdx_status mmdx__nifti_parse_header(struct mmdx_ctx *ctx,
+                                          const char *path,
+                                          const uint8_t *b, size_t len,
+                                          uint64_t max_voxels,
+                                          struct mmdx_nifti_hdr *h);
+
+/*
+ * Decode a whole NIfTI-1 file held in memory (plain or gzip) into a
+ * one-channel float image in the file's (i, j, k) order, scaled by
+ * scl_slope / scl_inter; geometry (when the header has an sform or
+ * qform) converted to DICOM patient coordinates (LPS) in row_cos, col_cos,
+ * normal, spacing_mm and pos_mm. NaN voxels become 0.
+ * @param out [transfer] on success; NULL on failure.
+ * @return as mmdx__nifti_parse_header, plus E_NOMEM; a truncated or
+ *         corrupt gzip stream is E_FORMAT (field "data").
+ */
+enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
+                                    const uint8_t *data, size_t len,
+                                    uint64_t max_voxels,
+                                    struct mmdx_image **out);
+
+/* Read the file at path (size-limited) and decode it. */
+enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
+                                  uint64_t max_voxels,
+                                  struct mmdx_image **out);
+
+/* True when data starts like a NIfTI-1 single file or a gzip stream whose
+ * name ends in .nii.gz (name may be NULL). */
+bool mmdx__nifti_sniff(const uint8_t *data, size_t len, const char *name);
+
+/* ---- putting a mask on the image's grid -------------------------------- */
+
+/* Voxel-to-patient transform (LPS, mm) of an image: column a of B is the
+ * step along voxel axis a, o the centre of voxel 0. For one slice the
+ * slice step is the normal times zstep_hint (> 0), else the spacing or
+ * thickness, else 1 mm. False when the image carries no geometry. */
+bool mmdx__image_frame(const struct mmdx_image *m, double B[3][3],
+                       double o[3], double zstep_hint);
+/* 3x3 inverse; false when (nearly) singular. */
+bool mmdx__inverse3(const double A[3][3], double I[3][3]);
+
+/* What mmdx__mask_align found (for the data-quality flags). */
+enum mmdx_mask_geom {
+    MMDX_MASK_GEOM_SAME = 0,      /* same grid, geometry checked */
+    MMDX_MASK_GEOM_REORDERED = 1, /* same voxels, axes flipped/permuted */
+    MMDX_MASK_GEOM_UNCHECKED = 2  /* one side has no geometry: dimensions
+                                     only */
+};
+
+/*
+ * Put src (a mask in its own voxel order) on img's grid: when both carry
+ * geometry, each src axis must map onto an image axis (flips and
+ * permutations are undone, within 0.1 voxel), and the grids must
+ * coincide; else the dimensions must be equal in order. Errors are
+ * E_MISMATCH naming path and field "geometry" or "dim".
+ * @param out [transfer] a new image on img's grid (values of src).
+ */
+enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
+                                  const struct mmdx_image *img,
+                                  const struct mmdx_image *src,
+                                  struct mmdx_image **out,
+                                  enum mmdx_mask_geom *geom);
+
+/* ---- DICOM RTSTRUCT ------------------------------------------------------ */
+
+/*
+ * Rasterise the contours of one ROI of the RT Structure Set at path onto
+ * img's slices: each CLOSED_PLANAR contour is assigned to the slice whose
+ * plane it lies in (within half the slice spacing) and filled by the
+ * even-odd rule at the voxel centres (several contours of a slice XOR,
+ * so holes stay holes). roi_name NULL or "" = the first ROI of
+ * StructureSetROISequence; else the ROI with that name (exact match).
+ * @param out [transfer] a 0/1 mask on img's grid.
+ * @return MMDX_OK; E_NOTFOUND (no such ROI: the message lists how many
+ *         there are, not their names), E_FORMAT (naming the attribute),
+ *         E_MISMATCH (image without geometry, contour off every slice),
+ *         E_NOMEM.
+ */
+enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
+                                     const struct mmdx_image *img,
+                                     const char *roi_name,
+                                     mmdx__dicom_id_fn idfn, void *user,
+                                     struct mmdx_image **out,
+                                     size_t *ncontours);
+
+/* ---- the dispatcher ------------------------------------------------------- */
+
+struct mmdx_mask_opts {
+    const char *roi_name;      /* RTSTRUCT ROI; NULL/"" = the first */
+    uint64_t max_voxels;       /* 0 = default */
+};
+
+/* What kind of file the mask was. */
+enum mmdx_mask_kind {
+    MMDX_MASK_DICOM = 0,       /* DICOM SEG or mask image */
+    MMDX_MASK_NIFTI = 1,
+    MMDX_MASK_RTSTRUCT = 2
+};
+
+/*
+ * Load the mask at path for img by content: NIfTI-1 (.nii, .nii.gz),
+ * DICOM RTSTRUCT, or a DICOM SEG / mask image. The result is on img's
+ * grid (checked or reordered as mmdx__mask_align says).
+ * @param out [transfer] on success.
+ */
+enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
+                                 const struct mmdx_image *img,
+                                 const struct mmdx_mask_opts *o,
+                                 mmdx__dicom_id_fn idfn, void *user,
+                                 struct mmdx_image **out,
+                                 enum mmdx_mask_kind *kind,
+                                 enum mmdx_mask_geom *geom);
+
+/*
+ * load.image's mask step: load p->mask_path for img (mmdx__mask_load),
+ * report the mask file's identifying attributes, flag how its geometry
+ * was matched (image.mask.geometry_unchecked, image.mask.reoriented) and
+ * put it in MMDX_SLOT_MASK.
+ */
+struct mmdx_patient;
+enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
+                                       struct mmdx_patient *p,
+                                       const struct mmdx_image *img,
+                                       const char *roi_name,
+                                       uint64_t max_voxels);
+
+#endif
