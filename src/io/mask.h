@@ -125,7 +125,7 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
                                      struct mmdx_image **out,
                                      size_t *ncontours);
 
-/* ---- the dispatcher ------------------------------------------------------- */
+/* ---- the dispatcher ---------------------------------------------------- */
 
 struct mmdx_mask_opts {
     const char *roi_name;      /* RTSTRUCT ROI; NULL/"" = the first */

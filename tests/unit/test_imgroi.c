@@ -381,7 +381,7 @@ static void roi_hull__oom__nomem(void **state)
     mmdx__image_free(img);
 }
 
-/* ---- NIfTI-1 masks ---------------------------------------------------------- */
+/* ---- NIfTI-1 masks ------------------------------------------------------ */
 
 struct nii {
     int ndim, dim[7], datatype, bitpix;
@@ -465,8 +465,8 @@ static size_t nii_make(uint8_t *buf, size_t cap, const struct nii *s,
     for (r = 0; r < 3; r++)
         for (k = 0; k < 4; k++)
             put_f(buf + 280 + 16 * r + 4 * k, s->srow[r][k], s->be);
-    memcpy(buf + 344, s->magic, strlen(s->magic) + 1 > 4 ? 4
-                                                          : strlen(s->magic) + 1);
+    memcpy(buf + 344, s->magic,
+           strlen(s->magic) + 1 > 4 ? 4 : strlen(s->magic) + 1);
     for (i = 0; i < n && vals; i++) {
         uint8_t *p = buf + 352 + i * bpv;
         double v = vals[i];
@@ -756,14 +756,14 @@ static void mask_align__geometry__mapped_or_refused(void **state)
     struct mmdx_ctx *ctx = test_ctx();
     struct mmdx_image *img = axial(4, 3, 2), *src = NULL, *out = NULL;
     static uint8_t buf[4096];
-    double vals[24], o[3] = { 10, 20, 30 }, ex[3] = { 0.5, 0, 0 },
+    double vals[36], o[3] = { 10, 20, 30 }, ex[3] = { 0.5, 0, 0 },
            ey[3] = { 0, 0.5, 0 }, ez[3] = { 0, 0, 2 };
     enum mmdx_mask_geom g;
     struct nii s;
     size_t len, i, j, k;
 
     (void)state;
-    for (i = 0; i < 24; i++)
+    for (i = 0; i < 36; i++)
         vals[i] = (double)i;
     /* 1. identical grid */
     nii_default(&s, 4, 3, 2);
@@ -939,7 +939,7 @@ static void nifti_mask__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
-/* ---- RTSTRUCT masks ---------------------------------------------------------- */
+/* ---- RTSTRUCT masks ----------------------------------------------------- */
 
 /* A CT series of 3 axial slices of 16 x 16 (0.5 mm pixels, 2 mm apart,
  * z = 0, 2, 4; image origin x = -4, y = -4) written with the shim's CT
@@ -1307,7 +1307,7 @@ static void rtstruct_mask__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
-/* ---- automatic MR head mask ------------------------------------------------ */
+/* ---- automatic MR head mask --------------------------------------------- */
 
 static double noise(uint32_t *seed)
 {
@@ -1327,7 +1327,8 @@ static double noise(uint32_t *seed)
 static void mr_head_mask__synthetic__head_kept(void **state)
 {
     struct mmdx_image *img = grid(64, 64, 12, 1.0);
-    uint8_t *roi = mmdx__malloc(64 * 64 * 12), *truth = mmdx__malloc(64 * 64 * 12);
+    uint8_t *roi = mmdx__malloc(64 * 64 * 12);
+    uint8_t *truth = mmdx__malloc(64 * 64 * 12);
     struct mmdx_headmask_info hi;
     uint32_t seed = 99;
     size_t x, y, z, v = 0, inter = 0, nm = 0, nt = 0;
@@ -1338,9 +1339,11 @@ static void mr_head_mask__synthetic__head_kept(void **state)
     for (z = 0; z < 12; z++)
         for (y = 0; y < 64; y++)
             for (x = 0; x < 64; x++, v++) {
-                double dx = ((double)x - 31.5) / 24, dy = ((double)y - 31.5) / 28,
+                double dx = ((double)x - 31.5) / 24,
+                       dy = ((double)y - 31.5) / 28,
                        dz = ((double)z - 5.5) / 7;
-                double vx = ((double)x - 31.5) / 6, vy = ((double)y - 31.5) / 4,
+                double vx = ((double)x - 31.5) / 6,
+                       vy = ((double)y - 31.5) / 4,
                        vz = ((double)z - 5.5) / 3;
                 double val = fabs(30 * noise(&seed));
 
