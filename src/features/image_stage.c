@@ -77,6 +77,8 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
             mmdx__free(roi);
             return mmdx__nomem(s->ctx);
         }
+        for (v = 0; v < n; v++)
+            nin += roi[v];
     } else {
         memset(roi, 1, n);
         nin = n;
