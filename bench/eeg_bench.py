@@ -21,7 +21,8 @@ Each side runs in its own process per file, under /usr/bin/time (peak
 RSS = memory for that recording); times are medians over --reps runs
 inside the process (the first, cold run included in neither: one
 warm-up; process start, imports, pipeline loading and FFT planning are
-outside the timing on both sides). Both process CPU time (the steadier
+outside the timing on both sides; OPENBLAS_NUM_THREADS=1 on both sides,
+see ENV). Both process CPU time (the steadier
 figure on a shared machine; it counts every thread) and wall time are
 reported, each with its MNE/mmdx ratio. The mean relative alpha power of
 both sides is printed as a check that they did the same work.
@@ -132,11 +133,18 @@ def mne_one(path, reps):
                                  1e3 * statistics.median(cpu)))
 
 
+# OpenBLAS (linked by mmdx for the fusion area, and by numpy) starts a
+# pool of threads that spin for a while waiting for work that never comes
+# here; their CPU time would be counted against whichever side has them.
+# One thread on both sides.
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+
 def run_mmdx(build, pipeline, path, reps):
     r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M",
                         os.path.join(build, "bench", "eeg_bench"), "--reps",
                         str(reps + 1), pipeline, path],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=ENV)
     if r.returncode:
         sys.exit("eeg_bench failed: " + r.stderr)
     f = r.stdout.split("\t")
@@ -187,7 +195,7 @@ def main():
         r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M",
                             sys.executable, os.path.abspath(__file__),
                             "--mne-one", path, str(a.reps)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=ENV)
         if r.returncode:
             sys.exit("MNE failed: " + r.stderr)
         mne_ms, _, mne_alpha, mne_cpu = r.stdout.split()

@@ -32,9 +32,13 @@ struct mmdx_rfft {
     double *in;
     fftw_complex *out;
     fftw_plan plan;
+    double *ext;              /* 2 (n/2 + 5): windowing in the spectrum */
 #elif defined(MMDX_FFT_EIGEN)
     struct mmdx_eigen_rfft *eig;
+    double *in;               /* n: short segments */
+    double *ext;              /* 2 (n/2 + 5): windowing in the spectrum */
 #else
+    double *in;               /* n: windowed segment */
     bool real;              /* even n: kiss_fftr; odd: complex transform */
     void *cfg;              /* kiss_fftr_cfg or kiss_fft_cfg, in our memory */
     kiss_fft_scalar *rin;   /* n */
@@ -49,6 +53,80 @@ struct mmdx_rfft {
 #endif
 };
 
+/* Segments at least this long are windowed in the spectrum. */
+#define MMDX_SPECTRAL_MIN 16
+
+/*
+ * X: the transform of an unwindowed segment of n points, bins 0..n/2 as
+ * interleaved re/im (modified). Removes the mean (bin 0 is the sum of
+ * the samples, and the only bin the mean changes), applies the cosine-sum
+ * window c[0..nc) as a convolution of the spectrum -- Y[k] = c0 X[k] +
+ * sum_j (c_j / 2) (X[k-j] + X[k+j]), with X[-i] = conj X[i] and X[n-i] =
+ * conj X[i] -- and adds |Y[k]|^2 to acc[k]. ext holds n/2 + 1 + 4 bins.
+ */
+static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
+                           double *ext, double *acc)
+{
+    size_t h = n / 2, k, j;
+    const size_t pad = 2;
+    double *e = ext + 2 * pad; /* e[2 i], e[2 i + 1]: bin i, -pad <= i */
+
+    assert(nc >= 1 && nc <= 3 && n >= MMDX_SPECTRAL_MIN);
+    X[0] = 0;
+    X[1] = 0;
+    memcpy(e, X, 2 * (h + 1) * sizeof(double));
+    for (j = 1; j <= pad; j++) {
+        /* below bin 0: conj X[j]; above bin h: conj X[n - (h + j)] */
+        size_t up = n - (h + j);
+
+        e[-2 * (long)j] = X[2 * j];
+        e[-2 * (long)j + 1] = -X[2 * j + 1];
+        e[2 * (h + j)] = X[2 * up];
+        e[2 * (h + j) + 1] = -X[2 * up + 1];
+    }
+    if (nc == 1) {
+        for (k = 0; k <= h; k++)
+            acc[k] += c[0] * c[0] *
+                      (e[2 * k] * e[2 * k] + e[2 * k + 1] * e[2 * k + 1]);
+        return;
+    }
+    {
+        double c0 = c[0], c1 = 0.5 * c[1], c2 = nc > 2 ? 0.5 * c[2] : 0;
+
+        for (k = 0; k <= h; k++) {
+            const double *q = e + 2 * k;
+            double re = c0 * q[0] + c1 * (q[-2] + q[2]);
+            double im = c0 * q[1] + c1 * (q[-1] + q[3]);
+
+            if (nc > 2) {
+                re += c2 * (q[-4] + q[4]);
+                im += c2 * (q[-3] + q[5]);
+            }
+            acc[k] += re * re + im * im;
+        }
+    }
+}
+
+/* Time-domain path: (x - mean) * win into in[]. */
+static void welch_input(const double *x, const double *win, size_t n,
+                        double *in)
+{
+    double m = 0;
+    size_t k;
+
+    for (k = 0; k < n; k++)
+        m += x[k];
+    m /= (double)n;
+    for (k = 0; k < n; k++)
+        in[k] = (x[k] - m) * win[k];
+}
+
+enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
+                                struct mmdx_rfft **out)
+{
+    return mmdx__rfft_new_ex(ctx, n, false, out);
+}
+
 #ifdef MMDX_WITH_FFTW
 /* FFTW's planner is not thread-safe; plans are made and destroyed under
  * this lock (the one process-wide state of the library, for FFTW only). */
@@ -59,8 +137,8 @@ const char *mmdx__rfft_backend(void)
     return "fftw3-double";
 }
 
-enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
-                                struct mmdx_rfft **out)
+enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
+                                   bool measure, struct mmdx_rfft **out)
 {
     struct mmdx_rfft *p;
 
@@ -75,12 +153,14 @@ enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
     /* fftw_malloc for SIMD alignment; not counted by the OOM hooks */
     p->in = fftw_malloc(sizeof(double) * n);
     p->out = fftw_malloc(sizeof(fftw_complex) * (n / 2 + 1));
-    if (!p->in || !p->out) {
+    p->ext = mmdx__malloc(2 * (n / 2 + 5) * sizeof(double));
+    if (!p->in || !p->out || !p->ext) {
         mmdx__rfft_free(p);
         return mmdx__nomem(ctx);
     }
     pthread_mutex_lock(&fftw_plan_lock);
-    p->plan = fftw_plan_dft_r2c_1d((int)n, p->in, p->out, FFTW_ESTIMATE);
+    p->plan = fftw_plan_dft_r2c_1d((int)n, p->in, p->out,
+                                   measure ? FFTW_MEASURE : FFTW_ESTIMATE);
     pthread_mutex_unlock(&fftw_plan_lock);
     if (!p->plan) {
         mmdx__rfft_free(p);
@@ -101,6 +181,7 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
     }
     fftw_free(p->in);
     fftw_free(p->out);
+    mmdx__free(p->ext);
     mmdx__free(p);
 }
 
@@ -124,6 +205,32 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
         acc[k] += p->out[k][0] * p->out[k][0] + p->out[k][1] * p->out[k][1];
 }
 
+void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
+                          const double *win, const double *cosw, size_t ncos,
+                          double *acc)
+{
+    size_t k;
+
+    if (p->n < MMDX_SPECTRAL_MIN) {
+        welch_input(x, win, p->n, p->in);
+        fftw_execute(p->plan);
+        for (k = 0; k <= p->n / 2; k++)
+            acc[k] += p->out[k][0] * p->out[k][0] +
+                      p->out[k][1] * p->out[k][1];
+        return;
+    }
+    /* the plan's input is preserved (out of place r2c); another array
+     * may be given when its alignment is the planned one */
+    if (fftw_alignment_of((double *)(uintptr_t)x) ==
+        fftw_alignment_of(p->in)) {
+        fftw_execute_dft_r2c(p->plan, (double *)(uintptr_t)x, p->out);
+    } else {
+        memcpy(p->in, x, p->n * sizeof(double));
+        fftw_execute(p->plan);
+    }
+    welch_spectral(&p->out[0][0], p->n, cosw, ncos, p->ext, acc);
+}
+
 #elif defined(MMDX_FFT_EIGEN)
 
 const char *mmdx__rfft_backend(void)
@@ -131,11 +238,12 @@ const char *mmdx__rfft_backend(void)
     return "eigen-double";
 }
 
-enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
-                                struct mmdx_rfft **out)
+enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
+                                   bool measure, struct mmdx_rfft **out)
 {
     struct mmdx_rfft *p;
 
+    (void)measure;
     *out = NULL;
     if (n < 2 || n > (1u << 26))
         return mmdx__fail(ctx, MMDX_E_INVAL, "eeg.dsp", NULL, 0, NULL,
@@ -144,9 +252,12 @@ enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
     if (!p)
         return mmdx__nomem(ctx);
     p->n = n;
-    p->eig = mmdx__eigen_rfft_new(n);
+    p->in = mmdx__malloc(n * sizeof(double));
+    p->ext = mmdx__malloc(2 * (n / 2 + 5) * sizeof(double));
+    if (p->in && p->ext)
+        p->eig = mmdx__eigen_rfft_new(n);
     if (!p->eig) {
-        mmdx__free(p);
+        mmdx__rfft_free(p);
         return mmdx__nomem(ctx);
     }
     *out = p;
@@ -158,6 +269,8 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
     if (!p)
         return;
     mmdx__eigen_rfft_free(p->eig);
+    mmdx__free(p->in);
+    mmdx__free(p->ext);
     mmdx__free(p);
 }
 
@@ -171,6 +284,19 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
     mmdx__eigen_rfft_power(p->eig, x, acc, 1);
 }
 
+void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
+                          const double *win, const double *cosw, size_t ncos,
+                          double *acc)
+{
+    if (p->n < MMDX_SPECTRAL_MIN) {
+        welch_input(x, win, p->n, p->in);
+        mmdx__eigen_rfft_power(p->eig, p->in, acc, 1);
+        return;
+    }
+    welch_spectral(mmdx__eigen_rfft_fwd(p->eig, x), p->n, cosw, ncos,
+                   p->ext, acc);
+}
+
 #else /* KissFFT */
 
 const char *mmdx__rfft_backend(void)
@@ -178,12 +304,13 @@ const char *mmdx__rfft_backend(void)
     return "kissfft-float";
 }
 
-enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
-                                struct mmdx_rfft **out)
+enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
+                                   bool measure, struct mmdx_rfft **out)
 {
     struct mmdx_rfft *p;
     size_t len = 0;
 
+    (void)measure;
     *out = NULL;
     if (n < 2 || n > (1u << 26))
         return mmdx__fail(ctx, MMDX_E_INVAL, "eeg.dsp", NULL, 0, NULL,
@@ -213,10 +340,11 @@ enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
     p->sin_t = mmdx__malloc(sizeof(double) * n);
     p->gain = mmdx__malloc(sizeof(double) * (n / 2 + 1));
     p->pw = mmdx__malloc(sizeof(double) * (n / 2 + 1));
+    p->in = mmdx__malloc(sizeof(double) * n);
     p->mark = mmdx__calloc(n / 2 + 1, 1);
     if (!p->cfg || !p->rin || !p->out || (!p->real && !p->cin) || !p->dx ||
         !p->res || !p->best || !p->xr || !p->xi || !p->cos_t || !p->sin_t ||
-        !p->gain || !p->pw || !p->mark) {
+        !p->gain || !p->pw || !p->in || !p->mark) {
         mmdx__rfft_free(p);
         return mmdx__nomem(ctx);
     }
@@ -254,6 +382,7 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
     mmdx__free(p->sin_t);
     mmdx__free(p->gain);
     mmdx__free(p->pw);
+    mmdx__free(p->in);
     mmdx__free(p->mark);
     mmdx__free(p);
 }
@@ -402,6 +531,18 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
     for (k = 0; k <= p->n / 2; k++)
         acc[k] += p->pw[k];
 }
+
+/* Single precision: the mean and the window are applied to the input,
+ * in double, before the transform sees it. */
+void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
+                          const double *win, const double *cosw, size_t ncos,
+                          double *acc)
+{
+    (void)cosw;
+    (void)ncos;
+    welch_input(x, win, p->n, p->in);
+    mmdx__rfft_power_add(p, p->in, acc);
+}
 #endif
 
 size_t mmdx__rfft_size(const struct mmdx_rfft *p)
@@ -434,6 +575,29 @@ void mmdx__window_fill(enum mmdx_window w, double *out, size_t n)
             out[i] = 1.0;
             break;
         }
+    }
+}
+
+size_t mmdx__window_cosines(enum mmdx_window w, double *c)
+{
+    switch (w) {
+    case MMDX_WIN_HANN:
+        c[0] = 0.5;
+        c[1] = -0.5;
+        return 2;
+    case MMDX_WIN_HAMMING:
+        c[0] = 0.54;
+        c[1] = -0.46;
+        return 2;
+    case MMDX_WIN_BLACKMAN:
+        c[0] = 0.42;
+        c[1] = -0.5;
+        c[2] = 0.08;
+        return 3;
+    case MMDX_WIN_BOXCAR:
+    default:
+        c[0] = 1.0;
+        return 1;
     }
 }
 

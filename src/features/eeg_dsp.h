@@ -18,12 +18,30 @@ struct mmdx_rfft;
 /* Plan a real FFT of n points (any n >= 2). */
 enum mmdx_status mmdx__rfft_new(struct mmdx_ctx *ctx, size_t n,
                                 struct mmdx_rfft **out);
+/* Same; measure = true lets FFTW time candidate algorithms
+ * (FFTW_MEASURE: tens of ms per plan, faster transforms, last bits may
+ * differ from run to run); the other backends ignore it. */
+enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
+                                   bool measure, struct mmdx_rfft **out);
 void mmdx__rfft_free(struct mmdx_rfft *p);
 size_t mmdx__rfft_size(const struct mmdx_rfft *p);
 /* pow[k] = |X_k|^2 for k = 0..n/2 of x[0..n-1] (unnormalised DFT). */
 void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow);
 /* acc[k] += |X_k|^2, k = 0..n/2 (Welch accumulation). */
 void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc);
+/*
+ * One Welch segment: acc[k] += |DFT((x - mean(x)) * w)_k|^2, k = 0..n/2,
+ * for the periodic window w of mmdx__window_fill(), given both as its
+ * values win[0..n-1] and as its cosine coefficients cosw[0..ncos)
+ * (mmdx__window_cosines). x is not modified. The double precision
+ * backends transform x itself (no copy when it is aligned as planned):
+ * the mean is bin 0 of that transform, and the window is applied in the
+ * spectrum as the (at most 5-tap) convolution it is there. KissFFT, and
+ * segments shorter than 16, remove the mean and window in the input.
+ */
+void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
+                          const double *win, const double *cosw, size_t ncos,
+                          double *acc);
 /* "eigen-double", "kissfft-float" or "fftw3-double". */
 const char *mmdx__rfft_backend(void);
 
@@ -36,6 +54,9 @@ enum mmdx_window {
 };
 #define MMDX_WINDOW_CHOICES "hann|hamming|blackman|boxcar"
 void mmdx__window_fill(enum mmdx_window w, double *out, size_t n);
+/* The window as a sum of cosines: w[t] = sum_j c[j] cos(2 pi j t / n),
+ * j < the returned count (1..3). */
+size_t mmdx__window_cosines(enum mmdx_window w, double *c);
 
 /* ---- biquad filters ---------------------------------------------------------- */
 struct mmdx_biquad {

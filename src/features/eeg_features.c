@@ -173,7 +173,8 @@ static enum mmdx_status plan_get(struct mmdx_eeg_engine *eng, size_t n,
         eng->nplan = slot; /* slot stays free */
         return mmdx__nomem(eng->ctx);
     }
-    st = mmdx__rfft_new(eng->ctx, n, &eng->plan[slot].fft);
+    st = mmdx__rfft_new_ex(eng->ctx, n, eng->par->fft_plan == 1,
+                           &eng->plan[slot].fft);
     if (st) {
         mmdx__free(w);
         eng->nplan = slot;
@@ -185,6 +186,8 @@ static enum mmdx_status plan_get(struct mmdx_eeg_engine *eng, size_t n,
     eng->plan[slot].wss = 0;
     for (i = 0; i < n; i++)
         eng->plan[slot].wss += w[i] * w[i];
+    eng->plan[slot].ncos = mmdx__window_cosines(
+        (enum mmdx_window)eng->par->window, eng->plan[slot].cosw);
     *idx = slot;
     return MMDX_OK;
 }
@@ -273,7 +276,7 @@ struct pass {
     struct mmdx_biquad *sec;     /* nsel x nsec */
     size_t nsec;
     struct moments *mx, *md1, *md2; /* nsel each */
-    double *tmp, *acc;           /* nper, nsel x nfreq */
+    double *acc;                 /* nsel x nfreq */
     double **cur;                /* nread: this epoch's samples */
 };
 
@@ -295,7 +298,6 @@ static void pass_free(struct pass *w, size_t nread)
     mmdx__free(w->mx);
     mmdx__free(w->md1);
     mmdx__free(w->md2);
-    mmdx__free(w->tmp);
     mmdx__free(w->acc);
     mmdx__free(w->cur);
 }
@@ -451,9 +453,8 @@ static enum mmdx_status pass_alloc(struct mmdx_eeg_engine *eng,
         for (i = 0; i < w->nsel; i++)
             if (!(w->ring[i] = mmdx__malloc(cap * sizeof(double))))
                 return mmdx__nomem(eng->ctx);
-        w->tmp = mmdx__malloc(nper * sizeof(double));
         w->acc = mmdx__calloc(w->nsel * nfreq, sizeof(double));
-        if (!w->tmp || !w->acc)
+        if (!w->acc)
             return mmdx__nomem(eng->ctx);
     }
     return MMDX_OK;
@@ -515,77 +516,65 @@ static enum mmdx_status filters_make(struct mmdx_eeg_engine *eng,
  */
 static void hjorth_add(struct pass *w, size_t c, const double *x, size_t n)
 {
-    double k0 = x[0], s[2] = { 0, 0 }, q[2] = { 0, 0 };
-    double q1[2] = { 0, 0 }, q2[2] = { 0, 0 }, m, d1, d2;
+    double k0, s[2] = { 0, 0 }, q[2] = { 0, 0 };
+    double q1[2] = { 0, 0 }, q2[2] = { 0, 0 }, m, dp, a0, a1;
     size_t i;
 
     if (n == 0)
         return;
-    for (i = 0; i + 1 < n; i += 2) {
-        double a = x[i] - k0, b = x[i + 1] - k0;
+    k0 = x[0];
+    if (n < 3) {
+        a1 = n > 1 ? x[1] - k0 : 0;
+        s[0] = a1;
+        q[0] = a1 * a1;
+        q1[0] = a1 * a1;
+    } else {
+        /* samples 0 and 1 (x[0] - k0 = 0); then one loop over the
+         * samples, first differences and second differences */
+        a1 = x[1] - k0;
+        s[0] = a1;
+        q[0] = a1 * a1;
+        q1[0] = a1 * a1;
+        dp = a1;  /* previous first difference */
+        for (i = 2; i + 1 < n; i += 2) {
+            double da = x[i] - x[i - 1], db = x[i + 1] - x[i];
+            double ea = da - dp, eb = db - da;
 
-        s[0] += a;
-        s[1] += b;
-        q[0] += a * a;
-        q[1] += b * b;
-    }
-    if (i < n) {
-        double a = x[i] - k0;
+            a0 = x[i] - k0;
+            a1 = x[i + 1] - k0;
+            s[0] += a0;
+            s[1] += a1;
+            q[0] += a0 * a0;
+            q[1] += a1 * a1;
+            q1[0] += da * da;
+            q1[1] += db * db;
+            q2[0] += ea * ea;
+            q2[1] += eb * eb;
+            dp = db;
+        }
+        if (i < n) {
+            double da = x[i] - x[i - 1], ea = da - dp;
 
-        s[0] += a;
-        q[0] += a * a;
+            a0 = x[i] - k0;
+            s[0] += a0;
+            q[0] += a0 * a0;
+            q1[0] += da * da;
+            q2[0] += ea * ea;
+        }
     }
     m = (s[0] + s[1]) / (double)n;
     moments_merge(&w->mx[c], (double)n, k0 + m,
                   fmax(0.0, q[0] + q[1] - m * m * (double)n));
     if (n < 2)
         return;
-    /* first differences d[i] = x[i] - x[i-1], i = 1..n-1; second
-     * differences d[i] - d[i-1], i = 2..n-1 */
-    d1 = x[1] - x[0];
-    q1[0] = d1 * d1;
-    for (i = 2; i + 1 < n; i += 2) {
-        double da = x[i] - x[i - 1], db = x[i + 1] - x[i];
-        double ea = da - d1, eb = db - da;
-
-        q1[0] += da * da;
-        q1[1] += db * db;
-        q2[0] += ea * ea;
-        q2[1] += eb * eb;
-        d1 = db;
-    }
-    if (i < n) {
-        double da = x[i] - x[i - 1], ea = da - d1;
-
-        q1[0] += da * da;
-        q2[0] += ea * ea;
-    }
     m = (x[n - 1] - x[0]) / (double)(n - 1);
     moments_merge(&w->md1[c], (double)(n - 1), m,
                   fmax(0.0, q1[0] + q1[1] - m * m * (double)(n - 1)));
     if (n < 3)
         return;
-    d2 = (x[n - 1] - x[n - 2]) - (x[1] - x[0]);
-    m = d2 / (double)(n - 2);
+    m = ((x[n - 1] - x[n - 2]) - (x[1] - x[0])) / (double)(n - 2);
     moments_merge(&w->md2[c], (double)(n - 2), m,
                   fmax(0.0, q2[0] + q2[1] - m * m * (double)(n - 2)));
-}
-
-/* Sum of x[0..n-1] with four independent accumulators. */
-static double sum4(const double *x, size_t n)
-{
-    double a = 0, b = 0, c = 0, d = 0;
-    size_t i;
-
-    for (i = 0; i + 3 < n; i += 4) {
-        a += x[i];
-        b += x[i + 1];
-        c += x[i + 2];
-        d += x[i + 3];
-    }
-    for (; i < n; i++)
-        a += x[i];
-    return (a + b) + (c + d);
 }
 
 enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
@@ -732,16 +721,13 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
             if (seg_next >= bad_end) {
                 const double *win = eng->plan[pidx].win;
 
-                for (c = 0; c < w.nsel; c++) {
-                    const double *x = w.ring[c] + (seg_next - rb0);
-                    /* detrend: constant */
-                    double m = sum4(x, nper) / (double)nper;
-
-                    for (k = 0; k < nper; k++)
-                        w.tmp[k] = (x[k] - m) * win[k];
-                    mmdx__rfft_power_add(eng->plan[pidx].fft, w.tmp,
+                /* detrend (constant) and window: by the backend */
+                for (c = 0; c < w.nsel; c++)
+                    mmdx__rfft_welch_add(eng->plan[pidx].fft,
+                                         w.ring[c] + (seg_next - rb0), win,
+                                         eng->plan[pidx].cosw,
+                                         eng->plan[pidx].ncos,
                                          w.acc + c * nfreq);
-                }
                 r->nseg++;
             }
             seg_next += step;
@@ -1216,6 +1202,11 @@ static const struct mmdx_param eeg_params[] = {
       "absent: stable names), or every analysed channel" },
     { "write_psd", MMDX_PARAM_BOOL, P_(write_psd), 0, NULL, 0, 0, NULL,
       "write the PSD to eeg_psd.tsv in the patient's folder" },
+    { "fft_plan", MMDX_PARAM_ENUM, P_(fft_plan), 0, NULL, 0, 0,
+      MMDX_EEG_FFT_PLAN_CHOICES,
+      "FFTW builds only: estimate (plan in microseconds) or measure (time "
+      "candidate algorithms once per worker, tens of ms; faster transforms, "
+      "last bits may differ between runs)" },
     { "expect_fs_hz", MMDX_PARAM_DOUBLE, offsetof(struct eeg_priv,
                                                   expect_fs_hz),
       256, NULL, 0, 100000, NULL,

@@ -52,7 +52,9 @@ struct mmdx_eeg_params {
     double sef_percent;        /* spectral edge, percent of total power */
     int per_channel;           /* enum mmdx_eeg_perch */
     bool write_psd;            /* eeg_psd.tsv in the patient folder */
+    int fft_plan;              /* 0 estimate, 1 measure (FFTW only) */
 };
+#define MMDX_EEG_FFT_PLAN_CHOICES "estimate|measure"
 
 /* What one pass over a recording yields. */
 struct mmdx_eeg_result {
@@ -80,6 +82,8 @@ struct mmdx_eeg_engine {
         struct mmdx_rfft *fft;
         double *win;
         double wss;            /* sum of window squares */
+        double cosw[3];        /* the window as cosines, ncos of them */
+        size_t ncos;
     } plan[4];
     size_t nplan;
 };

@@ -70,3 +70,15 @@ extern "C" void mmdx__eigen_rfft_power(struct mmdx_eigen_rfft *p,
         /* not reached: the plan exists, fwd does not allocate */
     }
 }
+
+extern "C" double *mmdx__eigen_rfft_fwd(struct mmdx_eigen_rfft *p,
+                                        const double *x)
+{
+    try {
+        p->fft.fwd(p->out.data(), x, p->n);
+    } catch (...) {
+        /* not reached: the plan exists, fwd does not allocate */
+    }
+    /* std::complex<double> is laid out as double[2] */
+    return reinterpret_cast<double *>(p->out.data());
+}

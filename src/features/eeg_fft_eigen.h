@@ -20,6 +20,9 @@ void mmdx__eigen_rfft_free(struct mmdx_eigen_rfft *p);
  * to pow[]. */
 void mmdx__eigen_rfft_power(struct mmdx_eigen_rfft *p, const double *x,
                             double *pow, int add);
+/* The transform of x: bins 0..n/2 as interleaved re/im, in p's memory
+ * (valid until the next call). */
+double *mmdx__eigen_rfft_fwd(struct mmdx_eigen_rfft *p, const double *x);
 
 #ifdef __cplusplus
 }

@@ -697,12 +697,21 @@ enum mmdx_status mmdx__edf_read_samples(struct mmdx_edf *e, size_t i,
                 double off = base - (double)s->dig_min * gain;
                 double *o = out + done;
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                for (size_t j = 0; j < k; j++) {
+                    int16_t v;
+
+                    memcpy(&v, p + 2 * j, sizeof(v));
+                    o[j] = (double)v * gain + off;
+                }
+#else
                 for (size_t j = 0; j < k; j++)
                     o[j] = (double)(int16_t)(uint16_t)(
                                (uint16_t)p[2 * j] |
                                ((uint16_t)p[2 * j + 1] << 8)) *
                                gain +
                            off;
+#endif
             }
             done += k;
             pos = 0;

@@ -11,6 +11,9 @@
 #include "mmdx/mmdx.h"
 #include "test_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 /* ---- a small EDF writer for synthetic files ------------------------------- */
 
 struct tsig {
@@ -429,6 +432,196 @@ static void edfplus_d__gaps_and_tals__parsed(void **state)
     assert_int_equal(mmdx__edf_read(ctx, path, NULL, &sig), MMDX_E_FORMAT);
     assert_error_has(ctx, "record[2].annotations: EDF+D record without a "
                           "time-keeping TAL");
+    free(h);
+    mmdx__free(path);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/*
+ * Ensure that a real EDF+D recording reads with its gap: no EDF+D file
+ * with a clear licence exists in the shared data, so this one is made
+ * from the real EDF+C test.edf (6 records of 1 s, 139 signals at 512 Hz
+ * and an annotation signal whose first TAL in each record stamps it
+ * +0 .. +5) by keeping records 0, 1, 4 and 5 unchanged and writing
+ * "EDF+D" and 4 records into the header -- what a recorder writes when it
+ * pauses for 2 s. Expected: 4 s of samples, record 4's samples right
+ * after record 1's, one "EDF+D gap" of 2 s at 2 s, the annotations stored
+ * in the dropped records gone and the others at their original onsets.
+ */
+static void edfplus_d__real_recording_with_gap__read(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *src = test_shared("eeg/test.edf"), *dir, *path;
+    struct mmdx_edf *e = NULL;
+    struct mmdx_signal *orig = NULL, *sig = NULL;
+    unsigned char *all, *out;
+    size_t hb, rb, size, i, ngap = 0;
+    static const size_t keep[4] = { 0, 1, 4, 5 };
+    FILE *fp;
+    double a[512], b[512];
+
+    (void)state;
+    assert_int_equal(mmdx__edf_open(ctx, src, &e), MMDX_OK);
+    hb = e->header_bytes;
+    rb = e->rec_bytes;
+    assert_int_equal(e->nrec, 6);
+    assert_false(e->discontinuous);
+    mmdx__edf_close(e);
+    size = hb + 6 * rb;
+    all = malloc(size);
+    out = malloc(hb + 4 * rb);
+    assert_non_null(all);
+    assert_non_null(out);
+    fp = fopen(src, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(all, 1, size, fp), size);
+    fclose(fp);
+    memcpy(out, all, hb);
+    assert_memory_equal(out + 192, "EDF+C", 5);
+    put(out, 192, 44, "EDF+D");
+    put(out, 236, 8, "4");
+    for (i = 0; i < 4; i++)
+        memcpy(out + hb + i * rb, all + hb + keep[i] * rb, rb);
+    dir = test_tmpdir();
+    path = write_file(dir, "gap.edf", out, hb + 4 * rb, NULL, 0);
+
+    assert_int_equal(mmdx__edf_read(ctx, src, NULL, &orig), MMDX_OK);
+    {
+        struct mmdx_edf_opts o = { NULL, true, false };
+
+        assert_int_equal(mmdx__edf_read(ctx, path, &o, &sig), MMDX_OK);
+    }
+    assert_int_equal(sig->format, MMDX_FMT_EDFPLUS);
+    assert_int_equal(sig->nch, orig->nch);
+    assert_int_equal(sig->ch[0].n, 4 * 512);
+    assert_true(fabs(sig->duration_s - 4.0) < 1e-12);
+    /* record 4 follows record 1 */
+    for (i = 0; i < sig->nch; i += 23) {
+        size_t k;
+
+        assert_int_equal(mmdx__signal_read(ctx, sig, i, 2 * 512, 512, a),
+                         MMDX_OK);
+        for (k = 0; k < 512; k++)
+            b[k] = orig->ch[i].data[4 * 512 + k];
+        for (k = 0; k < 512; k++)
+            assert_true(fabs(a[k] - b[k]) <= 1e-6 * (fabs(b[k]) + 1));
+    }
+    for (i = 0; i < sig->nann; i++) {
+        if (strcmp(sig->ann[i].text, "EDF+D gap") == 0) {
+            ngap++;
+            assert_true(fabs(sig->ann[i].onset_s - 2.0) < 1e-9);
+            assert_true(fabs(sig->ann[i].duration_s - 2.0) < 1e-9);
+        } else {
+            /* the annotations stored in the kept records, on the
+             * recording's time axis: "start" at 0 and "type A" at 0.1344
+             * (record 0 and 1), "type A" at 2.5 (record 4); those of
+             * records 2 and 3 ("type A" at 0.3904, "type B" at 2) are
+             * gone with them */
+            static const struct {
+                const char *text;
+                double onset_s, duration_s;
+            } want[3] = { { "start", 0, 0 },
+                          { "type A", 0.1344, 0.256 },
+                          { "type A", 2.5, 2.5 } };
+            size_t j;
+            bool found = false;
+
+            for (j = 0; j < 3; j++)
+                found |= strcmp(want[j].text, sig->ann[i].text) == 0 &&
+                         fabs(want[j].onset_s - sig->ann[i].onset_s) <
+                             1e-9 &&
+                         fabs(want[j].duration_s - sig->ann[i].duration_s) <
+                             1e-9;
+            assert_true(found);
+        }
+    }
+    assert_int_equal(sig->nann, 4);
+    assert_int_equal(ngap, 1);
+    mmdx__signal_free(sig);
+    mmdx__signal_free(orig);
+    free(all);
+    free(out);
+    mmdx__free(path);
+    test_rmtree(dir);
+    mmdx__free(src);
+    mmdx_ctx_free(ctx);
+}
+
+/*
+ * Ensure that samples beyond 4 GiB are read at the right place (64-bit
+ * offsets through the record cache): a sparse file of 2,100 records of
+ * 2 MiB (one signal, 1,048,576 samples per record; 4.1 GiB apparent,
+ * a few blocks on disk) whose last record and one record straddling the
+ * 4 GiB mark hold known samples. Skipped where the file system has no
+ * sparse files or no room.
+ */
+static void edf_read_samples__beyond_4gib__right_place(void **state)
+{
+    static const struct tsig s[] = {
+        { "Cz", "uV", -32768, 32767, -32768, 32767, 1048576 },
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path;
+    size_t len, spr = 1048576, nrec = 2100, i;
+    unsigned char *h = edf_header(false, "X", "X", "", (long)nrec, "1", s, 1,
+                                  &len);
+    uint64_t rb = 2 * (uint64_t)spr, size = len + nrec * rb, at4g;
+    struct mmdx_edf *e = NULL;
+    double v[8];
+    int fd;
+    unsigned char pat[16];
+
+    (void)state;
+    assert_true(size > ((uint64_t)1 << 32));
+    path = write_file(dir, "big.edf", h, len, NULL, 0);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    if (ftruncate(fd, (off_t)size) != 0) {
+        close(fd);
+        mmdx__free(path);
+        test_rmtree(dir);
+        free(h);
+        mmdx_ctx_free(ctx);
+        skip();
+    }
+    /* samples 1..8 at the start of the last record, and 8 samples
+     * -1..-8 that cross the 4 GiB byte offset */
+    for (i = 0; i < 8; i++) {
+        pat[2 * i] = (unsigned char)(i + 1);
+        pat[2 * i + 1] = 0;
+    }
+    assert_int_equal(pwrite(fd, pat, 16, (off_t)(len + (nrec - 1) * rb)),
+                     16);
+    at4g = ((uint64_t)1 << 32) - 8; /* even offset from the data start */
+    assert_int_equal((at4g - len) % 2, 0);
+    for (i = 0; i < 8; i++) {
+        int16_t x = (int16_t)-(int16_t)(i + 1);
+
+        pat[2 * i] = (unsigned char)((uint16_t)x & 0xFF);
+        pat[2 * i + 1] = (unsigned char)((uint16_t)x >> 8);
+    }
+    assert_int_equal(pwrite(fd, pat, 16, (off_t)at4g), 16);
+    close(fd);
+
+    assert_int_equal(mmdx__edf_open(ctx, path, &e), MMDX_OK);
+    assert_int_equal(e->nrec, nrec);
+    assert_int_equal(mmdx__edf_nsamples(e, 0), (size_t)nrec * spr);
+    assert_int_equal(mmdx__edf_read_samples(e, 0, (nrec - 1) * spr, 8, 1.0,
+                                            v),
+                     MMDX_OK);
+    for (i = 0; i < 8; i++)
+        assert_true(fabs(v[i] - (double)(i + 1)) < 1e-9);
+    assert_int_equal(mmdx__edf_read_samples(e, 0, (size_t)(at4g - len) / 2,
+                                            8, 1.0, v),
+                     MMDX_OK);
+    for (i = 0; i < 8; i++)
+        assert_true(fabs(v[i] + (double)(i + 1)) < 1e-9);
+    /* and a sample in between is the zero the hole reads as */
+    assert_int_equal(mmdx__edf_read_samples(e, 0, 1000 * spr + 3, 1, 1.0, v),
+                     MMDX_OK);
+    assert_true(fabs(v[0]) < 1e-9);
+    mmdx__edf_close(e);
     free(h);
     mmdx__free(path);
     test_rmtree(dir);
@@ -1315,6 +1508,79 @@ static void rfft_power__dft__matches(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a Welch segment through the backend (mean and window taken
+ * out in the spectrum by the double precision backends, in the input by
+ * KissFFT and for short segments) equals the direct DFT of
+ * (x - mean) * window in double, for every window, even and odd lengths
+ * and a DC offset 1e4 times the signal: 1e-8 relative (double backends;
+ * measured ~1e-11), 2e-5 for single precision KissFFT, on every bin
+ * above 1e-9 of the peak. */
+static void rfft_welch_add__windows__match_direct(void **state)
+{
+    static const size_t lens[] = { 512, 250, 501, 16, 10 };
+    struct mmdx_ctx *ctx = test_ctx();
+    double tol = strcmp(mmdx__rfft_backend(), "kissfft-float") == 0 ? 2e-5
+                                                                     : 1e-8;
+    size_t li;
+    int wi;
+
+    (void)state;
+    for (li = 0; li < MMDX_ARRAY_SIZE(lens); li++) {
+        for (wi = MMDX_WIN_HANN; wi <= MMDX_WIN_BOXCAR; wi++) {
+            size_t n = lens[li], k, t, ncos;
+            struct mmdx_rfft *p = NULL;
+            double *x = mmdx__malloc(n * sizeof(double));
+            double *win = mmdx__malloc(n * sizeof(double));
+            double *acc = mmdx__calloc(n / 2 + 1, sizeof(double));
+            double *ref = mmdx__malloc((n / 2 + 1) * sizeof(double));
+            double cosw[3], m = 0, peak = 0;
+            unsigned seed = 5;
+
+            assert_non_null(x);
+            assert_non_null(win);
+            assert_non_null(acc);
+            assert_non_null(ref);
+            x[0] = 0;
+            for (t = 1; t < n; t++)
+                x[t] = x[t - 1] + noise(&seed);
+            for (t = 0; t < n; t++) {
+                x[t] += 1e4 + 3 * sin(2 * M_PI * 0.13 * (double)t);
+                m += x[t];
+            }
+            m /= (double)n;
+            mmdx__window_fill((enum mmdx_window)wi, win, n);
+            ncos = mmdx__window_cosines((enum mmdx_window)wi, cosw);
+            assert_int_equal(mmdx__rfft_new(ctx, n, &p), MMDX_OK);
+            mmdx__rfft_welch_add(p, x, win, cosw, ncos, acc);
+            for (k = 0; k <= n / 2; k++) {
+                double re = 0, im = 0;
+
+                for (t = 0; t < n; t++) {
+                    double a = -2 * M_PI * (double)((k * t) % n) / (double)n;
+                    double v = (x[t] - m) * win[t];
+
+                    re += v * cos(a);
+                    im += v * sin(a);
+                }
+                ref[k] = re * re + im * im;
+                if (ref[k] > peak)
+                    peak = ref[k];
+            }
+            for (k = 0; k <= n / 2; k++)
+                if (ref[k] > 1e-9 * peak &&
+                    fabs(acc[k] - ref[k]) > tol * ref[k])
+                    fail_msg("n=%zu window %d bin %zu: %.12g vs %.12g (%s)",
+                             n, wi, k, acc[k], ref[k], mmdx__rfft_backend());
+            mmdx__rfft_free(p);
+            mmdx__free(x);
+            mmdx__free(win);
+            mmdx__free(acc);
+            mmdx__free(ref);
+        }
+    }
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that inconsistent parameters are refused naming the parameter. */
 static void eeg_params__inconsistent__named(void **state)
 {
@@ -1418,6 +1684,8 @@ int main(void)
         cmocka_unit_test(edf_header__truncated__format),
         cmocka_unit_test(bdf_read__24bit__scaled),
         cmocka_unit_test(edfplus_d__gaps_and_tals__parsed),
+        cmocka_unit_test(edfplus_d__real_recording_with_gap__read),
+        cmocka_unit_test(edf_read_samples__beyond_4gib__right_place),
         cmocka_unit_test(edf_tal__bad_onset__format),
         cmocka_unit_test(edf_idfields__subfields__reported),
         cmocka_unit_test(edf_read__stim_channel__matches_reference),
@@ -1434,6 +1702,7 @@ int main(void)
         cmocka_unit_test(eeg_reference__average_and_ears__common_removed),
         cmocka_unit_test(eeg_filters__corner_and_notch__response),
         cmocka_unit_test(rfft_power__dft__matches),
+        cmocka_unit_test(rfft_welch_add__windows__match_direct),
         cmocka_unit_test(eeg_params__inconsistent__named),
         cmocka_unit_test(eeg_filters__above_nyquist__named),
         cmocka_unit_test(eeg_analyse__oom_loop__nomem),
