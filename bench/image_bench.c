@@ -48,6 +48,7 @@ int main(int argc, char **argv)
     long reps;
     double *tl, *tf, *tt, acc = 0;
     struct mmdx_imgfeat_opts o;
+    struct mmdx_imgfeat_ws *ws;
     long r;
 
     if (argc != 3 || !mmdx__parse_long(argv[2], &reps) || reps < 1) {
@@ -64,6 +65,11 @@ int main(int argc, char **argv)
     o.bins = 32;
     o.agg = MMDX_AGG_3D_MERGED;
     o.families = MMDX_FAM_STAT | MMDX_FAM_GLCM;
+    /* one scratch for all runs, as a pipeline worker keeps it from one
+     * patient to the next (src/features/image_stage.c) */
+    ws = mmdx__imgfeat_ws_new();
+    if (!ws)
+        return 1;
     for (r = 0; r < reps; r++) {
         struct mmdx_ctx *ctx = NULL;
         struct mmdx_image *img = NULL;
@@ -88,7 +94,8 @@ int main(int argc, char **argv)
             return 1;
         if (!mmdx__image_roi_min(img, -500.0, roi))
             return 1;
-        if (mmdx__image_features(ctx, img, roi, false, &o, sink, &acc))
+        if (mmdx__image_features_ws(ctx, ws, img, roi, false, &o, sink,
+                                    &acc))
             return 1;
         t2 = now_ms();
         tl[r] = t1 - t0;
@@ -103,6 +110,7 @@ int main(int argc, char **argv)
     qsort(tt, (size_t)reps, sizeof(double), cmp_d);
     printf("load_ms %.3f features_ms %.3f total_ms %.3f checksum %.6g\n",
            tl[reps / 2], tf[reps / 2], tt[reps / 2], acc / (double)reps);
+    mmdx__imgfeat_ws_free(ws);
     free(tl);
     free(tf);
     free(tt);

@@ -2257,11 +2257,58 @@ size_t mmdx__image_roi_min(const struct mmdx_image *img, double min,
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
+struct mmdx_imgfeat_ws {
+    uint16_t *q;              /* grey levels, room for qcap voxels */
+    size_t qcap;
+};
+
+struct mmdx_imgfeat_ws *mmdx__imgfeat_ws_new(void)
+{
+    return mmdx__calloc(1, sizeof(struct mmdx_imgfeat_ws));
+}
+
+void mmdx__imgfeat_ws_free(struct mmdx_imgfeat_ws *ws)
+{
+    if (!ws)
+        return;
+    mmdx__free(ws->q);
+    mmdx__free(ws);
+}
+
+/* nvox zeroed levels: from ws when there is one (kept for the next call),
+ * else a new block. */
+static uint16_t *levels_get(struct mmdx_imgfeat_ws *ws, size_t nvox)
+{
+    if (!ws)
+        return mmdx__calloc(nvox, sizeof(uint16_t));
+    if (ws->qcap < nvox) {
+        mmdx__free(ws->q);
+        ws->qcap = 0;
+        ws->q = mmdx__malloc(nvox * sizeof(uint16_t));
+        if (!ws->q)
+            return NULL;
+        ws->qcap = nvox;
+    }
+    memset(ws->q, 0, nvox * sizeof(uint16_t));
+    return ws->q;
+}
+
 enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
                                       const struct mmdx_image *img,
                                       const uint8_t *roi, bool has_mask,
                                       const struct mmdx_imgfeat_opts *o,
                                       mmdx__imgfeat_fn fn, void *user)
+{
+    return mmdx__image_features_ws(ctx, NULL, img, roi, has_mask, o, fn,
+                                   user);
+}
+
+enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
+                                         struct mmdx_imgfeat_ws *ws,
+                                         const struct mmdx_image *img,
+                                         const uint8_t *roi, bool has_mask,
+                                         const struct mmdx_imgfeat_opts *o,
+                                         mmdx__imgfeat_fn fn, void *user)
 {
     struct emit e = { fn, user, MMDX_OK };
     struct tex t;
@@ -2298,7 +2345,7 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
     }
     mn = sc.mn;
     mx = sc.mx;
-    t.q = mmdx__calloc(nvox, sizeof(*t.q));
+    t.q = levels_get(ws, nvox);
     if (!t.q) {
         e.st = MMDX_E_NOMEM;
         goto out;
@@ -2436,7 +2483,8 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
 out:
     mmdx__free(vals);
     mmdx__free(hist);
-    mmdx__free(t.q);
+    if (!ws)
+        mmdx__free(t.q);
     mmdx__free(t.span);
     if (e.st == MMDX_E_NOMEM)
         return mmdx__nomem(ctx);

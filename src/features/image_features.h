@@ -67,6 +67,21 @@ enum mmdx_status mmdx__image_features(struct mmdx_ctx *ctx,
                                       const struct mmdx_imgfeat_opts *o,
                                       mmdx__imgfeat_fn fn, void *user);
 
+/* Scratch kept from one call to the next (the grey-level map), so that a
+ * worker going through many volumes does not map fresh memory (page
+ * faults) for each; one per thread. */
+struct mmdx_imgfeat_ws;
+/* NULL on out-of-memory. */
+struct mmdx_imgfeat_ws *mmdx__imgfeat_ws_new(void);
+void mmdx__imgfeat_ws_free(struct mmdx_imgfeat_ws *ws);
+/* mmdx__image_features() with scratch from ws (NULL: none). */
+enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
+                                         struct mmdx_imgfeat_ws *ws,
+                                         const struct mmdx_image *img,
+                                         const uint8_t *roi, bool has_mask,
+                                         const struct mmdx_imgfeat_opts *o,
+                                         mmdx__imgfeat_fn fn, void *user);
+
 /*
  * Threshold ROI: roi[v] = 1 where img->vox[v] >= min (the CT body mask),
  * else 0 (NaN included); roi holds nx*ny*nz*nc bytes.

@@ -27,6 +27,8 @@ struct feat_priv {
     bool morphology, stat, ih, glcm, glrlm, glszm, ngtdm, ngldm, gldzm;
     bool local, ivh;
     long max_moran_voxels;
+    struct mmdx_imgfeat_ws *ws;  /* this worker's scratch, kept between
+                                    patients */
 };
 
 struct fs_user {
@@ -119,10 +121,24 @@ static enum mmdx_status feat_process(struct mmdx_stage *s,
                  (pr->gldzm ? MMDX_FAM_GLDZM : 0) |
                  (pr->local ? MMDX_FAM_LOCAL : 0) |
                  (pr->ivh ? MMDX_FAM_IVH : 0);
-    st = mmdx__image_features(s->ctx, img, roi, mask != NULL, &o, add_feat,
-                              &u);
+    if (!pr->ws && !(pr->ws = mmdx__imgfeat_ws_new())) {
+        mmdx__free(roi);
+        return mmdx__nomem(s->ctx);
+    }
+    st = mmdx__image_features_ws(s->ctx, pr->ws, img, roi, mask != NULL, &o,
+                                 add_feat, &u);
     mmdx__free(roi);
     return st;
+}
+
+static void feat_fini(struct mmdx_stage *s)
+{
+    struct feat_priv *pr = s->priv;
+
+    if (!pr)
+        return;
+    mmdx__imgfeat_ws_free(pr->ws);
+    pr->ws = NULL;
 }
 
 #define B(name, field, help)                                                 \
@@ -183,5 +199,5 @@ const struct mmdx_stage_def mmdx__stage_image_features = {
     "ROI",
     MMDX_SLOT_BIT(MMDX_SLOT_IMAGE), MMDX_SLOT_BIT(MMDX_SLOT_FEATURES),
     MMDX_MOD_IMAGE, feat_params, sizeof(struct feat_priv), NULL,
-    feat_process, NULL
+    feat_process, feat_fini
 };

@@ -991,6 +991,212 @@ static void image_features__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* A 37 x 29 x 3 test volume with levels 1..8 (FBN 8 over [1, 8] keeps
+ * them): uniform blocks on the left (the counting's eight-pair runs),
+ * a busy pattern on the right; the ROI is a disc with a hole, so rows have
+ * spans and gaps. Rows of 37 leave tails after eight-voxel blocks. */
+#define TV_NX 37
+#define TV_NY 29
+#define TV_NZ 3
+
+static void test_volume(struct mmdx_ctx *ctx, struct mmdx_image **img,
+                        uint8_t *roi)
+{
+    size_t x, y, z;
+
+    *img = mmdx__image_new();
+    assert_non_null(*img);
+    assert_int_equal(mmdx__image_alloc(ctx, *img, TV_NX, TV_NY, TV_NZ, 1, 0),
+                     MMDX_OK);
+    for (z = 0; z < TV_NZ; z++)
+        for (y = 0; y < TV_NY; y++)
+            for (x = 0; x < TV_NX; x++) {
+                size_t v = x + TV_NX * (y + TV_NY * z);
+                long dx = (long)x - 18, dy = (long)y - 14;
+
+                (*img)->vox[v] =
+                    x < 20 ? (float)(1 + (x / 9 + y / 7 + z) % 8)
+                           : (float)(1 + (x * 7 + y * 13 + z * 5) % 8);
+                roi[v] = dx * dx + dy * dy < 13 * 13 &&
+                         !(x >= 15 && x <= 20 && y >= 12 && y <= 16);
+            }
+    /* the range [1, 8] must be inside the ROI for FBN to keep levels */
+    (*img)->vox[18 + TV_NX * 14] = 1;
+    (*img)->vox[19 + TV_NX * 14] = 8;
+    roi[18 + TV_NX * 14] = roi[19 + TV_NX * 14] = 1;
+}
+
+/* Contrast, energy and joint average of the symmetric co-occurrence
+ * matrix over the directions dirs[0..nd-1], counted pair by pair. */
+static void glcm_naive(const struct mmdx_image *img, const uint8_t *roi,
+                       const int (*dirs)[3], int nd, double out[3])
+{
+    double m[9][9], tot = 0;
+    long x, y, z;
+    int d, i, j;
+
+    memset(m, 0, sizeof(m));
+    for (z = 0; z < TV_NZ; z++)
+        for (y = 0; y < TV_NY; y++)
+            for (x = 0; x < TV_NX; x++)
+                for (d = 0; d < nd; d++) {
+                    long x2 = x + dirs[d][0], y2 = y + dirs[d][1],
+                         z2 = z + dirs[d][2];
+                    size_t a = (size_t)(x + TV_NX * (y + TV_NY * z)), b;
+
+                    if (x2 < 0 || x2 >= TV_NX || y2 < 0 || y2 >= TV_NY ||
+                        z2 < 0 || z2 >= TV_NZ)
+                        continue;
+                    b = (size_t)(x2 + TV_NX * (y2 + TV_NY * z2));
+                    if (!roi[a] || !roi[b])
+                        continue;
+                    m[(int)img->vox[a]][(int)img->vox[b]] += 1;
+                    m[(int)img->vox[b]][(int)img->vox[a]] += 1;
+                    tot += 2;
+                }
+    out[0] = out[1] = out[2] = 0;
+    for (i = 1; i <= 8; i++)
+        for (j = 1; j <= 8; j++) {
+            double p = m[i][j] / tot;
+
+            out[0] += (i - j) * (i - j) * p;
+            out[1] += p * p;
+            out[2] += i * p;
+        }
+}
+
+static double fval(const struct fvals *f, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < f->n; i++)
+        if (!strcmp(f->name[i], name))
+            return f->v[i];
+    fail_msg("no feature %s", name);
+    return NAN;
+}
+
+/* Ensure that the GLCM of a merged aggregation (3D: 13 directions; 2.5D:
+ * the 4 in-plane ones) equals the matrix counted pair by pair, on a
+ * volume whose rows have ROI gaps, uniform runs and odd tails (reference:
+ * the direct count in this test; tolerance 1e-12 relative, the two sum
+ * in different orders). */
+static void image_features__glcm_merged__match_direct_count(void **state)
+{
+    static const int d13[13][3] = {
+        { 1, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0 }, { 1, -1, 0 },
+        { 0, 0, 1 }, { 1, 0, 1 }, { 1, 0, -1 }, { 0, 1, 1 }, { 0, 1, -1 },
+        { 1, 1, 1 }, { 1, 1, -1 }, { 1, -1, 1 }, { 1, -1, -1 }
+    };
+    static const int agg[2] = { MMDX_AGG_3D_MERGED, MMDX_AGG_25D_MERGED };
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = NULL;
+    static uint8_t roi[TV_NX * TV_NY * TV_NZ];
+    static struct fvals fv;
+    struct mmdx_imgfeat_opts o;
+    int k;
+
+    (void)state;
+    test_volume(ctx, &img, roi);
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.bins = 8;
+    o.families = MMDX_FAM_GLCM;
+    for (k = 0; k < 2; k++) {
+        double ref[3];
+
+        glcm_naive(img, roi, d13, k == 0 ? 13 : 4, ref);
+        o.agg = agg[k];
+        fv.n = 0;
+        assert_int_equal(mmdx__image_features(ctx, img, roi, false, &o, keep,
+                                              &fv), MMDX_OK);
+        assert_true(fabs(fval(&fv, "image.glcm.contrast") - ref[0]) <=
+                    1e-12 * ref[0]);
+        assert_true(fabs(fval(&fv, "image.glcm.energy") - ref[1]) <=
+                    1e-12 * ref[1]);
+        assert_true(fabs(fval(&fv, "image.glcm.joint_average") - ref[2]) <=
+                    1e-12 * ref[2]);
+    }
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that features computed with a kept scratch (bigger, then
+ * smaller, then bigger again; integer and non-integer values) are the
+ * very values computed without one (exact). */
+static void image_features_ws__reused__same_values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = NULL;
+    static uint8_t roi[TV_NX * TV_NY * TV_NZ];
+    static struct fvals a, b;
+    struct mmdx_imgfeat_ws *ws = mmdx__imgfeat_ws_new();
+    struct mmdx_imgfeat_opts o;
+    size_t run, i, nz[3] = { TV_NZ, 1, TV_NZ };
+
+    (void)state;
+    assert_non_null(ws);
+    test_volume(ctx, &img, roi);
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.bins = 6;
+    o.families = MMDX_FAM_STAT | MMDX_FAM_IH | MMDX_FAM_GLCM |
+                 MMDX_FAM_GLRLM | MMDX_FAM_GLSZM;
+    for (run = 0; run < 3; run++) {
+        img->nz = nz[run];
+        if (run == 1)  /* not integers: the general path */
+            for (i = 0; i < TV_NX * TV_NY; i++)
+                img->vox[i] += 0.25f;
+        a.n = b.n = 0;
+        assert_int_equal(mmdx__image_features(ctx, img, roi, false, &o, keep,
+                                              &a), MMDX_OK);
+        assert_int_equal(mmdx__image_features_ws(ctx, ws, img, roi, false,
+                                                 &o, keep, &b), MMDX_OK);
+        assert_int_equal(a.n, b.n);
+        for (i = 0; i < a.n; i++) {
+            assert_string_equal(a.name[i], b.name[i]);
+            assert_true(a.v[i] == b.v[i] || (isnan(a.v[i]) && isnan(b.v[i])));
+        }
+        if (run == 1)
+            for (i = 0; i < TV_NX * TV_NY; i++)
+                img->vox[i] -= 0.25f;
+    }
+    mmdx__imgfeat_ws_free(ws);
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the threshold ROI keeps exactly the voxels whose value, as
+ * a double, is >= the threshold (a threshold between two floats, NaN
+ * outside), and counts them; 37 voxels cover the 16-wide blocks and the
+ * tail. */
+static void image_roi_min__threshold__exact(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = mmdx__image_new();
+    uint8_t roi[37];
+    const double thr = -500.3;
+    size_t i, n = 0, got;
+
+    (void)state;
+    assert_int_equal(mmdx__image_alloc(ctx, img, 37, 1, 1, 1, 0), MMDX_OK);
+    for (i = 0; i < 37; i++)
+        img->vox[i] = (float)thr + (float)((long)i - 18) * 0.00003f;
+    img->vox[5] = NAN;
+    img->vox[30] = NAN;
+    got = mmdx__image_roi_min(img, thr, roi);
+    for (i = 0; i < 37; i++) {
+        bool in = (double)img->vox[i] >= thr;
+
+        assert_int_equal(roi[i], in);
+        n += in;
+    }
+    assert_int_equal(got, n);
+    assert_true(n > 0 && n < 35);
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1010,6 +1216,9 @@ int main(void)
         cmocka_unit_test(ibsi_phantom__all_features__match_reference),
         cmocka_unit_test(ibsi_phantom__dicom_and_seg__match_csv),
         cmocka_unit_test(image_features__oom__nomem),
+        cmocka_unit_test(image_features__glcm_merged__match_direct_count),
+        cmocka_unit_test(image_features_ws__reused__same_values),
+        cmocka_unit_test(image_roi_min__threshold__exact),
     };
 
     return cmocka_run_group_tests_name("image", tests, NULL, NULL);
