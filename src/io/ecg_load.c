@@ -260,7 +260,7 @@ static enum mmdx_status wfdb_want_others(struct mmdx_ctx *ctx,
                                          size_t nwant, const char ***list,
                                          size_t *nlist, char **ext)
 {
-    struct mmdx_wfdb_header *h = NULL;
+    struct mmdx_wfdb_header *h = NULL, *lay = NULL;
     enum mmdx_status st;
     size_t i, k, n = 0;
     bool any = false;
@@ -270,8 +270,16 @@ static enum mmdx_status wfdb_want_others(struct mmdx_ctx *ctx,
     *ext = NULL;
     *nlist = 0;
     st = mmdx__wfdb_header_read(ctx, path, &h);
-    if (st)
+    if (!st)
+        st = mmdx__wfdb_layout(ctx, h, &lay, NULL);
+    if (st) {
+        mmdx__wfdb_header_free(h);
         return st;
+    }
+    if (lay) { /* multi-segment: the signals its layout describes */
+        mmdx__wfdb_header_free(h);
+        h = lay;
+    }
     *list = mmdx__calloc(nwant + h->nsig + 1, sizeof(**list));
     *ext = mmdx__calloc(h->nsig + 1, 32);
     if (!*list || !*ext) {
@@ -484,6 +492,31 @@ enum mmdx_status mmdx__wfdb_inspect(struct mmdx_ctx *ctx, const char *path,
     snprintf(num, sizeof(num), "%zu", h->nsig);
     fn(user, "wfdb.signals", num);
     fn(user, "wfdb.fs_hz", mmdx__fmt_double(h->fs_hz, num));
+    if (h->nseg) {
+        struct mmdx_wfdb_header *lay = NULL;
+        long total = 0;
+
+        snprintf(num, sizeof(num), "%zu", h->nseg);
+        fn(user, "wfdb.segments", num);
+        for (i = 0; i < h->nseg; i++)
+            if (total <= LONG_MAX - h->seg[i].nsamp)
+                total += h->seg[i].nsamp;
+        snprintf(num, sizeof(num), "%ld", total);
+        fn(user, "wfdb.samples", num);
+        fn(user, "wfdb.duration_s",
+           mmdx__fmt_double((double)total / h->fs_hz, num));
+        st = mmdx__wfdb_layout(ctx, h, &lay, NULL);
+        for (i = 0; !st && i < lay->nsig; i++) {
+            char lab[32];
+
+            mmdx__label_normalise(lay->sig[i].desc, lab, sizeof(lab));
+            snprintf(key, sizeof(key), "wfdb.signal[%zu]", i);
+            fn(user, key, lab);
+        }
+        mmdx__wfdb_header_free(lay);
+        mmdx__wfdb_header_free(h);
+        return st;
+    }
     /* opening the reader checks every signal file against the header */
     st = mmdx__wfdb_reader_new(ctx, h, &r);
     if (!st) {

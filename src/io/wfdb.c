@@ -75,6 +75,9 @@ void mmdx__wfdb_header_free(struct mmdx_wfdb_header *h)
         mmdx__free(h->sig[i].desc);
     }
     mmdx__free(h->sig);
+    for (i = 0; i < h->nseg && h->seg; i++)
+        mmdx__free(h->seg[i].name);
+    mmdx__free(h->seg);
     for (i = 0; i < h->ncomments; i++) {
         if (h->comments[i].text)
             memset(h->comments[i].text, 0, strlen(h->comments[i].text));
@@ -116,10 +119,20 @@ static enum mmdx_status parse_record_line(struct mmdx_ctx *ctx,
         return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, "record line",
                           "expected \"name nsig [fs [nsamp]]\", got %zu "
                           "field(s)", nt);
-    if (strchr(tok[0], '/'))
-        return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, path, ln,
-                          "record.name",
-                          "multi-segment records are not supported");
+    p = strchr(tok[0], '/');
+    if (p) {
+        *p++ = '\0';
+        if (!mmdx__parse_long(p, &v) || v < 1 || !tok[0][0])
+            return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln,
+                              "record.nseg",
+                              "expected \"name/segments\" with a positive "
+                              "count");
+        if (v > MMDX_WFDB_MAX_SEGMENTS)
+            return mmdx__fail(ctx, MMDX_E_LIMIT, STAGE, path, ln,
+                              "record.nseg", "%ld segments, limit is %d", v,
+                              MMDX_WFDB_MAX_SEGMENTS);
+        h->nseg = (size_t)v;
+    }
     h->name = mmdx__strdup(tok[0]);
     if (!h->name)
         return mmdx__nomem(ctx);
@@ -235,7 +248,9 @@ static enum mmdx_status parse_signal_line(struct mmdx_ctx *ctx,
                               SIGFIELD("format"), "expected a number");
         *q = save;
     }
-    if (!fmt_supported(v))
+    /* format 0 = a null signal ("~" file: layout headers of multi-segment
+     * records describe their signals so) */
+    if (!fmt_supported(v) && !(v == 0 && !strcmp(s->file, "~")))
         return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, path, ln,
                           SIGFIELD("format"),
                           "storage format %ld is not supported (8, 16, 24, "
@@ -389,6 +404,34 @@ static enum mmdx_status add_comment(struct mmdx_ctx *ctx,
     return MMDX_OK;
 }
 
+/* Segment line of a multi-segment header: "name nsamp". */
+static enum mmdx_status parse_segment_line(struct mmdx_ctx *ctx,
+                                           const char *path, long ln,
+                                           char *line, size_t i,
+                                           struct mmdx_wfdb_seg *g)
+{
+    char *tok[3];
+    size_t nt = tokenize(line, tok, 3, NULL);
+    char field[48];
+    long v;
+
+    snprintf(field, sizeof(field), "segment[%zu]", i);
+    g->line = ln;
+    if (nt != 2)
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, field,
+                          "expected \"name samples\", got %zu field(s)", nt);
+    if (strchr(tok[0], '/') || !strcmp(tok[0], ".") ||
+        !strcmp(tok[0], "..") || strlen(tok[0]) > 200)
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, field,
+                          "segment records must lie beside the header");
+    if (!mmdx__parse_long(tok[1], &v) || v < 0)
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, field,
+                          "expected a sample count, got \"%.32s\"", tok[1]);
+    g->nsamp = v;
+    g->name = mmdx__strdup(tok[0]);
+    return g->name ? MMDX_OK : mmdx__nomem(ctx);
+}
+
 enum mmdx_status mmdx__wfdb_header_parse(struct mmdx_ctx *ctx,
                                          const char *path, const char *text,
                                          size_t len,
@@ -396,7 +439,7 @@ enum mmdx_status mmdx__wfdb_header_parse(struct mmdx_ctx *ctx,
 {
     struct mmdx_wfdb_header *h;
     char *line = NULL;
-    size_t pos = 0, nsig_done = 0;
+    size_t pos = 0, nsig_done = 0, nseg_done = 0;
     long ln = 0;
     bool have_record = false;
     enum mmdx_status st = MMDX_OK;
@@ -452,10 +495,23 @@ enum mmdx_status mmdx__wfdb_header_parse(struct mmdx_ctx *ctx,
             if (st)
                 goto out;
             have_record = true;
-            h->sig = mmdx__calloc(h->nsig, sizeof(*h->sig));
-            if (!h->sig) {
+            if (h->nseg)
+                h->seg = mmdx__calloc(h->nseg, sizeof(*h->seg));
+            else
+                h->sig = mmdx__calloc(h->nsig, sizeof(*h->sig));
+            if (!h->sig && !h->seg) {
                 st = mmdx__nomem(ctx);
                 goto out;
+            }
+            continue;
+        }
+        if (h->nseg) {
+            if (nseg_done < h->nseg) {
+                st = parse_segment_line(ctx, path, ln, p, nseg_done,
+                                        &h->seg[nseg_done]);
+                nseg_done++;
+                if (st)
+                    goto out;
             }
             continue;
         }
@@ -473,6 +529,13 @@ enum mmdx_status mmdx__wfdb_header_parse(struct mmdx_ctx *ctx,
     if (!have_record) {
         st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, "record line",
                         "no record line");
+        goto out;
+    }
+    if (h->nseg) {
+        if (nseg_done < h->nseg)
+            st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, ln, "segment",
+                            "header declares %zu segments, has %zu segment "
+                            "lines", h->nseg, nseg_done);
         goto out;
     }
     if (nsig_done < h->nsig) {
@@ -508,8 +571,10 @@ enum mmdx_status mmdx__wfdb_header_parse(struct mmdx_ctx *ctx,
 out:
     mmdx__free(line);
     if (st) {
-        if (h)
+        if (h) {
             h->nsig = h->sig ? h->nsig : 0;
+            h->nseg = h->seg ? nseg_done : 0;
+        }
         mmdx__wfdb_header_free(h);
         return st;
     }
@@ -640,6 +705,11 @@ enum mmdx_status mmdx__wfdb_reader_new(struct mmdx_ctx *ctx,
     uint64_t frames = frames_known ? (uint64_t)h->nsamp : UINT64_MAX;
 
     *out = NULL;
+    if (h->nseg)
+        return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, h->path, 0,
+                          "record.nseg",
+                          "a multi-segment header has no signal files of "
+                          "its own (its segments are records)");
     r = mmdx__calloc(1, sizeof(*r));
     if (!r)
         return mmdx__nomem(ctx);
@@ -1084,6 +1154,276 @@ static enum mmdx_status make_lazy(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* ---- multi-segment records -------------------------------------------- */
+
+/* Read segment g of h (its own single-segment header beside h). */
+static enum mmdx_status read_segment(struct mmdx_ctx *ctx,
+                                     const struct mmdx_wfdb_header *h,
+                                     const struct mmdx_wfdb_seg *g,
+                                     struct mmdx_wfdb_header **out)
+{
+    char *p = mmdx__path_join(h->dir, g->name);
+    enum mmdx_status st;
+
+    *out = NULL;
+    if (!p)
+        return mmdx__nomem(ctx);
+    st = mmdx__wfdb_header_read(ctx, p, out);
+    mmdx__free(p);
+    if (!st && (*out)->nseg) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, g->line,
+                        "segment", "segment %s is itself a multi-segment "
+                        "record", g->name);
+        mmdx__wfdb_header_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+enum mmdx_status mmdx__wfdb_layout(struct mmdx_ctx *ctx,
+                                   const struct mmdx_wfdb_header *h,
+                                   struct mmdx_wfdb_header **out,
+                                   bool *variable)
+{
+    enum mmdx_status st;
+    size_t i;
+    bool var = false;
+
+    *out = NULL;
+    if (variable)
+        *variable = false;
+    if (!h->nseg)
+        return MMDX_OK;
+    i = 0;
+    if (h->seg[0].nsamp == 0 && strcmp(h->seg[0].name, "~") != 0) {
+        var = true;
+    } else {
+        while (i < h->nseg &&
+               (h->seg[i].nsamp == 0 || !strcmp(h->seg[i].name, "~")))
+            i++;
+        if (i == h->nseg)
+            return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, 0,
+                              "segment", "no segment holds samples");
+    }
+    st = read_segment(ctx, h, &h->seg[i], out);
+    if (st)
+        return st;
+    if ((*out)->nsig != h->nsig) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, h->seg[i].line,
+                        "segment", "%s describes %zu signals, the record "
+                        "line %zu", h->seg[i].name, (*out)->nsig, h->nsig);
+        mmdx__wfdb_header_free(*out);
+        *out = NULL;
+        return st;
+    }
+    if (variable)
+        *variable = var;
+    return MMDX_OK;
+}
+
+/* The selected layout signals order[0..nsel) of record h, concatenated over
+ * its segments into sig (already holding nsel zeroed channels of total
+ * samples each). */
+static enum mmdx_status fill_segments(struct mmdx_ctx *ctx,
+                                      const struct mmdx_wfdb_header *h,
+                                      const struct mmdx_wfdb_header *lay,
+                                      bool var, const size_t *order,
+                                      size_t nsel, struct mmdx_signal *sig)
+{
+    size_t gi, k, j, off = 0;
+    enum mmdx_status st = MMDX_OK;
+
+    for (gi = 0; gi < h->nseg && !st; gi++) {
+        const struct mmdx_wfdb_seg *g = &h->seg[gi];
+        struct mmdx_wfdb_header *sh = NULL;
+        struct mmdx_wfdb_reader *r = NULL;
+        float **dst = NULL;
+        size_t got = 0, n = (size_t)g->nsamp;
+
+        if (n == 0 || !strcmp(g->name, "~")) {
+            off += n; /* layout header or gap: zeros */
+            continue;
+        }
+        st = read_segment(ctx, h, g, &sh);
+        if (st)
+            break;
+        if (fabs(sh->fs_hz - h->fs_hz) > 1e-9 * h->fs_hz)
+            st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, g->line,
+                            "segment", "segment %s is sampled at %g Hz, the "
+                            "record at %g Hz", g->name, sh->fs_hz, h->fs_hz);
+        else if (sh->nsamp > 0 && sh->nsamp != g->nsamp)
+            st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, g->line,
+                            "segment", "segment %s holds %ld samples, the "
+                            "record says %ld", g->name, sh->nsamp, g->nsamp);
+        else if (!var && sh->nsig != lay->nsig)
+            st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, g->line,
+                            "segment", "segment %s has %zu signals, the "
+                            "layout %zu (fixed layout)", g->name, sh->nsig,
+                            lay->nsig);
+        if (!st) {
+            sh->nsamp = g->nsamp;
+            dst = mmdx__calloc(sh->nsig, sizeof(*dst));
+            if (!dst)
+                st = mmdx__nomem(ctx);
+        }
+        for (k = 0; k < nsel && !st; k++) {
+            char want[32], lab[32];
+
+            if (!var) {
+                j = order[k];
+            } else {
+                mmdx__label_normalise(lay->sig[order[k]].desc, want,
+                                      sizeof(want));
+                for (j = 0; j < sh->nsig; j++) {
+                    mmdx__label_normalise(sh->sig[j].desc, lab, sizeof(lab));
+                    if (!mmdx__strcasecmp(lab, want))
+                        break;
+                }
+                if (j == sh->nsig)
+                    continue; /* absent from this segment: zeros */
+            }
+            if (sh->sig[j].spf != 1)
+                st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, sh->path,
+                                sh->sig[j].line, "spf",
+                                "several samples per frame in a segment");
+            else if (!dst[j])
+                dst[j] = sig->ch[k].data + off;
+        }
+        if (!st)
+            st = mmdx__wfdb_reader_new(ctx, sh, &r);
+        if (!st)
+            st = mmdx__wfdb_reader_read(r, n, dst, &got);
+        if (!st && got != n)
+            st = mmdx__fail(ctx, MMDX_E_IO, STAGE, sh->path, 0, NULL,
+                            "read %zu of %zu frames", got, n);
+        if (!st) {
+            for (j = 0; j < sh->nsig; j++)
+                if (!dst[j])
+                    sh->sig[j].has_checksum = false;
+            st = check_sums(r);
+        }
+        mmdx__wfdb_reader_free(r);
+        mmdx__free(dst);
+        mmdx__wfdb_header_free(sh);
+        off += n;
+    }
+    return st;
+}
+
+static enum mmdx_status load_multi(struct mmdx_ctx *ctx,
+                                   const struct mmdx_wfdb_header *h,
+                                   const char *const *want, size_t nwant,
+                                   struct mmdx_signal **out)
+{
+    struct mmdx_wfdb_header *lay = NULL;
+    struct mmdx_signal *sig = NULL;
+    char (*labels)[32] = NULL;
+    size_t *order = NULL, nsel = 0, i, k, total = 0, cells;
+    enum mmdx_status st;
+    bool var = false;
+
+    *out = NULL;
+    st = mmdx__wfdb_layout(ctx, h, &lay, &var);
+    if (st)
+        return st;
+    labels = mmdx__calloc(lay->nsig, sizeof(*labels));
+    order = mmdx__calloc(lay->nsig, sizeof(*order));
+    sig = mmdx__calloc(1, sizeof(*sig));
+    if (sig)
+        sig->ch = mmdx__calloc(lay->nsig, sizeof(*sig->ch));
+    if (!labels || !order || !sig || !sig->ch) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    for (i = 0; i < lay->nsig; i++)
+        mmdx__label_normalise(lay->sig[i].desc, labels[i], sizeof(labels[i]));
+    if (!want) {
+        for (i = 0; i < lay->nsig; i++)
+            order[nsel++] = i;
+    } else {
+        for (k = 0; k < nwant; k++)
+            for (i = 0; i < lay->nsig; i++) {
+                size_t j;
+                bool dup = false;
+
+                if (!label_wanted(labels[i], want[k]))
+                    continue;
+                for (j = 0; j < nsel; j++)
+                    dup |= order[j] == i;
+                if (!dup)
+                    order[nsel++] = i;
+                break;
+            }
+    }
+    if (nsel == 0) {
+        struct mmdx_dstr have, w;
+
+        mmdx__dstr_init(&have, 512);
+        mmdx__dstr_init(&w, 256);
+        for (i = 0; i < lay->nsig; i++)
+            mmdx__dstr_addf(&have, "%s%s", i ? "," : "", labels[i]);
+        for (k = 0; k < nwant; k++)
+            mmdx__dstr_addf(&w, "%s%s", k ? "," : "", want[k]);
+        st = mmdx__fail(ctx, MMDX_E_NOTFOUND, STAGE, h->path, 0, "lead",
+                        "none of the wanted leads (%s) is in the record "
+                        "(it has %s)", w.s, have.s);
+        mmdx__dstr_fini(&have);
+        mmdx__dstr_fini(&w);
+        goto out;
+    }
+    for (i = 0; i < h->nseg; i++) {
+        if ((uint64_t)h->seg[i].nsamp > MMDX_WFDB_MAX_MULTISEG_SAMPLES ||
+            total > MMDX_WFDB_MAX_MULTISEG_SAMPLES)
+            break;
+        total += (size_t)h->seg[i].nsamp;
+    }
+    if (i < h->nseg || !mmdx__mul_size(total, nsel, &cells) ||
+        cells > MMDX_WFDB_MAX_MULTISEG_SAMPLES) {
+        st = mmdx__fail(ctx, MMDX_E_LIMIT, STAGE, h->path, 0, "nsamp",
+                        "multi-segment records are read into memory: at "
+                        "most %zu samples in all",
+                        MMDX_WFDB_MAX_MULTISEG_SAMPLES);
+        goto out;
+    }
+    if (h->nsamp > 0 && (uint64_t)h->nsamp != (uint64_t)total) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, h->path, 0,
+                        "record.nsamp", "segments hold %zu samples, the "
+                        "record line says %ld", total, h->nsamp);
+        goto out;
+    }
+    for (k = 0; k < nsel; k++) {
+        struct mmdx_channel *c = &sig->ch[k];
+        const struct mmdx_wfdb_sig *s = &lay->sig[order[k]];
+
+        c->data = mmdx__calloc(total ? total : 1, sizeof(float));
+        if (!c->data) {
+            st = mmdx__nomem(ctx);
+            goto out;
+        }
+        sig->nch = k + 1;
+        c->n = total;
+        c->fs_hz = h->fs_hz;
+        mmdx__strlcpy(c->label, labels[order[k]], sizeof(c->label));
+        mmdx__strlcpy(c->raw_label, s->desc, sizeof(c->raw_label));
+        mmdx__strlcpy(c->unit,
+                      mmdx__wfdb_unit_to_mv(s->units) != 0 ? "mV" : s->units,
+                      sizeof(c->unit));
+    }
+    st = fill_segments(ctx, h, lay, var, order, nsel, sig);
+    if (st)
+        goto out;
+    sig->format = MMDX_FMT_WFDB_HEADER;
+    sig->duration_s = (double)total / h->fs_hz;
+    *out = sig;
+    sig = NULL;
+out:
+    mmdx__signal_free(sig);
+    mmdx__free(labels);
+    mmdx__free(order);
+    mmdx__wfdb_header_free(lay);
+    return st;
+}
+
 enum mmdx_status mmdx__wfdb_load(struct mmdx_ctx *ctx, const char *path,
                                  const char *const *want, size_t nwant,
                                  struct mmdx_signal **out,
@@ -1113,6 +1453,14 @@ enum mmdx_status mmdx__wfdb_load_ex(struct mmdx_ctx *ctx, const char *path,
     st = mmdx__wfdb_header_read(ctx, path, &h);
     if (st)
         return st;
+    if (h->nseg) {
+        st = load_multi(ctx, h, want, nwant, out);
+        if (st || !hdr_out)
+            mmdx__wfdb_header_free(h);
+        else
+            *hdr_out = h;
+        return st;
+    }
     labels = mmdx__calloc(h->nsig, sizeof(*labels));
     dst = mmdx__calloc(h->nsig, sizeof(*dst));
     sig = mmdx__calloc(1, sizeof(*sig));

@@ -6,7 +6,11 @@
  * line MMDX_WFDB_MAX_LINE bytes, MMDX_WFDB_MAX_SIGNALS signals, sampling
  * rate in (0, MMDX_WFDB_MAX_FS_HZ], samples per frame per signal <=
  * MMDX_WFDB_MAX_SPF, annotation file MMDX_WFDB_MAX_ANN_BYTES.
- * Multi-segment records are refused with E_UNSUPPORTED naming the line.
+ * Multi-segment records (record name "name/nseg", segment lines, an
+ * optional layout header of 0 samples, "~" null segments) are read into
+ * memory by mmdx__wfdb_load: at most MMDX_WFDB_MAX_SEGMENTS segments and
+ * MMDX_WFDB_MAX_MULTISEG_SAMPLES samples in all; gaps (null segments, a
+ * signal absent from a segment) read as 0; one sample per frame.
  */
 #ifndef MMDX_WFDB_H
 #define MMDX_WFDB_H
@@ -21,6 +25,8 @@
 #define MMDX_WFDB_MAX_SPF 64
 #define MMDX_WFDB_MAX_ANN_BYTES ((size_t)256 << 20)
 #define MMDX_WFDB_DEFAULT_GAIN 200.0 /* adu per physical unit (WFDB) */
+#define MMDX_WFDB_MAX_SEGMENTS 100000
+#define MMDX_WFDB_MAX_MULTISEG_SAMPLES ((size_t)128 << 20)
 
 struct mmdx_wfdb_sig {
     char *file;              /* signal file name as written in the header */
@@ -47,6 +53,12 @@ struct mmdx_wfdb_comment {
     char *text;              /* after '#', trimmed: may identify: never log */
 };
 
+struct mmdx_wfdb_seg {
+    char *name;              /* segment record name, "~" = null segment */
+    long nsamp;              /* samples per signal (0: a layout header) */
+    long line;               /* header line number */
+};
+
 struct mmdx_wfdb_header {
     char *path;              /* the .hea file */
     char *dir;               /* its folder (signal files are relative) */
@@ -57,7 +69,9 @@ struct mmdx_wfdb_header {
     long nsamp;              /* frames per signal; -1 = not given */
     char *base_time;         /* NULL when absent; a time of day */
     char *base_date;         /* NULL when absent; identifying (a date) */
-    struct mmdx_wfdb_sig *sig;
+    struct mmdx_wfdb_sig *sig;  /* NULL in a multi-segment header */
+    size_t nseg;             /* multi-segment: segment count, else 0 */
+    struct mmdx_wfdb_seg *seg;
     struct mmdx_wfdb_comment *comments;
     size_t ncomments;
 };
@@ -78,6 +92,18 @@ enum mmdx_status mmdx__wfdb_header_read(struct mmdx_ctx *ctx,
                                         const char *path,
                                         struct mmdx_wfdb_header **out);
 void mmdx__wfdb_header_free(struct mmdx_wfdb_header *h);
+
+/*
+ * The header describing a multi-segment record's signals: its layout
+ * header (a first segment of 0 samples; *variable = true: segments carry
+ * subsets of the signals, matched by label) or else its first segment
+ * with samples (*variable = false: every segment has the same signals).
+ * *out (freed by the caller) is NULL for a single-segment header.
+ */
+enum mmdx_status mmdx__wfdb_layout(struct mmdx_ctx *ctx,
+                                   const struct mmdx_wfdb_header *h,
+                                   struct mmdx_wfdb_header **out,
+                                   bool *variable);
 
 /* Physical value of one unit of a signal in mV, or 0 when the unit is not
  * a voltage (then values are kept in the header's units). */

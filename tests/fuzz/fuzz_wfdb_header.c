@@ -3,11 +3,17 @@
  * signal-file decoders. Input starting with 'H': the rest is a .hea text
  * (parsed from memory). Otherwise byte 0 picks a storage format and a
  * signal count, byte 1 a declared length, and the rest is the signal file
- * read through a generated header (sizes may disagree on purpose).
+ * read through a generated header (sizes may disagree on purpose). Input
+ * starting with 'M': the rest is a multi-segment master header, loaded
+ * from a folder that holds a few valid segment records (s1: II and V1,
+ * s2: V1, lay: a layout header), through the WFDB and the ECG loaders.
  */
 #include "core/common.h"
+#include "io/ecg_load.h"
 #include "io/wfdb.h"
 #include "fuzz_util.h"
+
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -83,6 +89,63 @@ out:
     mmdx__free(dir);
 }
 
+static void put(const char *dir, const char *name, const void *d, size_t n)
+{
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fp = fopen(path, "wb");
+    if (fp) {
+        fwrite(d, 1, n, fp);
+        fclose(fp);
+    }
+}
+
+static void fuzz_multiseg(struct mmdx_ctx *ctx, const uint8_t *d, size_t n)
+{
+    static char dir[128];
+    static bool ready;
+    /* s1.dat: 4 frames of (II, V1), format 16, samples 1..8 */
+    static const unsigned char s1[] = { 1, 0, 2, 0, 3, 0, 4, 0,
+                                        5, 0, 6, 0, 7, 0, 8, 0 };
+    static const char s1h[] = "s1 2 250 4\ns1.dat 16 200 16 0 0 16 0 II\n"
+                              "s1.dat 16 200 16 0 0 20 0 V1\n";
+    static const char s2h[] = "s2 1 250 8\ns2.dat 16 200 16 0 0 36 0 V1\n";
+    static const char layh[] = "lay 2 250 0\n~ 0 200 16 0 0 0 0 II\n"
+                               "~ 0 200 16 0 0 0 0 V1\n";
+    const char *want[] = { "II" };
+    char path[256];
+    struct mmdx_signal *s = NULL;
+    enum mmdx_status st;
+    FILE *fp;
+
+    if (!ready) {
+        snprintf(dir, sizeof(dir), "/tmp/mmdx-fuzz-ms-%d", (int)getpid());
+        mkdir(dir, 0700);
+        put(dir, "s1.dat", s1, sizeof(s1));
+        put(dir, "s1.hea", s1h, sizeof(s1h) - 1);
+        put(dir, "s2.dat", s1, sizeof(s1)); /* 8 samples of one signal */
+        put(dir, "s2.hea", s2h, sizeof(s2h) - 1);
+        put(dir, "lay.hea", layh, sizeof(layh) - 1);
+        ready = true;
+    }
+    snprintf(path, sizeof(path), "%s/m.hea", dir);
+    fp = fopen(path, "wb");
+    if (!fp)
+        return;
+    fwrite(d, 1, n, fp);
+    fclose(fp);
+    st = mmdx__wfdb_load(ctx, path, NULL, 0, &s, NULL);
+    fuzz_check_error(ctx, st);
+    mmdx__signal_free(s);
+    s = NULL;
+    mmdx_ctx_clear_error(ctx);
+    st = mmdx__ecg_load_ex(ctx, path, want, 1, true, NULL, &s);
+    fuzz_check_error(ctx, st);
+    mmdx__signal_free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned long iter;
@@ -94,6 +157,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (++iter % 7 == 0)
             mmdx__alloc_fail_at(1 + (unsigned long)(size % 31));
         fuzz_header(ctx, data + 1, size - 1);
+        mmdx__alloc_fail_at(0);
+    } else if (data[0] == 'M') {
+        if (++iter % 7 == 0)
+            mmdx__alloc_fail_at(1 + (unsigned long)(size % 47));
+        fuzz_multiseg(ctx, data + 1, size - 1);
         mmdx__alloc_fail_at(0);
     } else {
         fuzz_signal(ctx, data, size);

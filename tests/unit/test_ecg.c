@@ -164,9 +164,10 @@ static void wfdb_load__bad_inputs__named_errors(void **state)
     assert_error_has(ctx, "g.hea:2: io.wfdb: signal[0].gain: expected >= 0, "
                           "got -200");
     mmdx_ctx_clear_error(ctx);
+    /* a multi-segment record whose segments are missing */
     test_write(dir, "m.hea", "m/2 1 360 10\nm_1 5\nm_2 5\n");
-    assert_int_equal(load_in(ctx, dir, "m.hea", &s), MMDX_E_UNSUPPORTED);
-    assert_error_has(ctx, "multi-segment records are not supported");
+    assert_int_equal(load_in(ctx, dir, "m.hea", &s), MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "m_1.hea");
     mmdx_ctx_clear_error(ctx);
     test_write(dir, "u.hea", "u 1 360 10\nu.dat 999 200 II\n");
     assert_int_equal(load_in(ctx, dir, "u.hea", &s), MMDX_E_UNSUPPORTED);
@@ -945,6 +946,178 @@ static void ecg_multi_lead__oom__nomem(void **state)
     mmdx_ctx_free(ctx);
 }
 
+static char *multiseg(const char *name)
+{
+    char rel[128];
+
+    snprintf(rel, sizeof(rel), "tests/data/wfdb-multiseg/%s", name);
+    return mmdx__path_join(MMDX_SRCDIR, rel);
+}
+
+/* Ensure that a variable-layout multi-segment record (layout header, two
+ * segments, a null segment; tests/data/wfdb-multiseg/README.md) reads as
+ * its segments concatenated, sample for sample equal to the segment
+ * records read alone (exact), with zeros for the null segment and for the
+ * signal a segment lacks; and a fixed-layout one likewise. */
+static void wfdb_multiseg__layouts__segments_concatenated(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *v = multiseg("vseg.hea"), *v1 = multiseg("vseg_0001.hea");
+    char *v2 = multiseg("vseg_0002.hea"), *f = multiseg("fseg.hea");
+    char *f1 = multiseg("fseg_1.hea"), *f2 = multiseg("fseg_2.hea");
+    struct mmdx_signal *m = NULL, *a = NULL, *b = NULL;
+    const char *want[] = { "V1", "II" };
+    size_t i;
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_load(ctx, v, want, 2, &m, NULL), MMDX_OK);
+    assert_int_equal(m->nch, 2);
+    assert_string_equal(m->ch[0].label, "V1");
+    assert_string_equal(m->ch[1].label, "II");
+    assert_int_equal(m->ch[0].n, 1250);
+    assert_true(fabs(m->ch[0].fs_hz - 250) < 1e-12);
+    assert_true(fabs(m->duration_s - 5) < 1e-12);
+    assert_int_equal(mmdx__wfdb_load(ctx, v1, NULL, 0, &a, NULL), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_load(ctx, v2, NULL, 0, &b, NULL), MMDX_OK);
+    for (i = 0; i < 500; i++) {
+        assert_true(m->ch[1].data[i] == a->ch[0].data[i]);       /* II */
+        assert_true(m->ch[0].data[i] == a->ch[1].data[i]);       /* V1 */
+        assert_true(m->ch[0].data[750 + i] == b->ch[0].data[i]); /* V1 */
+    }
+    for (i = 500; i < 750; i++)
+        assert_true(m->ch[0].data[i] == 0);
+    for (i = 500; i < 1250; i++)
+        assert_true(m->ch[1].data[i] == 0);
+    mmdx__signal_free(m);
+    mmdx__signal_free(a);
+    mmdx__signal_free(b);
+    assert_int_equal(mmdx__wfdb_load(ctx, f, NULL, 0, &m, NULL), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_load(ctx, f1, NULL, 0, &a, NULL), MMDX_OK);
+    assert_int_equal(mmdx__wfdb_load(ctx, f2, NULL, 0, &b, NULL), MMDX_OK);
+    assert_int_equal(m->nch, 1);
+    assert_int_equal(m->ch[0].n, 500);
+    for (i = 0; i < 300; i++)
+        assert_true(m->ch[0].data[i] == a->ch[0].data[i]);
+    for (i = 0; i < 200; i++)
+        assert_true(m->ch[0].data[300 + i] == b->ch[0].data[i]);
+    mmdx__signal_free(m);
+    mmdx__signal_free(a);
+    mmdx__signal_free(b);
+    /* the ECG loader takes the layout's other leads too */
+    assert_int_equal(mmdx__ecg_load_ex(ctx, v, want + 1, 1, true, NULL, &m),
+                     MMDX_OK);
+    assert_int_equal(m->nch, 2);
+    assert_string_equal(m->ch[0].label, "II");
+    assert_string_equal(m->ch[1].label, "V1");
+    mmdx__signal_free(m);
+    mmdx__free(v);
+    mmdx__free(v1);
+    mmdx__free(v2);
+    mmdx__free(f);
+    mmdx__free(f1);
+    mmdx__free(f2);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that broken multi-segment records give errors naming file, line
+ * and field: too few segment lines, a path in a segment name, a nested
+ * multi-segment record, a segment at another rate, a sample count that
+ * disagrees with the record line, a missing segment, and that the reader
+ * refuses a multi-segment header (it has no signal files). */
+static void wfdb_multiseg__bad_inputs__named_errors(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_signal *s = NULL;
+    struct mmdx_wfdb_header *h = NULL;
+    struct mmdx_wfdb_reader *r = NULL;
+    /* s1.dat: bytes 7i: samples 1792, 5390, 8988, 12586 (checksum 28756) */
+    const char *seg = "s1 1 250 4\ns1.dat 16 200 16 0 0 28756 0 II\n";
+    char *p;
+
+    (void)state;
+    test_write(dir, "s1.hea", seg);
+    write_bytes(dir, "s1.dat", 8);
+    test_write(dir, "s2.hea",
+               "s2 1 500 4\ns1.dat 16 200 16 0 0 28756 0 II\n");
+    test_write(dir, "a.hea", "a/3 1 250 8\ns1 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "a.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "a.hea:2: io.wfdb: segment: header declares 3 "
+                          "segments, has 1 segment lines");
+    test_write(dir, "b.hea", "b/1 1 250 4\n../s1 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "b.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "b.hea:2: io.wfdb: segment[0]: segment records "
+                          "must lie beside the header");
+    test_write(dir, "n.hea", "n/1 1 250 4\ns1 4\n");
+    test_write(dir, "c.hea", "c/1 1 250 4\nn 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "c.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "c.hea:2: io.wfdb: segment: segment n is itself a "
+                          "multi-segment record");
+    test_write(dir, "d.hea", "d/2 1 250 8\ns1 4\ns2 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "d.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "d.hea:3: io.wfdb: segment: segment s2 is sampled "
+                          "at 500 Hz, the record at 250 Hz");
+    test_write(dir, "e.hea", "e/2 1 250 9\ns1 4\ns1 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "e.hea", &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "e.hea: io.wfdb: record.nsamp: segments hold 8 "
+                          "samples, the record line says 9");
+    test_write(dir, "f.hea", "f/2 1 250 8\ns1 4\nnope 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "f.hea", &s), MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "nope.hea");
+    test_write(dir, "g.hea", "g/2 1 250 8\ns1 4\ns1 4\n");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(load_in(ctx, dir, "g.hea", &s), MMDX_OK);
+    assert_int_equal(s->ch[0].n, 8);
+    mmdx__signal_free(s);
+    s = NULL;
+    p = mmdx__path_join(dir, "g.hea");
+    assert_int_equal(mmdx__wfdb_header_read(ctx, p, &h), MMDX_OK);
+    assert_int_equal(h->nseg, 2);
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(mmdx__wfdb_reader_new(ctx, h, &r), MMDX_E_UNSUPPORTED);
+    assert_null(r);
+    mmdx__wfdb_header_free(h);
+    mmdx__free(p);
+    mmdx__free(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that reading a multi-segment record fails cleanly at every
+ * allocation (E_NOMEM, no leak under ASan). */
+static void wfdb_multiseg__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *v = multiseg("vseg.hea");
+    unsigned long n;
+
+    (void)state;
+    for (n = 1;; n++) {
+        struct mmdx_signal *s = NULL;
+        enum mmdx_status st;
+
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__wfdb_load(ctx, v, NULL, 0, &s, NULL);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK) {
+            assert_int_equal(s->nch, 2);
+            mmdx__signal_free(s);
+            break;
+        }
+        assert_null(s);
+        assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_true(n > 10);
+    mmdx__free(v);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that ecg-detect's WFDB annotation output reads back (our MIT
  * reader) as the same beats as its TSV output, all labelled N. */
 static void ecg_detect__wfdb_output__roundtrip(void **state)
@@ -1107,6 +1280,9 @@ int main(void)
         cmocka_unit_test(ecg_quality__mitdb_103__every_lead),
         cmocka_unit_test(ecg_features__flat_preferred_lead__uses_other),
         cmocka_unit_test(ecg_multi_lead__oom__nomem),
+        cmocka_unit_test(wfdb_multiseg__layouts__segments_concatenated),
+        cmocka_unit_test(wfdb_multiseg__bad_inputs__named_errors),
+        cmocka_unit_test(wfdb_multiseg__oom__nomem),
         cmocka_unit_test(ecg_load__oom__nomem),
         cmocka_unit_test(ecg_features__dicom_waveform__device_measurements),
     };
