@@ -28,6 +28,8 @@ struct mmdx_nifti_hdr {
     double slope, inter;      /* scl_slope (1 when 0/invalid), scl_inter */
     int qform_code, sform_code;
     bool has_affine;          /* sform (preferred) or qform usable */
+    char descrip[81];         /* free text (possibly identifying) */
+    char aux_file[25];
     double affine[3][4];      /* voxel (i, j, k) -> RAS+ mm */
 };
 
@@ -61,10 +63,12 @@ enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
                                     uint64_t max_voxels,
                                     struct mmdx_image **out);
 
-/* Read the file at path (size-limited) and decode it. */
+/* Read the file at path (size-limited) and decode it; the header's
+ * free-text fields (descrip, aux_file) and the presence of header
+ * extensions are reported through idfn (may be NULL) for check.deid. */
 enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
-                                  uint64_t max_voxels,
-                                  struct mmdx_image **out);
+                                  uint64_t max_voxels, mmdx__dicom_id_fn idfn,
+                                  void *user, struct mmdx_image **out);
 
 /* True when data starts like a NIfTI-1 single file or a gzip stream whose
  * name ends in .nii.gz (name may be NULL). */

@@ -250,7 +250,7 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
     }
     if (got && mmdx__nifti_sniff(head, got, path)) {
         *kind = MMDX_MASK_NIFTI;
-        st = mmdx__nifti_load(ctx, path, lim.max_voxels, &src);
+        st = mmdx__nifti_load(ctx, path, lim.max_voxels, idfn, user, &src);
         if (st)
             return st;
         st = mmdx__mask_align(ctx, path, img, src, out, geom);

@@ -15,6 +15,7 @@
  */
 #include "core/common.h"
 #include "io/mask.h"
+#include "pipeline/stage.h"
 
 #include <zlib.h>
 
@@ -85,6 +86,22 @@ static unsigned type_bytes(int datatype)
     default:
         return 0;
     }
+}
+
+/* A fixed-width header text: up to the first NUL, trailing blanks cut,
+ * control bytes as '?'. */
+static void text_field(char *dst, size_t size, const uint8_t *src,
+                       size_t width)
+{
+    size_t n = 0, i;
+
+    while (n < width && n + 1 < size && src[n])
+        n++;
+    for (i = 0; i < n; i++)
+        dst[i] = src[i] < 0x20 || src[i] == 0x7f ? '?' : (char)src[i];
+    while (n && dst[n - 1] == ' ')
+        n--;
+    dst[n] = '\0';
 }
 
 enum mmdx_status mmdx__nifti_parse_header(struct mmdx_ctx *ctx,
@@ -192,6 +209,8 @@ enum mmdx_status mmdx__nifti_parse_header(struct mmdx_ctx *ctx,
     }
     if (!isfinite(h->inter))
         h->inter = 0;
+    text_field(h->descrip, sizeof(h->descrip), b + 148, 80);
+    text_field(h->aux_file, sizeof(h->aux_file), b + 228, 24);
     h->qform_code = rds16(b + 252, be);
     h->sform_code = rds16(b + 254, be);
     if (h->sform_code > 0) {
@@ -438,11 +457,33 @@ static void set_geometry(struct mmdx_image *img, const struct mmdx_nifti_hdr *h)
                                      (double)k * col[2][r];
 }
 
-enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
-                                    const uint8_t *data, size_t len,
-                                    uint64_t max_voxels,
-                                    struct mmdx_image **out)
+/* The header's free-text fields and extensions, for check.deid. */
+static enum mmdx_status report_ids(const struct mmdx_nifti_hdr *h,
+                                   bool has_ext, const char *path,
+                                   mmdx__dicom_id_fn idfn, void *user)
 {
+    enum mmdx_status st = MMDX_OK;
+
+    if (!idfn)
+        return MMDX_OK;
+    if (h->descrip[0])
+        st = idfn(user, path, "descrip (NIfTI-1 header)", MMDX_ID_FREE_TEXT,
+                  h->descrip);
+    if (!st && h->aux_file[0])
+        st = idfn(user, path, "aux_file (NIfTI-1 header)", MMDX_ID_FREE_TEXT,
+                  h->aux_file);
+    if (!st && has_ext)
+        st = idfn(user, path, "extension (NIfTI-1 header extension)",
+                  MMDX_ID_PRIVATE, "(extension data)");
+    return st;
+}
+
+static enum mmdx_status decode(struct mmdx_ctx *ctx, const char *path,
+                               const uint8_t *data, size_t len,
+                               uint64_t max_voxels, mmdx__dicom_id_fn idfn,
+                               void *user, struct mmdx_image **out)
+{
+    bool has_ext = false;
     struct mmdx_nifti_hdr h;
     struct gz g;
     struct mmdx_image *img = NULL;
@@ -487,6 +528,7 @@ enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
             goto out;
         }
         st = gz_read(ctx, path, &g, raw, skip);
+        has_ext = !st && skip >= 4 && raw[0] != 0;
         if (!st)
             st = gz_read(ctx, path, &g, raw, bytes);
         if (!st)
@@ -503,7 +545,11 @@ enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
             goto out;
         }
         vox = data + h.vox_offset;
+        has_ext = h.vox_offset >= 356 && data[348] != 0;
     }
+    st = report_ids(&h, has_ext, path, idfn, user);
+    if (st)
+        goto out;
     img = mmdx__image_new();
     if (!img) {
         st = mmdx__nomem(ctx);
@@ -548,9 +594,17 @@ out:
     return st;
 }
 
+enum mmdx_status mmdx__nifti_decode(struct mmdx_ctx *ctx, const char *path,
+                                    const uint8_t *data, size_t len,
+                                    uint64_t max_voxels,
+                                    struct mmdx_image **out)
+{
+    return decode(ctx, path, data, len, max_voxels, NULL, NULL, out);
+}
+
 enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
-                                  uint64_t max_voxels,
-                                  struct mmdx_image **out)
+                                  uint64_t max_voxels, mmdx__dicom_id_fn idfn,
+                                  void *user, struct mmdx_image **out)
 {
     char *data = NULL;
     size_t len = 0;
@@ -564,8 +618,8 @@ enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
     st = mmdx__file_read(ctx, path, (size_t)maxb, &data, &len);
     if (st)
         return st;
-    st = mmdx__nifti_decode(ctx, path, (const uint8_t *)data, len,
-                            max_voxels, out);
+    st = decode(ctx, path, (const uint8_t *)data, len, max_voxels, idfn,
+                user, out);
     mmdx__free(data);
     return st;
 }

@@ -4,7 +4,8 @@
  * voxel conversion and geometry; every decoded mask is also aligned onto a
  * fixed image (flips/permutations, sub-grids, refusals). Every failure
  * must be reported on the context; allocation failures are injected on
- * every 7th input. Seeds: shared/data/ibsi/digital_phantom/nifti (and
+ * every 7th input; every 3rd goes through the file reader with its
+ * identifying-field reports. Seeds: shared/data/ibsi/digital_phantom/nifti (and
  * their decompressed copies).
  */
 #include "core/common.h"
@@ -12,6 +13,18 @@
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static enum mmdx_status count_id(void *user, const char *file,
+                                 const char *field, int kind,
+                                 const char *value)
+{
+    (void)file;
+    (void)kind;
+    if (!field[0] || !value)
+        abort();
+    ++*(int *)user;
+    return MMDX_OK;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -55,6 +68,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_check_error(ctx, st);
             if (!st && (!al || al->nx != 5 || al->ny != 4 || al->nz != 4))
                 abort();
+        }
+    }
+    if (iter % 3 == 0) {
+        const char *path = fuzz_file(data, size, ".nii");
+        struct mmdx_image *f = NULL;
+        int nids = 0;
+
+        if (path) {
+            mmdx_ctx_clear_error(ctx);
+            st = mmdx__nifti_load(ctx, path, 1u << 20, count_id, &nids, &f);
+            fuzz_check_error(ctx, st);
+            mmdx__image_free(f);
+            unlink(path);
         }
     }
     mmdx__image_free(al);

@@ -17,6 +17,7 @@
 #include "io/image.h"
 #include "io/mask.h"
 #include "mmdx/mmdx.h"
+#include "pipeline/stage.h"
 #include "test_util.h"
 
 #include <zlib.h>
@@ -540,8 +541,10 @@ static void nifti_load__ibsi_phantom__matches_csv(void **state)
     size_t len, n = 0, k;
 
     (void)state;
-    assert_int_equal(mmdx__nifti_load(ctx, ip, 0, &img), MMDX_OK);
-    assert_int_equal(mmdx__nifti_load(ctx, mp, 0, &mask), MMDX_OK);
+    assert_int_equal(mmdx__nifti_load(ctx, ip, 0, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(mmdx__nifti_load(ctx, mp, 0, NULL, NULL, &mask),
+                     MMDX_OK);
     assert_int_equal(img->nx * 100 + img->ny * 10 + img->nz, 544);
     assert_int_equal(mask->nx * 100 + mask->ny * 10 + mask->nz, 544);
     for (k = 0; k < 3; k++)
@@ -866,6 +869,88 @@ static void mask_align__geometry__mapped_or_refused(void **state)
         }
     }
     mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
+struct ids {
+    char field[4][96], value[4][96];
+    int kind[4], n;
+};
+
+static enum mmdx_status keep_id(void *user, const char *file,
+                                const char *field, int kind,
+                                const char *value)
+{
+    struct ids *d = user;
+
+    (void)file;
+    if (d->n < 4) {
+        mmdx__strlcpy(d->field[d->n], field, sizeof(d->field[0]));
+        mmdx__strlcpy(d->value[d->n], value, sizeof(d->value[0]));
+        d->kind[d->n] = kind;
+    }
+    d->n++;
+    return MMDX_OK;
+}
+
+/* Ensure that a NIfTI mask's free-text header fields (descrip, aux_file)
+ * and a header extension are reported to the de-identification gate as
+ * identifying fields (free text, private data), with the field named,
+ * and that a header without them reports nothing. */
+static void nifti_load__free_text__idfields(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path = mmdx__path_join(dir, "m.nii");
+    static uint8_t buf[4096];
+    struct mmdx_image *img = axial(4, 3, 2), *m = NULL;
+    struct mmdx_mask_opts o = { NULL, 0 };
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    struct ids d;
+    struct nii s;
+    size_t len;
+    FILE *fp;
+    int round;
+
+    (void)state;
+    for (round = 0; round < 2; round++) {
+        nii_default(&s, 4, 3, 2);
+        s.vox_offset = 368;
+        len = nii_make(buf, sizeof(buf), &s, NULL);
+        memset(buf + 352, 0, 16 + 24);
+        len = 368 + 24;
+        if (round == 0) {
+            memcpy(buf + 148, "Name Surname 1970", 17);
+            memcpy(buf + 228, "notes.txt", 9);
+            buf[348] = 1;   /* an extension follows */
+            put_u(buf + 352, 16, 4, false);
+            put_u(buf + 356, 6, 4, false);
+        }
+        fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(buf, 1, len, fp), len);
+        fclose(fp);
+        memset(&d, 0, sizeof(d));
+        assert_int_equal(mmdx__mask_load(ctx, path, img, &o, keep_id, &d, &m,
+                                         &kind, &g), MMDX_OK);
+        mmdx__image_free(m);
+        m = NULL;
+        if (round == 1) {
+            assert_int_equal(d.n, 0);
+            break;
+        }
+        assert_int_equal(d.n, 3);
+        assert_string_equal(d.field[0], "descrip (NIfTI-1 header)");
+        assert_string_equal(d.value[0], "Name Surname 1970");
+        assert_int_equal(d.kind[0], MMDX_ID_FREE_TEXT);
+        assert_string_equal(d.field[1], "aux_file (NIfTI-1 header)");
+        assert_string_equal(d.field[2],
+                            "extension (NIfTI-1 header extension)");
+        assert_int_equal(d.kind[2], MMDX_ID_PRIVATE);
+    }
+    mmdx__image_free(img);
+    mmdx__free(path);
+    test_rmtree(dir);
     mmdx_ctx_free(ctx);
 }
 
@@ -1473,6 +1558,7 @@ int main(void)
         cmocka_unit_test(nifti_header__malformed__field_errors),
         cmocka_unit_test(nifti_decode__types_endianness_gzip__same_values),
         cmocka_unit_test(mask_align__geometry__mapped_or_refused),
+        cmocka_unit_test(nifti_load__free_text__idfields),
         cmocka_unit_test(mask_load__phantom_dicom_vs_nifti__refused),
         cmocka_unit_test(nifti_mask__oom__nomem),
         cmocka_unit_test(rtstruct_mask__series__rasterised),
