@@ -1275,6 +1275,85 @@ static void load_image__rtstruct_mask_roi__features(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that RTSTRUCT contours on a coronal series (ImageOrientation
+ * 1\0\0\0\0\-1: rows run down z, slices along +y) land on the right
+ * slice and voxels: a 4x4-voxel square in the plane y = 2 mm fills
+ * columns 2..5 and rows 2..5 of slice 1 only. */
+static void rtstruct_mask__coronal__by_orientation(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *rs = mmdx__path_join(dir, "rs.dcm");
+    char *ctdir = mmdx__path_join(dir, "ct");
+    struct mmdx_image *img = NULL, *m = NULL;
+    double sq[12];
+    const double *pp[1] = { sq };
+    size_t np[1] = { 4 }, nc, r, c;
+    struct mmdx_dicom_rt_roi roi;
+    struct mmdx_dicom_rt_write w;
+    int16_t px[256];
+    int k;
+
+    (void)state;
+    assert_int_equal(mmdx__mkdir_p(ctx, ctdir), MMDX_OK);
+    memset(px, 0, sizeof(px));
+    for (k = 0; k < 3; k++) {
+        struct mmdx_dicom_ct ct;
+        char name[32], *p;
+
+        memset(&ct, 0, sizeof(ct));
+        ct.pixels = px;
+        ct.rows = ct.cols = 16;
+        ct.slope = 1;
+        ct.pixel_spacing_mm[0] = ct.pixel_spacing_mm[1] = 0.5;
+        ct.slice_thickness_mm = 2;
+        ct.position_mm[0] = -4;
+        ct.position_mm[1] = 2.0 * k;
+        ct.position_mm[2] = 4;
+        ct.orientation[0] = 1;
+        ct.orientation[5] = -1;
+        ct.instance_number = k + 1;
+        ct.patient_id = "SYN99999";
+        ct.series_uid = "1.2.826.0.1.3680043.10.999.3";
+        snprintf(name, sizeof(name), "%d.dcm", k);
+        p = mmdx__path_join(ctdir, name);
+        assert_int_equal(mmdx__dicom_write_ct(ctx, p, &ct), MMDX_OK);
+        mmdx__free(p);
+    }
+    assert_int_equal(mmdx__dicom_load(ctx, ctdir, NULL, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(img->nz, 3);
+    for (k = 0; k < 4; k++) {
+        double cc = k == 1 || k == 2 ? 6 : 2, rr = k >= 2 ? 6 : 2;
+
+        sq[3 * k] = -4 + 0.5 * cc;
+        sq[3 * k + 1] = 2;
+        sq[3 * k + 2] = 4 - 0.5 * rr;
+    }
+    memset(&roi, 0, sizeof(roi));
+    roi.name = "GTV";
+    roi.ncontours = 1;
+    roi.npts = np;
+    roi.pts_mm = pp;
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99999";
+    w.rois = &roi;
+    w.nroi = 1;
+    assert_int_equal(mmdx__dicom_write_rtstruct(ctx, rs, &w), MMDX_OK);
+    assert_int_equal(mmdx__rtstruct_mask(ctx, rs, img, NULL, NULL, NULL, &m,
+                                         &nc), MMDX_OK);
+    assert_int_equal(count_in(m, 0) + count_in(m, 2), 0);
+    assert_int_equal(count_in(m, 1), 16);
+    for (r = 2; r < 6; r++)
+        for (c = 2; c < 6; c++)
+            assert_true(m->vox[256 + c + 16 * r] == 1.0f);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(ctdir);
+    mmdx__free(rs);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that malformed RT Structure Sets fail naming the attribute: a
  * CT image is not one (SOPClassUID), NumberOfContourPoints disagreeing
  * with ContourData, a non-numeric coordinate, a missing
@@ -1562,6 +1641,7 @@ int main(void)
         cmocka_unit_test(mask_load__phantom_dicom_vs_nifti__refused),
         cmocka_unit_test(nifti_mask__oom__nomem),
         cmocka_unit_test(rtstruct_mask__series__rasterised),
+        cmocka_unit_test(rtstruct_mask__coronal__by_orientation),
         cmocka_unit_test(load_image__rtstruct_mask_roi__features),
         cmocka_unit_test(rtstruct_read__malformed__field_errors),
         cmocka_unit_test(rtstruct_mask__oom__nomem),
