@@ -32,11 +32,9 @@ struct mmdx_rfft {
     double *in;
     fftw_complex *out;
     fftw_plan plan;
-    double *ext;              /* 2 (n/2 + 5): windowing in the spectrum */
 #elif defined(MMDX_FFT_EIGEN)
     struct mmdx_eigen_rfft *eig;
     double *in;               /* n: short segments */
-    double *ext;              /* 2 (n/2 + 5): windowing in the spectrum */
 #else
     double *in;               /* n: windowed segment */
     bool real;              /* even n: kiss_fftr; odd: complex transform */
@@ -56,54 +54,109 @@ struct mmdx_rfft {
 /* Segments at least this long are windowed in the spectrum. */
 #define MMDX_SPECTRAL_MIN 16
 
+#if defined(__GNUC__)
+/* two doubles in one SSE2/NEON register (GCC and clang vector extension) */
+typedef double v2d __attribute__((vector_size(16)));
+#endif
+
+/* Bin i of a real signal's spectrum X (bins 0..n/2 stored), for any i
+ * in [-2, n/2 + 2]: X[-i] = conj X[i], X[n - i] = conj X[i]. */
+static inline void bin_get(const double *X, size_t n, long i, double *re,
+                           double *im)
+{
+    long h = (long)(n / 2);
+
+    if (i < 0) {
+        *re = X[2 * -i];
+        *im = -X[2 * -i + 1];
+    } else if (i > h) {
+        long j = (long)n - i;
+
+        *re = X[2 * j];
+        *im = -X[2 * j + 1];
+    } else {
+        *re = X[2 * i];
+        *im = X[2 * i + 1];
+    }
+}
+
 /*
  * X: the transform of an unwindowed segment of n points, bins 0..n/2 as
  * interleaved re/im (modified). Removes the mean (bin 0 is the sum of
  * the samples, and the only bin the mean changes), applies the cosine-sum
  * window c[0..nc) as a convolution of the spectrum -- Y[k] = c0 X[k] +
- * sum_j (c_j / 2) (X[k-j] + X[k+j]), with X[-i] = conj X[i] and X[n-i] =
- * conj X[i] -- and adds |Y[k]|^2 to acc[k]. ext holds n/2 + 1 + 4 bins.
+ * sum_j (c_j / 2) (X[k-j] + X[k+j]) -- and adds |Y[k]|^2 to acc[k]. The
+ * two bins at each end take their neighbours through bin_get.
  */
 static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
-                           double *ext, double *acc)
+                           double *acc)
 {
-    size_t h = n / 2, k, j;
-    const size_t pad = 2;
-    double *e = ext + 2 * pad; /* e[2 i], e[2 i + 1]: bin i, -pad <= i */
+    size_t h = n / 2, k;
+    double c0 = c[0], c1 = nc > 1 ? 0.5 * c[1] : 0;
+    double c2 = nc > 2 ? 0.5 * c[2] : 0;
+    static const long edge[4] = { 0, 1, -1, 0 };
 
     assert(nc >= 1 && nc <= 3 && n >= MMDX_SPECTRAL_MIN);
     X[0] = 0;
     X[1] = 0;
-    memcpy(e, X, 2 * (h + 1) * sizeof(double));
-    for (j = 1; j <= pad; j++) {
-        /* below bin 0: conj X[j]; above bin h: conj X[n - (h + j)] */
-        size_t up = n - (h + j);
-
-        e[-2 * (long)j] = X[2 * j];
-        e[-2 * (long)j + 1] = -X[2 * j + 1];
-        e[2 * (h + j)] = X[2 * up];
-        e[2 * (h + j) + 1] = -X[2 * up + 1];
-    }
     if (nc == 1) {
         for (k = 0; k <= h; k++)
-            acc[k] += c[0] * c[0] *
-                      (e[2 * k] * e[2 * k] + e[2 * k + 1] * e[2 * k + 1]);
+            acc[k] += c0 * c0 * (X[2 * k] * X[2 * k] +
+                                 X[2 * k + 1] * X[2 * k + 1]);
         return;
     }
-    {
-        double c0 = c[0], c1 = 0.5 * c[1], c2 = nc > 2 ? 0.5 * c[2] : 0;
+    if (nc == 2) {
+#if defined(__GNUC__)
+        /* a bin (re, im) per two-lane vector: half the instructions */
+        v2d vc0 = { c0, c0 }, vc1 = { c1, c1 };
 
-        for (k = 0; k <= h; k++) {
-            const double *q = e + 2 * k;
+        for (k = 2; k + 2 <= h; k++) {
+            v2d a, b, m, y;
+
+            memcpy(&a, X + 2 * k - 2, sizeof(a));
+            memcpy(&b, X + 2 * k + 2, sizeof(b));
+            memcpy(&m, X + 2 * k, sizeof(m));
+            y = vc0 * m + vc1 * (a + b);
+            y *= y;
+            acc[k] += y[0] + y[1];
+        }
+#else
+        for (k = 2; k + 2 <= h; k++) {
+            const double *q = X + 2 * k;
             double re = c0 * q[0] + c1 * (q[-2] + q[2]);
             double im = c0 * q[1] + c1 * (q[-1] + q[3]);
 
-            if (nc > 2) {
-                re += c2 * (q[-4] + q[4]);
-                im += c2 * (q[-3] + q[5]);
-            }
             acc[k] += re * re + im * im;
         }
+#endif
+    } else {
+        for (k = 2; k + 2 <= h; k++) {
+            const double *q = X + 2 * k;
+            double re = c0 * q[0] + c1 * (q[-2] + q[2]) + c2 * (q[-4] + q[4]);
+            double im = c0 * q[1] + c1 * (q[-1] + q[3]) + c2 * (q[-3] + q[5]);
+
+            acc[k] += re * re + im * im;
+        }
+    }
+    /* bins 0, 1, h - 1, h */
+    for (k = 0; k < 4; k++) {
+        long b = k < 2 ? edge[k] : (long)h + edge[k];
+        double re, im, r1, i1, r2, i2;
+
+        bin_get(X, n, b, &re, &im);
+        re *= c0;
+        im *= c0;
+        bin_get(X, n, b - 1, &r1, &i1);
+        bin_get(X, n, b + 1, &r2, &i2);
+        re += c1 * (r1 + r2);
+        im += c1 * (i1 + i2);
+        if (nc > 2) {
+            bin_get(X, n, b - 2, &r1, &i1);
+            bin_get(X, n, b + 2, &r2, &i2);
+            re += c2 * (r1 + r2);
+            im += c2 * (i1 + i2);
+        }
+        acc[b] += re * re + im * im;
     }
 }
 
@@ -153,8 +206,7 @@ enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
     /* fftw_malloc for SIMD alignment; not counted by the OOM hooks */
     p->in = fftw_malloc(sizeof(double) * n);
     p->out = fftw_malloc(sizeof(fftw_complex) * (n / 2 + 1));
-    p->ext = mmdx__malloc(2 * (n / 2 + 5) * sizeof(double));
-    if (!p->in || !p->out || !p->ext) {
+    if (!p->in || !p->out) {
         mmdx__rfft_free(p);
         return mmdx__nomem(ctx);
     }
@@ -181,7 +233,6 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
     }
     fftw_free(p->in);
     fftw_free(p->out);
-    mmdx__free(p->ext);
     mmdx__free(p);
 }
 
@@ -228,7 +279,7 @@ void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
         memcpy(p->in, x, p->n * sizeof(double));
         fftw_execute(p->plan);
     }
-    welch_spectral(&p->out[0][0], p->n, cosw, ncos, p->ext, acc);
+    welch_spectral(&p->out[0][0], p->n, cosw, ncos, acc);
 }
 
 #elif defined(MMDX_FFT_EIGEN)
@@ -253,8 +304,7 @@ enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
         return mmdx__nomem(ctx);
     p->n = n;
     p->in = mmdx__malloc(n * sizeof(double));
-    p->ext = mmdx__malloc(2 * (n / 2 + 5) * sizeof(double));
-    if (p->in && p->ext)
+    if (p->in)
         p->eig = mmdx__eigen_rfft_new(n);
     if (!p->eig) {
         mmdx__rfft_free(p);
@@ -270,7 +320,6 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
         return;
     mmdx__eigen_rfft_free(p->eig);
     mmdx__free(p->in);
-    mmdx__free(p->ext);
     mmdx__free(p);
 }
 
@@ -293,8 +342,7 @@ void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
         mmdx__eigen_rfft_power(p->eig, p->in, acc, 1);
         return;
     }
-    welch_spectral(mmdx__eigen_rfft_fwd(p->eig, x), p->n, cosw, ncos,
-                   p->ext, acc);
+    welch_spectral(mmdx__eigen_rfft_fwd(p->eig, x), p->n, cosw, ncos, acc);
 }
 
 #else /* KissFFT */

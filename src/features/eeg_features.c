@@ -536,6 +536,39 @@ static void hjorth_add(struct pass *w, size_t c, const double *x, size_t n)
         q[0] = a1 * a1;
         q1[0] = a1 * a1;
         dp = a1;  /* previous first difference */
+#if defined(__GNUC__)
+        {
+            /* the same sums, samples i and i + 1 in the two lanes of a
+             * vector (GCC and clang vector extension) */
+            typedef double v2d __attribute__((vector_size(16)));
+            v2d vk = { k0, k0 }, vs = { 0, 0 }, vq = { 0, 0 };
+            v2d vq1 = { 0, 0 }, vq2 = { 0, 0 };
+
+            for (i = 2; i + 1 < n; i += 2) {
+                v2d c0, p1, p2, a, d, e;
+
+                memcpy(&c0, x + i, sizeof(c0));
+                memcpy(&p1, x + i - 1, sizeof(p1));
+                memcpy(&p2, x + i - 2, sizeof(p2));
+                a = c0 - vk;
+                d = c0 - p1;
+                e = d - (p1 - p2);
+                vs += a;
+                vq += a * a;
+                vq1 += d * d;
+                vq2 += e * e;
+            }
+            s[0] += vs[0];
+            s[1] += vs[1];
+            q[0] += vq[0];
+            q[1] += vq[1];
+            q1[0] += vq1[0];
+            q1[1] += vq1[1];
+            q2[0] += vq2[0];
+            q2[1] += vq2[1];
+            dp = x[i - 1] - x[i - 2]; /* i >= 2: first unprocessed */
+        }
+#else
         for (i = 2; i + 1 < n; i += 2) {
             double da = x[i] - x[i - 1], db = x[i + 1] - x[i];
             double ea = da - dp, eb = db - da;
@@ -552,6 +585,7 @@ static void hjorth_add(struct pass *w, size_t c, const double *x, size_t n)
             q2[1] += eb * eb;
             dp = db;
         }
+#endif
         if (i < n) {
             double da = x[i] - x[i - 1], ea = da - dp;
 

@@ -1581,6 +1581,81 @@ static void rfft_welch_add__windows__match_direct(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that the one-pass Hjorth statistics equal a direct two-pass
+ * computation: population variances of the samples, and of the first and
+ * second differences taken within each epoch (epochs of 511 samples, so
+ * odd and even lengths and a short last epoch occur), on a random walk
+ * with a 5000 uV offset; 1e-9 relative. */
+static void eeg_hjorth__epochs__match_two_pass(void **state)
+{
+    static const char *const lab[] = { "Cz", "Pz" };
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t n = 256 * 21 + 77, E = 511, c, i, st;
+    struct mmdx_signal *s = synth(lab, 2, 256, n);
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+    struct mmdx_eeg_result r;
+    unsigned seed = 3;
+
+    (void)state;
+    for (c = 0; c < 2; c++) {
+        double v = 5000;
+
+        for (i = 0; i < n; i++) {
+            v += noise(&seed) * (c ? 3 : 1);
+            s->ch[c].data[i] = (float)v;
+        }
+    }
+    raw_psd_params(&par);
+    par.epoch_s = (double)E / 256.0;
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 256), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "synth", s, &r), MMDX_OK);
+    for (c = 0; c < 2; c++) {
+        const float *x = s->ch[c].data;
+        double m[3] = { 0, 0, 0 }, v[3] = { 0, 0, 0 }, cnt[3] = { 0, 0, 0 };
+        int pass, o;
+
+        for (pass = 0; pass < 2; pass++)
+            for (st = 0; st < n; st += E) {
+                size_t len = n - st < E ? n - st : E;
+
+                for (i = 0; i < len; i++)
+                    for (o = 0; o < 3; o++) {
+                        double val;
+
+                        if ((size_t)o > i)
+                            continue;
+                        val = o == 0 ? (double)x[st + i]
+                              : o == 1
+                                  ? (double)x[st + i] - (double)x[st + i - 1]
+                                  : (double)x[st + i] -
+                                        2.0 * (double)x[st + i - 1] +
+                                        (double)x[st + i - 2];
+                        if (pass == 0) {
+                            m[o] += val;
+                            cnt[o] += 1;
+                        } else {
+                            v[o] += (val - m[o]) * (val - m[o]);
+                        }
+                    }
+                if (pass == 0 && st + E >= n)
+                    for (o = 0; o < 3; o++)
+                        m[o] /= cnt[o];
+            }
+        for (o = 0; o < 3; o++)
+            v[o] /= cnt[o];
+        assert_true(fabs(r.hj_act[c] - v[0]) < 1e-9 * v[0]);
+        assert_true(fabs(r.hj_mob[c] - 256.0 * sqrt(v[1] / v[0])) <
+                    1e-9 * r.hj_mob[c]);
+        assert_true(fabs(r.hj_cmp[c] - sqrt(v[2] / v[1]) / sqrt(v[1] / v[0])) <
+                    1e-9 * r.hj_cmp[c]);
+    }
+    mmdx__eeg_result_fini(&r);
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that inconsistent parameters are refused naming the parameter. */
 static void eeg_params__inconsistent__named(void **state)
 {
@@ -1703,6 +1778,7 @@ int main(void)
         cmocka_unit_test(eeg_filters__corner_and_notch__response),
         cmocka_unit_test(rfft_power__dft__matches),
         cmocka_unit_test(rfft_welch_add__windows__match_direct),
+        cmocka_unit_test(eeg_hjorth__epochs__match_two_pass),
         cmocka_unit_test(eeg_params__inconsistent__named),
         cmocka_unit_test(eeg_filters__above_nyquist__named),
         cmocka_unit_test(eeg_analyse__oom_loop__nomem),
