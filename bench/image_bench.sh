@@ -3,7 +3,9 @@
 # work (read, decode, rescale, ROI HU >= -500, FBN 32, 18 intensity
 # statistics, 25 GLCM features of one 13-direction matrix), side by side in
 # one run. Also: JPEG-LS and JPEG 2000 slices, where the features' cost is
-# compared with the decoding cost.
+# compared with the decoding cost. Each side reports the median of its
+# repetitions (21 per slice, 5 for the volume) of process CPU time; the
+# ratio is taken within the same run.
 #
 # usage: bench/image_bench.sh BUILD_DIR [SHARED_DATA_DIR]
 # needs: python3-pydicom, python3-numpy, dcmtk (dcmcjpls), a built tree.
@@ -58,4 +60,4 @@ run() { # name path reps
 run "512x512 CT slice (uncompressed)" "$SLICE" 21
 run "512x512 CT slice (JPEG-LS)" "$T/slice_jls.dcm" 21
 run "512x512 CT slice (JPEG 2000)" "$J2K" 21
-run "512x512x100 CT volume" "$T/vol" 3
+run "512x512x100 CT volume" "$T/vol" 5

@@ -36,12 +36,17 @@ def load(path):
 
 
 def first_order(x):
+    # third and fourth powers by multiplication: on float32 arrays numpy's
+    # d ** 3 and d ** 4 call powf per element (~7 ms each on a CT slice,
+    # 200 times d * d * d), which would make this baseline slow for no
+    # reason
     m = x.mean()
     d = x - m
-    m2 = (d * d).mean()
+    d2 = d * d
+    m2 = d2.mean()
     p10, p25, p50, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
     r = x[(x >= p10) & (x <= p90)]
-    return [m, m2, (d ** 3).mean() / m2 ** 1.5, (d ** 4).mean() / m2 ** 2 - 3,
+    return [m, m2, (d2 * d).mean() / m2 ** 1.5, (d2 * d2).mean() / m2 ** 2 - 3,
             p50, x.min(), p10, p90, x.max(), p75 - p25, x.max() - x.min(),
             np.abs(d).mean(), np.abs(r - r.mean()).mean(),
             np.abs(x - p50).mean(), np.sqrt(m2) / m,

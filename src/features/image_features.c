@@ -2090,9 +2090,43 @@ static void disc_lut(const float *restrict vox, const uint8_t *restrict roi,
                      size_t len, long imn, const uint32_t *restrict lut,
                      uint32_t *restrict hist, uint16_t *restrict q)
 {
-    size_t v;
+    size_t v = 0;
 
-    for (v = 0; v < len; v++)
+#ifdef __SSE2__
+    /* value - imn four at a time (fits int32: integers of int32 range
+     * over a range < 2^20); quads outside the ROI skipped whole */
+    {
+        const __m128i base = _mm_set1_epi32((int32_t)imn);
+
+        for (; v + 4 <= len; v += 4) {
+            uint32_t r4;
+            int32_t ix[4];
+            int k;
+
+            memcpy(&r4, roi + v, 4);
+            if (!r4)
+                continue;
+            _mm_storeu_si128((__m128i *)(void *)ix,
+                             _mm_sub_epi32(_mm_cvttps_epi32(
+                                               _mm_loadu_ps(vox + v)),
+                                           base));
+            if (!((r4 - 0x01010101u) & ~r4 & 0x80808080u)) {
+                /* no zero byte: all four inside */
+                for (k = 0; k < 4; k++) {
+                    hist[ix[k]]++;
+                    q[v + (size_t)k] = (uint16_t)lut[ix[k]];
+                }
+                continue;
+            }
+            for (k = 0; k < 4; k++)
+                if (roi[v + (size_t)k]) {
+                    hist[ix[k]]++;
+                    q[v + (size_t)k] = (uint16_t)lut[ix[k]];
+                }
+        }
+    }
+#endif
+    for (; v < len; v++)
         if (roi[v]) {
             size_t i = (size_t)((long)vox[v] - imn);
 
