@@ -722,9 +722,14 @@ static enum mmdx_status features_process(struct mmdx_stage *stg,
     if (!st && l.n > 1) {
         struct mmdx_dstr d;
         size_t nw, first, bad;
+        bool low = false;
 
+        /* per-lead SQI, when some lead is under the usable level */
+        for (i = 0; i < l.n; i++)
+            low |= !(mmdx__ecg_an_quality(l.an[i], NULL, NULL, NULL) >=
+                     LEAD_SWITCH_SQI);
         mmdx__dstr_init(&d, 4096);
-        for (i = 0; i < l.n; i++) {
+        for (i = 0; low && i < l.n; i++) {
             char num[32];
 
             mmdx__dstr_addf(&d, "%s%s %s", i ? ", " : "", s->ch[i].label,
@@ -732,8 +737,9 @@ static enum mmdx_status features_process(struct mmdx_stage *stg,
                                                  l.an[i], NULL, NULL, NULL),
                                              num));
         }
-        st = mmdx__patient_flag(p, MMDX_MOD_ECG, "ecg.quality.lead_sqi",
-                                "SQI per lead: %s", d.s);
+        if (low)
+            st = mmdx__patient_flag(p, MMDX_MOD_ECG, "ecg.quality.lead_sqi",
+                                    "SQI per lead: %s", d.s);
         mmdx__dstr_fini(&d);
         if (!st && l.best != 0)
             st = mmdx__patient_flag(

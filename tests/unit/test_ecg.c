@@ -817,7 +817,8 @@ static enum mmdx_status keep_row(void *user,
 
 /* Ensure that signal quality is reported for every lead of MIT-BIH 103
  * (reference: 650000 samples at 360 Hz = 180.6 s -> 181 windows of 10 s,
- * the last half window counted; lead MLII analysed; exact counts). */
+ * the last half window counted; lead MLII analysed; exact counts), and
+ * that ecg.features raises no lead flag when every lead is usable. */
 static void ecg_quality__mitdb_103__every_lead(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
@@ -843,6 +844,20 @@ static void ecg_quality__mitdb_103__every_lead(void **state)
     assert_true(labs(r.q[0].beats - 2084) <= 2);
     assert_int_equal(nw, 181);
     assert_int_equal(noisy, 0);
+    /* ecg.features on both leads: every lead usable, so no lead flag */
+    {
+        struct mmdx_signal *s = NULL;
+        struct mmdx_patient pt;
+        const char *ii[] = { "II" };
+
+        assert_int_equal(mmdx__ecg_load_ex(ctx, p, ii, 1, true, NULL, &s),
+                         MMDX_OK);
+        run_features(ctx, s, &pt);
+        assert_null(find_flag(&pt, "ecg.quality.lead_sqi"));
+        assert_null(find_flag(&pt, "ecg.quality.lead_switched"));
+        assert_null(find_flag(&pt, "ecg.quality.noisy_segments"));
+        mmdx__patient_fini(&pt);
+    }
     mmdx__free(p);
     mmdx_ctx_free(ctx);
 }
