@@ -109,6 +109,14 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
 
 /* ---- DICOM RTSTRUCT ------------------------------------------------------ */
 
+/* What became of an RTSTRUCT ROI's contours. */
+struct mmdx_rt_stats {
+    size_t ncontours;          /* in the ROI */
+    size_t placed;             /* filled on a slice */
+    size_t off_image;          /* closed, but beyond the image's slices */
+    size_t not_closed;         /* POINT / OPEN_* or fewer than 3 points */
+};
+
 /*
  * Rasterise the contours of one ROI of the RT Structure Set at path onto
  * img's slices: each CLOSED_PLANAR contour is assigned to the slice whose
@@ -127,7 +135,7 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
                                      const char *roi_name,
                                      mmdx__dicom_id_fn idfn, void *user,
                                      struct mmdx_image **out,
-                                     size_t *ncontours);
+                                     struct mmdx_rt_stats *stats);
 
 /* ---- the dispatcher ---------------------------------------------------- */
 
@@ -148,6 +156,7 @@ enum mmdx_mask_kind {
  * DICOM RTSTRUCT, or a DICOM SEG / mask image. The result is on img's
  * grid (checked or reordered as mmdx__mask_align says).
  * @param out [transfer] on success.
+ * @param rt filled for RTSTRUCT masks (zeroed otherwise); may be NULL.
  */
 enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                                  const struct mmdx_image *img,
@@ -155,7 +164,8 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                                  mmdx__dicom_id_fn idfn, void *user,
                                  struct mmdx_image **out,
                                  enum mmdx_mask_kind *kind,
-                                 enum mmdx_mask_geom *geom);
+                                 enum mmdx_mask_geom *geom,
+                                 struct mmdx_rt_stats *rt);
 
 /*
  * load.image's mask step: load p->mask_path for img (mmdx__mask_load),

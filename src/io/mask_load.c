@@ -230,7 +230,8 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                                  mmdx__dicom_id_fn idfn, void *user,
                                  struct mmdx_image **out,
                                  enum mmdx_mask_kind *kind,
-                                 enum mmdx_mask_geom *geom)
+                                 enum mmdx_mask_geom *geom,
+                                 struct mmdx_rt_stats *rt)
 {
     struct mmdx_dicom_limits lim = { 0, 0 };
     struct mmdx_image *src = NULL;
@@ -242,6 +243,8 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
     *out = NULL;
     *kind = MMDX_MASK_DICOM;
     *geom = MMDX_MASK_GEOM_SAME;
+    if (rt)
+        memset(rt, 0, sizeof(*rt));
     lim.max_voxels = o ? o->max_voxels : 0;
     fp = mmdx__is_dir(path) ? NULL : fopen(path, "rb");
     if (fp) {
@@ -258,11 +261,11 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
         return st;
     }
     if (got && mmdx__dicom_is_rtstruct(path)) {
-        size_t nc = 0;
+        struct mmdx_rt_stats rs;
 
         *kind = MMDX_MASK_RTSTRUCT;
         return mmdx__rtstruct_mask(ctx, path, img, o ? o->roi_name : NULL,
-                                   idfn, user, out, &nc);
+                                   idfn, user, out, rt ? rt : &rs);
     }
     st = mmdx__dicom_load(ctx, path, &lim, idfn, user, &src);
     if (st)
@@ -299,14 +302,22 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
     struct mmdx_image *mask = NULL;
     enum mmdx_mask_kind kind;
     enum mmdx_mask_geom geom;
+    struct mmdx_rt_stats rt;
     enum mmdx_status st;
 
     o.roi_name = roi_name;
     o.max_voxels = max_voxels;
     st = mmdx__mask_load(ctx, p->mask_path, img, &o, add_id, p, &mask, &kind,
-                         &geom);
+                         &geom, &rt);
     if (st)
         return st;
+    if (kind == MMDX_MASK_RTSTRUCT &&
+        (rt.off_image || rt.not_closed || !rt.placed))
+        mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.rtstruct_contours",
+                           "RTSTRUCT ROI: %zu of %zu contours filled, %zu "
+                           "beyond the image's slices, %zu not closed",
+                           rt.placed, rt.ncontours, rt.off_image,
+                           rt.not_closed);
     if (geom == MMDX_MASK_GEOM_UNCHECKED)
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.geometry_unchecked",
                            "%s mask and image matched by dimensions only "

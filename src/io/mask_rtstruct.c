@@ -70,17 +70,18 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
                                      const char *roi_name,
                                      mmdx__dicom_id_fn idfn, void *user,
                                      struct mmdx_image **out,
-                                     size_t *ncontours)
+                                     struct mmdx_rt_stats *stats)
 {
     struct mmdx_dicom_rtstruct rt;
     struct mmdx_image *m = NULL;
     double B[3][3], o[3], *dist = NULL, *xy = NULL, *xs = NULL;
-    size_t i, k, maxn = 0, placed = 0, open = 0, plane = img->nx * img->ny;
+    size_t i, k, maxn = 0, placed = 0, open = 0, off = 0,
+           plane = img->nx * img->ny;
     uint8_t *tmp = NULL;
     enum mmdx_status st;
 
     *out = NULL;
-    *ncontours = 0;
+    memset(stats, 0, sizeof(*stats));
     st = mmdx__dicom_read_rtstruct(ctx, path, roi_name, &rt);
     if (st)
         return st;
@@ -96,7 +97,7 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
                         "be placed on it");
         goto out;
     }
-    *ncontours = rt.ncontours;
+    stats->ncontours = rt.ncontours;
     for (i = 0; i < rt.ncontours; i++)
         if (rt.c[i].npts > maxn)
             maxn = rt.c[i].npts;
@@ -156,8 +157,10 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
             tol = 0.5 * (img->slice_thickness_mm > 0 ? img->slice_thickness_mm
                          : img->spacing_mm[2] > 0 ? img->spacing_mm[2] : 1.0);
         }
-        if (best > tol)
-            continue;   /* beyond the image's slices */
+        if (best > tol) {
+            off++;      /* beyond the image's slices */
+            continue;
+        }
         pk = img->pos_mm ? img->pos_mm + 3 * ks : o;
         for (j = 0; j < c->npts; j++) {
             const double *p = c->pts_mm + 3 * j;
@@ -195,6 +198,9 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
                         "reference?)", rt.ncontours - open);
         goto out;
     }
+    stats->placed = placed;
+    stats->off_image = off;
+    stats->not_closed = open;
     mmdx__strlcpy(m->modality, "RTSTRUCT", sizeof(m->modality));
     mmdx__strlcpy(m->transfer_syntax_name, "RT Structure Set contours",
                   sizeof(m->transfer_syntax_name));

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mmdx_dicom_rtstruct rt;
     struct mmdx_image *img = NULL, *m = NULL;
     enum mmdx_status st;
-    size_t nc = 0;
+    struct mmdx_rt_stats nc;
 
     if (mmdx_ctx_new(&ctx))
         return 0;

@@ -932,7 +932,7 @@ static void nifti_load__free_text__idfields(void **state)
         fclose(fp);
         memset(&d, 0, sizeof(d));
         assert_int_equal(mmdx__mask_load(ctx, path, img, &o, keep_id, &d, &m,
-                                         &kind, &g), MMDX_OK);
+                                         &kind, &g, NULL), MMDX_OK);
         mmdx__image_free(m);
         m = NULL;
         if (round == 1) {
@@ -971,7 +971,7 @@ static void mask_load__phantom_dicom_vs_nifti__refused(void **state)
     assert_int_equal(mmdx__dicom_load(ctx, ip, NULL, NULL, NULL, &img),
                      MMDX_OK);
     assert_int_equal(mmdx__mask_load(ctx, mp, img, NULL, NULL, NULL, &m,
-                                     &kind, &g), MMDX_E_MISMATCH);
+                                     &kind, &g, NULL), MMDX_E_MISMATCH);
     assert_int_equal(kind, MMDX_MASK_NIFTI);
     assert_string_equal(mmdx_ctx_last_error(ctx)->field, "geometry");
     assert_string_equal(mmdx_ctx_last_error(ctx)->path, mp);
@@ -1109,7 +1109,8 @@ static void rtstruct_mask__series__rasterised(void **state)
                                               -4, 3.5, 0 },
            line[6] = { -4, -4, 2, 3, 3, 2 };
     const double *gp[4] = { g0, g1, g2, line }, *bp[1] = { tri };
-    size_t gn[4] = { 4, 4, 4, 2 }, bn[1] = { 3 }, nc = 0;
+    size_t gn[4] = { 4, 4, 4, 2 }, bn[1] = { 3 };
+    struct mmdx_rt_stats nc;
     struct mmdx_dicom_rt_roi rois[2];
     struct mmdx_dicom_rt_write w;
     struct mmdx_mask_opts o = { "gtv", 0 };
@@ -1126,7 +1127,7 @@ static void rtstruct_mask__series__rasterised(void **state)
     rois[0].npts = bn;
     rois[0].pts_mm = bp;
     rois[1].name = "GTV";
-    rois[1].ncontours = 3;
+    rois[1].ncontours = 4;
     rois[1].npts = gn;
     rois[1].pts_mm = gp;
     memset(&w, 0, sizeof(w));
@@ -1137,8 +1138,12 @@ static void rtstruct_mask__series__rasterised(void **state)
     assert_true(mmdx__dicom_is_rtstruct(rs));
     /* by name (case-insensitive) */
     assert_int_equal(mmdx__mask_load(ctx, rs, img, &o, NULL, NULL, &m, &kind,
-                                     &g), MMDX_OK);
+                                     &g, &nc), MMDX_OK);
     assert_int_equal(kind, MMDX_MASK_RTSTRUCT);
+    assert_int_equal(nc.ncontours, 4);
+    assert_int_equal(nc.placed, 3);
+    assert_int_equal(nc.not_closed, 1);   /* the 2-point contour */
+    assert_int_equal(nc.off_image, 0);
     assert_int_equal(count_in(m, 0), 16);
     assert_int_equal(count_in(m, 1), 60);
     assert_int_equal(count_in(m, 2), 0);
@@ -1150,14 +1155,14 @@ static void rtstruct_mask__series__rasterised(void **state)
      * slice 0: the centres strictly... half-open: 15 + 14 + ... + 1 */
     assert_int_equal(mmdx__rtstruct_mask(ctx, rs, img, NULL, NULL, NULL, &m,
                                          &nc), MMDX_OK);
-    assert_int_equal(nc, 1);
+    assert_int_equal(nc.ncontours, 1);
     assert_int_equal(count_in(m, 0), 120);
     mmdx__image_free(m);
     m = NULL;
     /* no such ROI */
     o.roi_name = "PTV";
     expect_err(ctx, mmdx__mask_load(ctx, rs, img, &o, NULL, NULL, &m, &kind,
-                                    &g), MMDX_E_NOTFOUND,
+                                    &g, NULL), MMDX_E_NOTFOUND,
                "ROIName (3006,0026)",
                "no ROI of the requested name among the 2 ROIs");
     assert_null(m);
@@ -1287,7 +1292,8 @@ static void rtstruct_mask__coronal__by_orientation(void **state)
     struct mmdx_image *img = NULL, *m = NULL;
     double sq[12];
     const double *pp[1] = { sq };
-    size_t np[1] = { 4 }, nc, r, c;
+    size_t np[1] = { 4 }, r, c;
+    struct mmdx_rt_stats nc;
     struct mmdx_dicom_rt_roi roi;
     struct mmdx_dicom_rt_write w;
     int16_t px[256];
@@ -1436,7 +1442,8 @@ static void rtstruct_mask__oom__nomem(void **state)
     struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
     double sq[12];
     const double *pp[1] = { sq };
-    size_t np[1] = { 4 }, nc;
+    size_t np[1] = { 4 };
+    struct mmdx_rt_stats nc;
     struct mmdx_dicom_rt_roi roi;
     struct mmdx_dicom_rt_write w;
     unsigned long n;
