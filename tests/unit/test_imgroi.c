@@ -1549,14 +1549,15 @@ static void mr_head_mask__synthetic__head_kept(void **state)
 }
 
 /* Ensure that the head mask is sensible on the real MR files of the
- * shared data (MR_small: 64 x 64 head slice; emri_small: 10-frame
- * enhanced MR): one filled region covering 20-95 % of the image, whose
+ * shared data (MR_small: 64 x 64 slice; emri_small: 10-frame enhanced MR;
+ * MR-SIEMENS: a 484 x 484 head slice): one filled region covering 20-95 % of the image, whose
  * mean intensity is above the rest's; and that a constant image has no
  * foreground (E_INVAL). */
 static void mr_head_mask__shared_mr__plausible(void **state)
 {
-    static const char *const files[2] = { "dicom/MR_small.dcm",
-                                          "dicom/emri_small.dcm" };
+    static const char *const files[3] = {
+        "dicom/MR_small.dcm", "dicom/emri_small.dcm",
+        "dicom/MR-SIEMENS-DICOM-WithOverlays.dcm" };
     struct mmdx_ctx *ctx = test_ctx();
     struct mmdx_headmask_info hi;
     struct mmdx_image *c = grid(8, 8, 2, 1.0);
@@ -1564,7 +1565,7 @@ static void mr_head_mask__shared_mr__plausible(void **state)
     int f;
 
     (void)state;
-    for (f = 0; f < 2; f++) {
+    for (f = 0; f < 3; f++) {
         char *path = test_shared(files[f]);
         struct mmdx_image *img = NULL;
         uint8_t *roi;
