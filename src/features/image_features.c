@@ -2380,8 +2380,12 @@ size_t mmdx__image_roi_min(const struct mmdx_image *img, double min,
             _mm_storeu_si128((__m128i *)(void *)(roi + v), m);
             acc = _mm_add_epi64(acc, _mm_sad_epu8(m, zero));
         }
-        in = (size_t)_mm_cvtsi128_si32(acc) +
-             (size_t)_mm_cvtsi128_si32(_mm_unpackhi_epi64(acc, acc));
+        {
+            uint64_t sums[2];
+
+            _mm_storeu_si128((__m128i *)(void *)sums, acc);
+            in = (size_t)(sums[0] + sums[1]);
+        }
     }
 #endif
     for (; v < n; v++) {
