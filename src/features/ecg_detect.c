@@ -495,22 +495,38 @@ void mmdx__biquad_identity(struct mmdx_biquad *q)
     q->b0 = 1;
 }
 
-static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
-                             size_t n, struct mmdx_biquad *aux, double *out)
+/*
+ * The loop keeps every piece of per-sample state in locals (the ring
+ * stores could alias the struct's fields, which would otherwise be
+ * reloaded on every sample) and writes it back before a candidate is
+ * decided and at the end. Learning (the first 2 s) ends only in
+ * candidate() for a maximum at or after learn_end, i.e. when t is past
+ * learn_end, so "learning && t < learn_end" is "t < lend" with lend
+ * fixed for the call. has_out is a constant at both call sites (the
+ * compiler drops the branch).
+ */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+static ALWAYS_INLINE enum mmdx_status
+push_loop(struct mmdx_qrs_det *d, const float *x, size_t n,
+          struct mmdx_biquad *ax, double *out, const bool has_out)
 {
-    size_t i, mask = d->mask;
+    size_t i;
+    const size_t mask = d->mask;
     int64_t t = d->n;
+    const int64_t lend = d->learning ? d->learn_end : INT64_MIN;
+    const int64_t dom = d->dom;
     double mwi = d->mwi, p1 = d->prev1, p2 = d->prev2;
-    struct mmdx_biquad id[3];
-    struct mmdx_biquad *ax = aux ? aux : id;
+    bool have_best = d->have_best;
+    int64_t best_m = d->best_m;
+    double best_h = d->best_h;
     struct bq2 s1, s2, s3;
-    float *bp = d->bp, *sq = d->sq;
-    int k = d->k, w = d->w;
+    float *const bp = d->bp, *const sq = d->sq;
+    const int64_t k = d->k, w = d->w;
 
-    if (!aux) {
-        mmdx__biquad_identity(&id[0]);
-        id[1] = id[2] = id[0];
-    }
     bq2_pack(&s1, &d->hp, &ax[0]);
     bq2_pack(&s2, &d->lp1, &ax[1]);
     bq2_pack(&s3, &d->lp2, &ax[2]);
@@ -521,7 +537,7 @@ static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
         double dv;
         float s;
 
-        if (out)
+        if (has_out)
             out[i] = LANE(v, 1);
         bp[(size_t)t & mask] = (float)y;
         dv = y - (double)bp[(size_t)(t - k) & mask];
@@ -530,27 +546,27 @@ static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
         sq[(size_t)t & mask] = s;
         if (mwi < 0)
             mwi = 0;
-        if (d->learning && t < d->learn_end) {
+        if (t < lend) {
             d->learn_sum += mwi;
             d->learn_cnt++;
         }
         if (p1 > p2 && p1 >= mwi) { /* local maximum at t - 1 */
-            if (d->have_best && t - 1 - d->best_m <= d->dom) {
-                if (p1 > d->best_h) {
-                    d->best_m = t - 1;
-                    d->best_h = p1;
+            if (have_best && t - 1 - best_m <= dom) {
+                if (p1 > best_h) {
+                    best_m = t - 1;
+                    best_h = p1;
                 }
             } else {
-                if (d->have_best)
-                    candidate(d, d->best_m, d->best_h);
-                d->have_best = true;
-                d->best_m = t - 1;
-                d->best_h = p1;
+                if (have_best)
+                    candidate(d, best_m, best_h);
+                have_best = true;
+                best_m = t - 1;
+                best_h = p1;
             }
         }
-        if (d->have_best && t - d->best_m > d->dom) {
-            d->have_best = false;
-            candidate(d, d->best_m, d->best_h);
+        if (have_best && t - best_m > dom) {
+            have_best = false;
+            candidate(d, best_m, best_h);
         }
         p2 = p1;
         p1 = mwi;
@@ -562,7 +578,22 @@ static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
     d->mwi = mwi;
     d->prev1 = p1;
     d->prev2 = p2;
+    d->have_best = have_best;
+    d->best_m = best_m;
+    d->best_h = best_h;
     return d->err;
+}
+
+static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
+                             size_t n, struct mmdx_biquad *aux, double *out)
+{
+    struct mmdx_biquad id[3];
+
+    if (aux && out)
+        return push_loop(d, x, n, aux, out, true);
+    mmdx__biquad_identity(&id[0]);
+    id[1] = id[2] = id[0];
+    return push_loop(d, x, n, aux ? aux : id, NULL, false);
 }
 
 enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,

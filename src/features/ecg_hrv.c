@@ -68,43 +68,64 @@ static int cmp_vi(const void *a, const void *b)
  * so only pairs whose first values lie within r are looked at (x[q] - x[p]
  * in sorted order is exactly |x[p] - x[q]|, and rounding is monotone, so
  * the scan stops at the same pairs the all-pairs count would reject).
+ * The sorted templates are copied to three arrays (first, second, third
+ * value) so the pair scan streams through memory; the end of each scan
+ * (the first q whose first value exceeds the p-th one by more than r)
+ * only moves forward as p does, so it is found once for all p (two
+ * pointers); inside it the counting is branch-free. The counts, and so
+ * the result, are those of the all-pairs definition (the set of pairs
+ * within r of each other does not depend on how ties are ordered).
  * Returns false when out of memory.
  */
 static bool sampen(const double *x, size_t n, double r, double *out)
 {
-    size_t m, p, q;
+    size_t m, p, q, e;
     double a = 0, b = 0;
     struct vi *s;
+    double *v0, *v1, *v2;
 
     *out = NAN;
     if (n < 10)
         return true;
     m = n - 2;
     s = mmdx__malloc(m * sizeof(*s));
-    if (!s)
+    v0 = mmdx__malloc(3 * m * sizeof(*v0));
+    if (!s || !v0) {
+        mmdx__free(s);
+        mmdx__free(v0);
         return false;
+    }
+    v1 = v0 + m;
+    v2 = v1 + m;
     for (p = 0; p < m; p++) {
         s[p].v = x[p];
         s[p].i = p;
     }
     qsort(s, m, sizeof(*s), cmp_vi);
     for (p = 0; p < m; p++) {
-        const double *xi = x + s[p].i;
-        double lim = s[p].v;
+        v0[p] = s[p].v;
+        v1[p] = x[s[p].i + 1];
+        v2[p] = x[s[p].i + 2];
+    }
+    mmdx__free(s);
+    for (p = 0, e = 0; p < m; p++) {
+        const double lim = v0[p], y1 = v1[p], y2 = v2[p];
         long ca = 0, cb = 0;
 
-        for (q = p + 1; q < m && s[q].v - lim <= r; q++) {
-            const double *xj = x + s[q].i;
+        if (e < p + 1)
+            e = p + 1;
+        while (e < m && v0[e] - lim <= r)
+            e++;
+        for (q = p + 1; q < e; q++) {
+            long c1 = fabs(y1 - v1[q]) <= r;
 
-            if (fabs(xi[1] - xj[1]) <= r) {
-                cb++;
-                ca += fabs(xi[2] - xj[2]) <= r;
-            }
+            cb += c1;
+            ca += c1 & (fabs(y2 - v2[q]) <= r);
         }
         a += (double)ca;
         b += (double)cb;
     }
-    mmdx__free(s);
+    mmdx__free(v0);
     if (a > 0 && b > 0)
         *out = -log(a / b);
     return true;
@@ -293,16 +314,36 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
     /* ---- ectopic / artefact intervals: out of physiological range, or
      * more than 20% off the median of the 11 surrounding intervals; the
      * interval after an abnormal one (compensatory pause) goes too ---- */
-    for (i = 0; i < nrr; i++) {
-        size_t lo = i >= MED_HALF ? i - MED_HALF : 0;
-        size_t hi = i + MED_HALF < nrr ? i + MED_HALF : nrr - 1, j, c = 0;
-        double med;
+    {
+        /* the window's intervals kept sorted as it slides (one leaves,
+         * one enters): the same multiset, so the same median */
+        double win[2 * MED_HALF + 2];
+        size_t c = 0, wlo = 0, whi = 0, j; /* window = rr[wlo, whi) */
 
-        for (j = lo; j <= hi; j++)
-            tmp[c++] = rr[j];
-        med = median_of(tmp, c);
-        ok[i] = rr[i] >= RR_MIN_MS && rr[i] <= RR_MAX_MS &&
-                fabs(rr[i] - med) <= ECTOPIC_TOL * med;
+        for (i = 0; i < nrr; i++) {
+            size_t lo = i >= MED_HALF ? i - MED_HALF : 0;
+            size_t hi = i + MED_HALF < nrr ? i + MED_HALF : nrr - 1;
+            double med;
+
+            for (; wlo < lo; wlo++) {
+                for (j = 0; win[j] != rr[wlo]; j++)
+                    ;
+                for (; j + 1 < c; j++)
+                    win[j] = win[j + 1];
+                c--;
+            }
+            for (; whi <= hi; whi++) {
+                double v = rr[whi];
+
+                for (j = c; j > 0 && win[j - 1] > v; j--)
+                    win[j] = win[j - 1];
+                win[j] = v;
+                c++;
+            }
+            med = c % 2 ? win[c / 2] : 0.5 * (win[c / 2 - 1] + win[c / 2]);
+            ok[i] = rr[i] >= RR_MIN_MS && rr[i] <= RR_MAX_MS &&
+                    fabs(rr[i] - med) <= ECTOPIC_TOL * med;
+        }
     }
     for (i = nrr; i-- > 1;)
         if (!ok[i - 1] && ok[i]) {
