@@ -19,8 +19,9 @@
 #define ENS_POST_S 0.40
 #define ENS_MAX 500
 #define PL_BLOCKS 10          /* seconds of powerline estimation */
-#define PL_NOTCH_FRAC 0.05
-#define AN_CHUNK 4096         /* samples per detector/analysis step */    /* notch when this much power sits at 50/60 */
+#define PL_NOTCH_FRAC 0.05    /* notch when this much power sits at 50/60 */
+#define AN_CHUNK 4096         /* samples per ensemble-average step */
+#define AN_SUB 1024           /* samples per filter/statistics piece */
 
 struct mmdx_ecg_an {
     struct mmdx_ctx *ctx;
@@ -92,7 +93,7 @@ enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs,
     a->post = (int)lround(ENS_POST_S * fs);
     a->ring = mmdx__calloc(ring, sizeof(float));
     a->ens = mmdx__calloc((size_t)(a->pre + a->post + 1), sizeof(double));
-    a->buf = mmdx__malloc(AN_CHUNK * sizeof(double));
+    a->buf = mmdx__malloc(AN_SUB * sizeof(double));
     if (!a->ring || !a->ens || !a->buf) {
         mmdx__ecg_an_free(a);
         return mmdx__nomem(ctx);
@@ -115,7 +116,7 @@ size_t mmdx__ecg_an_bytes(const struct mmdx_ecg_an *a)
     mmdx__qrs_det_beats(a->det, &nb);
     return sizeof(*a) + (a->mask + 1) * sizeof(float) * 3 +
            (size_t)(a->pre + a->post + 1) * sizeof(double) + a->wcap +
-           AN_CHUNK * sizeof(double) +
+           AN_SUB * sizeof(double) +
            nb * sizeof(struct mmdx_qrs_beat);
 }
 
@@ -266,7 +267,17 @@ static enum mmdx_status morph_slow(struct mmdx_ecg_an *a, const float *x,
 /* Ring, moments and quality windows of morphology-filtered samples y. The
  * state is in locals (the compiler keeps it in registers: the struct
  * fields would go through memory on every sample because the ring stores
- * may alias them). */
+ * may alias them). With GNU C vectors the moments of each stretch inside
+ * one window are summed two samples at a time (even and odd samples in
+ * the two lanes, added at the stretch's end): each term is computed as
+ * before ((y*y)*y and so on) but the sums are added in another order, so
+ * the moments may differ from a sequential sum in the last bits (relative
+ * 1e-15 for a 10 s window), far below what could move a window's
+ * verdict except at an exact tie with a threshold. */
+#if defined(__GNUC__)
+typedef double v2m __attribute__((vector_size(16)));
+#endif
+
 static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
                                     size_t m)
 {
@@ -276,22 +287,64 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
     float *ring = a->ring;
     const size_t mask = a->mask;
     enum mmdx_status st = MMDX_OK;
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < m; i++) {
-        double y = yv[i];
+    while (i < m) {
+        size_t seg = m - i, j;
 
-        ring[(size_t)n & mask] = (float)y;
-        n++;
-        s1 += y;
-        s2 += y * y;
-        s3 += y * y * y;
-        s4 += y * y * y * y;
-        if (y < wmin)
-            wmin = y;
-        if (y > wmax)
-            wmax = y;
-        if (++fill == len) {
+        if ((int64_t)seg > len - fill)
+            seg = (size_t)(len - fill);
+#if defined(__GNUC__)
+        {
+            v2m v1 = { 0, 0 }, v2 = v1, v3 = v1, v4 = v1;
+
+            for (j = 0; j + 1 < seg; j += 2) {
+                const double ya = yv[i + j], yb = yv[i + j + 1];
+                v2m y, y2, y3;
+
+                memcpy(&y, yv + i + j, sizeof(y));
+                ring[(size_t)(n + (int64_t)j) & mask] = (float)ya;
+                ring[(size_t)(n + (int64_t)j + 1) & mask] = (float)yb;
+                y2 = y * y;
+                y3 = y2 * y;
+                v1 += y;
+                v2 += y2;
+                v3 += y3;
+                v4 += y3 * y;
+                if (ya < wmin)
+                    wmin = ya;
+                if (ya > wmax)
+                    wmax = ya;
+                if (yb < wmin)
+                    wmin = yb;
+                if (yb > wmax)
+                    wmax = yb;
+            }
+            s1 += v1[0] + v1[1];
+            s2 += v2[0] + v2[1];
+            s3 += v3[0] + v3[1];
+            s4 += v4[0] + v4[1];
+        }
+#else
+        j = 0;
+#endif
+        for (; j < seg; j++) {
+            double y = yv[i + j];
+
+            ring[(size_t)(n + (int64_t)j) & mask] = (float)y;
+            s1 += y;
+            s2 += y * y;
+            s3 += y * y * y;
+            s4 += y * y * y * y;
+            if (y < wmin)
+                wmin = y;
+            if (y > wmax)
+                wmax = y;
+        }
+        n += (int64_t)seg;
+        fill += (int64_t)seg;
+        i += seg;
+        if (fill == len) {
             a->s1 = s1;
             a->s2 = s2;
             a->s3 = s3;
@@ -319,6 +372,54 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
     return st;
 }
 
+/* One piece (at most AN_SUB samples) through the detector and the
+ * morphology path. */
+static enum mmdx_status an_piece(struct mmdx_ecg_an *a, const float *x,
+                                 size_t m)
+{
+    size_t done = 0, i;
+    enum mmdx_status st;
+
+    if (a->nblk < PL_BLOCKS) {
+        /* powerline estimate still running: the scalar path */
+        st = mmdx__qrs_det_push(a->det, x, m);
+        if (!st)
+            st = morph_slow(a, x, m, &done);
+        for (i = done; i < m && !st; i++) {
+            double y = mmdx__biquad_step(&a->hp, (double)x[i]);
+
+            if (a->notch_on)
+                y = mmdx__biquad_step(&a->notch, y);
+            a->buf[i - done] = mmdx__biquad_step(&a->lp, y);
+        }
+        if (!st && done < m)
+            st = morph_stats(a, a->buf, m - done);
+    } else {
+        /* the morphology filter rides in the detector's loop */
+        struct mmdx_biquad aux[3];
+
+        aux[0] = a->hp;
+        if (a->notch_on)
+            aux[1] = a->notch;
+        else
+            mmdx__biquad_identity(&aux[1]);
+        aux[2] = a->lp;
+        st = mmdx__qrs_det_push_aux(a->det, x, m, aux, a->buf);
+        a->hp = aux[0];
+        if (a->notch_on)
+            a->notch = aux[1];
+        a->lp = aux[2];
+        if (!st)
+            st = morph_stats(a, a->buf, m);
+    }
+    return st;
+}
+
+/* The ensemble average takes the beats decided by the end of each
+ * AN_CHUNK samples (which beats it can still find in the ring depends on
+ * that step, so it stays fixed); the filters and statistics run on pieces
+ * of AN_SUB samples so that the buffer between them stays in the L1
+ * cache. */
 enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
                                    size_t n)
 {
@@ -326,44 +427,16 @@ enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
     enum mmdx_status st;
 
     while (off < n) {
-        size_t m = n - off, done = 0, i;
+        size_t m = n - off, sub;
 
         if (m > AN_CHUNK)
             m = AN_CHUNK;
-        if (a->nblk < PL_BLOCKS) {
-            /* powerline estimate still running: the scalar path */
-            st = mmdx__qrs_det_push(a->det, x + off, m);
-            if (!st)
-                st = morph_slow(a, x + off, m, &done);
-            for (i = done; i < m && !st; i++) {
-                double y = mmdx__biquad_step(&a->hp, (double)x[off + i]);
-
-                if (a->notch_on)
-                    y = mmdx__biquad_step(&a->notch, y);
-                a->buf[i - done] = mmdx__biquad_step(&a->lp, y);
-            }
-            if (!st && done < m)
-                st = morph_stats(a, a->buf, m - done);
-        } else {
-            /* the morphology filter rides in the detector's loop */
-            struct mmdx_biquad aux[3];
-
-            aux[0] = a->hp;
-            if (a->notch_on)
-                aux[1] = a->notch;
-            else
-                mmdx__biquad_identity(&aux[1]);
-            aux[2] = a->lp;
-            st = mmdx__qrs_det_push_aux(a->det, x + off, m, aux, a->buf);
-            a->hp = aux[0];
-            if (a->notch_on)
-                a->notch = aux[1];
-            a->lp = aux[2];
-            if (!st)
-                st = morph_stats(a, a->buf, m);
+        for (sub = 0; sub < m; sub += AN_SUB) {
+            st = an_piece(a, x + off + sub,
+                          m - sub < AN_SUB ? m - sub : AN_SUB);
+            if (st)
+                return st;
         }
-        if (st)
-            return st;
         ensemble(a);
         off += m;
     }

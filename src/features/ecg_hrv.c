@@ -53,11 +53,32 @@ struct vi {
     size_t i;
 };
 
-static int cmp_vi(const void *a, const void *b)
+/* Bottom-up merge sort of a[0..n) by v (tmp: n more entries); returns
+ * the array that holds the result (a or tmp). */
+static const struct vi *sort_vi(struct vi *a, struct vi *tmp, size_t n)
 {
-    double x = ((const struct vi *)a)->v, y = ((const struct vi *)b)->v;
+    size_t w, lo;
 
-    return (x > y) - (x < y);
+    for (w = 1; w < n; w *= 2) {
+        struct vi *t;
+
+        for (lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n;
+            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+
+            while (i < mid && j < hi)
+                tmp[k++] = a[j].v < a[i].v ? a[j++] : a[i++];
+            while (i < mid)
+                tmp[k++] = a[i++];
+            while (j < hi)
+                tmp[k++] = a[j++];
+        }
+        t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
 }
 
 /*
@@ -77,18 +98,24 @@ static int cmp_vi(const void *a, const void *b)
  * within r of each other does not depend on how ties are ordered).
  * Returns false when out of memory.
  */
+#if defined(__GNUC__)
+typedef double sv2 __attribute__((vector_size(16)));
+typedef int64_t sv2i __attribute__((vector_size(16)));
+#endif
+
 static bool sampen(const double *x, size_t n, double r, double *out)
 {
     size_t m, p, q, e;
     double a = 0, b = 0;
     struct vi *s;
+    const struct vi *sv;
     double *v0, *v1, *v2;
 
     *out = NAN;
     if (n < 10)
         return true;
     m = n - 2;
-    s = mmdx__malloc(m * sizeof(*s));
+    s = mmdx__malloc(2 * m * sizeof(*s));
     v0 = mmdx__malloc(3 * m * sizeof(*v0));
     if (!s || !v0) {
         mmdx__free(s);
@@ -101,11 +128,11 @@ static bool sampen(const double *x, size_t n, double r, double *out)
         s[p].v = x[p];
         s[p].i = p;
     }
-    qsort(s, m, sizeof(*s), cmp_vi);
+    sv = sort_vi(s, s + m, m);
     for (p = 0; p < m; p++) {
-        v0[p] = s[p].v;
-        v1[p] = x[s[p].i + 1];
-        v2[p] = x[s[p].i + 2];
+        v0[p] = sv[p].v;
+        v1[p] = x[sv[p].i + 1];
+        v2[p] = x[sv[p].i + 2];
     }
     mmdx__free(s);
     for (p = 0, e = 0; p < m; p++) {
@@ -116,7 +143,31 @@ static bool sampen(const double *x, size_t n, double r, double *out)
             e = p + 1;
         while (e < m && v0[e] - lim <= r)
             e++;
-        for (q = p + 1; q < e; q++) {
+        q = p + 1;
+#if defined(__GNUC__)
+        {
+            /* two pairs at a time: the same subtraction, |.| and
+             * comparison per pair, counted as 0 / -1 lane masks */
+            const sv2 y1v = { y1, y1 }, y2v = { y2, y2 }, rv = { r, r };
+            const sv2i absm = { INT64_MAX, INT64_MAX };
+            sv2i vb = { 0, 0 }, va = { 0, 0 };
+
+            for (; q + 1 < e; q += 2) {
+                sv2 a1, a2;
+                sv2i c1, c2;
+
+                memcpy(&a1, v1 + q, sizeof(a1));
+                memcpy(&a2, v2 + q, sizeof(a2));
+                c1 = (sv2)((sv2i)(y1v - a1) & absm) <= rv;
+                c2 = (sv2)((sv2i)(y2v - a2) & absm) <= rv;
+                vb += c1;
+                va += c1 & c2;
+            }
+            cb -= (long)(vb[0] + vb[1]);
+            ca -= (long)(va[0] + va[1]);
+        }
+#endif
+        for (; q < e; q++) {
             long c1 = fabs(y1 - v1[q]) <= r;
 
             cb += c1;
@@ -278,7 +329,14 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
                 tp += (x[j] > x[j - 1] && x[j] > x[j + 1]) ||
                       (x[j] < x[j - 1] && x[j] < x[j + 1]);
             memcpy(srt, x, AF_WIN * sizeof(double));
-            qsort(srt, AF_WIN, sizeof(double), cmp_double);
+            for (j = 1; j < AF_WIN; j++) { /* insertion sort: 128 values */
+                double sj = srt[j];
+                size_t q = j;
+
+                for (; q > 0 && srt[q - 1] > sj; q--)
+                    srt[q] = srt[q - 1];
+                srt[q] = sj;
+            }
             lo = srt[8];
             hi = srt[AF_WIN - 9];
             for (j = 8; j < AF_WIN - 8; j++) {
