@@ -96,6 +96,7 @@ struct mmdx_qrs_det {
     int64_t n;               /* samples seen */
     size_t mask;             /* ring size - 1 (power of two) */
     float *bp, *sq;          /* rings: band-passed, squared derivative */
+    float *win;              /* a candidate's window, copied out of bp */
     struct mmdx_biquad hp, lp1, lp2;
     int k;                   /* derivative lag, samples */
     int w;                   /* MWI window, samples */
@@ -140,6 +141,7 @@ void mmdx__qrs_det_free(struct mmdx_qrs_det *d)
         return;
     mmdx__free(d->bp);
     mmdx__free(d->sq);
+    mmdx__free(d->win);
     mmdx__free(d->beats);
     mmdx__free(d);
 }
@@ -182,6 +184,12 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
     d->w = (int)lround(0.100 * fs);
     d->dom = (int)lround(0.200 * fs);
     d->pre = (int)lround(0.050 * fs);
+    d->win = mmdx__malloc((size_t)(d->w + d->pre + d->k + 1) *
+                          sizeof(float));
+    if (!d->win) {
+        mmdx__qrs_det_free(d);
+        return mmdx__nomem(ctx);
+    }
     d->gd = (int)lround(0.058 * fs);
     d->learning = true;
     d->learn_end = (int64_t)lround(2.0 * fs);
@@ -369,27 +377,89 @@ static void end_learning(struct mmdx_qrs_det *d)
     d->nlearn = 0;
 }
 
-/* A candidate MWI maximum at sample m: locate its R peak in the ring. */
+/* A candidate MWI maximum at sample m: locate its R peak in the ring:
+ * the first sample of the largest |band-passed value| in [lo, m] and the
+ * largest |x[i] - x[i - k]| (a float difference). The window is copied out
+ * of the ring and scanned four values at a time with "new > best ? new :
+ * best" per lane: maxima do not depend on the order they are taken in, a
+ * NaN never wins (as in a sequential scan), and the peak is then the first
+ * sample equal to the largest value, so R and slope are those of the
+ * sample-by-sample scan. */
+#if defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+static inline v4f v4_pick_max(v4f acc, v4f v)
+{
+    v4i gt = v > acc;
+
+    return (v4f)(((v4i)v & gt) | ((v4i)acc & ~gt));
+}
+#endif
+
 static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
 {
     struct cand c;
-    int64_t lo = m - d->w - d->pre, i, arg = m;
+    int64_t lo = m - d->w - d->pre, arg = m;
     double best = -1, slope = 0;
+    size_t len, i, j, ring = d->mask + 1, start;
+    const float *v;
+    float *win = d->win;
+    int k = d->k;
 
     if (lo < d->k)
         lo = d->k;
-    for (i = lo; i <= m; i++) {
-        double v = fabs(d->bp[(size_t)i & d->mask]);
-        double s = fabs(d->bp[(size_t)i & d->mask] -
-                        d->bp[(size_t)(i - d->k) & d->mask]);
+    /* win[0..k) = the k samples before lo, win[k..k+len) = [lo, m] */
+    len = m >= lo ? (size_t)(m - lo + 1) : 0;
+    start = (size_t)(lo - k) & d->mask;
+    if (start + len + (size_t)k <= ring) {
+        memcpy(win, d->bp + start, (len + (size_t)k) * sizeof(float));
+    } else {
+        size_t first = ring - start;
 
-        if (v > best) {
-            best = v;
-            arg = i;
-        }
-        if (s > slope)
-            slope = s;
+        memcpy(win, d->bp + start, first * sizeof(float));
+        memcpy(win + first, d->bp, (len + (size_t)k - first) * sizeof(float));
     }
+    v = win + k;
+    i = 0;
+    {
+        float bmax = -1.0f, smax = 0.0f;
+
+#if defined(__GNUC__)
+        v4f ab = { -1.0f, -1.0f, -1.0f, -1.0f }, as = { 0, 0, 0, 0 };
+        const v4i absm = { INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX };
+
+        for (; i + 4 <= len; i += 4) {
+            v4f x, xk;
+
+            memcpy(&x, v + i, sizeof(x));
+            memcpy(&xk, v + i - k, sizeof(xk));
+            ab = v4_pick_max(ab, (v4f)((v4i)x & absm));
+            as = v4_pick_max(as, (v4f)((v4i)(x - xk) & absm));
+        }
+        for (j = 0; j < 4; j++) {
+            if (ab[j] > bmax)
+                bmax = ab[j];
+            if (as[j] > smax)
+                smax = as[j];
+        }
+#endif
+        for (; i < len; i++) {
+            float a = fabsf(v[i]), sl = fabsf(v[i] - v[(ptrdiff_t)i - k]);
+
+            if (a > bmax)
+                bmax = a;
+            if (sl > smax)
+                smax = sl;
+        }
+        slope = (double)smax;
+        if (bmax > -1.0f) {
+            for (i = 0; fabsf(v[i]) != bmax; i++)
+                ;
+            best = (double)bmax;
+            arg = lo + (int64_t)i;
+        }
+    }
+    (void)best;
     c.r = arg - d->gd;
     if (c.r < 0)
         c.r = 0;
