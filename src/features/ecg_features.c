@@ -86,11 +86,16 @@ enum mmdx_status mmdx__ecg_an_new(struct mmdx_ctx *ctx, double fs,
         mmdx__ecg_an_free(a);
         return st;
     }
-    while ((double)ring < 4.0 * fs)
-        ring *= 2;
-    a->mask = ring - 1;
     a->pre = (int)lround(ENS_PRE_S * fs);
     a->post = (int)lround(ENS_POST_S * fs);
+    /* At least 4 s, and room for every beat decided during one AN_CHUNK
+     * step together with its window and search margin: the ensemble runs
+     * once per step, and a beat that has already left the ring by then
+     * would never be averaged. */
+    while ((double)ring < 4.0 * fs ||
+           (double)ring < AN_CHUNK + a->pre + a->post + 0.06 * fs + 2.0)
+        ring *= 2;
+    a->mask = ring - 1;
     a->ring = mmdx__calloc(ring, sizeof(float));
     a->ens = mmdx__calloc((size_t)(a->pre + a->post + 1), sizeof(double));
     a->buf = mmdx__malloc(AN_SUB * sizeof(double));
@@ -441,6 +446,11 @@ enum mmdx_status mmdx__ecg_an_push(struct mmdx_ecg_an *a, const float *x,
         off += m;
     }
     return MMDX_OK;
+}
+
+size_t mmdx__ecg_an_averaged(const struct mmdx_ecg_an *a)
+{
+    return a->ens_n;
 }
 
 const struct mmdx_qrs_beat *mmdx__ecg_an_beats(const struct mmdx_ecg_an *a,

@@ -114,6 +114,8 @@ const struct mmdx_qrs_beat *mmdx__ecg_an_beats(const struct mmdx_ecg_an *a,
                                                size_t *n);
 /* Bytes the analysis holds now (for the bounded-memory test). */
 size_t mmdx__ecg_an_bytes(const struct mmdx_ecg_an *a);
+/* Beats in the ensemble average (QRS width is measured on it). */
+size_t mmdx__ecg_an_averaged(const struct mmdx_ecg_an *a);
 void mmdx__ecg_an_free(struct mmdx_ecg_an *a);
 
 /* HRV on beat times (samples): the pieces, for tests. */

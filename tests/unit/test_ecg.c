@@ -560,6 +560,37 @@ static void hrv__alternating_rr__closed_form(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that the ensemble average behind QRS width takes every regular
+ * beat, whatever its place in the analysis step: 120 beats at 60 bpm,
+ * 360 Hz, pushed at once -> all but the first two (no RR yet, RR average
+ * starting) and the last (window incomplete) are averaged. Before the
+ * ring held a whole step, beats early in each 4096-sample step had left
+ * it and about half were lost. */
+static void ecg_an__regular_beats__all_averaged(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_ecg_an *a = NULL;
+    struct mmdx_patient pt;
+    const double fs = 360;
+    const size_t n = 120 * 360;
+    float *x = mmdx__malloc(n * sizeof(float));
+    size_t nb;
+
+    (void)state;
+    memset(&pt, 0, sizeof(pt));
+    synth(x, n, fs, 180, 360, 360, 0);
+    assert_int_equal(mmdx__ecg_an_new(ctx, fs, &a), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_push(a, x, n), MMDX_OK);
+    assert_int_equal(mmdx__ecg_an_finish(a, &pt), MMDX_OK);
+    mmdx__ecg_an_beats(a, &nb);
+    assert_true(nb >= 119 && nb <= 120);
+    assert_true(mmdx__ecg_an_averaged(a) + 4 >= nb);
+    mmdx__ecg_an_free(a);
+    mmdx__patient_fini(&pt);
+    mmdx__free(x);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that a long synthetic record streamed in chunks (2 hours at
  * 250 Hz, 1.8 M samples) is detected beat for beat with memory that stays
  * bounded (the analysis holds well under 1 MB besides the beat list). */
@@ -1287,6 +1318,7 @@ int main(void)
         cmocka_unit_test(aecg_load__minimum__lead_choice),
         cmocka_unit_test(ecg_load__wfdb_comments__idfields),
         cmocka_unit_test(hrv__alternating_rr__closed_form),
+        cmocka_unit_test(ecg_an__regular_beats__all_averaged),
         cmocka_unit_test(ecg_an__long_stream__bounded_memory),
         cmocka_unit_test(ecg_features__mitdb_103__rate),
         cmocka_unit_test(wfdb_lazy__mitdb_106__same_features),
