@@ -1472,6 +1472,34 @@ static enum mmdx_status put(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* Serialise a file format into memory in the given transfer syntax, then
+ * write it atomically (0640). */
+static enum mmdx_status write_fileformat(struct mmdx_ctx *ctx,
+                                         const char *path, DcmFileFormat &ff,
+                                         E_TransferSyntax xfer)
+{
+    std::vector<char> bytes;
+    std::vector<char> chunk(1 << 16);
+    DcmOutputBufferStream os(chunk.data(), chunk.size());
+    OFCondition c;
+
+    ff.transferInit();
+    do {
+        void *b = NULL;
+        offile_off_t n = 0;
+
+        c = ff.write(os, xfer, EET_ExplicitLength, NULL);
+        os.flushBuffer(b, n);
+        bytes.insert(bytes.end(), static_cast<char *>(b),
+                     static_cast<char *>(b) + n);
+    } while (c == EC_StreamNotifyClient);
+    ff.transferEnd();
+    if (c.bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL, "cannot serialise: %s",
+                    c.text());
+    return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
+}
+
 static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
                                    const struct mmdx_dicom_ct *w)
 {
@@ -1601,27 +1629,7 @@ static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
                         c.text());
     }
 
-    /* Serialise into memory, then write atomically (0640). */
-    std::vector<char> bytes;
-    std::vector<char> chunk(1 << 16);
-    DcmOutputBufferStream os(chunk.data(), chunk.size());
-    OFCondition c;
-
-    ff.transferInit();
-    do {
-        void *b = NULL;
-        offile_off_t n = 0;
-
-        c = ff.write(os, xfer, EET_ExplicitLength, NULL);
-        os.flushBuffer(b, n);
-        bytes.insert(bytes.end(), static_cast<char *>(b),
-                     static_cast<char *>(b) + n);
-    } while (c == EC_StreamNotifyClient);
-    ff.transferEnd();
-    if (c.bad())
-        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL, "cannot serialise: %s",
-                    c.text());
-    return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
+    return write_fileformat(ctx, path, ff, xfer);
 }
 
 extern "C" enum mmdx_status
@@ -2251,26 +2259,7 @@ static enum mmdx_status rt_write_impl(struct mmdx_ctx *ctx, const char *path,
         }
     }
 
-    std::vector<char> bytes;
-    std::vector<char> chunk(1 << 16);
-    DcmOutputBufferStream os(chunk.data(), chunk.size());
-    OFCondition c;
-
-    ff.transferInit();
-    do {
-        void *b = NULL;
-        offile_off_t n = 0;
-
-        c = ff.write(os, EXS_LittleEndianExplicit, EET_ExplicitLength, NULL);
-        os.flushBuffer(b, n);
-        bytes.insert(bytes.end(), static_cast<char *>(b),
-                     static_cast<char *>(b) + n);
-    } while (c == EC_StreamNotifyClient);
-    ff.transferEnd();
-    if (c.bad())
-        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL, "cannot serialise: %s",
-                    c.text());
-    return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
+    return write_fileformat(ctx, path, ff, EXS_LittleEndianExplicit);
 }
 
 extern "C" enum mmdx_status

@@ -1221,6 +1221,53 @@ enum mmdx_status mmdx__wfdb_layout(struct mmdx_ctx *ctx,
     return MMDX_OK;
 }
 
+/* Which signals: every wanted label in order, first match each (all of
+ * them when want is NULL), into order[0..*nsel). None found is an error
+ * that lists both the wanted leads and the record's. */
+static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
+                                     const char (*labels)[32], size_t nsig,
+                                     const char *const *want, size_t nwant,
+                                     size_t *order, size_t *nsel)
+{
+    size_t i, k, n = 0;
+    struct mmdx_dstr have, w;
+    enum mmdx_status st;
+
+    if (!want) {
+        for (i = 0; i < nsig; i++)
+            order[n++] = i;
+    } else {
+        for (k = 0; k < nwant; k++)
+            for (i = 0; i < nsig; i++) {
+                size_t j;
+                bool dup = false;
+
+                if (!label_wanted(labels[i], want[k]))
+                    continue;
+                for (j = 0; j < n; j++)
+                    dup |= order[j] == i;
+                if (!dup)
+                    order[n++] = i;
+                break;
+            }
+    }
+    *nsel = n;
+    if (n)
+        return MMDX_OK;
+    mmdx__dstr_init(&have, 512);
+    mmdx__dstr_init(&w, 256);
+    for (i = 0; i < nsig; i++)
+        mmdx__dstr_addf(&have, "%s%s", i ? "," : "", labels[i]);
+    for (k = 0; k < nwant; k++)
+        mmdx__dstr_addf(&w, "%s%s", k ? "," : "", want[k]);
+    st = mmdx__fail(ctx, MMDX_E_NOTFOUND, STAGE, path, 0, "lead",
+                    "none of the wanted leads (%s) is in the record "
+                    "(it has %s)", w.s, have.s);
+    mmdx__dstr_fini(&have);
+    mmdx__dstr_fini(&w);
+    return st;
+}
+
 /* The selected layout signals order[0..nsel) of record h, concatenated over
  * its segments into sig (already holding nsel zeroed channels of total
  * samples each). */
@@ -1337,40 +1384,10 @@ static enum mmdx_status load_multi(struct mmdx_ctx *ctx,
     }
     for (i = 0; i < lay->nsig; i++)
         mmdx__label_normalise(lay->sig[i].desc, labels[i], sizeof(labels[i]));
-    if (!want) {
-        for (i = 0; i < lay->nsig; i++)
-            order[nsel++] = i;
-    } else {
-        for (k = 0; k < nwant; k++)
-            for (i = 0; i < lay->nsig; i++) {
-                size_t j;
-                bool dup = false;
-
-                if (!label_wanted(labels[i], want[k]))
-                    continue;
-                for (j = 0; j < nsel; j++)
-                    dup |= order[j] == i;
-                if (!dup)
-                    order[nsel++] = i;
-                break;
-            }
-    }
-    if (nsel == 0) {
-        struct mmdx_dstr have, w;
-
-        mmdx__dstr_init(&have, 512);
-        mmdx__dstr_init(&w, 256);
-        for (i = 0; i < lay->nsig; i++)
-            mmdx__dstr_addf(&have, "%s%s", i ? "," : "", labels[i]);
-        for (k = 0; k < nwant; k++)
-            mmdx__dstr_addf(&w, "%s%s", k ? "," : "", want[k]);
-        st = mmdx__fail(ctx, MMDX_E_NOTFOUND, STAGE, h->path, 0, "lead",
-                        "none of the wanted leads (%s) is in the record "
-                        "(it has %s)", w.s, have.s);
-        mmdx__dstr_fini(&have);
-        mmdx__dstr_fini(&w);
+    st = select_leads(ctx, h->path, (const char (*)[32])labels, lay->nsig,
+                      want, nwant, order, &nsel);
+    if (st)
         goto out;
-    }
     for (i = 0; i < h->nseg; i++) {
         if ((uint64_t)h->seg[i].nsamp > MMDX_WFDB_MAX_MULTISEG_SAMPLES ||
             total > MMDX_WFDB_MAX_MULTISEG_SAMPLES)
@@ -1479,40 +1496,10 @@ enum mmdx_status mmdx__wfdb_load_ex(struct mmdx_ctx *ctx, const char *path,
     {
         size_t order[MMDX_WFDB_MAX_SIGNALS];
 
-        if (!want) {
-            for (i = 0; i < h->nsig; i++)
-                order[nsel++] = i;
-        } else {
-            for (k = 0; k < nwant; k++)
-                for (i = 0; i < h->nsig; i++) {
-                    size_t j;
-                    bool dup = false;
-
-                    if (!label_wanted(labels[i], want[k]))
-                        continue;
-                    for (j = 0; j < nsel; j++)
-                        dup |= order[j] == i;
-                    if (!dup)
-                        order[nsel++] = i;
-                    break;
-                }
-        }
-        if (nsel == 0) {
-            struct mmdx_dstr have, w;
-
-            mmdx__dstr_init(&have, 512);
-            mmdx__dstr_init(&w, 256);
-            for (i = 0; i < h->nsig; i++)
-                mmdx__dstr_addf(&have, "%s%s", i ? "," : "", labels[i]);
-            for (k = 0; k < nwant; k++)
-                mmdx__dstr_addf(&w, "%s%s", k ? "," : "", want[k]);
-            st = mmdx__fail(ctx, MMDX_E_NOTFOUND, STAGE, h->path, 0, "lead",
-                            "none of the wanted leads (%s) is in the record "
-                            "(it has %s)", w.s, have.s);
-            mmdx__dstr_fini(&have);
-            mmdx__dstr_fini(&w);
+        st = select_leads(ctx, h->path, (const char (*)[32])labels, h->nsig,
+                          want, nwant, order, &nsel);
+        if (st)
             goto out;
-        }
         st = mmdx__wfdb_reader_new(ctx, h, &r);
         if (st)
             goto out;
