@@ -215,6 +215,12 @@ uint64_t mmdx__rng_next(struct mmdx_rng *r);
 /* Uniform on [0, 1) with 53 bits. */
 double mmdx__rng_unif(struct mmdx_rng *r);
 
+/* ---- order statistics (select.c) --------------------------------------- */
+/* The k-th smallest (k < n, n > 0) of v[0..n), moved to v[k], with
+ * v[0..k) <= v[k] <= v[k+1..n) afterwards (quickselect; reorders v). No
+ * NaN in v. */
+float mmdx__select_float(float *v, size_t n, size_t k);
+
 /* ---- hashing (hash.c), SHA-256 through OpenSSL's libcrypto ------------- */
 #define MMDX_SHA256_HEX 65
 struct mmdx_sha256;

@@ -49,54 +49,7 @@ static void put(struct emit *e, const char *name, double v)
         e->st = e->fn(e->user, name, v);
 }
 
-/* ---- order statistics by selection (no full sort) ----------------------------- */
-
-static void swapf(float *a, float *b)
-{
-    float t = *a;
-
-    *a = *b;
-    *b = t;
-}
-
-/* Put the k-th smallest of v[lo..hi] at v[k] (Hoare's quickselect with a
- * median-of-three pivot); afterwards v[lo..k-1] <= v[k] <= v[k+1..hi]. */
-static void select_k(float *v, size_t lo, size_t hi, size_t k)
-{
-    while (hi > lo) {
-        size_t mid = lo + (hi - lo) / 2, i, j;
-        float p;
-
-        if (v[mid] < v[lo])
-            swapf(&v[mid], &v[lo]);
-        if (v[hi] < v[lo])
-            swapf(&v[hi], &v[lo]);
-        if (v[hi] < v[mid])
-            swapf(&v[hi], &v[mid]);
-        p = v[mid];
-        i = lo;
-        j = hi;
-        while (i <= j) {
-            while (v[i] < p)
-                i++;
-            while (v[j] > p)
-                j--;
-            if (i <= j) {
-                swapf(&v[i], &v[j]);
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            return;
-    }
-}
+/* ---- order statistics by selection (no full sort, mmdx__select_float) --------- */
 
 /*
  * Percentiles p[0..np-1] (ascending, 0..100) of v[0..n-1] with linear
@@ -113,8 +66,7 @@ static void percentiles(float *v, size_t n, const double *p, size_t np,
         size_t k = (size_t)floor(pos), m;
         double frac = pos - (double)k, a, b;
 
-        select_k(v, lo, n - 1, k);
-        a = v[k];
+        a = mmdx__select_float(v + lo, n - lo, k - lo);
         b = a;
         if (frac > 0 && k + 1 < n) {
             b = v[k + 1];

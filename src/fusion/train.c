@@ -162,43 +162,6 @@ void mmdx__platt_fit(const float *s, const signed char *y, size_t n,
 
 /* ---- robust standardisation ------------------------------------------------ */
 
-/* The k-th smallest of v[0..n) (reorders v). Quickselect, median of 3. */
-static float select_k(float *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-
-    while (hi > lo) {
-        size_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
-        float a = v[lo], b = v[mid], c = v[hi], piv;
-
-        piv = a < b ? (b < c ? b : (a < c ? c : a))
-                    : (a < c ? a : (b < c ? c : b));
-        while (i <= j) {
-            while (v[i] < piv)
-                i++;
-            while (v[j] > piv)
-                j--;
-            if (i <= j) {
-                float t = v[i];
-
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            return v[k];
-    }
-    return v[k];
-}
-
 /*
  * center = median; scale = IQR / 1.349 (the standard deviation of a normal
  * with that IQR); when the IQR is 0 (a mostly constant or binary feature)
@@ -228,9 +191,11 @@ static void robust_stats(const float *x, size_t ld, const size_t *rows,
     {
         size_t k2 = (n - 1) / 2, k1 = (n - 1) / 4, k3 = (3 * (n - 1)) / 4;
 
-        q2 = select_k(buf, n, k2);
-        q1 = k1 < k2 ? select_k(buf, k2, k1) : q2;
-        q3 = k3 > k2 ? select_k(buf + k2 + 1, n - k2 - 1, k3 - k2 - 1) : q2;
+        q2 = mmdx__select_float(buf, n, k2);
+        q1 = k1 < k2 ? mmdx__select_float(buf, k2, k1) : q2;
+        q3 = k3 > k2 ? mmdx__select_float(buf + k2 + 1, n - k2 - 1,
+                                          k3 - k2 - 1)
+                     : q2;
     }
     s = (q3 - q1) / 1.349f;
     if (!(s > 0.0f) || !isfinite(s)) {

@@ -1386,6 +1386,37 @@ static enum mmdx_status read_guarded(struct mmdx_ctx *ctx, const char *path,
     }
 }
 
+/* data[0..len) as an anonymous in-memory file: its descriptor in *fd
+ * (close it) and its /proc path in fspath[64], so that DCMTK reads it like
+ * any file and its file-stream length checks apply. */
+static enum mmdx_status memfile(struct mmdx_ctx *ctx, const char *path,
+                                const char *name, const void *data,
+                                size_t len, int *fd, char *fspath)
+{
+    const char *p = static_cast<const char *>(data);
+    size_t done = 0;
+
+    *fd = memfd_create(name, MFD_CLOEXEC);
+    if (*fd < 0)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
+                    strerror(errno));
+    while (done < len) {
+        ssize_t w = write(*fd, p + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(*fd);
+            *fd = -1;
+            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot buffer: %s",
+                        strerror(errno));
+        }
+        done += static_cast<size_t>(w);
+    }
+    snprintf(fspath, 64, "/proc/self/fd/%d", *fd);
+    return MMDX_OK;
+}
+
 extern "C" enum mmdx_status
 mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
                      size_t len, const struct mmdx_dicom_limits *limits,
@@ -1393,29 +1424,14 @@ mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
 {
     /* Through an anonymous in-memory file, so that DCMTK's file-stream
      * length checks apply (see parse_file). */
-    int fd = memfd_create("mmdx-dicom", MFD_CLOEXEC);
     char fspath[64];
-    const char *p = static_cast<const char *>(data);
-    size_t done = 0;
+    int fd;
     enum mmdx_status st;
 
     *out = NULL;
-    if (fd < 0)
-        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
-                    strerror(errno));
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot buffer: %s",
-                        strerror(errno));
-        }
-        done += static_cast<size_t>(w);
-    }
-    snprintf(fspath, sizeof(fspath), "/proc/self/fd/%d", fd);
+    st = memfile(ctx, path, "mmdx-dicom", data, len, &fd, fspath);
+    if (st)
+        return st;
     st = read_guarded(ctx, path, fspath, limits, flags, out);
     close(fd);
     return st;
@@ -2106,29 +2122,14 @@ mmdx__dicom_read_rtstruct_mem(struct mmdx_ctx *ctx, const char *path,
                               const char *roi_name,
                               struct mmdx_dicom_rtstruct *out)
 {
-    int fd = memfd_create("mmdx-rtstruct", MFD_CLOEXEC);
     char fspath[64];
-    const char *p = static_cast<const char *>(data);
-    size_t done = 0;
+    int fd;
     enum mmdx_status st;
 
     memset(out, 0, sizeof(*out));
-    if (fd < 0)
-        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
-                    strerror(errno));
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot buffer: %s",
-                        strerror(errno));
-        }
-        done += static_cast<size_t>(w);
-    }
-    snprintf(fspath, sizeof(fspath), "/proc/self/fd/%d", fd);
+    st = memfile(ctx, path, "mmdx-rtstruct", data, len, &fd, fspath);
+    if (st)
+        return st;
     st = rt_guarded(ctx, path, fspath, roi_name, out);
     close(fd);
     return st;

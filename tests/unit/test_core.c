@@ -197,6 +197,37 @@ static void dir_list__flags_limit_oom__as_documented(void **state)
     mmdx_ctx_free(ctx);
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Ensure that selection gives the k-th smallest and partitions around it,
+ * for every k of random arrays with many ties (reference: qsort). */
+static void select_float__every_k__matches_sort(void **state)
+{
+    struct mmdx_rng r;
+    float v[37], s[37];
+    size_t n, k, i;
+
+    (void)state;
+    mmdx__rng_seed(&r, 42);
+    for (n = 1; n <= 37; n += 4)
+        for (k = 0; k < n; k++) {
+            for (i = 0; i < n; i++)
+                v[i] = s[i] = (float)(mmdx__rng_next(&r) % 7);
+            qsort(s, n, sizeof(*s), cmp_float);
+            assert_true(mmdx__select_float(v, n, k) == s[k]);
+            assert_true(v[k] == s[k]);
+            for (i = 0; i < k; i++)
+                assert_true(v[i] <= v[k]);
+            for (i = k + 1; i < n; i++)
+                assert_true(v[i] >= v[k]);
+        }
+}
+
 /* Ensure that SHA-256 matches the FIPS 180-2 test vector and that a
  * folder's hash changes when a file is renamed. */
 static void sha256__vectors__match(void **state)
@@ -353,6 +384,7 @@ int main(void)
         cmocka_unit_test(xml__depth_and_syntax__errors),
         cmocka_unit_test(xml__oom_loop__clean),
         cmocka_unit_test(dir_list__flags_limit_oom__as_documented),
+        cmocka_unit_test(select_float__every_k__matches_sort),
     };
 
     /* libxml2's allocations go through ours so OOM loops reach them */
