@@ -25,6 +25,8 @@ enum mmdx_format {
     MMDX_FMT_MMDX_RECORD_XML,
     MMDX_FMT_AECG_XML,
     MMDX_FMT_PIPELINE_XML,
+    MMDX_FMT_NIFTI,          /* NIfTI-1 single file, plain or gzip (a mask:
+                                no input modality) */
     MMDX_FMT_COUNT_
 };
 

@@ -62,6 +62,8 @@ struct mmdx_patient_files {
     const char *study_date;  /* "YYYY[-MM[-DD]]" or NULL */
     int deid_warn;           /* nonzero: the check.deid gate warns (names
                                 the fields in the log) instead of refusing */
+    const char *mask_label;  /* label / segment of a multi-label mask (as
+                                load.image's mask_label), or NULL */
 };
 
 /* One feature or message from a single-patient run. */

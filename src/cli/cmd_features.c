@@ -37,6 +37,11 @@ static int features_main(int argc, char **argv)
             if (++i >= argc)
                 return cli_usage("features", "--mask needs a file");
             pf.mask = argv[i];
+        } else if (!strcmp(argv[i], "--mask-label")) {
+            if (++i >= argc || !argv[i][0])
+                return cli_usage("features", "--mask-label needs a label "
+                                 "number or a segment label");
+            pf.mask_label = argv[i];
         } else if (!strcmp(argv[i], "--study-date")) {
             if (++i >= argc)
                 return cli_usage("features", "--study-date needs a date");
@@ -51,7 +56,8 @@ static int features_main(int argc, char **argv)
         const char *mod, **slot = NULL;
 
         if (!strcmp(argv[i], "--pipeline") || !strcmp(argv[i], "-p") ||
-            !strcmp(argv[i], "--mask") || !strcmp(argv[i], "--study-date")) {
+            !strcmp(argv[i], "--mask") || !strcmp(argv[i], "--mask-label") ||
+            !strcmp(argv[i], "--study-date")) {
             i++;
             continue;
         }
@@ -81,6 +87,10 @@ static int features_main(int argc, char **argv)
         *slot = argv[i];
         nfiles++;
     }
+    if (pf.mask_label && !pf.mask) {
+        mmdx_ctx_free(ctx);
+        return cli_usage("features", "--mask-label needs --mask");
+    }
     if (!nfiles) {
         mmdx_ctx_free(ctx);
         return cli_usage("features", "no input file given");
@@ -107,8 +117,8 @@ out:
 
 const struct cli_cmd cli_cmd_features = {
     "features", "print the features of one patient's files",
-    "usage: mmdx features [--pipeline P] [--mask MASK] [--study-date D] "
-    "FILE...\n\n"
+    "usage: mmdx features [--pipeline P] [--mask MASK [--mask-label L]]\n"
+    "                     [--study-date D] FILE...\n\n"
     "Runs the feature stages of pipeline P (default: pipelines/default.xml)\n"
     "on one patient's inputs - at most one per modality, each detected by\n"
     "content - and prints one 'name<TAB>value' line per feature, sorted by\n"
@@ -119,6 +129,10 @@ const struct cli_cmd cli_cmd_features = {
     "  --mask MASK       region of interest for the image: DICOM SEG or mask\n"
     "                    image, NIfTI-1 (.nii/.nii.gz) or DICOM RTSTRUCT (first\n"
     "                    ROI, or load.image's mask_roi)\n"
+    "  --mask-label L    multi-label masks: use label L (NIfTI-1 or DICOM\n"
+    "                    label image: the voxels equal to L) or DICOM SEG\n"
+    "                    segment L (SegmentNumber or SegmentLabel); a mask\n"
+    "                    with several labels is refused without it\n"
     "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
     features_main
 };

@@ -1,9 +1,10 @@
 /*
  * detect.c - input format detection from content (DICM magic, EDF/BDF
- * header, WFDB record line, XML root element and namespace), never from
- * the file name alone.
+ * header, WFDB record line, XML root element and namespace, NIfTI-1
+ * header plain or gzip-compressed), never from the file name alone.
  */
 #include "core/common.h"
+#include "io/mask.h"
 #include "mmdx/format.h"
 
 #include <dirent.h>
@@ -15,7 +16,7 @@
 static const char *const fmt_names[MMDX_FMT_COUNT_] = {
     "unknown", "dicom", "dicom-series", "wfdb", "wfdb-annotations", "edf",
     "edf+", "bdf", "bdf+", "fhir-xml", "ccda-xml", "mmdx-record-xml",
-    "aecg-xml", "pipeline-xml"
+    "aecg-xml", "pipeline-xml", "nifti"
 };
 
 const char *mmdx_format_name(enum mmdx_format f)
@@ -313,6 +314,10 @@ enum mmdx_status mmdx_detect(struct mmdx_ctx *ctx, const char *path,
                           "cannot read: %s", strerror(errno));
     if (is_dicom(buf, (size_t)n)) {
         *fmt = MMDX_FMT_DICOM;
+        return MMDX_OK;
+    }
+    if (mmdx__nifti_detect(buf, (size_t)n)) {
+        *fmt = MMDX_FMT_NIFTI;   /* a mask, not an input modality */
         return MMDX_OK;
     }
     f = edf_kind(buf, (size_t)n);

@@ -249,6 +249,78 @@ enum mmdx_status mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx,
                                             const char *path,
                                             const struct mmdx_dicom_rt_write *w);
 
+/* ---- Segmentation (SEG): segments and frames ---------------------------------------- */
+#define MMDX_SEG_MAX_FRAMES (1u << 20)    /* frames of one SEG object */
+
+struct mmdx_dicom_seg_segment {
+    long number;                /* SegmentNumber (0062,0004) */
+    char *label;                /* SegmentLabel (0062,0005), mmdx__malloc'd;
+                                   free text: compared, never printed */
+};
+
+struct mmdx_dicom_seg {
+    bool fractional;            /* SegmentationType FRACTIONAL */
+    double max_fractional;      /* MaximumFractionalValue (FRACTIONAL) */
+    struct mmdx_dicom_seg_segment *seg;   /* SegmentSequence, file order */
+    size_t nseg;
+    long *frame_segment;        /* ReferencedSegmentNumber of each frame */
+    size_t nframes;             /* NumberOfFrames */
+};
+
+/**
+ * Read the segment structure of a DICOM Segmentation object (not its
+ * pixels: mmdx__dicom_read_file decodes those, one slice per frame):
+ * SegmentationType, MaximumFractionalValue, every SegmentSequence item's
+ * SegmentNumber and SegmentLabel, and for every frame the
+ * ReferencedSegmentNumber of its Per-frame Functional Groups'
+ * SegmentIdentificationSequence (the Shared Functional Groups' when the
+ * per-frame one lacks it; with a single segment and neither, that
+ * segment). Every frame must reference a segment of SegmentSequence.
+ * @param out filled on success [transfer]: mmdx__dicom_seg_fini; zeroed
+ *        on failure.
+ * @return MMDX_OK; E_UNSUPPORTED (not a Segmentation), E_FORMAT naming
+ *         the attribute, E_LIMIT (MMDX_SEG_MAX_FRAMES), E_IO, E_NOMEM.
+ */
+enum mmdx_status mmdx__dicom_read_seg(struct mmdx_ctx *ctx, const char *path,
+                                      struct mmdx_dicom_seg *out);
+/* Same on a buffer (fuzzing); path is only used in messages. */
+enum mmdx_status mmdx__dicom_read_seg_mem(struct mmdx_ctx *ctx,
+                                          const char *path, const void *data,
+                                          size_t len,
+                                          struct mmdx_dicom_seg *out);
+void mmdx__dicom_seg_fini(struct mmdx_dicom_seg *s);
+
+/* A Segmentation for mmdx__dicom_write_seg (tests and fixtures). */
+struct mmdx_dicom_seg_write {
+    const char *patient_id;         /* the pseudonym (required) */
+    unsigned rows, cols;
+    double pixel_spacing_mm[2];     /* between rows, between columns */
+    double slice_thickness_mm;
+    double orientation[6];          /* ImageOrientationPatient (all 0 =
+                                       axial) */
+    const char *const *labels;      /* SegmentLabel of segments 1..nseg */
+    size_t nseg;
+    bool fractional;                /* FRACTIONAL, 8 bits, maximum 255 */
+    size_t nframes;
+    const uint8_t *frames;          /* nframes * rows * cols values: 0/1
+                                       (BINARY, packed to 1 bit) or
+                                       0..255 (FRACTIONAL) */
+    const long *frame_segment;      /* ReferencedSegmentNumber per frame */
+    const double *frame_pos_mm;     /* 3 per frame (PlanePositionSequence),
+                                       NULL = none written */
+    bool shared_segment;            /* write SegmentIdentificationSequence
+                                       in the Shared Functional Groups
+                                       (frame_segment[0]) instead */
+};
+
+/**
+ * Write a multi-frame DICOM Segmentation (explicit VR little endian) to
+ * path atomically (0640).
+ * @return MMDX_OK, E_INVAL, E_IO, E_NOMEM, E_INTERNAL.
+ */
+enum mmdx_status mmdx__dicom_write_seg(struct mmdx_ctx *ctx, const char *path,
+                                       const struct mmdx_dicom_seg_write *w);
+
 /* ---- JPEG 2000 (dicom_j2k.c) --------------------------------------------------------- */
 /**
  * Decode one JPEG 2000 codestream (J2K or JP2) into dst: rows*cols*spp

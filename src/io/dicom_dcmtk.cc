@@ -2281,3 +2281,428 @@ mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx, const char *path,
                     "DCMTK raised an exception");
     }
 }
+
+/* ---- Segmentation (SEG) ----------------------------------------------------------------
+ *
+ * The segment structure only (PS3.3 C.8.20 Segmentation IOD): which
+ * segments SegmentSequence defines, and which segment each frame belongs
+ * to through the Segment Identification functional group macro
+ * (ReferencedSegmentNumber in the Per-frame Functional Groups, or the
+ * Shared ones). Pixels go through read_impl like any multi-frame image;
+ * matching frames to an image is C code (mask_seg.c). Segment labels are
+ * compared, never put in a message. */
+
+static bool looks_seg(DcmDataset *ds)
+{
+    return get_str(ds, DCM_SOPClassUID, NULL) == UID_SegmentationStorage ||
+           get_str(ds, DCM_Modality, NULL) == "SEG";
+}
+
+/* ReferencedSegmentNumber of a functional-groups item: 1 found, 0 absent,
+ * -1 present but unreadable. */
+static int ref_segment(DcmItem *fg, long *out)
+{
+    DcmItem *si = seq_item(fg, DCM_SegmentIdentificationSequence, 0);
+    unsigned v;
+
+    if (!si)
+        return 0;
+    if (!get_u16(si, DCM_ReferencedSegmentNumber, &v))
+        return -1;
+    *out = static_cast<long>(v);
+    return 1;
+}
+
+static enum mmdx_status seg_impl(struct mmdx_ctx *ctx, const char *path,
+                                 const char *fspath,
+                                 struct mmdx_dicom_seg *out)
+{
+    DcmFileFormat ff;
+    enum mmdx_status st = parse_file(ctx, path, fspath, ff);
+    char field[128];
+
+    if (st)
+        return st;
+    DcmDataset *ds = ff.getDataset();
+    if (!looks_seg(ds))
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "SOPClassUID (0008,0016)",
+                    "not a Segmentation");
+    std::string type = get_str(ds, DCM_SegmentationType, NULL);
+    if (type == "FRACTIONAL") {
+        unsigned mx;
+
+        out->fractional = true;
+        if (!get_u16(ds, DCM_MaximumFractionalValue, &mx) || mx == 0)
+            return FAIL(ctx, MMDX_E_FORMAT, path,
+                        "MaximumFractionalValue (0062,000E)",
+                        "missing or zero in a FRACTIONAL segmentation");
+        out->max_fractional = mx;
+    } else if (type != "BINARY") {
+        return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
+                    "SegmentationType (0062,0001)",
+                    "expected BINARY or FRACTIONAL, got \"%.16s\"",
+                    type.c_str());
+    }
+    DcmSequenceOfItems *segs = NULL;
+    if (ds->findAndGetSequence(DCM_SegmentSequence, segs).bad() || !segs ||
+        !segs->card())
+        return FAIL(ctx, MMDX_E_FORMAT, path, "SegmentSequence (0062,0002)",
+                    "missing or empty: the object defines no segment");
+    if (segs->card() > 65535)
+        return FAIL(ctx, MMDX_E_LIMIT, path, "SegmentSequence (0062,0002)",
+                    "%lu segments exceed the limit of 65535", segs->card());
+    out->seg = static_cast<mmdx_dicom_seg_segment *>(
+        mmdx__calloc(segs->card(), sizeof(mmdx_dicom_seg_segment)));
+    if (!out->seg)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    for (unsigned long i = 0; i < segs->card(); i++) {
+        DcmItem *it = segs->getItem(i);
+        mmdx_dicom_seg_segment *sg = &out->seg[out->nseg];
+        unsigned num;
+
+        out->nseg++;
+        snprintf(field, sizeof(field),
+                 "SegmentSequence[%lu].SegmentNumber (0062,0004)", i + 1);
+        if (!get_u16(it, DCM_SegmentNumber, &num) || num == 0)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "missing or zero (segments are numbered from 1)");
+        for (size_t k = 0; k + 1 < out->nseg; k++)
+            if (out->seg[k].number == static_cast<long>(num))
+                return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                            "segment number %u is defined twice", num);
+        sg->number = static_cast<long>(num);
+        sg->label = mmdx__strdup(get_str(it, DCM_SegmentLabel, NULL).c_str());
+        if (!sg->label)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
+    {
+        std::string s = get_str(ds, DCM_NumberOfFrames, NULL);
+        long nf = 1;
+
+        if (!s.empty() && (!mmdx__parse_long(s.c_str(), &nf) || nf < 1))
+            return FAIL(ctx, MMDX_E_FORMAT, path,
+                        "NumberOfFrames (0028,0008)",
+                        "expected a positive integer, got \"%.16s\"",
+                        s.c_str());
+        if (static_cast<unsigned long>(nf) > MMDX_SEG_MAX_FRAMES)
+            return FAIL(ctx, MMDX_E_LIMIT, path, "NumberOfFrames (0028,0008)",
+                        "%ld frames exceed the limit of %u", nf,
+                        MMDX_SEG_MAX_FRAMES);
+        out->nframes = static_cast<size_t>(nf);
+    }
+    DcmSequenceOfItems *pfs = NULL;
+    if (ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, pfs)
+            .bad())
+        pfs = NULL;
+    if (pfs && pfs->card() != out->nframes)
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "PerFrameFunctionalGroupsSequence (5200,9230)",
+                    "%lu items for %zu frames", pfs->card(), out->nframes);
+    long shared = 0;
+    int got = ref_segment(seq_item(ds, DCM_SharedFunctionalGroupsSequence, 0),
+                          &shared);
+    if (got < 0)
+        return FAIL(ctx, MMDX_E_FORMAT, path,
+                    "SharedFunctionalGroupsSequence.SegmentIdentification"
+                    "Sequence.ReferencedSegmentNumber (0062,000B)",
+                    "unreadable");
+    if (!got && out->nseg == 1)
+        shared = out->seg[0].number;
+    out->frame_segment = static_cast<long *>(
+        mmdx__calloc(out->nframes, sizeof(long)));
+    if (!out->frame_segment)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    for (size_t f = 0; f < out->nframes; f++) {
+        long ref = shared;
+        bool known = false;
+
+        snprintf(field, sizeof(field),
+                 "PerFrameFunctionalGroupsSequence[%zu].SegmentIdentification"
+                 "Sequence.ReferencedSegmentNumber (0062,000B)", f + 1);
+        got = pfs ? ref_segment(pfs->getItem(static_cast<unsigned long>(f)),
+                                &ref)
+                  : 0;
+        if (got < 0)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field, "unreadable");
+        if (!got && !shared)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "missing: frame %zu names no segment (and %zu "
+                        "segments are defined)", f + 1, out->nseg);
+        for (size_t k = 0; k < out->nseg && !known; k++)
+            known = out->seg[k].number == ref;
+        if (!known)
+            return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                        "frame %zu references segment %ld, which "
+                        "SegmentSequence does not define", f + 1, ref);
+        out->frame_segment[f] = ref;
+    }
+    return MMDX_OK;
+}
+
+extern "C" void mmdx__dicom_seg_fini(struct mmdx_dicom_seg *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nseg; i++)
+        mmdx__free(s->seg[i].label);
+    mmdx__free(s->seg);
+    mmdx__free(s->frame_segment);
+    memset(s, 0, sizeof(*s));
+}
+
+static enum mmdx_status seg_guarded(struct mmdx_ctx *ctx, const char *path,
+                                    const char *fspath,
+                                    struct mmdx_dicom_seg *out)
+{
+    enum mmdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    try {
+        setup();
+        st = seg_impl(ctx, path, fspath, out);
+    } catch (const std::bad_alloc &) {
+        st = FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        st = FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                  "DCMTK raised an exception");
+    }
+    if (st)
+        mmdx__dicom_seg_fini(out);
+    return st;
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_seg(struct mmdx_ctx *ctx, const char *path,
+                     struct mmdx_dicom_seg *out)
+{
+    struct stat sb;
+
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &sb) != 0)
+        return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
+                    NULL, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "not a regular file");
+    if (static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
+        return FAIL(ctx, MMDX_E_LIMIT, path, NULL,
+                    "file of %lld bytes exceeds the limit of %llu",
+                    static_cast<long long>(sb.st_size),
+                    static_cast<unsigned long long>(MMDX_DICOM_MAX_FILE_BYTES));
+    return seg_guarded(ctx, path, path, out);
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_seg_mem(struct mmdx_ctx *ctx, const char *path,
+                         const void *data, size_t len,
+                         struct mmdx_dicom_seg *out)
+{
+    char fspath[64];
+    int fd;
+    enum mmdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    st = memfile(ctx, path, "mmdx-seg", data, len, &fd, fspath);
+    if (st)
+        return st;
+    st = seg_guarded(ctx, path, fspath, out);
+    close(fd);
+    return st;
+}
+
+static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
+                                       const struct mmdx_dicom_seg_write *w)
+{
+    DcmFileFormat ff;
+    DcmDataset *ds = ff.getDataset();
+    char study[100], series[100], sop[100], frame[100];
+    enum mmdx_status st = MMDX_OK;
+    const double *o = w->orientation;
+    bool axial = true;
+    size_t npix = static_cast<size_t>(w->rows) * w->cols;
+
+    for (int k = 0; k < 6; k++)
+        axial = axial && o[k] == 0;
+    dcmGenerateUniqueIdentifier(study, SITE_STUDY_UID_ROOT);
+    dcmGenerateUniqueIdentifier(series, SITE_SERIES_UID_ROOT);
+    dcmGenerateUniqueIdentifier(sop, SITE_INSTANCE_UID_ROOT);
+    dcmGenerateUniqueIdentifier(frame, SITE_SERIES_UID_ROOT);
+    std::string orient =
+        axial ? std::string("1\\0\\0\\0\\1\\0")
+              : fmt_ds(o[0]) + "\\" + fmt_ds(o[1]) + "\\" + fmt_ds(o[2]) +
+                    "\\" + fmt_ds(o[3]) + "\\" + fmt_ds(o[4]) + "\\" +
+                    fmt_ds(o[5]);
+    struct {
+        DcmTagKey key;
+        std::string v;
+    } attrs[] = {
+        { DCM_SOPClassUID, UID_SegmentationStorage },
+        { DCM_SOPInstanceUID, sop },
+        { DCM_StudyInstanceUID, study },
+        { DCM_SeriesInstanceUID, series },
+        { DCM_FrameOfReferenceUID, frame },
+        { DCM_Modality, "SEG" },
+        { DCM_ImageType, "DERIVED\\PRIMARY" },
+        { DCM_PatientName, "" },
+        { DCM_PatientID, w->patient_id },
+        { DCM_PatientBirthDate, "" },
+        { DCM_PatientSex, "" },
+        { DCM_StudyDate, "" },
+        { DCM_StudyTime, "" },
+        { DCM_ReferringPhysicianName, "" },
+        { DCM_StudyID, "" },
+        { DCM_AccessionNumber, "" },
+        { DCM_SeriesNumber, "1" },
+        { DCM_InstanceNumber, "1" },
+        { DCM_Manufacturer, "mmdx test fixture" },
+        { DCM_ContentLabel, "MMDX" },
+        { DCM_PhotometricInterpretation, "MONOCHROME2" },
+        { DCM_LossyImageCompression, "00" },
+        { DCM_SegmentationType, w->fractional ? "FRACTIONAL" : "BINARY" },
+        { DCM_NumberOfFrames, std::to_string(w->nframes) },
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
+        st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (st)
+        return st;
+    if (w->fractional &&
+        (put(ctx, path, ds, DCM_SegmentationFractionalType, "PROBABILITY") ||
+         ds->putAndInsertUint16(DCM_MaximumFractionalValue, 255).bad()))
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "cannot set the fractional attributes");
+    for (size_t s = 0; s < w->nseg; s++) {
+        DcmItem *it = NULL;
+
+        if (ds->findOrCreateSequenceItem(DCM_SegmentSequence, it, -2).bad() ||
+            it->putAndInsertUint16(DCM_SegmentNumber,
+                                   static_cast<Uint16>(s + 1)).bad() ||
+            it->putAndInsertString(DCM_SegmentLabel,
+                                   w->labels && w->labels[s] ? w->labels[s]
+                                                             : "").bad() ||
+            it->putAndInsertString(DCM_SegmentAlgorithmType,
+                                   "MANUAL").bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "SegmentSequence (0062,0002)", "cannot build");
+    }
+    {
+        DcmItem *sh = NULL, *pm = NULL, *po = NULL;
+        std::string sp = fmt_ds(w->pixel_spacing_mm[0]) + "\\" +
+                         fmt_ds(w->pixel_spacing_mm[1]);
+
+        if (ds->findOrCreateSequenceItem(DCM_SharedFunctionalGroupsSequence,
+                                         sh, -2).bad() ||
+            sh->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, pm,
+                                         -2).bad() ||
+            pm->putAndInsertString(DCM_PixelSpacing, sp.c_str()).bad() ||
+            pm->putAndInsertString(DCM_SliceThickness,
+                                   fmt_ds(w->slice_thickness_mm).c_str())
+                .bad() ||
+            sh->findOrCreateSequenceItem(DCM_PlaneOrientationSequence, po,
+                                         -2).bad() ||
+            po->putAndInsertString(DCM_ImageOrientationPatient,
+                                   orient.c_str()).bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "SharedFunctionalGroupsSequence (5200,9229)",
+                        "cannot build");
+        if (w->shared_segment) {
+            DcmItem *si = NULL;
+
+            if (sh->findOrCreateSequenceItem(
+                      DCM_SegmentIdentificationSequence, si, -2).bad() ||
+                si->putAndInsertUint16(
+                      DCM_ReferencedSegmentNumber,
+                      static_cast<Uint16>(w->nframes ? w->frame_segment[0]
+                                                     : 1)).bad())
+                return FAIL(ctx, MMDX_E_INTERNAL, path,
+                            "SegmentIdentificationSequence (0062,000A)",
+                            "cannot build");
+        }
+    }
+    for (size_t f = 0; f < w->nframes; f++) {
+        DcmItem *pf = NULL, *si = NULL, *pp = NULL;
+
+        if (ds->findOrCreateSequenceItem(DCM_PerFrameFunctionalGroupsSequence,
+                                         pf, -2).bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "PerFrameFunctionalGroupsSequence (5200,9230)",
+                        "cannot build");
+        if (!w->shared_segment &&
+            (pf->findOrCreateSequenceItem(DCM_SegmentIdentificationSequence,
+                                          si, -2).bad() ||
+             si->putAndInsertUint16(
+                   DCM_ReferencedSegmentNumber,
+                   static_cast<Uint16>(w->frame_segment[f])).bad()))
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "SegmentIdentificationSequence (0062,000A)",
+                        "cannot build");
+        if (w->frame_pos_mm) {
+            const double *p = w->frame_pos_mm + 3 * f;
+            std::string v = fmt_ds(p[0]) + "\\" + fmt_ds(p[1]) + "\\" +
+                            fmt_ds(p[2]);
+
+            if (pf->findOrCreateSequenceItem(DCM_PlanePositionSequence, pp,
+                                             -2).bad() ||
+                pp->putAndInsertString(DCM_ImagePositionPatient,
+                                       v.c_str()).bad())
+                return FAIL(ctx, MMDX_E_INTERNAL, path,
+                            "PlanePositionSequence (0020,9113)",
+                            "cannot build");
+        }
+    }
+    unsigned bits = w->fractional ? 8 : 1;
+    if (ds->putAndInsertUint16(DCM_SamplesPerPixel, 1).bad() ||
+        ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(w->rows)).bad() ||
+        ds->putAndInsertUint16(DCM_Columns,
+                               static_cast<Uint16>(w->cols)).bad() ||
+        ds->putAndInsertUint16(DCM_BitsAllocated,
+                               static_cast<Uint16>(bits)).bad() ||
+        ds->putAndInsertUint16(DCM_BitsStored,
+                               static_cast<Uint16>(bits)).bad() ||
+        ds->putAndInsertUint16(DCM_HighBit,
+                               static_cast<Uint16>(bits - 1)).bad() ||
+        ds->putAndInsertUint16(DCM_PixelRepresentation, 0).bad())
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "cannot set the image attributes");
+    {
+        /* BINARY: frames packed one after the other, bit i of the
+         * object is bit (i mod 8) of byte i / 8, padded to an even
+         * length (PS3.5 8.1.1, PS3.3 C.8.20.2) */
+        size_t n = npix * w->nframes;
+        size_t len = w->fractional ? n : (n + 7) / 8;
+        std::vector<Uint8> px(len + (len & 1), 0);
+
+        for (size_t i = 0; i < n; i++) {
+            if (w->fractional)
+                px[i] = w->frames[i];
+            else if (w->frames[i])
+                px[i >> 3] = static_cast<Uint8>(px[i >> 3] | (1u << (i & 7)));
+        }
+        if (ds->putAndInsertUint8Array(DCM_PixelData, px.data(),
+                                       static_cast<unsigned long>(px.size()))
+                .bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
+                        "cannot set");
+    }
+    return write_fileformat(ctx, path, ff, EXS_LittleEndianExplicit);
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_write_seg(struct mmdx_ctx *ctx, const char *path,
+                      const struct mmdx_dicom_seg_write *w)
+{
+    if (!w || !w->patient_id || !w->patient_id[0] || !w->rows || !w->cols ||
+        w->rows > 65535 || w->cols > 65535 || !w->nseg || w->nseg > 65535 ||
+        !w->nframes || !w->frames || (!w->frame_segment) ||
+        !(w->pixel_spacing_mm[0] > 0) || !(w->pixel_spacing_mm[1] > 0))
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL,
+                    "invalid segmentation description (pseudonym, size, "
+                    "segments, frames and their segments are required)");
+    try {
+        setup();
+        return seg_write_impl(ctx, path, w);
+    } catch (const std::bad_alloc &) {
+        return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
+    } catch (...) {
+        return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
+                    "DCMTK raised an exception");
+    }
+}

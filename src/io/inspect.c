@@ -12,6 +12,10 @@
 enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
                                      enum mmdx_format fmt, mmdx_kv_fn fn,
                                      void *user);
+/* image masks: NIfTI-1 (io/mask.h, nifti_inspect.c) */
+enum mmdx_status mmdx__nifti_inspect(struct mmdx_ctx *ctx, const char *path,
+                                     enum mmdx_format fmt, mmdx_kv_fn fn,
+                                     void *user);
 /* ecg */
 enum mmdx_status mmdx__wfdb_inspect(struct mmdx_ctx *ctx, const char *path,
                                     enum mmdx_format fmt, mmdx_kv_fn fn,
@@ -32,6 +36,7 @@ static const struct {
     /* image */
     { MMDX_FMT_DICOM, mmdx__dicom_inspect },
     { MMDX_FMT_DICOM_DIR, mmdx__dicom_inspect },
+    { MMDX_FMT_NIFTI, mmdx__nifti_inspect },
     /* ecg */
     { MMDX_FMT_WFDB_HEADER, mmdx__wfdb_inspect },
     { MMDX_FMT_AECG_XML, mmdx__aecg_inspect },
@@ -65,8 +70,8 @@ enum mmdx_status mmdx_inspect(struct mmdx_ctx *ctx, const char *path,
         return mmdx_ctx_last_error(ctx)->status;
     if (fmt == MMDX_FMT_UNKNOWN)
         return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, "inspect", path, 0, NULL,
-                          "unknown format (not DICOM, WFDB, EDF/BDF, FHIR, "
-                          "C-CDA, aECG or mmdx XML)");
+                          "unknown format (not DICOM, NIfTI-1, WFDB, "
+                          "EDF/BDF, FHIR, C-CDA, aECG or mmdx XML)");
     fn(user, "format", mmdx_format_name(fmt));
     fn(user, "modality", mod ? mod : "-");
     if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {

@@ -15,6 +15,7 @@ struct load_priv {
     long max_mvoxels;     /* limit, millions of values per series */
     int color;            /* 0 keep RGB, 1 luma (one channel) */
     char *mask_roi;       /* RTSTRUCT ROI name; NULL = the first */
+    char *mask_label;     /* label / segment of a multi-label mask */
 };
 
 static enum mmdx_status add_id(void *user, const char *file,
@@ -79,6 +80,8 @@ static enum mmdx_status load_process(struct mmdx_stage *s,
     if (!p->mask_path)
         return MMDX_OK;
     return mmdx__load_image_mask(s->ctx, p, img, pr->mask_roi,
+                                 p->mask_label ? p->mask_label
+                                               : pr->mask_label,
                                  lim.max_voxels);
 }
 
@@ -91,6 +94,12 @@ static const struct mmdx_param load_params[] = {
     { "mask_roi", MMDX_PARAM_STRING, offsetof(struct load_priv, mask_roi), 0,
       NULL, 0, 0, NULL,
       "RTSTRUCT masks: name of the ROI to rasterise (default: the first)" },
+    { "mask_label", MMDX_PARAM_STRING,
+      offsetof(struct load_priv, mask_label), 0, NULL, 0, 0, NULL,
+      "multi-label masks: the label (NIfTI-1 / DICOM label image: voxels "
+      "equal to it) or DICOM SEG segment (SegmentNumber or SegmentLabel) to "
+      "use; required when the mask holds several (the manifest column "
+      "mask_label overrides it per patient)" },
     { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -1,7 +1,8 @@
 /*
  * mask.h - region-of-interest masks for an image: NIfTI-1 files (.nii,
  * .nii.gz; mask_nifti.c), DICOM RTSTRUCT contours rasterised onto the
- * image (mask_rtstruct.c), DICOM SEG / mask images (dicom.c), and the
+ * image (mask_rtstruct.c), DICOM SEG (mask_seg.c) and mask images
+ * (dicom.c), labels of multi-label masks (mask_label.c), and the
  * dispatcher load.image calls (mask_load.c). Internal to libmmdx.
  */
 #ifndef MMDX_MASK_H
@@ -74,6 +75,32 @@ enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
  * name ends in .nii.gz (name may be NULL). */
 bool mmdx__nifti_sniff(const uint8_t *data, size_t len, const char *name);
 
+/* True when data is a NIfTI-1 header (sizeof_hdr 348, magic n+1 or ni1),
+ * plain or as the start of a gzip stream: detection by content. */
+bool mmdx__nifti_detect(const uint8_t *data, size_t len);
+
+/* Parse the header of a NIfTI-1 file held in memory (plain or gzip; the
+ * header alone is inflated); no voxel limit. */
+enum mmdx_status mmdx__nifti_header(struct mmdx_ctx *ctx, const char *path,
+                                    const uint8_t *data, size_t len,
+                                    struct mmdx_nifti_hdr *h);
+
+/* `mmdx inspect` hook for MMDX_FMT_NIFTI (nifti_inspect.c): dimensions,
+ * datatype, spacing, qform/sform codes, the labels of whole-number data;
+ * never the free-text fields descrip and aux_file. */
+enum mmdx_status mmdx__nifti_inspect(struct mmdx_ctx *ctx, const char *path,
+                                     enum mmdx_format fmt, mmdx_kv_fn fn,
+                                     void *user);
+
+/* Distinct non-zero values of vox (sorted into *labels, at most max;
+ * *more when there are others; *integer false when a value is not a
+ * whole number, those values skipped). [transfer] *labels. */
+enum mmdx_status mmdx__mask_scan_labels(struct mmdx_ctx *ctx,
+                                        const float *vox, size_t n,
+                                        size_t max, long **labels,
+                                        size_t *nl, bool *more,
+                                        bool *integer);
+
 /* ---- putting a mask on the image's grid -------------------------------- */
 
 /* Voxel-to-patient transform (LPS, mm) of an image: column a of B is the
@@ -142,13 +169,71 @@ enum mmdx_status mmdx__rtstruct_mask(struct mmdx_ctx *ctx, const char *path,
 struct mmdx_mask_opts {
     const char *roi_name;      /* RTSTRUCT ROI; NULL/"" = the first */
     uint64_t max_voxels;       /* 0 = default */
+    const char *label;         /* load.image's mask_label: an integer label
+                                  of a label image, a SEG SegmentNumber or
+                                  SegmentLabel; NULL/"" = none */
 };
+
+/* ---- labels (mask_label.c) ----------------------------------------------- */
+
+#define MMDX_MASK_MAX_LABEL 16777215L   /* exact in a float voxel */
+
+/* What the label selection did (for the image.mask.label flag). */
+struct mmdx_mask_label {
+    bool used;                 /* a label or segment was selected */
+    long value;                /* the label / SegmentNumber selected */
+    size_t nlabels;            /* distinct non-zero labels / segments */
+    char present[160];         /* "1, 2, 5" (truncated with ", ...") */
+};
+
+/* True when s is a whole number in 1..MMDX_MASK_MAX_LABEL (*v set);
+ * false for names and everything else. */
+bool mmdx__mask_label_number(const char *s, long *v);
+
+/*
+ * Apply mask_label to a label image m (NIfTI-1 or DICOM mask image, in
+ * place): with a label, voxels equal to it become 1, all others 0; the
+ * label must be a whole number, the mask's values whole numbers, and the
+ * label present. Without one, a mask whose values are whole numbers with
+ * two or more distinct non-zero values is refused (several structures:
+ * naming mask_label and the labels present); binary, single-label and
+ * non-integer (probability) masks are left as they are (> 0.5 inside).
+ * Errors name the field "mask_label": E_INVAL (no label for a multi-label
+ * mask, a name for a label image), E_NOTFOUND (label absent), E_FORMAT
+ * (non-integer values).
+ */
+enum mmdx_status mmdx__mask_select_label(struct mmdx_ctx *ctx,
+                                         const char *path, const char *kind,
+                                         struct mmdx_image *m,
+                                         const char *label,
+                                         struct mmdx_mask_label *info);
+
+/*
+ * A DICOM Segmentation as a mask for img: the segment chosen by label
+ * (SegmentNumber when a whole number, else SegmentLabel, exact then
+ * case-insensitive; NULL/"" = the only segment, and an object with
+ * several is refused naming mask_label and listing their numbers). Each
+ * of its frames goes to the image slice at its PlanePositionSequence
+ * position (orientation and spacing checked, 0.1 voxel tolerance);
+ * without geometry on either side the segment's frames must be one per
+ * slice, in order (geom UNCHECKED). BINARY frames are 0/1, FRACTIONAL
+ * ones value / MaximumFractionalValue > 0.5.
+ * @param out [transfer] a 0/1 mask on img's grid.
+ */
+enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
+                                const struct mmdx_image *img,
+                                const char *label, uint64_t max_voxels,
+                                mmdx__dicom_id_fn idfn, void *user,
+                                struct mmdx_image **out,
+                                enum mmdx_mask_geom *geom,
+                                struct mmdx_mask_label *info);
 
 /* What kind of file the mask was. */
 enum mmdx_mask_kind {
-    MMDX_MASK_DICOM = 0,       /* DICOM SEG or mask image */
+    MMDX_MASK_DICOM = 0,       /* DICOM mask image */
     MMDX_MASK_NIFTI = 1,
-    MMDX_MASK_RTSTRUCT = 2
+    MMDX_MASK_RTSTRUCT = 2,
+    MMDX_MASK_SEG = 3          /* DICOM Segmentation */
 };
 
 /*
@@ -166,18 +251,30 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                                  enum mmdx_mask_kind *kind,
                                  enum mmdx_mask_geom *geom,
                                  struct mmdx_rt_stats *rt);
+/* Same, also saying which label was selected (li may be NULL). */
+enum mmdx_status mmdx__mask_load_label(struct mmdx_ctx *ctx, const char *path,
+                                       const struct mmdx_image *img,
+                                       const struct mmdx_mask_opts *o,
+                                       mmdx__dicom_id_fn idfn, void *user,
+                                       struct mmdx_image **out,
+                                       enum mmdx_mask_kind *kind,
+                                       enum mmdx_mask_geom *geom,
+                                       struct mmdx_rt_stats *rt,
+                                       struct mmdx_mask_label *li);
 
 /*
  * load.image's mask step: load p->mask_path for img (mmdx__mask_load),
  * report the mask file's identifying attributes, flag how its geometry
  * was matched (image.mask.geometry_unchecked, image.mask.reoriented) and
- * put it in MMDX_SLOT_MASK.
+ * put it in MMDX_SLOT_MASK. label (load.image's mask_label, NULL = none)
+ * selects a label or segment (flag image.mask.label says which).
  */
 struct mmdx_patient;
 enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
                                        struct mmdx_patient *p,
                                        const struct mmdx_image *img,
                                        const char *roi_name,
+                                       const char *label,
                                        uint64_t max_voxels);
 
 #endif

@@ -233,9 +233,44 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                                  enum mmdx_mask_geom *geom,
                                  struct mmdx_rt_stats *rt)
 {
+    return mmdx__mask_load_label(ctx, path, img, o, idfn, user, out, kind,
+                                 geom, rt, NULL);
+}
+
+/* True when path is one DICOM file holding a Segmentation (header only;
+ * *st set when it cannot be read at all). */
+static bool is_seg(struct mmdx_ctx *ctx, const char *path,
+                   const struct mmdx_dicom_limits *lim, enum mmdx_status *st)
+{
+    struct mmdx_dicom_file *f = NULL;
+    bool seg;
+
+    *st = MMDX_OK;
+    if (mmdx__is_dir(path))
+        return false;
+    *st = mmdx__dicom_read_file(ctx, path, lim, MMDX_DICOM_HEADER_ONLY, &f);
+    if (*st)
+        return false;
+    seg = f->img->is_segmentation || !strcmp(f->img->modality, "SEG");
+    mmdx__dicom_file_free(f);
+    return seg;
+}
+
+enum mmdx_status mmdx__mask_load_label(struct mmdx_ctx *ctx, const char *path,
+                                       const struct mmdx_image *img,
+                                       const struct mmdx_mask_opts *o,
+                                       mmdx__dicom_id_fn idfn, void *user,
+                                       struct mmdx_image **out,
+                                       enum mmdx_mask_kind *kind,
+                                       enum mmdx_mask_geom *geom,
+                                       struct mmdx_rt_stats *rt,
+                                       struct mmdx_mask_label *li)
+{
     struct mmdx_dicom_limits lim = { 0, 0 };
     struct mmdx_image *src = NULL;
+    struct mmdx_mask_label lab;
     uint8_t head[MMDX_NIFTI_HDR_BYTES];
+    const char *label = o ? o->label : NULL;
     size_t got = 0;
     enum mmdx_status st;
     FILE *fp;
@@ -245,6 +280,9 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
     *geom = MMDX_MASK_GEOM_SAME;
     if (rt)
         memset(rt, 0, sizeof(*rt));
+    if (!li)
+        li = &lab;
+    memset(li, 0, sizeof(*li));
     lim.max_voxels = o ? o->max_voxels : 0;
     fp = mmdx__is_dir(path) ? NULL : fopen(path, "rb");
     if (fp) {
@@ -254,9 +292,11 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
     if (got && mmdx__nifti_sniff(head, got, path)) {
         *kind = MMDX_MASK_NIFTI;
         st = mmdx__nifti_load(ctx, path, lim.max_voxels, idfn, user, &src);
-        if (st)
-            return st;
-        st = mmdx__mask_align(ctx, path, img, src, out, geom);
+        if (!st)
+            st = mmdx__mask_select_label(ctx, path, "NIfTI-1", src, label,
+                                         li);
+        if (!st)
+            st = mmdx__mask_align(ctx, path, img, src, out, geom);
         mmdx__image_free(src);
         return st;
     }
@@ -264,9 +304,21 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
         struct mmdx_rt_stats rs;
 
         *kind = MMDX_MASK_RTSTRUCT;
+        if (label && label[0])
+            return mmdx__fail(ctx, MMDX_E_INVAL, STAGE, path, 0,
+                              "mask_label", "mask_label applies to label "
+                              "images and DICOM SEG; an RTSTRUCT's ROI is "
+                              "chosen by mask_roi");
         return mmdx__rtstruct_mask(ctx, path, img, o ? o->roi_name : NULL,
                                    idfn, user, out, rt ? rt : &rs);
     }
+    if (is_seg(ctx, path, &lim, &st)) {
+        *kind = MMDX_MASK_SEG;
+        return mmdx__seg_mask(ctx, path, img, label, lim.max_voxels, idfn,
+                              user, out, geom, li);
+    }
+    if (st)
+        return st;
     st = mmdx__dicom_load(ctx, path, &lim, idfn, user, &src);
     if (st)
         return st;
@@ -276,6 +328,11 @@ enum mmdx_status mmdx__mask_load(struct mmdx_ctx *ctx, const char *path,
                         "mask grid %zux%zux%zu (x%u) differs from the "
                         "image's %zux%zux%zu", src->nx, src->ny, src->nz,
                         src->nc, img->nx, img->ny, img->nz);
+        mmdx__image_free(src);
+        return st;
+    }
+    st = mmdx__mask_select_label(ctx, path, "DICOM", src, label, li);
+    if (st) {
         mmdx__image_free(src);
         return st;
     }
@@ -295,10 +352,13 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
                                        struct mmdx_patient *p,
                                        const struct mmdx_image *img,
                                        const char *roi_name,
+                                       const char *label,
                                        uint64_t max_voxels)
 {
-    static const char *const kinds[3] = { "DICOM", "NIfTI-1", "RTSTRUCT" };
+    static const char *const kinds[4] = { "DICOM", "NIfTI-1", "RTSTRUCT",
+                                          "DICOM SEG" };
     struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
     struct mmdx_image *mask = NULL;
     enum mmdx_mask_kind kind;
     enum mmdx_mask_geom geom;
@@ -307,10 +367,18 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
 
     o.roi_name = roi_name;
     o.max_voxels = max_voxels;
-    st = mmdx__mask_load(ctx, p->mask_path, img, &o, add_id, p, &mask, &kind,
-                         &geom, &rt);
+    o.label = label;
+    st = mmdx__mask_load_label(ctx, p->mask_path, img, &o, add_id, p, &mask,
+                               &kind, &geom, &rt, &li);
     if (st)
         return st;
+    if (li.used)
+        mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.label",
+                           "ROI = %s %ld of the %s mask (%s present: %s)",
+                           kind == MMDX_MASK_SEG ? "segment" : "label",
+                           li.value, kinds[kind],
+                           kind == MMDX_MASK_SEG ? "segments" : "labels",
+                           li.present);
     if (kind == MMDX_MASK_RTSTRUCT &&
         (rt.off_image || rt.not_closed || !rt.placed))
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.rtstruct_contours",

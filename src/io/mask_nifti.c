@@ -623,3 +623,56 @@ enum mmdx_status mmdx__nifti_load(struct mmdx_ctx *ctx, const char *path,
     mmdx__free(data);
     return st;
 }
+
+/* ---- detection and the header alone (mmdx inspect) ----------------------- */
+
+/* The first 348 bytes of data, inflated when it is a gzip stream; false
+ * when there are not that many. */
+static bool head_bytes(const uint8_t *data, size_t len,
+                       uint8_t hdr[MMDX_NIFTI_HDR_BYTES])
+{
+    z_stream zs;
+    int zr;
+
+    if (!(len >= 2 && data[0] == 0x1f && data[1] == 0x8b)) {
+        if (len < MMDX_NIFTI_HDR_BYTES)
+            return false;
+        memcpy(hdr, data, MMDX_NIFTI_HDR_BYTES);
+        return true;
+    }
+    memset(&zs, 0, sizeof(zs));
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
+    zs.next_in = (Bytef *)(uintptr_t)data;
+    zs.avail_in = len > UINT_MAX ? UINT_MAX : (uInt)len;
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        return false;
+    zs.next_out = hdr;
+    zs.avail_out = MMDX_NIFTI_HDR_BYTES;
+    do
+        zr = inflate(&zs, Z_NO_FLUSH);
+    while (zr == Z_OK && zs.avail_out && zs.avail_in);
+    inflateEnd(&zs);
+    return zs.avail_out == 0;
+}
+
+bool mmdx__nifti_detect(const uint8_t *data, size_t len)
+{
+    uint8_t hdr[MMDX_NIFTI_HDR_BYTES];
+
+    return head_bytes(data, len, hdr) &&
+           mmdx__nifti_sniff(hdr, sizeof(hdr), NULL);
+}
+
+enum mmdx_status mmdx__nifti_header(struct mmdx_ctx *ctx, const char *path,
+                                    const uint8_t *data, size_t len,
+                                    struct mmdx_nifti_hdr *h)
+{
+    uint8_t hdr[MMDX_NIFTI_HDR_BYTES];
+
+    if (!head_bytes(data, len, hdr))
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0, "sizeof_hdr",
+                          "file truncated: shorter than the 348-byte "
+                          "NIfTI-1 header");
+    return mmdx__nifti_parse_header(ctx, path, hdr, sizeof(hdr), 0, h);
+}

@@ -74,6 +74,7 @@ static void row_fini(struct mmdx_manifest_row *r)
     }
     mmdx__free(r->split);
     mmdx__free(r->study_date);
+    mmdx__free(r->mask_label);
 }
 
 void mmdx_manifest_free(struct mmdx_manifest *m)
@@ -315,10 +316,30 @@ static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
             r->study_date = mmdx__strdup(v);
             if (!r->study_date)
                 return mmdx__nomem(ctx);
+        } else if (role == -6) { /* mask_label */
+            size_t k, n = strlen(v);
+
+            if (!n)
+                continue;
+            for (k = 0; k < n && (unsigned char)v[k] >= 0x20 &&
+                        v[k] != 0x7f; k++)
+                ;
+            if (n > 64 || k < n)
+                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
+                                  line, "mask_label",
+                                  "mask_label must be a label number or a "
+                                  "segment label of 1-64 printable "
+                                  "characters");
+            r->mask_label = mmdx__strdup(v);
+            if (!r->mask_label)
+                return mmdx__nomem(ctx);
         }
     }
     if (st)
         return st;
+    if (r->mask_label && !r->cell[MMDX_COL_MASK])
+        return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path, line,
+                          "mask_label", "mask_label given without a mask");
     /* duplicate ids: a linear scan would be quadratic on big cohorts, so the
      * caller checks duplicates once at the end with a sort. */
     MMDX_UNUSED(i);
@@ -448,6 +469,8 @@ enum mmdx_status mmdx_manifest_read(struct mmdx_ctx *ctx, const char *path,
                     role = -4;
                 } else if (!strcmp(fields[c], "study_date")) {
                     role = -5;
+                } else if (!strcmp(fields[c], "mask_label")) {
+                    role = -6;
                 } else {
                     for (k = 0; k < MMDX_NPATHCOLS; k++)
                         if (!strcmp(fields[c], path_cols[k])) {

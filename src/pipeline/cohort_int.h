@@ -16,6 +16,7 @@ struct mmdx_manifest_row {
     int label;                    /* 0, 1, -1 */
     char *split;
     char *study_date;
+    char *mask_label;             /* label / segment of the mask, or NULL */
     long line;
 };
 

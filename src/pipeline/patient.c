@@ -289,6 +289,7 @@ void mmdx__patient_fini(struct mmdx_patient *p)
     for (i = 0; i < MMDX_MOD_COUNT; i++)
         mmdx__free(p->path[i]);
     mmdx__free(p->mask_path);
+    mmdx__free(p->mask_label);
     mmdx__free(p->study_date);
     mmdx__free(p->split);
     memset(p, 0, sizeof(*p));

@@ -106,6 +106,8 @@ static enum mmdx_status patient_key(struct mmdx_ctx *ctx,
     for (m = 0; m < MMDX_MOD_COUNT; m++)
         mmdx__sha256_update(h, p->input_sha256[m], 65);
     mmdx__sha256_update(h, p->mask_sha256, 65);
+    if (p->mask_label)
+        mmdx__sha256_update(h, p->mask_label, strlen(p->mask_label) + 1);
     mmdx__sha256_update(h, p->label == 1 ? "1" : p->label == 0 ? "0" : "-",
                         1);
     mmdx__sha256_final(h, key);
@@ -234,6 +236,8 @@ static enum mmdx_status patient_init(struct mmdx_ctx *ctx,
         !(p->mask_path = mmdx__strdup(row->path[MMDX_COL_MASK])))
         return mmdx__nomem(ctx);
     if (row->study_date && !(p->study_date = mmdx__strdup(row->study_date)))
+        return mmdx__nomem(ctx);
+    if (row->mask_label && !(p->mask_label = mmdx__strdup(row->mask_label)))
         return mmdx__nomem(ctx);
     if (row->split && !(p->split = mmdx__strdup(row->split)))
         return mmdx__nomem(ctx);
@@ -958,6 +962,8 @@ enum mmdx_status mmdx_features_files(
             return mmdx__nomem(ctx);
         }
     if ((files->mask && !(p.mask_path = mmdx__strdup(files->mask))) ||
+        (files->mask_label &&
+         !(p.mask_label = mmdx__strdup(files->mask_label))) ||
         (files->study_date &&
          !(p.study_date = mmdx__strdup(files->study_date)))) {
         mmdx__patient_fini(&p);

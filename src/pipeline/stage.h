@@ -129,6 +129,9 @@ struct mmdx_patient {
     char *id;                       /* pseudonym */
     char *path[MMDX_MOD_COUNT];     /* resolved input path, NULL = missing */
     char *mask_path;                /* NULL = none */
+    char *mask_label;               /* label / segment of the mask for
+                                       load.image, NULL = the pipeline's
+                                       mask_label */
     char *study_date;               /* "YYYY[-MM[-DD]]" or NULL */
     int label;                      /* 0, 1, or -1 unknown */
     char *split;                    /* "train"/"valid"/"test" or NULL */

@@ -1,0 +1,858 @@
+/*
+ * test_masks.c - masks_testdriver: multi-label masks (load.image's
+ * mask_label on NIfTI-1 label images and multi-segment DICOM SEG), the
+ * manifest column and CLI plumbing, NIfTI-1 inspection.
+ *
+ * The shared data holds no SEG and no multi-label NIfTI: the tests write
+ * their own, NIfTI-1 files byte by byte (the header layout of the NIfTI-1
+ * standard, nifti1.h) and SEG objects with mmdx__dicom_write_seg (in the
+ * DCMTK shim) onto CT series written by mmdx__dicom_write_ct. Expected
+ * voxel counts are the counts the fixtures were drawn with.
+ */
+#include "core/common.h"
+#include "io/dicom.h"
+#include "io/image.h"
+#include "io/mask.h"
+#include "mmdx/mmdx.h"
+#include "pipeline/stage.h"
+#include "test_util.h"
+
+#define NX 16
+#define NY 16
+#define NZ 3
+#define PLANE (NX * NY)
+
+static void expect_err(struct mmdx_ctx *ctx, enum mmdx_status got,
+                       enum mmdx_status want, const char *field,
+                       const char *needle)
+{
+    const struct mmdx_error *e = mmdx_ctx_last_error(ctx);
+
+    if (got != want || strcmp(e->field, field) || !strstr(e->message, needle))
+        fail_msg("got %s [%s] \"%s\", want %s [%s] \"...%s...\"",
+                 mmdx_status_name(got), e->field, e->message,
+                 mmdx_status_name(want), field, needle);
+    mmdx_ctx_clear_error(ctx);
+}
+
+/* A 16x16x3 CT series in dir/ct: 0.5 mm pixels, slices 2 mm apart at
+ * z = 0, 2, 4, corner (-4, -4). */
+static struct mmdx_image *ct_series(struct mmdx_ctx *ctx, const char *dir)
+{
+    char *ctdir = mmdx__path_join(dir, "ct");
+    struct mmdx_image *img = NULL;
+    int16_t px[PLANE];
+    int k;
+
+    assert_int_equal(mmdx__mkdir_p(ctx, ctdir), MMDX_OK);
+    for (k = 0; k < PLANE; k++)
+        px[k] = (int16_t)(k % 37 + 10 * (k / 64));
+    for (k = 0; k < NZ; k++) {
+        struct mmdx_dicom_ct w;
+        char name[32], *p;
+
+        memset(&w, 0, sizeof(w));
+        w.pixels = px;
+        w.rows = NY;
+        w.cols = NX;
+        w.slope = 1;
+        w.intercept = -100;
+        w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+        w.slice_thickness_mm = 2;
+        w.position_mm[0] = -4;
+        w.position_mm[1] = -4;
+        w.position_mm[2] = 2.0 * k;
+        w.instance_number = k + 1;
+        w.patient_id = "SYN99998";
+        w.series_uid = "1.2.826.0.1.3680043.10.999.11";
+        w.study_uid = "1.2.826.0.1.3680043.10.999.12";
+        snprintf(name, sizeof(name), "%d.dcm", k);
+        p = mmdx__path_join(ctdir, name);
+        assert_int_equal(mmdx__dicom_write_ct(ctx, p, &w), MMDX_OK);
+        mmdx__free(p);
+    }
+    assert_int_equal(mmdx__dicom_load(ctx, ctdir, NULL, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(img->nz, NZ);
+    mmdx__free(ctdir);
+    return img;
+}
+
+/* ---- NIfTI-1 label images --------------------------------------------- */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, 4);
+    put_le(p, u, 4);
+}
+
+/* Write a little-endian NIfTI-1 single file (no qform/sform: matched by
+ * dimensions) of NX x NY x NZ voxels, uint8 (datatype 2) or float32
+ * (16); descrip and aux_file hold planted free text. */
+static char *nii_write(const char *dir, const char *name, const float *v,
+                       int datatype)
+{
+    size_t n = PLANE * NZ, bpv = datatype == 16 ? 4 : 1, i;
+    size_t len = 352 + n * bpv;
+    uint8_t *b = mmdx__calloc(1, len);
+    char *path = mmdx__path_join(dir, name);
+    FILE *fp;
+
+    assert_non_null(b);
+    put_le(b, 348, 4);                       /* sizeof_hdr */
+    put_le(b + 40, 3, 2);                    /* dim[0] */
+    put_le(b + 42, NX, 2);
+    put_le(b + 44, NY, 2);
+    put_le(b + 46, NZ, 2);
+    for (i = 0; i < 4; i++)
+        put_le(b + 48 + 2 * i, 1, 2);
+    put_le(b + 70, (uint64_t)datatype, 2);   /* datatype */
+    put_le(b + 72, bpv * 8, 2);              /* bitpix */
+    put_f32(b + 76, 1);                      /* pixdim[0] = qfac */
+    put_f32(b + 80, 0.5f);
+    put_f32(b + 84, 0.5f);
+    put_f32(b + 88, 2);
+    put_f32(b + 108, 352);                   /* vox_offset */
+    put_f32(b + 112, 1);                     /* scl_slope */
+    memcpy(b + 148, "SYNTHETIC FREE TEXT", 19);   /* descrip */
+    memcpy(b + 228, "AUX TEXT", 8);               /* aux_file */
+    memcpy(b + 344, "n+1", 4);
+    for (i = 0; i < n; i++) {
+        if (datatype == 16)
+            put_f32(b + 352 + 4 * i, v[i]);
+        else
+            b[352 + i] = (uint8_t)v[i];
+    }
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    fclose(fp);
+    mmdx__free(b);
+    return path;
+}
+
+/* A label image: 1 ("liver") = columns 2..9 of rows 2..9 on every slice
+ * (64 x 3 = 192 voxels), 2 ("tumour") = columns 4..6 of rows 4..6 on
+ * slice 1 inside it (9 voxels), 5 = voxel (15, 15) of slice 2. */
+static void labels3(float *v)
+{
+    size_t x, y, z;
+
+    memset(v, 0, sizeof(float) * PLANE * NZ);
+    for (z = 0; z < NZ; z++)
+        for (y = 2; y < 10; y++)
+            for (x = 2; x < 10; x++)
+                v[z * PLANE + y * NX + x] = 1;
+    for (y = 4; y < 7; y++)
+        for (x = 4; x < 7; x++)
+            v[PLANE + y * NX + x] = 2;
+    v[2 * PLANE + 15 * NX + 15] = 5;
+}
+
+static size_t count_in(const struct mmdx_image *m)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < m->nx * m->ny * m->nz; i++)
+        n += m->vox[i] > 0.5f;
+    return n;
+}
+
+/* Ensure that mask_label picks the voxels of one label of a NIfTI-1
+ * label image (label 2: 9 voxels, all on slice 1; label 1: 192 - 9 = 183;
+ * label 5: 1), that the result is 0/1, and that the selection is reported
+ * (label, 3 labels present "1, 2, 5"). */
+static void mask_label__nifti_labels__selects_one(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    float v[PLANE * NZ];
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    static const struct {
+        const char *label;
+        size_t n;
+    } want[3] = { { "2", 9 }, { "1", 183 }, { "5", 1 } };
+    size_t i, k;
+
+    (void)state;
+    labels3(v);
+    mp = nii_write(dir, "labels.nii", v, 2);
+    memset(&o, 0, sizeof(o));
+    for (k = 0; k < 3; k++) {
+        o.label = want[k].label;
+        assert_int_equal(mmdx__mask_load_label(ctx, mp, img, &o, NULL, NULL,
+                                               &m, &kind, &g, NULL, &li),
+                         MMDX_OK);
+        assert_int_equal(kind, MMDX_MASK_NIFTI);
+        assert_int_equal(g, MMDX_MASK_GEOM_UNCHECKED);
+        assert_int_equal(count_in(m), want[k].n);
+        for (i = 0; i < PLANE * NZ; i++)
+            assert_true(m->vox[i] == 0.0f || m->vox[i] == 1.0f);
+        assert_true(li.used);
+        assert_int_equal(li.nlabels, 3);
+        assert_string_equal(li.present, "1, 2, 5");
+        mmdx__image_free(m);
+        m = NULL;
+    }
+    /* label 2 lies on slice 1 only, at (4..6, 4..6) */
+    o.label = "2";
+    assert_int_equal(mmdx__mask_load(ctx, mp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_true(m->vox[PLANE + 4 * NX + 4] == 1.0f);
+    assert_true(m->vox[4 * NX + 4] == 0.0f);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a careful refusal replaces silent merging: a label image
+ * with several labels and no mask_label is E_INVAL naming mask_label and
+ * listing the labels; an absent label is E_NOTFOUND listing them; a name
+ * for a label image is E_INVAL; a label on a probability map (values not
+ * whole numbers) is E_FORMAT; an RTSTRUCT with a mask_label is E_INVAL. */
+static void mask_label__nifti_errors__named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp, *pp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    float v[PLANE * NZ];
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    size_t i;
+
+    (void)state;
+    labels3(v);
+    mp = nii_write(dir, "labels.nii", v, 2);
+    for (i = 0; i < PLANE * NZ; i++)
+        v[i] = v[i] ? 0.25f * v[i] : 0;   /* 0.25, 0.5, 1.25 */
+    pp = nii_write(dir, "prob.nii", v, 16);
+    memset(&o, 0, sizeof(o));
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "the NIfTI-1 mask holds 3 labels (1, 2, 5): set mask_label");
+    assert_null(m);
+    o.label = "3";
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_NOTFOUND, "mask_label",
+               "mask_label 3 is not in the NIfTI-1 mask (labels present: "
+               "1, 2, 5)");
+    o.label = "Liver";
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "selected by a whole number");
+    o.label = "0";
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "selected by a whole number from 1");
+    o.label = "1";
+    expect_err(ctx, mmdx__mask_load(ctx, pp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_FORMAT, "mask_label",
+               "not whole numbers");
+    /* a probability map without a label: as before, > 0.5 inside (the
+     * 1.25 voxel only) */
+    o.label = NULL;
+    assert_int_equal(mmdx__mask_load(ctx, pp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 1);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    mmdx__free(pp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that binary masks behave as before without a label: {0, 1} and
+ * a single other value ({0, 255}) are accepted unchanged, and a label
+ * given for a binary mask selects it (1) or is absent (2). */
+static void mask_label__binary__unchanged(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *bp, *wp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    float v[PLANE * NZ];
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    size_t i;
+
+    (void)state;
+    labels3(v);
+    for (i = 0; i < PLANE * NZ; i++)
+        v[i] = v[i] != 0;
+    bp = nii_write(dir, "bin.nii", v, 2);
+    for (i = 0; i < PLANE * NZ; i++)
+        v[i] *= 255;
+    wp = nii_write(dir, "w255.nii", v, 2);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(mmdx__mask_load_label(ctx, bp, img, &o, NULL, NULL, &m,
+                                           &kind, &g, NULL, &li), MMDX_OK);
+    assert_int_equal(count_in(m), 193);
+    assert_false(li.used);
+    mmdx__image_free(m);
+    assert_int_equal(mmdx__mask_load(ctx, wp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 193);
+    assert_true(m->vox[2 * NX + 2] == 255.0f);
+    mmdx__image_free(m);
+    o.label = "1";
+    assert_int_equal(mmdx__mask_load(ctx, bp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 193);
+    mmdx__image_free(m);
+    m = NULL;
+    o.label = "2";
+    expect_err(ctx, mmdx__mask_load(ctx, bp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_NOTFOUND, "mask_label",
+               "(labels present: 1)");
+    mmdx__image_free(img);
+    mmdx__free(bp);
+    mmdx__free(wp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- DICOM SEG ------------------------------------------------------------ */
+
+/* A SEG for the CT series: segment 1 "Liver" = the 8x8 square on slices
+ * 0, 1, 2 (3 frames), segment 2 "Tumour" = the 3x3 square on slice 1
+ * only (its empty frames left out, as SEG writers do), written with the
+ * tumour frame FIRST so that order alone would put it on slice 0. */
+static char *seg_write(struct mmdx_ctx *ctx, const char *dir,
+                       const char *name, bool with_pos, double zshift,
+                       bool fractional)
+{
+    static const char *const labels[2] = { "Liver", "Tumour" };
+    uint8_t fr[4 * PLANE];
+    long fs[4] = { 2, 1, 1, 1 };
+    double pos[12];
+    struct mmdx_dicom_seg_write w;
+    char *path = mmdx__path_join(dir, name);
+    size_t f, x, y;
+
+    memset(fr, 0, sizeof(fr));
+    for (y = 4; y < 7; y++)
+        for (x = 4; x < 7; x++)
+            fr[y * NX + x] = fractional ? 200 : 1;
+    fr[0] = fractional ? 100 : 0;   /* below one half: outside */
+    for (f = 1; f < 4; f++)
+        for (y = 2; y < 10; y++)
+            for (x = 2; x < 10; x++)
+                fr[f * PLANE + y * NX + x] = fractional ? 255 : 1;
+    for (f = 0; f < 4; f++) {
+        pos[3 * f] = -4;
+        pos[3 * f + 1] = -4;
+        pos[3 * f + 2] = (f == 0 ? 2.0 : 2.0 * (double)(f - 1)) + zshift;
+    }
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = NY;
+    w.cols = NX;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+    w.slice_thickness_mm = 2;
+    w.labels = labels;
+    w.nseg = 2;
+    w.fractional = fractional;
+    w.nframes = 4;
+    w.frames = fr;
+    w.frame_segment = fs;
+    w.frame_pos_mm = with_pos ? pos : NULL;
+    assert_int_equal(mmdx__dicom_write_seg(ctx, path, &w), MMDX_OK);
+    return path;
+}
+
+static size_t count_slice(const struct mmdx_image *m, size_t z)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < PLANE; i++)
+        n += m->vox[z * PLANE + i] > 0.5f;
+    return n;
+}
+
+/* Ensure that the shim reads a multi-segment SEG's structure: 2 segments
+ * numbered 1, 2 with their labels, 4 frames referencing 2, 1, 1, 1
+ * (Per-frame SegmentIdentificationSequence). */
+static void seg_read__two_segments__frame_map(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp = seg_write(ctx, dir, "s.dcm", true, 0,
+                                               false);
+    struct mmdx_dicom_seg sg;
+
+    (void)state;
+    assert_int_equal(mmdx__dicom_read_seg(ctx, sp, &sg), MMDX_OK);
+    assert_int_equal(sg.nseg, 2);
+    assert_int_equal(sg.seg[0].number, 1);
+    assert_string_equal(sg.seg[0].label, "Liver");
+    assert_int_equal(sg.seg[1].number, 2);
+    assert_string_equal(sg.seg[1].label, "Tumour");
+    assert_int_equal(sg.nframes, 4);
+    assert_int_equal(sg.frame_segment[0], 2);
+    assert_int_equal(sg.frame_segment[1], 1);
+    assert_int_equal(sg.frame_segment[3], 1);
+    assert_false(sg.fractional);
+    mmdx__dicom_seg_fini(&sg);
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that mask_label selects a SEG segment by SegmentNumber or by
+ * SegmentLabel (exact, then case-insensitive) and places its frames by
+ * position: the tumour (9 voxels) lands on slice 1 although it is the
+ * first frame, the liver (64 per slice) on slices 0..2. */
+static void seg_mask__by_number_and_label__placed(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    const char *tum[3] = { "2", "Tumour", "TUMOUR" };
+    int k;
+
+    (void)state;
+    sp = seg_write(ctx, dir, "s.dcm", true, 0, false);
+    memset(&o, 0, sizeof(o));
+    for (k = 0; k < 3; k++) {
+        o.label = tum[k];
+        assert_int_equal(mmdx__mask_load_label(ctx, sp, img, &o, NULL, NULL,
+                                               &m, &kind, &g, NULL, &li),
+                         MMDX_OK);
+        assert_int_equal(kind, MMDX_MASK_SEG);
+        assert_int_equal(g, MMDX_MASK_GEOM_SAME);
+        assert_int_equal(count_slice(m, 0), 0);
+        assert_int_equal(count_slice(m, 1), 9);
+        assert_int_equal(count_slice(m, 2), 0);
+        assert_true(m->vox[PLANE + 5 * NX + 5] == 1.0f);
+        assert_true(li.used);
+        assert_int_equal(li.value, 2);
+        assert_int_equal(li.nlabels, 2);
+        assert_string_equal(li.present, "1, 2");
+        mmdx__image_free(m);
+        m = NULL;
+    }
+    o.label = "liver";
+    assert_int_equal(mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_slice(m, 0), 64);
+    assert_int_equal(count_slice(m, 1), 64);
+    assert_int_equal(count_slice(m, 2), 64);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a SEG's errors name mask_label or the geometry: several
+ * segments and no label (E_INVAL listing the numbers), an absent number
+ * or name (E_NOTFOUND; the name is not echoed), frames off the image's
+ * slices (E_MISMATCH geometry), frames without positions that are not
+ * one per slice (E_MISMATCH dim). */
+static void seg_mask__errors__named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp, *off, *nop;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    const struct mmdx_error *e;
+
+    (void)state;
+    sp = seg_write(ctx, dir, "s.dcm", true, 0, false);
+    off = seg_write(ctx, dir, "off.dcm", true, 0.9, false);
+    nop = seg_write(ctx, dir, "nop.dcm", false, 0, false);
+    memset(&o, 0, sizeof(o));
+    expect_err(ctx, mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "the DICOM SEG holds 2 segments (numbers 1, 2): set "
+               "mask_label");
+    assert_null(m);
+    o.label = "3";
+    expect_err(ctx, mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_NOTFOUND, "mask_label",
+               "no segment of the requested SegmentNumber among the 2 "
+               "segments of the DICOM SEG (numbers 1, 2)");
+    o.label = "Spleen";
+    assert_int_equal(mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_E_NOTFOUND);
+    e = mmdx_ctx_last_error(ctx);
+    assert_non_null(strstr(e->message, "requested SegmentLabel"));
+    assert_null(strstr(e->message, "Spleen"));
+    mmdx_ctx_clear_error(ctx);
+    o.label = "1";
+    expect_err(ctx, mmdx__mask_load(ctx, off, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_MISMATCH, "geometry",
+               "lies on no slice of the image");
+    /* without positions: the liver's 3 frames go to the 3 slices in
+     * order; the tumour's 1 frame cannot */
+    assert_int_equal(mmdx__mask_load(ctx, nop, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(g, MMDX_MASK_GEOM_UNCHECKED);
+    assert_int_equal(count_in(m), 192);
+    mmdx__image_free(m);
+    m = NULL;
+    o.label = "2";
+    expect_err(ctx, mmdx__mask_load(ctx, nop, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_MISMATCH, "dim",
+               "segment 2 has 1 frames for the image's 3 slices");
+    mmdx__image_free(img);
+    mmdx__free(sp);
+    mmdx__free(off);
+    mmdx__free(nop);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a FRACTIONAL SEG counts a voxel in when value /
+ * MaximumFractionalValue > 0.5 (200/255 in, 100/255 out: 9 voxels), and
+ * that a single-segment SEG whose segment is named in the Shared
+ * Functional Groups needs no label. */
+static void seg_mask__fractional_and_shared__read(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *fp, *one = NULL;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    struct mmdx_dicom_seg_write w;
+    static const char *const lab[1] = { "Lesion" };
+    uint8_t fr[PLANE * NZ];
+    long fs[NZ] = { 1, 1, 1 };
+    double pos[3 * NZ];
+    int k;
+
+    (void)state;
+    fp = seg_write(ctx, dir, "f.dcm", true, 0, true);
+    memset(&o, 0, sizeof(o));
+    o.label = "2";
+    assert_int_equal(mmdx__mask_load(ctx, fp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 9);
+    assert_int_equal(count_slice(m, 1), 9);
+    mmdx__image_free(m);
+    memset(fr, 0, sizeof(fr));
+    fr[PLANE + 3] = fr[2 * PLANE + 7] = 1;
+    for (k = 0; k < NZ; k++) {
+        pos[3 * k] = -4;
+        pos[3 * k + 1] = -4;
+        pos[3 * k + 2] = 2.0 * k;
+    }
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = NY;
+    w.cols = NX;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+    w.slice_thickness_mm = 2;
+    w.labels = lab;
+    w.nseg = 1;
+    w.nframes = NZ;
+    w.frames = fr;
+    w.frame_segment = fs;
+    w.frame_pos_mm = pos;
+    w.shared_segment = true;
+    one = mmdx__path_join(dir, "one.dcm");
+    assert_int_equal(mmdx__dicom_write_seg(ctx, one, &w), MMDX_OK);
+    o.label = NULL;
+    assert_int_equal(mmdx__mask_load_label(ctx, one, img, &o, NULL, NULL, &m,
+                                           &kind, &g, NULL, &li), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_SEG);
+    assert_false(li.used);
+    assert_int_equal(count_in(m), 2);
+    assert_true(m->vox[PLANE + 3] == 1.0f && m->vox[2 * PLANE + 7] == 1.0f);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(fp);
+    mmdx__free(one);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the label selection and the SEG reader return E_NOMEM at
+ * every failed allocation and leak nothing (ASan), then succeed. */
+static void mask_label__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp, *sp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    float v[PLANE * NZ];
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    enum mmdx_status st = MMDX_E_NOMEM;
+    int n, pass;
+
+    (void)state;
+    labels3(v);
+    mp = nii_write(dir, "labels.nii", v, 2);
+    sp = seg_write(ctx, dir, "s.dcm", true, 0, false);
+    memset(&o, 0, sizeof(o));
+    o.label = "2";
+    for (pass = 0; pass < 2; pass++) {
+        st = MMDX_E_NOMEM;
+        for (n = 1; n < 100000 && st == MMDX_E_NOMEM; n++) {
+            mmdx_ctx_clear_error(ctx);
+            mmdx__alloc_fail_at(n);
+            st = mmdx__mask_load(ctx, pass ? sp : mp, img, &o, NULL, NULL,
+                                 &m, &kind, &g, NULL);
+            mmdx__alloc_fail_at(0);
+            if (st == MMDX_E_NOMEM)
+                assert_null(m);
+        }
+        assert_int_equal(st, MMDX_OK);
+        assert_true(n > 3);
+        assert_int_equal(count_in(m), 9);
+        mmdx__image_free(m);
+        m = NULL;
+    }
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- plumbing: pipeline parameter, per-patient label, manifest ------------ */
+
+struct feats {
+    double source, voxels;
+    char *err;          /* the last error line */
+    bool errors_ok;     /* else an error fails the test */
+};
+
+static void keep_feat(void *user, const char *name, double v)
+{
+    struct feats *f = user;
+
+    if (!strcmp(name, "image.roi.source"))
+        f->source = v;
+    else if (!strcmp(name, "image.roi.voxels"))
+        f->voxels = v;
+}
+
+static void keep_err(void *user, const char *line)
+{
+    struct feats *f = user;
+
+    if (!f->errors_ok)
+        fail_msg("unexpected error: %s", line);
+    mmdx__free(f->err);
+    f->err = mmdx__strdup(line);
+}
+
+/* Ensure that load.image's mask_label parameter reaches the mask (ROI of
+ * 9 voxels with "2"), that the per-patient label (mmdx features
+ * --mask-label, the manifest column) overrides it ("1": 183), and that
+ * without any label the multi-label SEG fails the image naming
+ * mask_label. */
+static void load_image__mask_label__param_and_override(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp, *ct, *p1, *p0;
+    struct mmdx_image *img = ct_series(ctx, dir);
+    struct mmdx_patient_files pf;
+    struct mmdx_pipeline *pipe = NULL;
+    struct feats f = { NAN, NAN, NULL, false };
+    float v[PLANE * NZ];
+    char *np;
+
+    (void)state;
+    sp = seg_write(ctx, dir, "s.dcm", true, 0, false);
+    labels3(v);
+    np = nii_write(dir, "labels.nii", v, 2);
+    test_write(dir, "p1.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\">\n"
+               "    <param name=\"mask_label\" value=\"2\"/>\n"
+               "  </stage>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    test_write(dir, "p0.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\"/>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    p1 = mmdx__path_join(dir, "p1.xml");
+    p0 = mmdx__path_join(dir, "p0.xml");
+    ct = mmdx__path_join(dir, "ct");
+    memset(&pf, 0, sizeof(pf));
+    pf.image = ct;
+    pf.mask = sp;
+    pf.deid_warn = 1;
+    assert_int_equal(mmdx_pipeline_load(ctx, p1, &pipe), MMDX_OK);
+    assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat, keep_err,
+                                         &f), MMDX_OK);
+    assert_true(f.source == 1);
+    assert_true(f.voxels == 9);
+    pf.mask = np;
+    pf.mask_label = "1";
+    assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat, keep_err,
+                                         &f), MMDX_OK);
+    assert_true(f.voxels == 183);
+    mmdx_pipeline_free(pipe);
+    pipe = NULL;
+    assert_int_equal(mmdx_pipeline_load(ctx, p0, &pipe), MMDX_OK);
+    pf.mask = sp;
+    pf.mask_label = NULL;
+    f.errors_ok = true;
+    assert_int_not_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat,
+                                             keep_err, &f), MMDX_OK);
+    assert_non_null(f.err);
+    assert_non_null(strstr(f.err, "load.image: E_INVAL: "));
+    assert_non_null(strstr(f.err, "holds 2 segments (numbers 1, 2): set "
+                                  "mask_label"));
+    mmdx_ctx_clear_error(ctx);
+    mmdx__free(f.err);
+    mmdx_pipeline_free(pipe);
+    mmdx__image_free(img);
+    mmdx__free(sp);
+    mmdx__free(np);
+    mmdx__free(ct);
+    mmdx__free(p1);
+    mmdx__free(p0);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the manifest's mask_label column is read (empty = none)
+ * and refused when it is given without a mask or holds control
+ * characters. */
+static void manifest__mask_label__read_and_checked(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mf = mmdx__path_join(dir, "manifest.tsv");
+    struct mmdx_manifest *m = NULL;
+
+    (void)state;
+    test_write(dir, "manifest.tsv",
+               "patient_id\timage\tmask\tmask_label\n"
+               "P1\ta.dcm\tm.nii\t2\n"
+               "P2\ta.dcm\tm.nii\t\n");
+    assert_int_equal(mmdx_manifest_read(ctx, mf, false, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_count(m), 2);
+    mmdx_manifest_free(m);
+    m = NULL;
+    test_write(dir, "manifest.tsv",
+               "patient_id\timage\tmask\tmask_label\n"
+               "P1\ta.dcm\t\tLiver\n");
+    expect_err(ctx, mmdx_manifest_read(ctx, mf, false, &m), MMDX_E_FORMAT,
+               "mask_label", "mask_label given without a mask");
+    assert_null(m);
+    test_write(dir, "manifest.tsv",
+               "patient_id\timage\tmask\tmask_label\n"
+               "P1\ta.dcm\tm.nii\tLi\033ver\n");
+    expect_err(ctx, mmdx_manifest_read(ctx, mf, false, &m), MMDX_E_FORMAT,
+               "mask_label", "printable characters");
+    mmdx__free(mf);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* ---- NIfTI-1 detection and inspection ------------------------------------ */
+
+struct kv {
+    char text[4096];
+};
+
+static void keep_kv(void *user, const char *key, const char *value)
+{
+    struct kv *k = user;
+    size_t n = strlen(k->text);
+
+    snprintf(k->text + n, sizeof(k->text) - n, "%s\t%s\n", key, value);
+}
+
+/* Ensure that a NIfTI-1 label image is detected by content (plain, and
+ * gzip-compressed under a name without .gz) with no input modality, and
+ * that mmdx inspect prints its grid, type, spacing, xform codes and the
+ * labels with their voxel counts (1:183 2:9 5:1, 575 background), saying
+ * the free-text fields are filled but never printing them. */
+static void nifti_inspect__label_image__summary(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp, *gp, cmd[2200];
+    float v[PLANE * NZ];
+    enum mmdx_format fmt;
+    struct kv k;
+
+    (void)state;
+    labels3(v);
+    mp = nii_write(dir, "labels.nii", v, 2);
+    gp = mmdx__path_join(dir, "labels.bin");
+    snprintf(cmd, sizeof(cmd), "gzip -c '%s' > '%s'", mp, gp);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(mmdx_detect(ctx, mp, &fmt), MMDX_OK);
+    assert_int_equal(fmt, MMDX_FMT_NIFTI);
+    assert_string_equal(mmdx_format_name(fmt), "nifti");
+    assert_null(mmdx_format_modality(fmt));
+    assert_int_equal(mmdx_detect(ctx, gp, &fmt), MMDX_OK);
+    assert_int_equal(fmt, MMDX_FMT_NIFTI);
+    assert_null(mmdx_detect_modality(ctx, gp, &fmt));
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(mmdx_inspect(ctx, gp, keep_kv, &k), MMDX_OK);
+    assert_non_null(strstr(k.text, "format\tnifti\nmodality\t-\n"));
+    assert_non_null(strstr(k.text, "nifti.compression\tgzip\n"));
+    assert_non_null(strstr(k.text, "dims\t16 16 3\n"));
+    assert_non_null(strstr(k.text, "nifti.datatype\t2 (uint8)\n"));
+    assert_non_null(strstr(k.text, "pixdim_mm\t0.5 0.5 2\n"));
+    assert_non_null(strstr(k.text, "nifti.qform_code\t0 (unknown)\n"));
+    assert_non_null(strstr(k.text, "nifti.sform_code\t0 (unknown)\n"));
+    assert_non_null(strstr(k.text, "nifti.free_text\tdescrip, aux_file "
+                                   "(contents not shown"));
+    assert_non_null(strstr(k.text, "label_count\t3\nlabels\t1:183 2:9 "
+                                   "5:1\nbackground_voxels\t575\n"));
+    assert_null(strstr(k.text, "SYNTHETIC"));
+    assert_null(strstr(k.text, "AUX TEXT"));
+    mmdx__free(mp);
+    mmdx__free(gp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mask_label__nifti_labels__selects_one),
+        cmocka_unit_test(mask_label__nifti_errors__named),
+        cmocka_unit_test(mask_label__binary__unchanged),
+        cmocka_unit_test(seg_read__two_segments__frame_map),
+        cmocka_unit_test(seg_mask__by_number_and_label__placed),
+        cmocka_unit_test(seg_mask__errors__named),
+        cmocka_unit_test(seg_mask__fractional_and_shared__read),
+        cmocka_unit_test(mask_label__oom__nomem),
+        cmocka_unit_test(load_image__mask_label__param_and_override),
+        cmocka_unit_test(manifest__mask_label__read_and_checked),
+        cmocka_unit_test(nifti_inspect__label_image__summary),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
