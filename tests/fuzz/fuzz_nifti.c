@@ -5,14 +5,24 @@
  * fixed image (flips/permutations, sub-grids, refusals). Every failure
  * must be reported on the context; allocation failures are injected on
  * every 7th input; every 3rd goes through the file reader with its
- * identifying-field reports. Seeds: shared/data/ibsi/digital_phantom/nifti (and
- * their decompressed copies).
+ * identifying-field reports and through `mmdx inspect`'s NIfTI hook.
+ * Detection by content and the label selection of multi-label masks
+ * (mask_label: none, "1", or a label taken from the input) run on every
+ * input / decoded mask. Seeds: shared/data/ibsi/digital_phantom/nifti
+ * (and their decompressed copies).
  */
 #include "core/common.h"
 #include "io/mask.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void kv_sink(void *user, const char *key, const char *value)
+{
+    (void)user;
+    if (!key[0] || !value)
+        abort();
+}
 
 static enum mmdx_status count_id(void *user, const char *file,
                                  const char *field, int kind,
@@ -48,6 +58,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_error(ctx, st);
     if (!st && (!m || !m->vox))
         abort();
+    if (!st && !mmdx__nifti_detect(data, size))
+        abort();   /* what decodes is detected as NIfTI */
+    if (!st) {
+        struct mmdx_mask_label li;
+        char lab[24];
+        size_t i;
+
+        snprintf(lab, sizeof(lab), "%u", size ? 1u + data[size - 1] % 7 : 1u);
+        mmdx_ctx_clear_error(ctx);
+        st = mmdx__mask_select_label(ctx, "fuzz.nii", "NIfTI-1", m,
+                                     iter % 3 == 0 ? NULL
+                                     : iter % 3 == 1 ? "1" : lab, &li);
+        fuzz_check_error(ctx, st);
+        if (!st && li.used)
+            for (i = 0; i < m->nx * m->ny * m->nz; i++)
+                if (m->vox[i] != 0.0f && m->vox[i] != 1.0f)
+                    abort();
+        st = MMDX_OK;
+    }
     if (!st) {
         /* a 5 x 4 x 4 image, axial at 2 mm: what the phantom would be */
         img = mmdx__image_new();
@@ -78,6 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (path) {
             mmdx_ctx_clear_error(ctx);
             st = mmdx__nifti_load(ctx, path, 1u << 20, count_id, &nids, &f);
+            fuzz_check_error(ctx, st);
+            mmdx_ctx_clear_error(ctx);
+            st = mmdx__nifti_inspect(ctx, path, MMDX_FMT_NIFTI, kv_sink,
+                                     NULL);
             fuzz_check_error(ctx, st);
             mmdx__image_free(f);
             unlink(path);

@@ -376,6 +376,16 @@ static char *seg_write(struct mmdx_ctx *ctx, const char *dir,
     w.frame_segment = fs;
     w.frame_pos_mm = with_pos ? pos : NULL;
     assert_int_equal(mmdx__dicom_write_seg(ctx, path, &w), MMDX_OK);
+    if (getenv("MMDX_SEG_SEEDS")) {
+        /* fuzz seeds for tests/fuzz/fuzz_seg (see its header) */
+        char cmd[1400];
+
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s/%s%d%d%s'", path,
+                 getenv("MMDX_SEG_SEEDS"), with_pos ? "pos" : "nopos",
+                 zshift != 0, fractional, name);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot copy %s\n", path);
+    }
     return path;
 }
 
@@ -589,6 +599,65 @@ static void seg_mask__fractional_and_shared__read(void **state)
     mmdx__image_free(img);
     mmdx__free(fp);
     mmdx__free(one);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that BINARY frames whose bit count is not a multiple of 8 (5 x 3
+ * = 15 bits: frames start mid-byte, PS3.5 8.1.1) are unpacked from the
+ * right bits: a diagonal on every frame of a 5 x 3 x 3 grid, placed by
+ * position on an image built in memory. */
+static void seg_mask__unaligned_bits__unpacked(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp = mmdx__path_join(dir, "u.dcm");
+    struct mmdx_image *img = mmdx__image_new(), *m = NULL;
+    struct mmdx_dicom_seg_write w;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_geom g;
+    static const char *const lab[1] = { "Line" };
+    uint8_t fr[15 * 3];
+    long fs[3] = { 1, 1, 1 };
+    double pos[9];
+    size_t i, k;
+
+    (void)state;
+    assert_non_null(img);
+    assert_int_equal(mmdx__image_alloc(ctx, img, 5, 3, 3, 1, 0), MMDX_OK);
+    img->pos_mm = mmdx__calloc(9, sizeof(double));
+    assert_non_null(img->pos_mm);
+    memset(fr, 0, sizeof(fr));
+    for (k = 0; k < 3; k++) {
+        img->pos_mm[3 * k + 2] = pos[3 * k + 2] = 3.0 * (double)k;
+        pos[3 * k] = pos[3 * k + 1] = 0;
+        for (i = 0; i < 3; i++)
+            fr[15 * k + 5 * i + (i + k) % 5] = 1;
+    }
+    img->row_cos[0] = img->col_cos[1] = img->normal[2] = 1;
+    img->spacing_mm[0] = img->spacing_mm[1] = 1;
+    img->spacing_mm[2] = 3;
+    img->has_orientation = true;
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = 3;
+    w.cols = 5;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 1;
+    w.slice_thickness_mm = 3;
+    w.labels = lab;
+    w.nseg = 1;
+    w.nframes = 3;
+    w.frames = fr;
+    w.frame_segment = fs;
+    w.frame_pos_mm = pos;
+    assert_int_equal(mmdx__dicom_write_seg(ctx, sp, &w), MMDX_OK);
+    assert_int_equal(mmdx__seg_mask(ctx, sp, img, NULL, 0, NULL, NULL, &m,
+                                    &g, &li), MMDX_OK);
+    assert_int_equal(g, MMDX_MASK_GEOM_SAME);
+    for (i = 0; i < 45; i++)
+        assert_true(m->vox[i] == (float)fr[i]);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(sp);
     test_rmtree(dir);
     mmdx_ctx_free(ctx);
 }
@@ -848,6 +917,7 @@ int main(void)
         cmocka_unit_test(seg_mask__by_number_and_label__placed),
         cmocka_unit_test(seg_mask__errors__named),
         cmocka_unit_test(seg_mask__fractional_and_shared__read),
+        cmocka_unit_test(seg_mask__unaligned_bits__unpacked),
         cmocka_unit_test(mask_label__oom__nomem),
         cmocka_unit_test(load_image__mask_label__param_and_override),
         cmocka_unit_test(manifest__mask_label__read_and_checked),
