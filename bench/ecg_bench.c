@@ -5,10 +5,15 @@
  *   stage  samples  median_s  msamples_per_s
  * over --reps runs (median of the thread's CPU time, i.e. per core). With --score TSV it instead scores the beats
  * in a TSV (first column: sample) against RECORD.atr like `mmdx ecg-eval`,
- * which bench/ecg_bench.sh uses for MNE's detections.
+ * which bench/ecg_bench.sh uses for MNE's detections. With --dump it
+ * prints, for every ECG lead of FILE (any format mmdx reads), the beats
+ * of the detector alone and of the analysis, the quality windows and
+ * every ecg.* feature and flag at %.17g: the before/after check of
+ * bench/ecg_identical.sh for speed work that must not change results.
  */
 #include "core/common.h"
 #include "features/ecg_int.h"
+#include "io/ecg_load.h"
 #include "io/wfdb.h"
 #include "pipeline/stage.h"
 
@@ -81,6 +86,79 @@ static int score(struct mmdx_ctx *ctx, const char *rec, const char *tsv)
     return 0;
 }
 
+static int dump(struct mmdx_ctx *ctx, const char *path)
+{
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "II" };
+    size_t ch, i;
+    char buf[2048];
+
+    if (mmdx__ecg_load_ex(ctx, path, want, 1, true, NULL, &s)) {
+        mmdx_ctx_clear_error(ctx);
+        if (mmdx__ecg_load_ex(ctx, path, NULL, 0, false, NULL, &s)) {
+            fprintf(stderr, "%s\n", mmdx_error_format(
+                                        mmdx_ctx_last_error(ctx), buf,
+                                        sizeof(buf)));
+            return 1;
+        }
+    }
+    for (ch = 0; ch < s->nch; ch++) {
+        const struct mmdx_channel *c = &s->ch[ch];
+        struct mmdx_qrs_beat *b = NULL;
+        const struct mmdx_qrs_beat *ab;
+        struct mmdx_ecg_an *a = NULL;
+        struct mmdx_patient p;
+        const uint8_t *ok;
+        size_t nb, nab, nwin, good;
+        double q;
+
+        if (!c->data)
+            continue;
+        printf("lead\t%zu\t%s\t%.17g\t%zu\n", ch, c->label, c->fs_hz, c->n);
+        if (mmdx__qrs_detect(ctx, c->data, c->n, c->fs_hz, &b, &nb)) {
+            printf("detect_error\t%s\n",
+                   mmdx_error_format(mmdx_ctx_last_error(ctx), buf,
+                                     sizeof(buf)));
+            mmdx_ctx_clear_error(ctx);
+            continue;
+        }
+        for (i = 0; i < nb; i++)
+            printf("det\t%lld\t%.9g\t%d\n", (long long)b[i].sample,
+                   (double)b[i].amplitude, b[i].searchback);
+        mmdx__free(b);
+        memset(&p, 0, sizeof(p));
+        if (mmdx__ecg_an_new(ctx, c->fs_hz, &a) ||
+            mmdx__ecg_an_push(a, c->data, c->n) || mmdx__ecg_an_end(a)) {
+            printf("an_error\n");
+            mmdx__ecg_an_free(a);
+            mmdx_ctx_clear_error(ctx);
+            continue;
+        }
+        ab = mmdx__ecg_an_beats(a, &nab);
+        for (i = 0; i < nab; i++)
+            printf("an\t%lld\t%.9g\t%d\n", (long long)ab[i].sample,
+                   (double)ab[i].amplitude, ab[i].searchback);
+        q = mmdx__ecg_an_quality(a, &nwin, &good, &ok);
+        printf("sqi\t%.17g\t%zu\t%zu\t", q, nwin, good);
+        for (i = 0; i < nwin; i++)
+            putchar('0' + ok[i]);
+        printf("\naveraged\t%zu\n", mmdx__ecg_an_averaged(a));
+        if (mmdx__ecg_an_finish(a, &p)) {
+            printf("finish_error\n");
+            mmdx_ctx_clear_error(ctx);
+        }
+        for (i = 0; i < p.features.n; i++)
+            printf("feature\t%s\t%.17g\n", p.features.v[i].name,
+                   p.features.v[i].value);
+        for (i = 0; i < p.nflags; i++)
+            printf("flag\t%s\t%s\n", p.flags[i].code, p.flags[i].message);
+        mmdx__ecg_an_free(a);
+        mmdx__patient_fini(&p);
+    }
+    mmdx__signal_free(s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct mmdx_ctx *ctx;
@@ -92,11 +170,14 @@ int main(int argc, char **argv)
 
     if (argc < 2) {
         fprintf(stderr, "usage: ecg_bench RECORD [--reps N] | "
-                        "ecg_bench RECORD --score TSV\n");
+                        "ecg_bench RECORD --score TSV | "
+                        "ecg_bench FILE --dump\n");
         return 2;
     }
     if (mmdx_ctx_new(&ctx))
         return 1;
+    if (argc >= 3 && !strcmp(argv[2], "--dump"))
+        return dump(ctx, argv[1]);
     if (argc >= 4 && !strcmp(argv[2], "--score"))
         return score(ctx, argv[1], argv[3]);
     if (argc >= 4 && !strcmp(argv[2], "--reps"))

@@ -89,14 +89,21 @@ struct cand {
 
 #define MAX_PENDING 64
 #define RR_N 8
+#define BLK 256              /* samples per block of the per-sample passes */
 
 struct mmdx_qrs_det {
     struct mmdx_ctx *ctx;
     double fs;
     int64_t n;               /* samples seen */
     size_t mask;             /* ring size - 1 (power of two) */
-    float *bp, *sq;          /* rings: band-passed, squared derivative */
+    float *bp;               /* ring: band-passed */
     float *win;              /* a candidate's window, copied out of bp */
+    /* one block (BLK samples) of the per-sample passes: */
+    double *blk;             /* band-passed, then the MWI increments */
+    float *lin;              /* band-passed as float, k samples before it */
+    float *sql;              /* squared derivative, w samples before it */
+    double *mw;              /* MWI, the 2 samples before it first */
+    uint64_t *bits;          /* local maxima in the block, one bit each */
     struct mmdx_biquad hp, lp1, lp2;
     int k;                   /* derivative lag, samples */
     int w;                   /* MWI window, samples */
@@ -140,8 +147,12 @@ void mmdx__qrs_det_free(struct mmdx_qrs_det *d)
     if (!d)
         return;
     mmdx__free(d->bp);
-    mmdx__free(d->sq);
     mmdx__free(d->win);
+    mmdx__free(d->blk);
+    mmdx__free(d->lin);
+    mmdx__free(d->sql);
+    mmdx__free(d->mw);
+    mmdx__free(d->bits);
     mmdx__free(d->beats);
     mmdx__free(d);
 }
@@ -164,12 +175,12 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
         return mmdx__nomem(ctx);
     d->ctx = ctx;
     d->fs = fs;
-    while ((double)ring < 1.2 * fs)
+    /* a candidate's window (under 0.4 s) behind the newest block */
+    while ((double)ring < 1.2 * fs + BLK)
         ring *= 2;
     d->mask = ring - 1;
     d->bp = mmdx__calloc(ring, sizeof(float));
-    d->sq = mmdx__calloc(ring, sizeof(float));
-    if (!d->bp || !d->sq) {
+    if (!d->bp) {
         mmdx__qrs_det_free(d);
         return mmdx__nomem(ctx);
     }
@@ -186,7 +197,12 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
     d->pre = (int)lround(0.050 * fs);
     d->win = mmdx__malloc((size_t)(d->w + d->pre + d->k + 1) *
                           sizeof(float));
-    if (!d->win) {
+    d->blk = mmdx__malloc(BLK * sizeof(double));
+    d->lin = mmdx__calloc((size_t)d->k + BLK, sizeof(float));
+    d->sql = mmdx__calloc((size_t)d->w + BLK, sizeof(float));
+    d->mw = mmdx__calloc(BLK + 2, sizeof(double));
+    d->bits = mmdx__malloc(BLK / 64 * sizeof(uint64_t));
+    if (!d->win || !d->blk || !d->lin || !d->sql || !d->mw || !d->bits) {
         mmdx__qrs_det_free(d);
         return mmdx__nomem(ctx);
     }
@@ -566,88 +582,264 @@ void mmdx__biquad_identity(struct mmdx_biquad *q)
 }
 
 /*
- * The loop keeps every piece of per-sample state in locals (the ring
- * stores could alias the struct's fields, which would otherwise be
- * reloaded on every sample) and writes it back before a candidate is
- * decided and at the end. Learning (the first 2 s) ends only in
- * candidate() for a maximum at or after learn_end, i.e. when t is past
+ * The per-sample work runs block by block (BLK samples) in four passes,
+ * each over linear buffers, so that only what is truly sequential stays
+ * sequential:
+ *   1. the two biquad cascades (a recurrence: one sample after another);
+ *   2. the float band-passed values, the squared derivative and the MWI
+ *      increment (s - the value leaving the window) of every sample,
+ *      element by element (vectors where GNU C has them);
+ *   3. the MWI itself, a running sum clamped at 0 (sequential again, but
+ *      one addition per sample);
+ *   4. the local maxima of the MWI found by comparisons on the block
+ *      (branch-free), then the candidate logic visited only at those
+ *      maxima and at the dominance deadlines (best + dom + 1).
+ * Every value is computed by the same IEEE operations on the same
+ * operands as in a sample-by-sample loop, and the candidate logic sees
+ * the same events in the same order (at one sample, a local maximum
+ * before the deadline check), so beats are those of that loop. The ring
+ * holds a block more than the candidate window needs (see
+ * mmdx__qrs_det_new): candidate() reads band-passed values at most
+ * dom + w + pre + k samples before the sample being processed, which the
+ * block has already written up to BLK - 1 samples ahead. Learning (the
+ * first 2 s) ends only in candidate() for a maximum at or after
  * learn_end, so "learning && t < learn_end" is "t < lend" with lend
- * fixed for the call. has_out is a constant at both call sites (the
- * compiler drops the branch).
+ * fixed for the call; learn_sum only counts samples before learn_end,
+ * all in the past by the time candidate() reads it.
  */
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
-static ALWAYS_INLINE enum mmdx_status
-push_loop(struct mmdx_qrs_det *d, const float *x, size_t n,
-          struct mmdx_biquad *ax, double *out, const bool has_out)
+static void filter_block(struct mmdx_qrs_det *d, const float *x, size_t nb,
+                         struct bq2 *s1, struct bq2 *s2, struct bq2 *s3,
+                         double *yd, double *out, const bool has_out)
 {
+    /* the states in locals: yd and out could alias them */
+    struct bq2 q1 = *s1, q2 = *s2, q3 = *s3;
     size_t i;
-    const size_t mask = d->mask;
-    int64_t t = d->n;
+
+    for (i = 0; i < nb; i++) {
+        double xv = (double)x[i];
+        v2d v = bq2_step(&q3, bq2_step(&q2, bq2_step(&q1, V2(xv, xv))));
+
+        yd[i] = LANE(v, 0);
+        if (has_out)
+            out[i] = LANE(v, 1);
+    }
+    *s1 = q1;
+    *s2 = q2;
+    *s3 = q3;
+    (void)d;
+}
+
+/* Passes 2 and 3: lin[k + i] = (float)yd[i]; s = (float)((yd[i] -
+ * lin[i])^2) into sql[w + i]; the MWI increment (double)s - sql[i] added
+ * to the running MWI (clamped at 0) into mw[i + 2]. With GNU C vectors
+ * the increments four samples at a time (the same conversions and
+ * operations per element), each added in turn: the running sum's
+ * latency overlaps the next four increments. sql[i] for i >= w was
+ * written w >= 5 samples earlier (fs >= 50 Hz), before the four values
+ * that read it; lin has its own loop (k may be 1). Returns the MWI. */
+#if defined(__GNUC__)
+typedef double v4d __attribute__((vector_size(32)));
+#endif
+
+static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
+{
+    const double *yd = d->blk;
+    double *mw = d->mw + 2;
+    float *lin = d->lin, *sql = d->sql;
+    const size_t k = (size_t)d->k, w = (size_t)d->w;
+    size_t i = 0;
+
+#if defined(__GNUC__)
+    for (; i + 4 <= nb; i += 4) {
+        v4d y;
+        v4f f;
+
+        memcpy(&y, yd + i, sizeof(y));
+        f = __builtin_convertvector(y, v4f);
+        memcpy(lin + k + i, &f, sizeof(f));
+    }
+#endif
+    for (; i < nb; i++)
+        lin[k + i] = (float)yd[i];
+    i = 0;
+#if defined(__GNUC__)
+    for (; i + 4 <= nb; i += 4) {
+        v4d y, dv, inc;
+        v4f f, o;
+        int j;
+
+        memcpy(&y, yd + i, sizeof(y));
+        memcpy(&f, lin + i, sizeof(f));
+        dv = y - __builtin_convertvector(f, v4d);
+        f = __builtin_convertvector(dv * dv, v4f);
+        memcpy(sql + w + i, &f, sizeof(f));
+        memcpy(&o, sql + i, sizeof(o));
+        inc = __builtin_convertvector(f, v4d) -
+              __builtin_convertvector(o, v4d);
+        for (j = 0; j < 4; j++) {
+            mwi += inc[j];
+            if (mwi < 0)
+                mwi = 0;
+            mw[i + (size_t)j] = mwi;
+        }
+    }
+#endif
+    for (; i < nb; i++) {
+        double dv = yd[i] - (double)lin[i];
+        float sv = (float)(dv * dv);
+
+        sql[w + i] = sv;
+        mwi += (double)sv - (double)sql[i];
+        if (mwi < 0)
+            mwi = 0;
+        mw[i] = mwi;
+    }
+    return mwi;
+}
+
+/* Pass 4: bit i of bits (64 per word) = the MWI has a local maximum at
+ * t0 + i - 1: mw[i + 1] > mw[i] and mw[i + 1] >= mw[i + 2] (false when
+ * a NaN is compared, as in C). With SSE2 two samples per comparison. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+static void local_max_block(const double *mw, size_t nb, uint64_t *bits)
+{
+    size_t i = 0;
+
+    memset(bits, 0, ((nb + 63) / 64) * sizeof(*bits));
+#if defined(__SSE2__)
+    for (; i + 4 <= nb; i += 4) {
+        __m128d a = _mm_loadu_pd(mw + i), b = _mm_loadu_pd(mw + i + 1);
+        __m128d c = _mm_loadu_pd(mw + i + 2), e = _mm_loadu_pd(mw + i + 3);
+        __m128d f = _mm_loadu_pd(mw + i + 4);
+        unsigned m0 = (unsigned)_mm_movemask_pd(
+            _mm_and_pd(_mm_cmpgt_pd(b, a), _mm_cmpge_pd(b, c)));
+        unsigned m1 = (unsigned)_mm_movemask_pd(
+            _mm_and_pd(_mm_cmpgt_pd(e, c), _mm_cmpge_pd(e, f)));
+
+        bits[i / 64] |= (uint64_t)(m0 | m1 << 2) << (i % 64);
+    }
+#endif
+    for (; i < nb; i++)
+        bits[i / 64] |= (uint64_t)((mw[i + 1] > mw[i]) &
+                                   (mw[i + 1] >= mw[i + 2]))
+                        << (i % 64);
+}
+
+static inline int ctz64(uint64_t v)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(v);
+#else
+    int n = 0;
+
+    while (!(v & 1)) {
+        v >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static enum mmdx_status push_blocks(struct mmdx_qrs_det *d, const float *x,
+                                    size_t n, struct mmdx_biquad *ax,
+                                    double *out, const bool has_out)
+{
+    const size_t mask = d->mask, ring = mask + 1;
     const int64_t lend = d->learning ? d->learn_end : INT64_MIN;
     const int64_t dom = d->dom;
-    double mwi = d->mwi, p1 = d->prev1, p2 = d->prev2;
+    const size_t k = (size_t)d->k, w = (size_t)d->w;
+    struct bq2 s1, s2, s3;
+    double *mw = d->mw;
+    double mwi = d->mwi;
     bool have_best = d->have_best;
     int64_t best_m = d->best_m;
     double best_h = d->best_h;
-    struct bq2 s1, s2, s3;
-    float *const bp = d->bp, *const sq = d->sq;
-    const int64_t k = d->k, w = d->w;
+    size_t off = 0;
 
     bq2_pack(&s1, &d->hp, &ax[0]);
     bq2_pack(&s2, &d->lp1, &ax[1]);
     bq2_pack(&s3, &d->lp2, &ax[2]);
-    for (i = 0; i < n; i++, t++) {
-        double xv = (double)x[i];
-        v2d v = bq2_step(&s3, bq2_step(&s2, bq2_step(&s1, V2(xv, xv))));
-        double y = LANE(v, 0);
-        double dv;
-        float s;
+    mw[0] = d->prev2;
+    mw[1] = d->prev1;
+    while (off < n) {
+        const size_t nb = n - off < BLK ? n - off : BLK;
+        const int64_t t0 = d->n;
+        const size_t pos = (size_t)t0 & mask;
+        uint64_t *bits = d->bits, word;
+        size_t i, wi = 0;
 
-        if (has_out)
-            out[i] = LANE(v, 1);
-        bp[(size_t)t & mask] = (float)y;
-        dv = y - (double)bp[(size_t)(t - k) & mask];
-        s = (float)(dv * dv);
-        mwi += (double)s - (double)sq[(size_t)(t - w) & mask];
-        sq[(size_t)t & mask] = s;
-        if (mwi < 0)
-            mwi = 0;
-        if (t < lend) {
-            d->learn_sum += mwi;
+        /* 1 */
+        filter_block(d, x + off, nb, &s1, &s2, &s3, d->blk,
+                     has_out ? out + off : NULL, has_out);
+        /* 2 and 3, and the ring candidate() reads */
+        mwi = deriv_block(d, nb, mwi);
+        if (pos + nb <= ring) {
+            memcpy(d->bp + pos, d->lin + k, nb * sizeof(float));
+        } else {
+            memcpy(d->bp + pos, d->lin + k, (ring - pos) * sizeof(float));
+            memcpy(d->bp, d->lin + k + (ring - pos),
+                   (nb - (ring - pos)) * sizeof(float));
+        }
+        for (i = 0; i < nb && t0 + (int64_t)i < lend; i++) {
+            d->learn_sum += mw[i + 2];
             d->learn_cnt++;
         }
-        if (p1 > p2 && p1 >= mwi) { /* local maximum at t - 1 */
-            if (have_best && t - 1 - best_m <= dom) {
-                if (p1 > best_h) {
+        /* 4: local maxima at t - 1 for t = t0 + i */
+        local_max_block(mw, nb, bits);
+        word = bits[0];
+        for (;;) {
+            int64_t tm = INT64_MAX, td;
+            int64_t t;
+
+            while (!word && ++wi < (nb + 63) / 64)
+                word = bits[wi];
+            if (word)
+                tm = t0 + (int64_t)(wi * 64 + (size_t)ctz64(word));
+            td = have_best ? best_m + dom + 1 : INT64_MAX;
+            if (tm <= td) {
+                if (tm == INT64_MAX)
+                    break;
+                t = tm;
+                word &= word - 1;
+                if (have_best && t - 1 - best_m <= dom) {
+                    if (mw[t - t0 + 1] > best_h) {
+                        best_m = t - 1;
+                        best_h = mw[t - t0 + 1];
+                    }
+                } else {
+                    if (have_best)
+                        candidate(d, best_m, best_h);
+                    have_best = true;
                     best_m = t - 1;
-                    best_h = p1;
+                    best_h = mw[t - t0 + 1];
                 }
             } else {
-                if (have_best)
-                    candidate(d, best_m, best_h);
-                have_best = true;
-                best_m = t - 1;
-                best_h = p1;
+                t = td;
+                if (t >= t0 + (int64_t)nb)
+                    break;
+            }
+            if (have_best && t - best_m > dom) {
+                have_best = false;
+                candidate(d, best_m, best_h);
             }
         }
-        if (have_best && t - best_m > dom) {
-            have_best = false;
-            candidate(d, best_m, best_h);
-        }
-        p2 = p1;
-        p1 = mwi;
+        /* history for the next block */
+        memmove(d->lin, d->lin + nb, k * sizeof(float));
+        memmove(d->sql, d->sql + nb, w * sizeof(float));
+        mw[0] = mw[nb];
+        mw[1] = mw[nb + 1];
+        d->n = t0 + (int64_t)nb;
+        off += nb;
     }
     bq2_unpack(&s1, &d->hp, &ax[0]);
     bq2_unpack(&s2, &d->lp1, &ax[1]);
     bq2_unpack(&s3, &d->lp2, &ax[2]);
-    d->n = t;
     d->mwi = mwi;
-    d->prev1 = p1;
-    d->prev2 = p2;
+    d->prev2 = mw[0];
+    d->prev1 = mw[1];
     d->have_best = have_best;
     d->best_m = best_m;
     d->best_h = best_h;
@@ -660,10 +852,10 @@ static enum mmdx_status push(struct mmdx_qrs_det *d, const float *x,
     struct mmdx_biquad id[3];
 
     if (aux && out)
-        return push_loop(d, x, n, aux, out, true);
+        return push_blocks(d, x, n, aux, out, true);
     mmdx__biquad_identity(&id[0]);
     id[1] = id[2] = id[0];
-    return push_loop(d, x, n, aux ? aux : id, NULL, false);
+    return push_blocks(d, x, n, aux ? aux : id, NULL, false);
 }
 
 enum mmdx_status mmdx__qrs_det_push(struct mmdx_qrs_det *d, const float *x,
