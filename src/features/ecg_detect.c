@@ -399,16 +399,24 @@ static void end_learning(struct mmdx_qrs_det *d)
  * of the ring and scanned four values at a time with "new > best ? new :
  * best" per lane: maxima do not depend on the order they are taken in, a
  * NaN never wins (as in a sequential scan), and the peak is then the first
- * sample equal to the largest value, so R and slope are those of the
- * sample-by-sample scan. */
+ * sample equal to the largest value (with SSE2 found four at a time),
+ * so R and slope are those of the sample-by-sample scan. SSE2's maxps is
+ * exactly "new > best ? new : best". */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #if defined(__GNUC__)
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 static inline v4f v4_pick_max(v4f acc, v4f v)
 {
+#if defined(__SSE2__)
+    return (v4f)_mm_max_ps((__m128)v, (__m128)acc);
+#else
     v4i gt = v > acc;
 
     return (v4f)(((v4i)v & gt) | ((v4i)acc & ~gt));
+#endif
 }
 #endif
 
@@ -469,7 +477,24 @@ static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
         }
         slope = (double)smax;
         if (bmax > -1.0f) {
-            for (i = 0; fabsf(v[i]) != bmax; i++)
+            i = 0;
+#if defined(__SSE2__)
+            {
+                const __m128 bm = _mm_set1_ps(bmax);
+                const __m128 am = _mm_castsi128_ps(_mm_set1_epi32(INT32_MAX));
+
+                for (; i + 4 <= len; i += 4) {
+                    int eq = _mm_movemask_ps(_mm_cmpeq_ps(
+                        _mm_and_ps(_mm_loadu_ps(v + i), am), bm));
+
+                    if (eq) {
+                        i += (size_t)__builtin_ctz((unsigned)eq);
+                        break;
+                    }
+                }
+            }
+#endif
+            for (; fabsf(v[i]) != bmax; i++)
                 ;
             best = (double)bmax;
             arg = lo + (int64_t)i;
@@ -700,9 +725,6 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
 /* Pass 4: bit i of bits (64 per word) = the MWI has a local maximum at
  * t0 + i - 1: mw[i + 1] > mw[i] and mw[i + 1] >= mw[i + 2] (false when
  * a NaN is compared, as in C). With SSE2 two samples per comparison. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 static void local_max_block(const double *mw, size_t nb, uint64_t *bits)
 {

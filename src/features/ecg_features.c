@@ -278,22 +278,66 @@ static enum mmdx_status morph_slow(struct mmdx_ecg_an *a, const float *x,
  * before ((y*y)*y and so on) but the sums are added in another order, so
  * the moments may differ from a sequential sum in the last bits (relative
  * 1e-15 for a 10 s window), far below what could move a window's
- * verdict except at an exact tie with a threshold. */
+ * verdict except at an exact tie with a threshold. The extremes are
+ * tracked per lane too ("y < min ? y : min", which is SSE2's minpd) and
+ * merged at the stretch's end: the same extremes as a sequential scan
+ * (only the sign of a zero extreme could differ, which does not change
+ * max - min). The ring is written first, in one pass. */
 #if defined(__GNUC__)
 typedef double v2m __attribute__((vector_size(16)));
+typedef int64_t v2mi __attribute__((vector_size(16)));
+typedef double v4m __attribute__((vector_size(32)));
+typedef float v4mf __attribute__((vector_size(16)));
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define V2M_MIN(y, m) ((v2m)_mm_min_pd((__m128d)(y), (__m128d)(m)))
+#define V2M_MAX(y, m) ((v2m)_mm_max_pd((__m128d)(y), (__m128d)(m)))
+#else
+static inline v2m v2m_pick(v2mi take, v2m y, v2m m)
+{
+    return (v2m)(((v2mi)y & take) | ((v2mi)m & ~take));
+}
+#define V2M_MIN(y, m) v2m_pick((y) < (m), (y), (m))
+#define V2M_MAX(y, m) v2m_pick((y) > (m), (y), (m))
 #endif
+#endif
+
+static void ring_store(float *ring, size_t mask, int64_t n, const double *yv,
+                       size_t m)
+{
+    size_t pos = (size_t)n & mask, ring_n = mask + 1, i, j;
+
+    for (i = 0; i < m;) {
+        size_t len = m - i < ring_n - pos ? m - i : ring_n - pos;
+
+        j = 0;
+#if defined(__GNUC__)
+        for (; j + 4 <= len; j += 4) {
+            v4m y;
+            v4mf f;
+
+            memcpy(&y, yv + i + j, sizeof(y));
+            f = __builtin_convertvector(y, v4mf);
+            memcpy(ring + pos + j, &f, sizeof(f));
+        }
+#endif
+        for (; j < len; j++)
+            ring[pos + j] = (float)yv[i + j];
+        i += len;
+        pos = 0;
+    }
+}
 
 static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
                                     size_t m)
 {
     double s1 = a->s1, s2 = a->s2, s3 = a->s3, s4 = a->s4;
     double wmin = a->wmin, wmax = a->wmax;
-    int64_t fill = a->win_fill, len = a->win_len, n = a->n;
-    float *ring = a->ring;
-    const size_t mask = a->mask;
+    int64_t fill = a->win_fill, len = a->win_len;
     enum mmdx_status st = MMDX_OK;
     size_t i = 0;
 
+    ring_store(a->ring, a->mask, a->n, yv, m);
     while (i < m) {
         size_t seg = m - i, j;
 
@@ -302,33 +346,61 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
 #if defined(__GNUC__)
         {
             v2m v1 = { 0, 0 }, v2 = v1, v3 = v1, v4 = v1;
+            v2m mn = { INFINITY, INFINITY }, mx = { -INFINITY, -INFINITY };
+            v2m mn2 = mn, mx2 = mx;
 
-            for (j = 0; j + 1 < seg; j += 2) {
-                const double ya = yv[i + j], yb = yv[i + j + 1];
+            /* two pairs per step, the extremes of each in its own
+             * accumulators (shorter dependency chains); the sums in
+             * the same order as one pair per step */
+            for (j = 0; j + 3 < seg; j += 4) {
+                v2m y, y2, y3, z, z2, z3;
+
+                memcpy(&y, yv + i + j, sizeof(y));
+                memcpy(&z, yv + i + j + 2, sizeof(z));
+                y2 = y * y;
+                y3 = y2 * y;
+                z2 = z * z;
+                z3 = z2 * z;
+                v1 += y;
+                v2 += y2;
+                v3 += y3;
+                v4 += y3 * y;
+                v1 += z;
+                v2 += z2;
+                v3 += z3;
+                v4 += z3 * z;
+                mn = V2M_MIN(y, mn);
+                mx = V2M_MAX(y, mx);
+                mn2 = V2M_MIN(z, mn2);
+                mx2 = V2M_MAX(z, mx2);
+            }
+            for (; j + 1 < seg; j += 2) {
                 v2m y, y2, y3;
 
                 memcpy(&y, yv + i + j, sizeof(y));
-                ring[(size_t)(n + (int64_t)j) & mask] = (float)ya;
-                ring[(size_t)(n + (int64_t)j + 1) & mask] = (float)yb;
                 y2 = y * y;
                 y3 = y2 * y;
                 v1 += y;
                 v2 += y2;
                 v3 += y3;
                 v4 += y3 * y;
-                if (ya < wmin)
-                    wmin = ya;
-                if (ya > wmax)
-                    wmax = ya;
-                if (yb < wmin)
-                    wmin = yb;
-                if (yb > wmax)
-                    wmax = yb;
+                mn = V2M_MIN(y, mn);
+                mx = V2M_MAX(y, mx);
             }
+            mn = V2M_MIN(mn2, mn);
+            mx = V2M_MAX(mx2, mx);
             s1 += v1[0] + v1[1];
             s2 += v2[0] + v2[1];
             s3 += v3[0] + v3[1];
             s4 += v4[0] + v4[1];
+            if (mn[0] < wmin)
+                wmin = mn[0];
+            if (mn[1] < wmin)
+                wmin = mn[1];
+            if (mx[0] > wmax)
+                wmax = mx[0];
+            if (mx[1] > wmax)
+                wmax = mx[1];
         }
 #else
         j = 0;
@@ -336,7 +408,6 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
         for (; j < seg; j++) {
             double y = yv[i + j];
 
-            ring[(size_t)(n + (int64_t)j) & mask] = (float)y;
             s1 += y;
             s2 += y * y;
             s3 += y * y * y;
@@ -346,7 +417,6 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
             if (y > wmax)
                 wmax = y;
         }
-        n += (int64_t)seg;
         fill += (int64_t)seg;
         i += seg;
         if (fill == len) {
@@ -373,7 +443,7 @@ static enum mmdx_status morph_stats(struct mmdx_ecg_an *a, const double *yv,
     a->wmin = wmin;
     a->wmax = wmax;
     a->win_fill = fill;
-    a->n = n;
+    a->n += (int64_t)i;
     return st;
 }
 

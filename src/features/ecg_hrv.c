@@ -318,7 +318,6 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
             const double *x = rr + w;
             double wm = 0, wd = 0, lo, hi, se = 0;
             size_t tp = 0, hist[16] = { 0 }, j, cnt = 0;
-            double *srt = tmp;
 
             for (j = 0; j < AF_WIN; j++)
                 wm += x[j];
@@ -328,23 +327,54 @@ enum mmdx_status mmdx__hrv_compute(struct mmdx_ctx *ctx, const int64_t *bt,
             for (j = 1; j + 1 < AF_WIN; j++)
                 tp += (x[j] > x[j - 1] && x[j] > x[j + 1]) ||
                       (x[j] < x[j - 1] && x[j] < x[j + 1]);
-            memcpy(srt, x, AF_WIN * sizeof(double));
-            for (j = 1; j < AF_WIN; j++) { /* insertion sort: 128 values */
-                double sj = srt[j];
-                size_t q = j;
+            /* The histogram of the middle 112 values (8 trimmed each
+             * side) needs no sort: lo and hi are the 9th smallest and
+             * 9th largest values (kept in two short sorted lists), the
+             * middle is every value in [lo, hi] less the copies of lo
+             * and hi that rank among the 8 trimmed at either end, and
+             * each value's bin is computed as before. */
+            {
+                double sm[9], lg[9];
+                size_t ns = 0, nl = 0, below = 0, above = 0, q;
 
-                for (; q > 0 && srt[q - 1] > sj; q--)
-                    srt[q] = srt[q - 1];
-                srt[q] = sj;
-            }
-            lo = srt[8];
-            hi = srt[AF_WIN - 9];
-            for (j = 8; j < AF_WIN - 8; j++) {
-                size_t b = hi > lo ? (size_t)((srt[j] - lo) / (hi - lo) *
-                                              15.999)
-                                   : 0;
-                hist[b]++;
-                cnt++;
+                for (j = 0; j < AF_WIN; j++) {
+                    double xv = x[j];
+
+                    if (ns < 9 || xv < sm[8]) {
+                        q = ns < 9 ? ns++ : 8;
+                        for (; q > 0 && sm[q - 1] > xv; q--)
+                            sm[q] = sm[q - 1];
+                        sm[q] = xv;
+                    }
+                    if (nl < 9 || xv > lg[8]) {
+                        q = nl < 9 ? nl++ : 8;
+                        for (; q > 0 && lg[q - 1] < xv; q--)
+                            lg[q] = lg[q - 1];
+                        lg[q] = xv;
+                    }
+                }
+                lo = sm[8];
+                hi = lg[8];
+                for (j = 0; j < AF_WIN; j++) {
+                    double xv = x[j];
+
+                    if (xv < lo) {
+                        below++;
+                    } else if (xv > hi) {
+                        above++;
+                    } else {
+                        size_t b = hi > lo ? (size_t)((xv - lo) / (hi - lo) *
+                                                      15.999)
+                                           : 0;
+                        hist[b]++;
+                        cnt++;
+                    }
+                }
+#define AF_BIN(v) (hi > lo ? (size_t)(((v) - lo) / (hi - lo) * 15.999) : 0)
+                hist[AF_BIN(lo)] -= 8 - below;
+                hist[AF_BIN(hi)] -= 8 - above;
+#undef AF_BIN
+                cnt -= 16 - below - above;
             }
             for (j = 0; j < 16; j++)
                 if (hist[j]) {
