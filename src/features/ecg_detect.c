@@ -395,10 +395,11 @@ static void end_learning(struct mmdx_qrs_det *d)
 
 /* A candidate MWI maximum at sample m: locate its R peak in the ring:
  * the first sample of the largest |band-passed value| in [lo, m] and the
- * largest |x[i] - x[i - k]| (a float difference). The window is copied out
- * of the ring and scanned four values at a time with "new > best ? new :
- * best" per lane: maxima do not depend on the order they are taken in, a
- * NaN never wins (as in a sequential scan), and the peak is then the first
+ * largest |x[i] - x[i - k]| (a float difference). The window (copied out
+ * of the ring only when it wraps around the ring's end) is scanned four
+ * values at a time with "new > best ? new : best" per lane: maxima do
+ * not depend on the order they are taken in, a NaN never wins (as in a
+ * sequential scan), and the peak is then the first
  * sample equal to the largest value (with SSE2 found four at a time),
  * so R and slope are those of the sample-by-sample scan. SSE2's maxps is
  * exactly "new > best ? new : best". */
@@ -436,14 +437,14 @@ static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
     len = m >= lo ? (size_t)(m - lo + 1) : 0;
     start = (size_t)(lo - k) & d->mask;
     if (start + len + (size_t)k <= ring) {
-        memcpy(win, d->bp + start, (len + (size_t)k) * sizeof(float));
+        v = d->bp + start + k; /* no wrap: scanned in place */
     } else {
         size_t first = ring - start;
 
         memcpy(win, d->bp + start, first * sizeof(float));
         memcpy(win + first, d->bp, (len + (size_t)k - first) * sizeof(float));
+        v = win + k;
     }
-    v = win + k;
     i = 0;
     {
         float bmax = -1.0f, smax = 0.0f;
@@ -691,7 +692,6 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
     for (; i + 4 <= nb; i += 4) {
         v4d y, dv, inc;
         v4f f, o;
-        int j;
 
         memcpy(&y, yd + i, sizeof(y));
         memcpy(&f, lin + i, sizeof(f));
@@ -701,12 +701,18 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
         memcpy(&o, sql + i, sizeof(o));
         inc = __builtin_convertvector(f, v4d) -
               __builtin_convertvector(o, v4d);
-        for (j = 0; j < 4; j++) {
-            mwi += inc[j];
-            if (mwi < 0)
-                mwi = 0;
-            mw[i + (size_t)j] = mwi;
-        }
+#define MWI_STEP(j)                                                          \
+    do {                                                                     \
+        mwi += inc[j];                                                       \
+        if (mwi < 0)                                                         \
+            mwi = 0;                                                         \
+        mw[i + (j)] = mwi;                                                   \
+    } while (0)
+        MWI_STEP(0);
+        MWI_STEP(1);
+        MWI_STEP(2);
+        MWI_STEP(3);
+#undef MWI_STEP
     }
 #endif
     for (; i < nb; i++) {

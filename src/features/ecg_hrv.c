@@ -67,8 +67,13 @@ static const struct vi *sort_vi(struct vi *a, struct vi *tmp, size_t n)
             size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
             size_t i = lo, j = mid, k = lo;
 
-            while (i < mid && j < hi)
-                tmp[k++] = a[j].v < a[i].v ? a[j++] : a[i++];
+            while (i < mid && j < hi) { /* branch-free: the same merge */
+                bool tj = a[j].v < a[i].v;
+
+                tmp[k++] = a[tj ? j : i];
+                j += tj;
+                i += !tj;
+            }
             while (i < mid)
                 tmp[k++] = a[i++];
             while (j < hi)
@@ -103,6 +108,41 @@ typedef double sv2 __attribute__((vector_size(16)));
 typedef int64_t sv2i __attribute__((vector_size(16)));
 #endif
 
+/* The pair scan, four pairs at a time, for x86-64 CPUs with AVX2 (chosen
+ * at run time): the same subtraction, |.| and comparison per pair as
+ * below; q advances over [q, e) in steps of 4, the caller finishes the
+ * rest. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define SAMPEN_AVX2 1
+typedef double sv4 __attribute__((vector_size(32)));
+typedef int64_t sv4i __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static size_t
+pairs_avx2(const double *v1, const double *v2, size_t q, size_t e,
+           double y1, double y2, double r, long *ca, long *cb)
+{
+    const sv4 y1v = { y1, y1, y1, y1 }, y2v = { y2, y2, y2, y2 };
+    const sv4 rv = { r, r, r, r };
+    const sv4i absm = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX };
+    sv4i vb = { 0, 0, 0, 0 }, va = { 0, 0, 0, 0 };
+
+    for (; q + 3 < e; q += 4) {
+        sv4 a1, a2;
+        sv4i c1, c2;
+
+        memcpy(&a1, v1 + q, sizeof(a1));
+        memcpy(&a2, v2 + q, sizeof(a2));
+        c1 = (sv4)((sv4i)(y1v - a1) & absm) <= rv;
+        c2 = (sv4)((sv4i)(y2v - a2) & absm) <= rv;
+        vb += c1;
+        va += c1 & c2;
+    }
+    *cb -= (long)(vb[0] + vb[1] + vb[2] + vb[3]);
+    *ca -= (long)(va[0] + va[1] + va[2] + va[3]);
+    return q;
+}
+#endif
+
 static bool sampen(const double *x, size_t n, double r, double *out)
 {
     size_t m, p, q, e;
@@ -110,6 +150,9 @@ static bool sampen(const double *x, size_t n, double r, double *out)
     struct vi *s;
     const struct vi *sv;
     double *v0, *v1, *v2;
+#if defined(SAMPEN_AVX2)
+    const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
 
     *out = NAN;
     if (n < 10)
@@ -144,6 +187,10 @@ static bool sampen(const double *x, size_t n, double r, double *out)
         while (e < m && v0[e] - lim <= r)
             e++;
         q = p + 1;
+#if defined(SAMPEN_AVX2)
+        if (avx2)
+            q = pairs_avx2(v1, v2, q, e, y1, y2, r, &ca, &cb);
+#endif
 #if defined(__GNUC__)
         {
             /* two pairs at a time: the same subtraction, |.| and

@@ -560,6 +560,148 @@ static void hrv__alternating_rr__closed_form(void **state)
     mmdx_ctx_free(ctx);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Ensure that sample entropy and the AF burden of an RR series with many
+ * ties (values on a 1000/360 ms grid, as at 360 Hz) equal their
+ * definitions computed the slow way: SampEn (m = 2, r = 0.2 SDNN) over
+ * all template pairs i < j, and per 128-RR window the histogram of the
+ * sorted middle 112 values (Dash et al. 2009); exact (the same counts). */
+static void hrv__tied_rr__sampen_and_af_as_defined(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    enum { NB = 700 };
+    int64_t bt[NB];
+    double rr[NB - 1], r, a = 0, b = 0, sampen;
+    size_t i, j, w, naf = 0, nwin = 0;
+    struct mmdx_hrv h;
+    uint32_t seed = 12345;
+
+    (void)state;
+    bt[0] = 0;
+    for (i = 1; i < NB; i++) {
+        seed = seed * 1103515245u + 12345u;
+        /* 288 +- 24 samples at 360 Hz: within 20 % of any local median,
+         * so no interval is excluded; alternating bursts make some
+         * windows irregular */
+        bt[i] = bt[i - 1] + 288 + (int64_t)((seed >> 16) % 49) - 24 +
+                ((i / 128) % 2 ? (int64_t)((seed >> 8) % 9) * 6 - 24 : 0);
+        rr[i - 1] = 1000.0 * (double)(bt[i] - bt[i - 1]) / 360.0;
+    }
+    assert_int_equal(mmdx__hrv_compute(ctx, bt, NB, 360.0, &h), MMDX_OK);
+    assert_true(h.ectopic_pct == 0);
+    r = 0.2 * h.sdnn_ms;
+    for (i = 0; i + 2 < NB - 1; i++)
+        for (j = i + 1; j + 2 < NB - 1; j++)
+            if (fabs(rr[i] - rr[j]) <= r && fabs(rr[i + 1] - rr[j + 1]) <= r) {
+                b++;
+                a += fabs(rr[i + 2] - rr[j + 2]) <= r;
+            }
+    sampen = -log(a / b);
+    assert_true(h.sampen == sampen);
+    for (w = 0; w + 128 <= NB - 1; w += 128) {
+        double srt[128], lo, hi, se = 0, wm = 0, wd = 0;
+        size_t hist[16] = { 0 }, tp = 0;
+
+        memcpy(srt, rr + w, sizeof(srt));
+        qsort(srt, 128, sizeof(double), cmp_dbl);
+        lo = srt[8];
+        hi = srt[119];
+        for (j = 8; j < 120; j++)
+            hist[hi > lo ? (size_t)((srt[j] - lo) / (hi - lo) * 15.999) : 0]++;
+        for (j = 0; j < 16; j++)
+            if (hist[j]) {
+                double p = (double)hist[j] / 112.0;
+
+                se -= p * log(p) / log(16.0);
+            }
+        for (j = 0; j < 128; j++)
+            wm += rr[w + j];
+        wm /= 128;
+        for (j = 1; j < 128; j++)
+            wd += (rr[w + j] - rr[w + j - 1]) * (rr[w + j] - rr[w + j - 1]);
+        for (j = 1; j + 1 < 128; j++)
+            tp += (rr[w + j] > rr[w + j - 1] && rr[w + j] > rr[w + j + 1]) ||
+                  (rr[w + j] < rr[w + j - 1] && rr[w + j] < rr[w + j + 1]);
+        naf += sqrt(wd / 127) / wm >= 0.1 && se >= 0.7 &&
+               fabs((double)tp / 126 - (2.0 * 128 - 4) / 3 / 126) <=
+                   1.96 * sqrt((16.0 * 128 - 29) / 90) / 126;
+        nwin++;
+    }
+    assert_int_equal(nwin, 5);
+    assert_true(naf > 0 && naf < nwin); /* both verdicts exercised */
+    assert_true(a > 100 && b > a);
+    assert_true(h.af_burden_frac == (double)naf / (double)nwin);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the detector's beats do not depend on how the samples are
+ * pushed (the per-sample work runs in blocks of 256 with state carried
+ * between blocks and calls): MIT-BIH 105's first 60 s (noisy: search-back
+ * and held beats) at 360 Hz, and synthetic records at 50 Hz (the lowest
+ * rate: 1-sample derivative lag, 5-sample MWI) and 1000 Hz, pushed 1, 3,
+ * 255, 257 and 1000 samples at a time give the beats of one push of
+ * everything (same sample, amplitude and search-back flag). */
+static void qrs_det__push_sizes__same_beats(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *hea = test_shared("ecg/mitdb/105.hea");
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "II" };
+    static const size_t step[] = { 1, 3, 255, 257, 1000 };
+    static const double rates[] = { 360, 50, 1000 };
+    size_t ri, si;
+
+    (void)state;
+    assert_int_equal(mmdx__wfdb_load(ctx, hea, want, 1, &s, NULL), MMDX_OK);
+    for (ri = 0; ri < 3; ri++) {
+        double fs = rates[ri];
+        size_t n = (size_t)(60 * fs), i, nref, nb;
+        float *x = mmdx__malloc(n * sizeof(float));
+        struct mmdx_qrs_beat *ref = NULL;
+
+        if (ri == 0)
+            memcpy(x, s->ch[0].data, n * sizeof(float));
+        else
+            synth(x, n, fs, (int64_t)(0.3 * fs), (int64_t)(0.7 * fs),
+                  (int64_t)(0.9 * fs), 0);
+        assert_int_equal(mmdx__qrs_detect(ctx, x, n, fs, &ref, &nref),
+                         MMDX_OK);
+        assert_true(nref > 60);
+        for (si = 0; si < 5; si++) {
+            struct mmdx_qrs_det *d = NULL;
+            const struct mmdx_qrs_beat *b;
+
+            assert_int_equal(mmdx__qrs_det_new(ctx, fs, &d), MMDX_OK);
+            for (i = 0; i < n; i += step[si])
+                assert_int_equal(mmdx__qrs_det_push(d, x + i,
+                                                    n - i < step[si]
+                                                        ? n - i
+                                                        : step[si]),
+                                 MMDX_OK);
+            assert_int_equal(mmdx__qrs_det_finish(d), MMDX_OK);
+            b = mmdx__qrs_det_beats(d, &nb);
+            assert_int_equal(nb, nref);
+            for (i = 0; i < nb; i++) {
+                assert_true(b[i].sample == ref[i].sample);
+                assert_true(b[i].amplitude == ref[i].amplitude);
+                assert_int_equal(b[i].searchback, ref[i].searchback);
+            }
+            mmdx__qrs_det_free(d);
+        }
+        mmdx__free(ref);
+        mmdx__free(x);
+    }
+    mmdx__signal_free(s);
+    mmdx__free(hea);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that the ensemble average behind QRS width takes every regular
  * beat, whatever its place in the analysis step: 120 beats at 60 bpm,
  * 360 Hz, pushed at once -> all but the first two (no RR yet, RR average
@@ -1318,6 +1460,8 @@ int main(void)
         cmocka_unit_test(aecg_load__minimum__lead_choice),
         cmocka_unit_test(ecg_load__wfdb_comments__idfields),
         cmocka_unit_test(hrv__alternating_rr__closed_form),
+        cmocka_unit_test(hrv__tied_rr__sampen_and_af_as_defined),
+        cmocka_unit_test(qrs_det__push_sizes__same_beats),
         cmocka_unit_test(ecg_an__regular_beats__all_averaged),
         cmocka_unit_test(ecg_an__long_stream__bounded_memory),
         cmocka_unit_test(ecg_features__mitdb_103__rate),
