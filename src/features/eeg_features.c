@@ -111,6 +111,63 @@ void mmdx__eeg_params_default(struct mmdx_eeg_params *p)
     p->total_hz[1] = 45;
     p->sef_percent = 95;
     p->per_channel = MMDX_EEG_PERCH_STANDARD;
+    p->fam = MMDX_EEG_FAM_ALL;
+}
+
+enum mmdx_status mmdx__eeg_families_parse(struct mmdx_ctx *ctx,
+                                          const char *list, unsigned *out)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } fams[] = { { "band", MMDX_EEG_FAM_BAND },
+                 { "ratio", MMDX_EEG_FAM_RATIO },
+                 { "spec", MMDX_EEG_FAM_SPEC },
+                 { "hjorth", MMDX_EEG_FAM_HJORTH },
+                 { "asym", MMDX_EEG_FAM_ASYM },
+                 { "all", MMDX_EEG_FAM_ALL } };
+    const char *c = list;
+    unsigned bits = 0;
+
+    *out = MMDX_EEG_FAM_ALL;
+    if (!list)
+        return MMDX_OK;
+    for (;;) {
+        size_t l, i;
+
+        c += strspn(c, " \t");
+        l = strcspn(c, ",");
+        while (l > 0 && (c[l - 1] == ' ' || c[l - 1] == '\t'))
+            l--;
+        for (i = 0; i < MMDX_ARRAY_SIZE(fams); i++)
+            if (strlen(fams[i].name) == l && strncmp(c, fams[i].name, l) == 0)
+                break;
+        if (i == MMDX_ARRAY_SIZE(fams)) {
+            if (l == 0)
+                return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0,
+                                  "families",
+                                  "empty name in \"%.64s\" "
+                                  "(choose from " MMDX_EEG_FAMILY_NAMES ")",
+                                  list);
+            return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0,
+                              "families",
+                              "unknown family \"%.*s\" (choose "
+                              "from " MMDX_EEG_FAMILY_NAMES ")",
+                              (int)(l < 32 ? l : 32), c);
+        }
+        bits |= fams[i].bit;
+        c += strcspn(c, ",");
+        if (!*c)
+            break;
+        c++;
+    }
+    *out = bits;
+    return MMDX_OK;
+}
+
+bool mmdx__eeg_needs_psd(const struct mmdx_eeg_params *p)
+{
+    return (p->fam & MMDX_EEG_FAM_SPECTRAL) || p->write_psd;
 }
 
 enum mmdx_status mmdx__eeg_params_check(struct mmdx_ctx *ctx,
@@ -209,7 +266,7 @@ enum mmdx_status mmdx__eeg_engine_init(struct mmdx_eeg_engine *eng,
     memset(eng, 0, sizeof(*eng));
     eng->ctx = ctx;
     eng->par = par;
-    if (expect_fs_hz > 0) {
+    if (expect_fs_hz > 0 && mmdx__eeg_needs_psd(par)) {
         n = seg_len(par, expect_fs_hz);
         if (n >= 4)
             return plan_get(eng, n, &idx);
@@ -646,9 +703,10 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
     E = (size_t)floor(par->epoch_s * fs + 0.5);
     if (E < 1)
         E = 1;
-    nper = seg_len(par, fs);
+    nper = mmdx__eeg_needs_psd(par) ? seg_len(par, fs) : 0;
     if (nper < 4 || nper > N)
-        nper = 0; /* too short for one segment: PSD features NaN */
+        nper = 0; /* too short for one segment (or no PSD wanted): PSD
+                   * features NaN */
     nover = (size_t)floor(par->overlap * (double)nper);
     if (nper && nover >= nper)
         nover = nper - 1;
@@ -742,7 +800,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                 bad_end = start + len;
             }
         }
-        if (!bad)
+        if (!bad && (par->fam & MMDX_EEG_FAM_HJORTH))
             for (c = 0; c < w.nsel; c++)
                 hjorth_add(&w, c, w.cur[c], len);
         if (!nper)
@@ -783,10 +841,11 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
         double v2 = moments_var(&w.md2[c]);
         double mob = vx > 0 ? sqrt(v1 / vx) : NAN;
         double mob1 = v1 > 0 ? sqrt(v2 / v1) : NAN;
+        bool on = par->fam & MMDX_EEG_FAM_HJORTH;
 
-        r->hj_act[c] = vx;
-        r->hj_mob[c] = mob * fs;
-        r->hj_cmp[c] = mob > 0 ? mob1 / mob : NAN;
+        r->hj_act[c] = on ? vx : NAN;
+        r->hj_mob[c] = on ? mob * fs : NAN;
+        r->hj_cmp[c] = on && mob > 0 ? mob1 / mob : NAN;
     }
     if (nper) {
         /* one-sided density, scipy's scaling='density' */
@@ -839,6 +898,18 @@ enum { F_ABS = 0, F_REL = F_ABS + MMDX_EEG_NBANDS,
        F_TOTAL = F_REL + MMDX_EEG_NBANDS, F_THETA_ALPHA, F_SLOWING, F_PAF,
        F_SEF, F_ENTROPY, F_HJ_ACT, F_HJ_MOB, F_HJ_CMP, F_COUNT };
 
+/* The family (MMDX_EEG_FAM_*) of per-channel value f. */
+static unsigned feature_family(int f)
+{
+    if (f < F_THETA_ALPHA)
+        return MMDX_EEG_FAM_BAND;
+    if (f < F_PAF)
+        return MMDX_EEG_FAM_RATIO;
+    if (f < F_HJ_ACT)
+        return MMDX_EEG_FAM_SPEC;
+    return MMDX_EEG_FAM_HJORTH;
+}
+
 static void feature_name(int f, char *buf, size_t size)
 {
     if (f < F_REL)
@@ -887,6 +958,8 @@ static void channel_values(const struct mmdx_eeg_params *par,
                        ? (v[F_ABS + 0] + v[F_ABS + 1]) /
                              (v[F_ABS + 2] + v[F_ABS + 3])
                        : NAN;
+    if (!(par->fam & MMDX_EEG_FAM_SPEC))
+        return;
     /* peak alpha frequency: the highest bin in the alpha band */
     {
         double best = -1;
@@ -978,6 +1051,8 @@ enum mmdx_status mmdx__eeg_features_add(struct mmdx_ctx *ctx,
     for (c = 0; c < r->nch; c++)
         channel_values(par, r, c, v + c * F_COUNT);
     for (f = 0; f < F_COUNT; f++) {
+        if (!(feature_family(f) & par->fam))
+            continue;
         feature_name(f, name, sizeof(name));
         ADD(mean_finite(v + f, r->nch, F_COUNT), "%s", name);
         for (q = 0; q < R_COUNT; q++) {
@@ -1001,7 +1076,7 @@ enum mmdx_status mmdx__eeg_features_add(struct mmdx_ctx *ctx,
         }
     }
     /* asymmetry: ln(left / right) of absolute band power per pair */
-    for (b = 0; b < MMDX_EEG_NBANDS; b++) {
+    for (b = 0; (par->fam & MMDX_EEG_FAM_ASYM) && b < MMDX_EEG_NBANDS; b++) {
         size_t m = 0;
 
         for (i = 0; i < MMDX_ARRAY_SIZE(pairs); i++) {
@@ -1080,7 +1155,9 @@ static enum mmdx_status stage_init(struct mmdx_stage *st)
     struct eeg_priv *p = st->priv;
     enum mmdx_status s;
 
-    s = mmdx__eeg_params_check(st->ctx, &p->par);
+    s = mmdx__eeg_families_parse(st->ctx, p->par.families, &p->par.fam);
+    if (!s)
+        s = mmdx__eeg_params_check(st->ctx, &p->par);
     if (s)
         return s;
     /* plan the FFT for the expected rate now, once per worker */
@@ -1137,7 +1214,7 @@ static enum mmdx_status stage_process(struct mmdx_stage *st,
                                  p->par.reject_ptp_uv, r.nrej_flat,
                                  p->par.flat_ptp_uv)))
         goto out;
-    if (r.nperseg == 0 &&
+    if (r.nperseg == 0 && mmdx__eeg_needs_psd(&p->par) &&
         (rc = mmdx__patient_flag(pt, MMDX_MOD_EEG, "eeg.psd.too_short",
                                  "recording shorter than one %g s Welch "
                                  "segment: spectral features NaN",
@@ -1236,6 +1313,10 @@ static const struct mmdx_param eeg_params[] = {
       "absent: stable names), or every analysed channel" },
     { "write_psd", MMDX_PARAM_BOOL, P_(write_psd), 0, NULL, 0, 0, NULL,
       "write the PSD to eeg_psd.tsv in the patient's folder" },
+    { "families", MMDX_PARAM_STRING, P_(families), 0, "all", 0, 0, NULL,
+      "feature families to compute, comma-separated: " MMDX_EEG_FAMILY_NAMES
+      " (the quality counts always; the Welch PSD only for band, ratio, "
+      "spec or asym, the Hjorth pass only for hjorth)" },
     { "fft_plan", MMDX_PARAM_ENUM, P_(fft_plan), 0, NULL, 0, 0,
       MMDX_EEG_FFT_PLAN_CHOICES,
       "FFTW builds only: estimate (plan in microseconds) or measure (time "

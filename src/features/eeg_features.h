@@ -31,6 +31,21 @@ enum mmdx_eeg_perch {
 
 #define MMDX_EEG_NBANDS 5      /* delta theta alpha beta gamma */
 
+/* Feature families (parameter `families`): bits of mmdx_eeg_params.fam.
+ * The quality counts are always reported. */
+enum {
+    MMDX_EEG_FAM_BAND = 1u << 0,   /* band.*: absolute, relative, total */
+    MMDX_EEG_FAM_RATIO = 1u << 1,  /* ratio.theta_alpha, ratio.slowing */
+    MMDX_EEG_FAM_SPEC = 1u << 2,   /* spec.paf_hz, spec.sef_hz, spec.entropy */
+    MMDX_EEG_FAM_HJORTH = 1u << 3, /* hjorth.* */
+    MMDX_EEG_FAM_ASYM = 1u << 4,   /* asym.* */
+    MMDX_EEG_FAM_ALL = (1u << 5) - 1,
+    /* the families computed from the Welch PSD */
+    MMDX_EEG_FAM_SPECTRAL = MMDX_EEG_FAM_BAND | MMDX_EEG_FAM_RATIO |
+                            MMDX_EEG_FAM_SPEC | MMDX_EEG_FAM_ASYM
+};
+#define MMDX_EEG_FAMILY_NAMES "band, ratio, spec, hjorth, asym or all"
+
 /* The stage's parameters (filled by the framework from the pipeline). */
 struct mmdx_eeg_params {
     char *channels;            /* comma-separated labels; NULL/"" = scalp */
@@ -53,6 +68,8 @@ struct mmdx_eeg_params {
     int per_channel;           /* enum mmdx_eeg_perch */
     bool write_psd;            /* eeg_psd.tsv in the patient folder */
     int fft_plan;              /* 0 estimate, 1 measure (FFTW only) */
+    char *families;            /* the parameter as written; NULL = all */
+    unsigned fam;              /* MMDX_EEG_FAM_* bits parsed from it */
 };
 #define MMDX_EEG_FFT_PLAN_CHOICES "estimate|measure"
 
@@ -67,7 +84,8 @@ struct mmdx_eeg_result {
     size_t nseg;               /* Welch segments averaged */
     size_t nseg_total;         /* segments the clean-or-not data held */
     size_t nepoch, nrej, nrej_amp, nrej_flat;
-    double *hj_act, *hj_mob, *hj_cmp; /* per channel: uV^2, 1/s, ratio */
+    double *hj_act, *hj_mob, *hj_cmp; /* per channel: uV^2, 1/s, ratio;
+                                       * NaN when the hjorth family is off */
     size_t ndrop_rate;         /* channels dropped for another rate */
     size_t nmissing;           /* requested channels not found */
     bool nonstandard;          /* no 10-20 label: every voltage channel */
@@ -92,6 +110,14 @@ void mmdx__eeg_params_default(struct mmdx_eeg_params *p);
 /* Check parameter consistency (band order, filter order). */
 enum mmdx_status mmdx__eeg_params_check(struct mmdx_ctx *ctx,
                                         const struct mmdx_eeg_params *p);
+
+/* Parse a `families` list ("band,spec", "all"; names separated by commas,
+ * blanks around them ignored) into MMDX_EEG_FAM_* bits; NULL = all. An
+ * empty list or an unknown name is E_PIPELINE naming `families`. */
+enum mmdx_status mmdx__eeg_families_parse(struct mmdx_ctx *ctx,
+                                          const char *list, unsigned *out);
+/* Whether the pass needs the Welch PSD (a spectral family or write_psd). */
+bool mmdx__eeg_needs_psd(const struct mmdx_eeg_params *p);
 
 /* Engine lifecycle; expect_fs_hz (> 0) plans the FFT for that rate now. */
 enum mmdx_status mmdx__eeg_engine_init(struct mmdx_eeg_engine *eng,

@@ -1079,6 +1079,7 @@ static void raw_psd_params(struct mmdx_eeg_params *p)
     p->highpass_hz = p->lowpass_hz = p->notch_hz = 0;
     p->reject = false;
     p->per_channel = MMDX_EEG_PERCH_ALL;
+    p->fam = MMDX_EEG_FAM_BAND; /* pipelines/eeg-raw-psd.xml: families=band */
 }
 
 /* Ensure that, with the eeg-raw-psd settings (no reference, filter or
@@ -1607,6 +1608,7 @@ static void eeg_hjorth__epochs__match_two_pass(void **state)
         }
     }
     raw_psd_params(&par);
+    par.fam = MMDX_EEG_FAM_ALL;
     par.epoch_s = (double)E / 256.0;
     assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 256), MMDX_OK);
     assert_int_equal(mmdx__eeg_analyse(&eng, "synth", s, &r), MMDX_OK);
@@ -1705,6 +1707,117 @@ static void eeg_filters__above_nyquist__named(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Run the analysis and the feature table of s with families fam. */
+static void families_run(struct mmdx_ctx *ctx, const struct mmdx_signal *s,
+                         unsigned fam, struct mmdx_eeg_result *r,
+                         struct mmdx_featset *fs)
+{
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+
+    mmdx__eeg_params_default(&par);
+    par.fam = fam;
+    mmdx__featset_init(fs);
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 256), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "synth", s, r), MMDX_OK);
+    assert_int_equal(mmdx__eeg_features_add(ctx, &par, r, fs), MMDX_OK);
+    mmdx__eeg_engine_fini(&eng);
+}
+
+/* Ensure that families=band yields exactly the band and quality features,
+ * bit for bit the values of the full set; that families=hjorth computes
+ * no PSD (no Welch segment, no band feature) and the same Hjorth values;
+ * and that the default set has every family. */
+static void eeg_features__families__selected_only(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t n = 256 * 20, c, i, k;
+    struct mmdx_signal *s = synth(std19, 19, 256, n);
+    struct mmdx_eeg_result ra, rb, rh;
+    struct mmdx_featset fa, fb, fh;
+    unsigned seed = 11;
+
+    (void)state;
+    for (c = 0; c < 19; c++)
+        for (i = 0; i < n; i++)
+            s->ch[c].data[i] =
+                (float)(10 * sin(2 * M_PI * 9.0 * (double)i / 256.0) +
+                        5 * noise(&seed));
+    families_run(ctx, s, MMDX_EEG_FAM_ALL, &ra, &fa);
+    families_run(ctx, s, MMDX_EEG_FAM_BAND, &rb, &fb);
+    families_run(ctx, s, MMDX_EEG_FAM_HJORTH, &rh, &fh);
+    /* band: every name is band.* or quality.*, each equal to the full run */
+    for (k = 0; k < fb.n; k++) {
+        const char *nm = fb.v[k].name;
+
+        assert_true(strncmp(nm, "eeg.band.", 9) == 0 ||
+                    strncmp(nm, "eeg.quality.", 12) == 0);
+        assert_memory_equal(&fb.v[k].value, &mmdx__featset_get(&fa, nm)->value,
+                            sizeof(double));
+    }
+    assert_non_null(mmdx__featset_get(&fb, "eeg.band.alpha_rel.O1"));
+    assert_non_null(mmdx__featset_get(&fb, "eeg.quality.segments_used"));
+    assert_null(mmdx__featset_get(&fb, "eeg.hjorth.mobility_per_s"));
+    assert_null(mmdx__featset_get(&fb, "eeg.asym.alpha_lr"));
+    assert_null(mmdx__featset_get(&fb, "eeg.spec.paf_hz"));
+    assert_null(mmdx__featset_get(&fb, "eeg.ratio.slowing"));
+    assert_true(isnan(rb.hj_act[0]));
+    /* hjorth only: no Welch PSD at all */
+    assert_null(rh.psd);
+    assert_int_equal(rh.nperseg, 0);
+    assert_int_equal(rh.nseg, 0);
+    assert_null(mmdx__featset_get(&fh, "eeg.band.alpha_rel"));
+    assert_true(feat(&fh, "eeg.hjorth.complexity.Cz") ==
+                feat(&fa, "eeg.hjorth.complexity.Cz"));
+    assert_true(feat(&fh, "eeg.hjorth.activity_uv2") ==
+                feat(&fa, "eeg.hjorth.activity_uv2"));
+    /* all: one name of each family */
+    assert_true(isfinite(feat(&fa, "eeg.spec.paf_hz")));
+    assert_true(isfinite(feat(&fa, "eeg.ratio.theta_alpha")));
+    assert_true(isfinite(feat(&fa, "eeg.asym.alpha_lr")));
+    assert_true(fa.n > fb.n + fh.n);
+    mmdx__featset_fini(&fa);
+    mmdx__featset_fini(&fb);
+    mmdx__featset_fini(&fh);
+    mmdx__eeg_result_fini(&ra);
+    mmdx__eeg_result_fini(&rb);
+    mmdx__eeg_result_fini(&rh);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a families list parses with blanks around the names, that
+ * "all" and NULL select every family, and that an unknown or empty name
+ * is E_PIPELINE naming the parameter and the name. */
+static void eeg_families__lists__parsed_or_named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    unsigned f = 0;
+
+    (void)state;
+    assert_int_equal(mmdx__eeg_families_parse(ctx, " band , hjorth", &f),
+                     MMDX_OK);
+    assert_int_equal(f, MMDX_EEG_FAM_BAND | MMDX_EEG_FAM_HJORTH);
+    assert_int_equal(mmdx__eeg_families_parse(ctx, "all", &f), MMDX_OK);
+    assert_int_equal(f, MMDX_EEG_FAM_ALL);
+    assert_int_equal(mmdx__eeg_families_parse(ctx, NULL, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_EEG_FAM_ALL);
+    assert_int_equal(mmdx__eeg_families_parse(ctx, "band,psd", &f),
+                     MMDX_E_PIPELINE);
+    assert_error_has(ctx, "families: unknown family \"psd\" (choose from "
+                          "band, ratio, spec, hjorth, asym or all)");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx__eeg_families_parse(ctx, "band,,spec", &f),
+                     MMDX_E_PIPELINE);
+    assert_error_has(ctx, "families: empty name in \"band,,spec\"");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx__eeg_families_parse(ctx, "", &f), MMDX_E_PIPELINE);
+    assert_error_has(ctx, "families: empty name");
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that every allocation failure in the analysis and the feature
  * table returns E_NOMEM and leaks nothing. */
 static void eeg_analyse__oom_loop__nomem(void **state)
@@ -1781,6 +1894,8 @@ int main(void)
         cmocka_unit_test(eeg_hjorth__epochs__match_two_pass),
         cmocka_unit_test(eeg_params__inconsistent__named),
         cmocka_unit_test(eeg_filters__above_nyquist__named),
+        cmocka_unit_test(eeg_features__families__selected_only),
+        cmocka_unit_test(eeg_families__lists__parsed_or_named),
         cmocka_unit_test(eeg_analyse__oom_loop__nomem),
     };
 
