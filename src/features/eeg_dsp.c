@@ -35,6 +35,7 @@ struct mmdx_rfft {
 #elif defined(MMDX_FFT_EIGEN)
     struct mmdx_eigen_rfft *eig;
     double *in;               /* n: short segments */
+    double *pw;               /* n/2 + 1: their power */
 #else
     double *in;               /* n: windowed segment */
     bool real;              /* even n: kiss_fftr; odd: complex transform */
@@ -85,32 +86,62 @@ static inline void bin_get(const double *X, size_t n, long i, double *re,
  * interleaved re/im (modified). Removes the mean (bin 0 is the sum of
  * the samples, and the only bin the mean changes), applies the cosine-sum
  * window c[0..nc) as a convolution of the spectrum -- Y[k] = c0 X[k] +
- * sum_j (c_j / 2) (X[k-j] + X[k+j]) -- and adds |Y[k]|^2 to acc[k]. The
- * two bins at each end take their neighbours through bin_get.
+ * sum_j (c_j / 2) (X[k-j] + X[k+j]) -- and adds |Y[k]|^2 to acc[k] for
+ * k < nbins (<= n/2 + 1). The two bins at each end take their neighbours
+ * through bin_get.
  */
 static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
-                           double *acc)
+                           double *acc, size_t nbins)
 {
     size_t h = n / 2, k;
     double c0 = c[0], c1 = nc > 1 ? 0.5 * c[1] : 0;
     double c2 = nc > 2 ? 0.5 * c[2] : 0;
     static const long edge[4] = { 0, 1, -1, 0 };
 
-    assert(nc >= 1 && nc <= 3 && n >= MMDX_SPECTRAL_MIN);
+    assert(nc >= 1 && nc <= 3 && n >= MMDX_SPECTRAL_MIN && nbins <= h + 1);
     X[0] = 0;
     X[1] = 0;
     if (nc == 1) {
-        for (k = 0; k <= h; k++)
+        for (k = 0; k < nbins; k++)
             acc[k] += c0 * c0 * (X[2 * k] * X[2 * k] +
                                  X[2 * k + 1] * X[2 * k + 1]);
         return;
     }
     if (nc == 2) {
 #if defined(__GNUC__)
-        /* a bin (re, im) per two-lane vector: half the instructions */
-        v2d vc0 = { c0, c0 }, vc1 = { c1, c1 };
+        /* a bin (re, im) per two-lane vector: half the instructions; four
+         * bins per iteration, each loaded once, their |Y|^2 paired into
+         * vectors so that two bins of acc are updated at a time (the same
+         * operations per bin as one at a time: the same values) */
+        v2d vc0 = { c0, c0 }, vc1 = { c1, c1 }, xl, x0;
 
-        for (k = 2; k + 2 <= h; k++) {
+        memcpy(&xl, X + 2, sizeof(xl));
+        memcpy(&x0, X + 4, sizeof(x0));
+        for (k = 2; k + 5 <= h && k + 4 <= nbins; k += 4) {
+            v2d x1, x2, x3, x4, y0, y1, y2, y3, a01, a23;
+
+            memcpy(&x1, X + 2 * k + 2, sizeof(x1));
+            memcpy(&x2, X + 2 * k + 4, sizeof(x2));
+            memcpy(&x3, X + 2 * k + 6, sizeof(x3));
+            memcpy(&x4, X + 2 * k + 8, sizeof(x4));
+            y0 = vc0 * x0 + vc1 * (xl + x1);
+            y1 = vc0 * x1 + vc1 * (x0 + x2);
+            y2 = vc0 * x2 + vc1 * (x1 + x3);
+            y3 = vc0 * x3 + vc1 * (x2 + x4);
+            y0 *= y0;
+            y1 *= y1;
+            y2 *= y2;
+            y3 *= y3;
+            memcpy(&a01, acc + k, sizeof(a01));
+            memcpy(&a23, acc + k + 2, sizeof(a23));
+            a01 += (v2d){ y0[0], y1[0] } + (v2d){ y0[1], y1[1] };
+            a23 += (v2d){ y2[0], y3[0] } + (v2d){ y2[1], y3[1] };
+            memcpy(acc + k, &a01, sizeof(a01));
+            memcpy(acc + k + 2, &a23, sizeof(a23));
+            xl = x3;
+            x0 = x4;
+        }
+        for (; k + 2 <= h && k < nbins; k++) {
             v2d a, b, m, y;
 
             memcpy(&a, X + 2 * k - 2, sizeof(a));
@@ -121,7 +152,7 @@ static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
             acc[k] += y[0] + y[1];
         }
 #else
-        for (k = 2; k + 2 <= h; k++) {
+        for (k = 2; k + 2 <= h && k < nbins; k++) {
             const double *q = X + 2 * k;
             double re = c0 * q[0] + c1 * (q[-2] + q[2]);
             double im = c0 * q[1] + c1 * (q[-1] + q[3]);
@@ -130,7 +161,7 @@ static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
         }
 #endif
     } else {
-        for (k = 2; k + 2 <= h; k++) {
+        for (k = 2; k + 2 <= h && k < nbins; k++) {
             const double *q = X + 2 * k;
             double re = c0 * q[0] + c1 * (q[-2] + q[2]) + c2 * (q[-4] + q[4]);
             double im = c0 * q[1] + c1 * (q[-1] + q[3]) + c2 * (q[-3] + q[5]);
@@ -143,6 +174,8 @@ static void welch_spectral(double *X, size_t n, const double *c, size_t nc,
         long b = k < 2 ? edge[k] : (long)h + edge[k];
         double re, im, r1, i1, r2, i2;
 
+        if ((size_t)b >= nbins)
+            continue;
         bin_get(X, n, b, &re, &im);
         re *= c0;
         im *= c0;
@@ -258,14 +291,15 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
 
 void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
                           const double *win, const double *cosw, size_t ncos,
-                          double *acc)
+                          double *acc, size_t nbins)
 {
     size_t k;
 
+    assert(nbins <= p->n / 2 + 1);
     if (p->n < MMDX_SPECTRAL_MIN) {
         welch_input(x, win, p->n, p->in);
         fftw_execute(p->plan);
-        for (k = 0; k <= p->n / 2; k++)
+        for (k = 0; k < nbins; k++)
             acc[k] += p->out[k][0] * p->out[k][0] +
                       p->out[k][1] * p->out[k][1];
         return;
@@ -279,7 +313,7 @@ void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
         memcpy(p->in, x, p->n * sizeof(double));
         fftw_execute(p->plan);
     }
-    welch_spectral(&p->out[0][0], p->n, cosw, ncos, acc);
+    welch_spectral(&p->out[0][0], p->n, cosw, ncos, acc, nbins);
 }
 
 #elif defined(MMDX_FFT_EIGEN)
@@ -304,7 +338,8 @@ enum mmdx_status mmdx__rfft_new_ex(struct mmdx_ctx *ctx, size_t n,
         return mmdx__nomem(ctx);
     p->n = n;
     p->in = mmdx__malloc(n * sizeof(double));
-    if (p->in)
+    p->pw = mmdx__malloc((n / 2 + 1) * sizeof(double));
+    if (p->in && p->pw)
         p->eig = mmdx__eigen_rfft_new(n);
     if (!p->eig) {
         mmdx__rfft_free(p);
@@ -320,6 +355,7 @@ void mmdx__rfft_free(struct mmdx_rfft *p)
         return;
     mmdx__eigen_rfft_free(p->eig);
     mmdx__free(p->in);
+    mmdx__free(p->pw);
     mmdx__free(p);
 }
 
@@ -335,14 +371,20 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
 
 void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
                           const double *win, const double *cosw, size_t ncos,
-                          double *acc)
+                          double *acc, size_t nbins)
 {
+    assert(nbins <= p->n / 2 + 1);
     if (p->n < MMDX_SPECTRAL_MIN) {
+        size_t k;
+
         welch_input(x, win, p->n, p->in);
-        mmdx__eigen_rfft_power(p->eig, p->in, acc, 1);
+        mmdx__eigen_rfft_power(p->eig, p->in, p->pw, 0);
+        for (k = 0; k < nbins; k++)
+            acc[k] += p->pw[k];
         return;
     }
-    welch_spectral(mmdx__eigen_rfft_fwd(p->eig, x), p->n, cosw, ncos, acc);
+    welch_spectral(mmdx__eigen_rfft_fwd(p->eig, x), p->n, cosw, ncos, acc,
+                   nbins);
 }
 
 #else /* KissFFT */
@@ -584,12 +626,17 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc)
  * in double, before the transform sees it. */
 void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
                           const double *win, const double *cosw, size_t ncos,
-                          double *acc)
+                          double *acc, size_t nbins)
 {
+    size_t k;
+
     (void)cosw;
     (void)ncos;
+    assert(nbins <= p->n / 2 + 1);
     welch_input(x, win, p->n, p->in);
-    mmdx__rfft_power_add(p, p->in, acc);
+    mmdx__rfft_power(p, p->in, p->pw);
+    for (k = 0; k < nbins; k++)
+        acc[k] += p->pw[k];
 }
 #endif
 

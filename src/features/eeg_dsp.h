@@ -30,7 +30,8 @@ void mmdx__rfft_power(struct mmdx_rfft *p, const double *x, double *pow);
 /* acc[k] += |X_k|^2, k = 0..n/2 (Welch accumulation). */
 void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc);
 /*
- * One Welch segment: acc[k] += |DFT((x - mean(x)) * w)_k|^2, k = 0..n/2,
+ * One Welch segment: acc[k] += |DFT((x - mean(x)) * w)_k|^2, k < nbins
+ * (<= n/2 + 1: the bins above are left alone, their work not done),
  * for the periodic window w of mmdx__window_fill(), given both as its
  * values win[0..n-1] and as its cosine coefficients cosw[0..ncos)
  * (mmdx__window_cosines). x is not modified. The double precision
@@ -41,7 +42,7 @@ void mmdx__rfft_power_add(struct mmdx_rfft *p, const double *x, double *acc);
  */
 void mmdx__rfft_welch_add(struct mmdx_rfft *p, const double *x,
                           const double *win, const double *cosw, size_t ncos,
-                          double *acc);
+                          double *acc, size_t nbins);
 /* "eigen-double", "kissfft-float" or "fftw3-double". */
 const char *mmdx__rfft_backend(void);
 

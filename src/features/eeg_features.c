@@ -256,6 +256,25 @@ static size_t seg_len(const struct mmdx_eeg_params *par, double fs)
     return n < 1 ? 0 : (size_t)n;
 }
 
+/* PSD bins the pass accumulates for segments of nper samples: all
+ * (nper/2 + 1) when the PSD is written, else those up to the highest band
+ * edge (the features use no other; one bin more guards the edge against
+ * rounding in k * df). */
+static size_t psd_bins(const struct mmdx_eeg_params *par, size_t nper,
+                       double fs)
+{
+    size_t all = nper / 2 + 1, b;
+    double top = par->total_hz[1], k;
+
+    if (par->write_psd)
+        return all;
+    for (b = 0; b < MMDX_EEG_NBANDS; b++)
+        if (par->band_hz[b][1] > top)
+            top = par->band_hz[b][1];
+    k = floor(top / (fs / (double)nper)) + 2;
+    return k < (double)all ? (size_t)k : all;
+}
+
 enum mmdx_status mmdx__eeg_engine_init(struct mmdx_eeg_engine *eng,
                                        struct mmdx_ctx *ctx,
                                        const struct mmdx_eeg_params *par,
@@ -713,7 +732,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
     step = nper - nover;
     cap = nper + E;
     if (nper) {
-        nfreq = nper / 2 + 1;
+        nfreq = psd_bins(par, nper, fs);
         st = plan_get(eng, nper, &pidx);
         if (st)
             goto out;
@@ -819,7 +838,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                                          w.ring[c] + (seg_next - rb0), win,
                                          eng->plan[pidx].cosw,
                                          eng->plan[pidx].ncos,
-                                         w.acc + c * nfreq);
+                                         w.acc + c * nfreq, nfreq);
                 r->nseg++;
             }
             seg_next += step;
@@ -862,7 +881,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                                          * scale
                                    : NAN;
 
-                if (k > 0 && !(nper % 2 == 0 && k == nfreq - 1))
+                if (k > 0 && !(nper % 2 == 0 && k == nper / 2))
                     v *= 2;
                 r->psd[c * nfreq + k] = v;
             }

@@ -78,7 +78,10 @@ struct mmdx_eeg_result {
     size_t nch;                /* analysed channels */
     char (*label)[32];         /* their normalised labels */
     double fs_hz;
-    size_t nperseg, nfreq;
+    size_t nperseg;
+    size_t nfreq;              /* PSD bins computed, from 0 Hz: all
+                                * (nperseg/2 + 1) with write_psd, else up
+                                * to just above the highest band edge */
     double df_hz;              /* PSD bin width */
     double *psd;               /* nch x nfreq, uV^2/Hz, one-sided density */
     size_t nseg;               /* Welch segments averaged */

@@ -1515,7 +1515,8 @@ static void rfft_power__dft__matches(void **state)
  * (x - mean) * window in double, for every window, even and odd lengths
  * and a DC offset 1e4 times the signal: 1e-8 relative (double backends;
  * measured ~1e-11), 2e-5 for single precision KissFFT, on every bin
- * above 1e-9 of the peak. */
+ * above 1e-9 of the peak; and that asking for fewer bins gives those bins
+ * bit for bit and leaves the others alone. */
 static void rfft_welch_add__windows__match_direct(void **state)
 {
     static const size_t lens[] = { 512, 250, 501, 16, 10 };
@@ -1552,7 +1553,27 @@ static void rfft_welch_add__windows__match_direct(void **state)
             mmdx__window_fill((enum mmdx_window)wi, win, n);
             ncos = mmdx__window_cosines((enum mmdx_window)wi, cosw);
             assert_int_equal(mmdx__rfft_new(ctx, n, &p), MMDX_OK);
-            mmdx__rfft_welch_add(p, x, win, cosw, ncos, acc);
+            mmdx__rfft_welch_add(p, x, win, cosw, ncos, acc, n / 2 + 1);
+            {
+                /* fewer bins: every count from 0 to all */
+                double *part = mmdx__malloc((n / 2 + 1) * sizeof(double));
+                size_t nb;
+
+                assert_non_null(part);
+                for (nb = 0; nb <= n / 2 + 1; nb++) {
+                    for (k = 0; k <= n / 2; k++)
+                        part[k] = -1;
+                    for (k = 0; k < nb; k++)
+                        part[k] = 0;
+                    mmdx__rfft_welch_add(p, x, win, cosw, ncos, part, nb);
+                    for (k = 0; k <= n / 2; k++)
+                        if (k < nb ? memcmp(&part[k], &acc[k], sizeof(double))
+                                   : part[k] != -1)
+                            fail_msg("n=%zu window %d nbins %zu bin %zu", n,
+                                     wi, nb, k);
+                }
+                mmdx__free(part);
+            }
             for (k = 0; k <= n / 2; k++) {
                 double re = 0, im = 0;
 
@@ -1786,6 +1807,67 @@ static void eeg_features__families__selected_only(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that without write_psd the pass keeps only the PSD bins up to
+ * just above the highest band edge (45 Hz at 0.5 Hz bins: 0..91) and that
+ * they, and every feature, are bit for bit those of the full PSD; with a
+ * band edge above Nyquist every bin is kept. */
+static void eeg_psd__bins_up_to_bands__same_values(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    size_t n = 256 * 12, c, i, k;
+    struct mmdx_signal *s = synth(std19, 4, 256, n);
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+    struct mmdx_eeg_result rl, rf;
+    struct mmdx_featset fl, ff;
+    unsigned seed = 3;
+    int pass;
+
+    (void)state;
+    for (c = 0; c < 4; c++)
+        for (i = 0; i < n; i++)
+            s->ch[c].data[i] = (float)(20 * noise(&seed) + 100 * (double)c);
+    for (pass = 0; pass < 2; pass++) {
+        mmdx__eeg_params_default(&par);
+        par.write_psd = pass == 1;
+        mmdx__featset_init(pass ? &ff : &fl);
+        assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 256),
+                         MMDX_OK);
+        assert_int_equal(mmdx__eeg_analyse(&eng, "synth", s,
+                                           pass ? &rf : &rl),
+                         MMDX_OK);
+        assert_int_equal(mmdx__eeg_features_add(ctx, &par, pass ? &rf : &rl,
+                                                pass ? &ff : &fl),
+                         MMDX_OK);
+        mmdx__eeg_engine_fini(&eng);
+    }
+    assert_int_equal(rl.nfreq, 92);
+    assert_int_equal(rf.nfreq, 257);
+    for (c = 0; c < 4; c++)
+        assert_memory_equal(rl.psd + c * rl.nfreq, rf.psd + c * rf.nfreq,
+                            rl.nfreq * sizeof(double));
+    assert_int_equal(fl.n, ff.n);
+    for (k = 0; k < fl.n; k++) {
+        assert_string_equal(fl.v[k].name, ff.v[k].name);
+        assert_memory_equal(&fl.v[k].value, &ff.v[k].value, sizeof(double));
+    }
+    mmdx__featset_fini(&fl);
+    mmdx__featset_fini(&ff);
+    mmdx__eeg_result_fini(&rl);
+    mmdx__eeg_result_fini(&rf);
+    /* gamma up to 200 Hz at 256 Hz: every bin up to Nyquist */
+    mmdx__eeg_params_default(&par);
+    par.band_hz[4][1] = 200;
+    par.lowpass_hz = 0;
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 256), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "synth", s, &rl), MMDX_OK);
+    assert_int_equal(rl.nfreq, 257);
+    mmdx__eeg_result_fini(&rl);
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that a families list parses with blanks around the names, that
  * "all" and NULL select every family, and that an unknown or empty name
  * is E_PIPELINE naming the parameter and the name. */
@@ -1896,6 +1978,7 @@ int main(void)
         cmocka_unit_test(eeg_filters__above_nyquist__named),
         cmocka_unit_test(eeg_features__families__selected_only),
         cmocka_unit_test(eeg_families__lists__parsed_or_named),
+        cmocka_unit_test(eeg_psd__bins_up_to_bands__same_values),
         cmocka_unit_test(eeg_analyse__oom_loop__nomem),
     };
 
