@@ -330,6 +330,68 @@ static void mask_label__binary__unchanged(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a DICOM label image (a series of mask slices, stored values
+ * = labels: labels3's layout) is selected like a NIfTI one: label 2 = 9
+ * voxels, no label = refused naming mask_label and listing 1, 2, 5. */
+static void mask_label__dicom_label_image__selects_one(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *md = mmdx__path_join(dir, "mask");
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    float v[PLANE * NZ];
+    int16_t px[PLANE];
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    int k, i;
+
+    (void)state;
+    labels3(v);
+    assert_int_equal(mmdx__mkdir_p(ctx, md), MMDX_OK);
+    for (k = 0; k < NZ; k++) {
+        struct mmdx_dicom_ct w;
+        char name[32], *p;
+
+        for (i = 0; i < PLANE; i++)
+            px[i] = (int16_t)v[k * PLANE + i];
+        memset(&w, 0, sizeof(w));
+        w.pixels = px;
+        w.rows = NY;
+        w.cols = NX;
+        w.slope = 1;
+        w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+        w.slice_thickness_mm = 2;
+        w.position_mm[0] = -4;
+        w.position_mm[1] = -4;
+        w.position_mm[2] = 2.0 * k;
+        w.instance_number = k + 1;
+        w.patient_id = "SYN99998";
+        w.series_uid = "1.2.826.0.1.3680043.10.999.13";
+        w.study_uid = "1.2.826.0.1.3680043.10.999.12";
+        snprintf(name, sizeof(name), "%d.dcm", k);
+        p = mmdx__path_join(md, name);
+        assert_int_equal(mmdx__dicom_write_ct(ctx, p, &w), MMDX_OK);
+        mmdx__free(p);
+    }
+    memset(&o, 0, sizeof(o));
+    o.label = "2";
+    assert_int_equal(mmdx__mask_load(ctx, md, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_DICOM);
+    assert_int_equal(count_in(m), 9);
+    assert_true(m->vox[PLANE + 5 * NX + 5] == 1.0f);
+    mmdx__image_free(m);
+    m = NULL;
+    o.label = NULL;
+    expect_err(ctx, mmdx__mask_load(ctx, md, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "the DICOM mask holds 3 labels (1, 2, 5)");
+    mmdx__image_free(img);
+    mmdx__free(md);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- DICOM SEG ------------------------------------------------------------ */
 
 /* A SEG for the CT series: segment 1 "Liver" = the 8x8 square on slices
@@ -913,6 +975,7 @@ int main(void)
         cmocka_unit_test(mask_label__nifti_labels__selects_one),
         cmocka_unit_test(mask_label__nifti_errors__named),
         cmocka_unit_test(mask_label__binary__unchanged),
+        cmocka_unit_test(mask_label__dicom_label_image__selects_one),
         cmocka_unit_test(seg_read__two_segments__frame_map),
         cmocka_unit_test(seg_mask__by_number_and_label__placed),
         cmocka_unit_test(seg_mask__errors__named),
