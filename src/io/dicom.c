@@ -720,8 +720,10 @@ enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
             return st;
         inspect_facts(f, fn, user);
         kv_num(fn, user, "identifying_attributes", (double)f->nids);
+        if (f->img->is_segmentation || !strcmp(f->img->modality, "SEG"))
+            st = mmdx__seg_inspect(ctx, path, fn, user);
         mmdx__dicom_file_free(f);
-        return MMDX_OK;
+        return st;
     }
     st = mmdx__dir_list(ctx, "io.dicom", path,
                        MMDX_DIR_FILES_ONLY | MMDX_DIR_FULL_PATHS,

@@ -256,6 +256,9 @@ struct mmdx_dicom_seg_segment {
     long number;                /* SegmentNumber (0062,0004) */
     char *label;                /* SegmentLabel (0062,0005), mmdx__malloc'd;
                                    free text: compared, never printed */
+    char type_code[48];         /* SegmentedPropertyTypeCodeSequence:
+                                   "SCHEME:VALUE" (e.g. "SCT:10200004"),
+                                   "" when absent or not a plain code */
 };
 
 struct mmdx_dicom_seg {
@@ -289,6 +292,10 @@ enum mmdx_status mmdx__dicom_read_seg_mem(struct mmdx_ctx *ctx,
                                           size_t len,
                                           struct mmdx_dicom_seg *out);
 void mmdx__dicom_seg_fini(struct mmdx_dicom_seg *s);
+/* `mmdx inspect` lines for a Segmentation (mask_seg.c): type, segment
+ * numbers, frames and type code of each segment; never SegmentLabel. */
+enum mmdx_status mmdx__seg_inspect(struct mmdx_ctx *ctx, const char *path,
+                                   mmdx_kv_fn fn, void *user);
 
 /* A Segmentation for mmdx__dicom_write_seg (tests and fixtures). */
 struct mmdx_dicom_seg_write {
@@ -299,6 +306,8 @@ struct mmdx_dicom_seg_write {
     double orientation[6];          /* ImageOrientationPatient (all 0 =
                                        axial) */
     const char *const *labels;      /* SegmentLabel of segments 1..nseg */
+    const char *const *type_codes;  /* SNOMED CT code values of their
+                                       SegmentedPropertyType, or NULL */
     size_t nseg;
     bool fractional;                /* FRACTIONAL, 8 bits, maximum 255 */
     size_t nframes;

@@ -2371,6 +2371,24 @@ static enum mmdx_status seg_impl(struct mmdx_ctx *ctx, const char *path,
                 return FAIL(ctx, MMDX_E_FORMAT, path, field,
                             "segment number %u is defined twice", num);
         sg->number = static_cast<long>(num);
+        {
+            /* a code is printable; keep it only when it looks like one */
+            DcmItem *tc = seq_item(it, DCM_SegmentedPropertyTypeCodeSequence,
+                                   0);
+            std::string code = get_str(tc, DCM_CodingSchemeDesignator, NULL) +
+                               ":" + get_str(tc, DCM_CodeValue, NULL);
+            bool plain = code.size() > 2 && code.size() < sizeof(sg->type_code);
+
+            for (size_t k = 0; k < code.size() && plain; k++) {
+                char c = code[k];
+
+                plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                        c == '_' || c == ':';
+            }
+            if (plain && code[0] != ':' && code[code.size() - 1] != ':')
+                copy_str(sg->type_code, sizeof(sg->type_code), code.c_str());
+        }
         sg->label = mmdx__strdup(get_str(it, DCM_SegmentLabel, NULL).c_str());
         if (!sg->label)
             return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
@@ -2570,7 +2588,7 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
                     "cannot set the fractional attributes");
     for (size_t s = 0; s < w->nseg; s++) {
-        DcmItem *it = NULL;
+        DcmItem *it = NULL, *tc = NULL;
 
         if (ds->findOrCreateSequenceItem(DCM_SegmentSequence, it, -2).bad() ||
             it->putAndInsertUint16(DCM_SegmentNumber,
@@ -2579,7 +2597,15 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
                                    w->labels && w->labels[s] ? w->labels[s]
                                                              : "").bad() ||
             it->putAndInsertString(DCM_SegmentAlgorithmType,
-                                   "MANUAL").bad())
+                                   "MANUAL").bad() ||
+            (w->type_codes && w->type_codes[s] &&
+             (it->findOrCreateSequenceItem(
+                    DCM_SegmentedPropertyTypeCodeSequence, tc, -2).bad() ||
+              tc->putAndInsertString(DCM_CodeValue,
+                                     w->type_codes[s]).bad() ||
+              tc->putAndInsertString(DCM_CodingSchemeDesignator,
+                                     "SCT").bad() ||
+              tc->putAndInsertString(DCM_CodeMeaning, "").bad())))
             return FAIL(ctx, MMDX_E_INTERNAL, path,
                         "SegmentSequence (0062,0002)", "cannot build");
     }

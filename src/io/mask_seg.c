@@ -266,3 +266,32 @@ out:
     mmdx__dicom_seg_fini(&sg);
     return st;
 }
+
+enum mmdx_status mmdx__seg_inspect(struct mmdx_ctx *ctx, const char *path,
+                                   mmdx_kv_fn fn, void *user)
+{
+    struct mmdx_dicom_seg sg;
+    char list[160], key[48], val[96];
+    size_t i, f, n;
+    enum mmdx_status st;
+
+    st = mmdx__dicom_read_seg(ctx, path, &sg);
+    if (st)
+        return st;
+    fn(user, "seg.type", sg.fractional ? "FRACTIONAL" : "BINARY");
+    snprintf(val, sizeof(val), "%zu", sg.nseg);
+    fn(user, "seg.segments", val);
+    list_segments(&sg, list, sizeof(list));
+    fn(user, "seg.segment_numbers", list);
+    for (i = 0; i < sg.nseg && i < 256; i++) {
+        for (f = 0, n = 0; f < sg.nframes; f++)
+            n += sg.frame_segment[f] == sg.seg[i].number;
+        snprintf(key, sizeof(key), "seg.segment.%ld", sg.seg[i].number);
+        snprintf(val, sizeof(val), "frames %zu, type %s%s", n,
+                 sg.seg[i].type_code[0] ? sg.seg[i].type_code : "-",
+                 sg.seg[i].label[0] ? ", label set (not shown)" : "");
+        fn(user, key, val);
+    }
+    mmdx__dicom_seg_fini(&sg);
+    return MMDX_OK;
+}

@@ -4,7 +4,8 @@
  * per-frame / shared SegmentIdentificationSequence) and for
  * mmdx__seg_mask, which decodes the frames and places the chosen
  * segment's frames on a fixed axial 16 x 16 x 3 image by position (segment
- * chosen as none, "1", "2" or "Tumour" in turn). Every failure must be
+ * chosen as none, "1", "2" or "Tumour" in turn), and every 3rd input
+ * through the inspect lines (mmdx__seg_inspect). Every failure must be
  * reported on the context; allocation failures are injected on every 7th
  * input. Seeds: SEG objects written by mmdx__dicom_write_seg (as
  * tests/unit/test_masks.c writes them).
@@ -15,6 +16,13 @@
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void kv_sink(void *user, const char *key, const char *value)
+{
+    (void)user;
+    if (!key[0] || !value)
+        abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -71,6 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_check_error(ctx, st);
                 if (!st && (!m || m->nx != 16 || m->ny != 16 || m->nz != 3))
                     abort();
+                if (iter % 3 == 0) {
+                    mmdx_ctx_clear_error(ctx);
+                    st = mmdx__seg_inspect(ctx, path, kv_sink, NULL);
+                    fuzz_check_error(ctx, st);
+                }
                 unlink(path);
             }
         }

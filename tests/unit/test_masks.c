@@ -403,6 +403,7 @@ static char *seg_write(struct mmdx_ctx *ctx, const char *dir,
                        bool fractional)
 {
     static const char *const labels[2] = { "Liver", "Tumour" };
+    static const char *const codes[2] = { "10200004", "108369006" };
     uint8_t fr[4 * PLANE];
     long fs[4] = { 2, 1, 1, 1 };
     double pos[12];
@@ -431,6 +432,7 @@ static char *seg_write(struct mmdx_ctx *ctx, const char *dir,
     w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
     w.slice_thickness_mm = 2;
     w.labels = labels;
+    w.type_codes = codes;
     w.nseg = 2;
     w.fractional = fractional;
     w.nframes = 4;
@@ -477,6 +479,8 @@ static void seg_read__two_segments__frame_map(void **state)
     assert_string_equal(sg.seg[0].label, "Liver");
     assert_int_equal(sg.seg[1].number, 2);
     assert_string_equal(sg.seg[1].label, "Tumour");
+    assert_string_equal(sg.seg[0].type_code, "SCT:10200004");
+    assert_string_equal(sg.seg[1].type_code, "SCT:108369006");
     assert_int_equal(sg.nframes, 4);
     assert_int_equal(sg.frame_segment[0], 2);
     assert_int_equal(sg.frame_segment[1], 1);
@@ -969,6 +973,33 @@ static void nifti_inspect__label_image__summary(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that mmdx inspect on a SEG lists its segments by number with
+ * their frame counts and SNOMED type codes (liver 10200004: 3 frames,
+ * neoplasm 108369006: 1) and never prints a SegmentLabel. */
+static void seg_inspect__two_segments__numbers_and_codes(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp = seg_write(ctx, dir, "s.dcm", true, 0,
+                                               false);
+    struct kv k;
+
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(mmdx_inspect(ctx, sp, keep_kv, &k), MMDX_OK);
+    assert_non_null(strstr(k.text, "format\tdicom\n"));
+    assert_non_null(strstr(k.text, "seg.type\tBINARY\nseg.segments\t2\n"
+                                   "seg.segment_numbers\t1, 2\n"));
+    assert_non_null(strstr(k.text, "seg.segment.1\tframes 3, type "
+                                   "SCT:10200004, label set (not shown)\n"));
+    assert_non_null(strstr(k.text, "seg.segment.2\tframes 1, type "
+                                   "SCT:108369006, label set (not shown)\n"));
+    assert_null(strstr(k.text, "Liver"));
+    assert_null(strstr(k.text, "Tumour"));
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -985,6 +1016,7 @@ int main(void)
         cmocka_unit_test(load_image__mask_label__param_and_override),
         cmocka_unit_test(manifest__mask_label__read_and_checked),
         cmocka_unit_test(nifti_inspect__label_image__summary),
+        cmocka_unit_test(seg_inspect__two_segments__numbers_and_codes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
