@@ -2138,45 +2138,78 @@ static long level_of(const struct disc *d, double x)
     return lv;
 }
 
-/* Integer data: level and count of the ROI voxels among len, through the
- * per-value table lut (index = value - imn). */
-static void disc_lut(const float *restrict vox, const uint8_t *restrict roi,
-                     size_t len, long imn, const uint32_t *restrict lut,
-                     uint32_t *restrict hist, uint16_t *restrict q)
+/* Integer data: the level of each of len voxels (0 outside the ROI) and
+ * the count of each ROI value, through the per-value table lut (index =
+ * value - imn). The counts go to h0 and h1 in turn (their sum is the
+ * count; they may be the same table): neighbours often have the same
+ * value, and incrementing one counter back to back makes each increment
+ * wait for the previous one. Every level of the run is written, so q
+ * needs no zeroing beforehand. */
+static void disc_lut(const float *vox, const uint8_t *roi, size_t len,
+                     long imn, const uint16_t *lut, uint32_t *h0,
+                     uint32_t *h1, uint16_t *q)
 {
     size_t v = 0;
 
 #ifdef __SSE2__
-    /* value - imn four at a time (fits int32: integers of int32 range
-     * over a range < 2^20); quads outside the ROI skipped whole */
+    /* value - imn eight at a time (fits int32: integers of int32 range
+     * over a range < 2^20); eights outside the ROI are zeroed whole, and
+     * the others go without a branch per voxel */
     {
         const __m128i base = _mm_set1_epi32((int32_t)imn);
 
-        for (; v + 4 <= len; v += 4) {
-            uint32_t r4;
-            int32_t ix[4];
+        for (; v + 8 <= len; v += 8) {
+            uint64_t r8, lo = 0, hi = 0;
+            int32_t ix[8];
             int k;
 
-            memcpy(&r4, roi + v, 4);
-            if (!r4)
+            memcpy(&r8, roi + v, 8);
+            if (!r8) {
+                _mm_storeu_si128((__m128i *)(void *)(q + v),
+                                 _mm_setzero_si128());
                 continue;
+            }
             _mm_storeu_si128((__m128i *)(void *)ix,
                              _mm_sub_epi32(_mm_cvttps_epi32(
                                                _mm_loadu_ps(vox + v)),
                                            base));
-            if (!((r4 - 0x01010101u) & ~r4 & 0x80808080u)) {
-                /* no zero byte: all four inside */
-                for (k = 0; k < 4; k++) {
-                    hist[ix[k]]++;
-                    q[v + (size_t)k] = (uint16_t)lut[ix[k]];
+            _mm_storeu_si128((__m128i *)(void *)(ix + 4),
+                             _mm_sub_epi32(_mm_cvttps_epi32(
+                                               _mm_loadu_ps(vox + v + 4)),
+                                           base));
+            /* the levels go out packed four to a 64-bit store (stored
+             * level by level, compilers gather them in vector registers
+             * through the stack, which stalls) */
+            if ((r8 - 0x0101010101010101u) & ~r8 & 0x8080808080808080u) {
+                /* a voxel outside: it takes index 0, adds 0 to that
+                 * count and gets level 0 */
+                for (k = 0; k < 8; k++) {
+                    uint32_t m = 0u - (uint32_t)(roi[v + (size_t)k] != 0);
+                    uint32_t i = (uint32_t)ix[k] & m;
+
+                    h0[i] += m & 1u;
+                    if (k < 4)
+                        lo |= (uint64_t)(lut[i] & m) << (16 * k);
+                    else
+                        hi |= (uint64_t)(lut[i] & m) << (16 * (k - 4));
                 }
-                continue;
+            } else {
+                /* unrolled by hand: constant shifts */
+                h0[ix[0]]++;
+                h1[ix[1]]++;
+                h0[ix[2]]++;
+                h1[ix[3]]++;
+                lo = (uint64_t)lut[ix[0]] | (uint64_t)lut[ix[1]] << 16 |
+                     (uint64_t)lut[ix[2]] << 32 | (uint64_t)lut[ix[3]] << 48;
+                h0[ix[4]]++;
+                h1[ix[5]]++;
+                h0[ix[6]]++;
+                h1[ix[7]]++;
+                hi = (uint64_t)lut[ix[4]] | (uint64_t)lut[ix[5]] << 16 |
+                     (uint64_t)lut[ix[6]] << 32 | (uint64_t)lut[ix[7]] << 48;
             }
-            for (k = 0; k < 4; k++)
-                if (roi[v + (size_t)k]) {
-                    hist[ix[k]]++;
-                    q[v + (size_t)k] = (uint16_t)lut[ix[k]];
-                }
+            memcpy(q + v, &lo, 8);
+            memcpy(q + v + 4, &hi, 8);
         }
     }
 #endif
@@ -2184,8 +2217,10 @@ static void disc_lut(const float *restrict vox, const uint8_t *restrict roi,
         if (roi[v]) {
             size_t i = (size_t)((long)vox[v] - imn);
 
-            hist[i]++;
-            q[v] = (uint16_t)lut[i];
+            h0[i]++;
+            q[v] = lut[i];
+        } else {
+            q[v] = 0;
         }
 }
 
@@ -2199,9 +2234,13 @@ struct scan {
 };
 
 /* Add nvox voxels to *sc (start with { 0, INFINITY, -INFINITY, true }).
- * Four voxels at a time with SSE2. */
-static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
-                     struct scan *sc)
+ * Four voxels at a time with SSE2. With fast, eight voxels all inside
+ * the ROI are taken without the finiteness test: if one of them is not
+ * finite, nothing is added and the result is false (call again without
+ * fast). Both give the same *sc (min and max per lane in the same
+ * order). */
+static bool roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
+                     struct scan *sc, bool fast)
 {
     size_t v = 0, cnt = 0;
     float lo = sc->mn, hi = sc->mx;
@@ -2214,6 +2253,7 @@ static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
         const __m128 fmax = _mm_set1_ps(FLT_MAX);
         const __m128 absm = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
         __m128 vlo = pinf, vhi = ninf, bad = _mm_setzero_ps();
+        __m128 nonfin = _mm_setzero_ps();
         __m128i vcnt = zero;
         float tl[4], th[4];
         int32_t tc[4];
@@ -2224,6 +2264,32 @@ static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
             __m128i r;
             __m128 in, use, x = _mm_loadu_ps(vox + v), eq;
 
+            if (fast && v + 8 <= nvox) {
+                uint64_t r8;
+
+                memcpy(&r8, roi + v, 8);
+                if (!((r8 - 0x0101010101010101u) & ~r8 &
+                      0x8080808080808080u)) {
+                    /* all eight inside */
+                    __m128 x1 = _mm_loadu_ps(vox + v + 4);
+
+                    nonfin = _mm_or_ps(
+                        nonfin,
+                        _mm_or_ps(_mm_cmpnle_ps(_mm_and_ps(x, absm), fmax),
+                                  _mm_cmpnle_ps(_mm_and_ps(x1, absm), fmax)));
+                    vlo = _mm_min_ps(_mm_min_ps(vlo, x), x1);
+                    vhi = _mm_max_ps(_mm_max_ps(vhi, x), x1);
+                    eq = _mm_and_ps(
+                        _mm_cmpeq_ps(x, _mm_cvtepi32_ps(_mm_cvttps_epi32(x))),
+                        _mm_cmpeq_ps(x1,
+                                     _mm_cvtepi32_ps(_mm_cvttps_epi32(x1))));
+                    bad = _mm_or_ps(bad, _mm_xor_ps(eq, _mm_castsi128_ps(
+                                                            _mm_set1_epi32(-1))));
+                    cnt += 8;
+                    v += 4;
+                    continue;
+                }
+            }
             memcpy(&r4, roi + v, 4);
             r = _mm_cvtsi32_si128(r4);
             r = _mm_unpacklo_epi16(_mm_unpacklo_epi8(r, zero), zero);
@@ -2237,6 +2303,8 @@ static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
             eq = _mm_cmpeq_ps(x, _mm_cvtepi32_ps(_mm_cvttps_epi32(x)));
             bad = _mm_or_ps(bad, _mm_andnot_ps(eq, in));
         }
+        if (_mm_movemask_ps(nonfin))
+            return false;
         _mm_storeu_ps(tl, vlo);
         _mm_storeu_ps(th, vhi);
         _mm_storeu_si128((__m128i *)(void *)tc, vcnt);
@@ -2250,6 +2318,8 @@ static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
         if (_mm_movemask_ps(bad))
             ok = false;
     }
+#else
+    MMDX_UNUSED(fast);
 #endif
     for (; v < nvox; v++) {
         float x = vox[v];
@@ -2271,6 +2341,7 @@ static void roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
     sc->mn = lo;
     sc->mx = hi;
     sc->integral = ok;
+    return true;
 }
 
 /* Per row r (y + ny * z), span[2r] and span[2r + 1]: the x range from the
@@ -2367,12 +2438,14 @@ void mmdx__imgfeat_ws_free(struct mmdx_imgfeat_ws *ws)
     mmdx__free(ws);
 }
 
-/* nvox zeroed levels: from ws when there is one (kept for the next call),
- * else a new block. */
-static uint16_t *levels_get(struct mmdx_imgfeat_ws *ws, size_t nvox)
+/* Room for nvox levels, zeroed if zero: from ws when there is one (kept
+ * for the next call), else a new block. */
+static uint16_t *levels_get(struct mmdx_imgfeat_ws *ws, size_t nvox,
+                            bool zero)
 {
     if (!ws)
-        return mmdx__calloc(nvox, sizeof(uint16_t));
+        return zero ? mmdx__calloc(nvox, sizeof(uint16_t))
+                    : mmdx__malloc(nvox * sizeof(uint16_t));
     if (ws->qcap < nvox) {
         mmdx__free(ws->q);
         ws->qcap = 0;
@@ -2381,7 +2454,8 @@ static uint16_t *levels_get(struct mmdx_imgfeat_ws *ws, size_t nvox)
             return NULL;
         ws->qcap = nvox;
     }
-    memset(ws->q, 0, nvox * sizeof(uint16_t));
+    if (zero)
+        memset(ws->q, 0, nvox * sizeof(uint16_t));
     return ws->q;
 }
 
@@ -2426,9 +2500,12 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
         return mmdx__nomem(ctx);
     roi_spans(roi, img->nx, nrow, t.span);
     for (r = 0; r < nrow; r++)
-        roi_scan(img->vox + img->nx * r + t.span[2 * r],
-                 roi + img->nx * r + t.span[2 * r],
-                 t.span[2 * r + 1] - t.span[2 * r], &sc);
+        if (!roi_scan(img->vox + img->nx * r + t.span[2 * r],
+                      roi + img->nx * r + t.span[2 * r],
+                      t.span[2 * r + 1] - t.span[2 * r], &sc, true))
+            roi_scan(img->vox + img->nx * r + t.span[2 * r],
+                     roi + img->nx * r + t.span[2 * r],
+                     t.span[2 * r + 1] - t.span[2 * r], &sc, false);
     n = sc.n;
     if (!n) {
         mmdx__free(t.span);
@@ -2437,11 +2514,6 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
     }
     mn = sc.mn;
     mx = sc.mx;
-    t.q = levels_get(ws, nvox);
-    if (!t.q) {
-        e.st = MMDX_E_NOMEM;
-        goto out;
-    }
     t.nx = img->nx;
     t.ny = img->ny;
     t.nz = img->nz;
@@ -2462,36 +2534,52 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
             range <= 2 * n + 65536) {
             /* integers (CT in HU): a count per value and a level per
              * value, so each voxel costs a table look-up, not a division;
-             * the levels are those of level_of() on the same values */
-            uint32_t *lut;
-            long imn = (long)mn;
+             * the levels are those of level_of() on the same values. The
+             * levels rise with the value, so the highest is the table's
+             * last, that of mx (a ROI value). */
+            uint16_t *lut;
+            long imn = (long)mn, top = level_of(&d, mx);
 
-            hist = mmdx__calloc(range, sizeof(*hist));
-            lut = mmdx__malloc(range * sizeof(*lut));
-            if (!hist || !lut) {
+            if (top > 65535) {
+                maxlevel = top;
+            } else {
+                size_t nx = img->nx;
+
+                /* two count tables (see disc_lut), one for wide ranges */
+                size_t nh = range <= 65536 ? 2 : 1;
+
+                t.q = levels_get(ws, nvox, false);
+                hist = mmdx__calloc(nh * range, sizeof(*hist));
+                lut = mmdx__malloc(range * sizeof(*lut));
+                if (!t.q || !hist || !lut) {
+                    mmdx__free(lut);
+                    e.st = MMDX_E_NOMEM;
+                    goto out;
+                }
+                for (k = 0; k < range; k++)
+                    lut[k] = (uint16_t)level_of(&d, mn + (double)k);
+                /* each row written whole: levels in the span, zeros
+                 * around it (the block is not zeroed beforehand) */
+                for (r = 0; r < nrow; r++) {
+                    size_t off = nx * r, sb = t.span[2 * r],
+                           se = t.span[2 * r + 1];
+
+                    memset(t.q + off, 0, sb * sizeof(*t.q));
+                    disc_lut(img->vox + off + sb, roi + off + sb, se - sb,
+                             imn, lut, hist, hist + (nh - 1) * range,
+                             t.q + off + sb);
+                    memset(t.q + off + se, 0, (nx - se) * sizeof(*t.q));
+                }
+                if (nh == 2)
+                    for (k = 0; k < range; k++)
+                        hist[k] += hist[range + k];
+                maxlevel = lut[range - 1];
                 mmdx__free(lut);
-                e.st = MMDX_E_NOMEM;
-                goto out;
             }
-            for (k = 0; k < range; k++) {
-                long lv = level_of(&d, mn + (double)k);
-
-                lut[k] = lv > 65535 ? 65536 : (uint32_t)lv;
-            }
-            for (r = 0; r < nrow; r++) {
-                size_t off = img->nx * r + t.span[2 * r];
-
-                disc_lut(img->vox + off, roi + off,
-                         t.span[2 * r + 1] - t.span[2 * r], imn, lut, hist,
-                         t.q + off);
-            }
-            for (k = 0; k < range; k++)
-                if (hist[k] && (long)lut[k] > maxlevel)
-                    maxlevel = (long)lut[k];
-            mmdx__free(lut);
         } else {
+            t.q = levels_get(ws, nvox, true);
             vals = mmdx__malloc(n * sizeof(float));
-            if (!vals) {
+            if (!t.q || !vals) {
                 e.st = MMDX_E_NOMEM;
                 goto out;
             }
