@@ -32,6 +32,19 @@ enum mmdx_status mmdx__image_alloc(struct mmdx_ctx *ctx,
                                    size_t ny, size_t nz, unsigned nc,
                                    uint64_t max_voxels)
 {
+    enum mmdx_status st = mmdx__image_alloc_uninit(ctx, img, nx, ny, nz, nc,
+                                                   max_voxels);
+
+    if (!st)
+        memset(img->vox, 0, img->buf->size);
+    return st;
+}
+
+enum mmdx_status mmdx__image_alloc_uninit(struct mmdx_ctx *ctx,
+                                          struct mmdx_image *img, size_t nx,
+                                          size_t ny, size_t nz, unsigned nc,
+                                          uint64_t max_voxels)
+{
     size_t n, bytes;
     enum mmdx_status st;
 
@@ -49,7 +62,6 @@ enum mmdx_status mmdx__image_alloc(struct mmdx_ctx *ctx,
     if (st)
         return st;
     img->vox = img->buf->data;
-    memset(img->vox, 0, bytes);
     img->nx = nx;
     img->ny = ny;
     img->nz = nz;

@@ -17,6 +17,7 @@
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcistrmf.h"
+#include "dcmtk/dcmdata/dcfcache.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
 #include "dcmtk/dcmdata/dcrleerg.h"
 #include "dcmtk/dcmdata/dcrlerp.h"
@@ -1133,6 +1134,57 @@ static enum mmdx_status decode_j2k(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* 16-bit grey values (the common case: CT, MR) that the stream holds as
+ * they are (not encapsulated): read from the file a slice of the value at
+ * a time (DCMTK's getPartialValue: the whole value is not loaded into a
+ * buffer of its own first) and turned into floats while the slice is in
+ * cache. The values are those of convert(): shift, mask, sign-extend
+ * (flip the sign bit and subtract it), then the modality LUT. */
+static enum mmdx_status decode_words(struct mmdx_ctx *ctx, const char *path,
+                                     DcmElement *el, const header &h,
+                                     bool inv, struct mmdx_image *img)
+{
+    const size_t chunk = 32768;  /* words: 64 KiB, stays in L2 */
+    std::vector<uint16_t> w(chunk);
+    DcmFileCache cache;
+    size_t npix = static_cast<size_t>(h.rows) * h.cols;
+    conv cv = make_conv(h);
+    int32_t sbit = cv.sign ? static_cast<int32_t>(1u << (cv.bits - 1)) : 0;
+    double lo, hi;
+
+    stored_range(cv, &lo, &hi);
+    for (unsigned long f = 0; f < h.frames; f++) {
+        const frame_geom &g = h.fg[f];
+        /* float(stored) + float(intercept) equals the rounded double sum
+         * when both are integers below 2^24 */
+        bool exact = g.slope == 1.0 && !inv &&
+                     g.intercept == std::floor(g.intercept) &&
+                     std::fabs(g.intercept) < 8388608.0;
+        float add = exact ? static_cast<float>(g.intercept) : 0.0f;
+        double sum = (g.slope * lo + g.intercept) + (g.slope * hi + g.intercept);
+
+        for (size_t p = 0; p < npix; p += chunk) {
+            size_t n = npix - p < chunk ? npix - p : chunk;
+            float *o = img->vox + f * npix + p;
+
+            if (el->getPartialValue(w.data(),
+                                    static_cast<Uint32>(2 * (f * npix + p)),
+                                    static_cast<Uint32>(2 * n), &cache)
+                    .bad())
+                return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                            "unreadable pixel data");
+            words_to_float(w.data(), o, n, cv.shift, cv.mask, sbit, add);
+            if (!exact)
+                for (size_t k = 0; k < n; k++) {
+                    double v = g.slope * o[k] + g.intercept;
+
+                    o[k] = static_cast<float>(inv ? sum - v : v);
+                }
+        }
+    }
+    return MMDX_OK;
+}
+
 static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
                                       DcmDataset *ds, header &h,
                                       struct mmdx_image *img)
@@ -1189,6 +1241,19 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
         return FAIL(ctx, MMDX_E_UNSUPPORTED, path, "PixelData (7FE0,0010)",
                     "no integer pixel data");
     len = el->getLength();
+    if (!x.isEncapsulated() && h.bits_alloc == 16 && h.spp == 1 &&
+        photometric != "PALETTE COLOR" && h.bits_stored >= 1 &&
+        h.high_bit + 1 >= h.bits_stored && h.high_bit < 16) {
+        uint64_t need = static_cast<uint64_t>(h.rows) * h.cols * h.frames * 2;
+
+        if (len < need)
+            return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                        "holds %lu bytes, the declared %u x %u x %lu image "
+                        "needs %llu", len, h.cols, h.rows, h.frames,
+                        (unsigned long long)need);
+        return decode_words(ctx, path, el, h, photometric == "MONOCHROME1",
+                            img);
+    }
     if (el->getVR() == EVR_OW) {
         Uint16 *w = NULL;
 
@@ -1351,9 +1416,12 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
         size_t nx = img->nx, ny = img->ny, nz = img->nz;
 
         img->nx = img->ny = img->nz = 0;
-        st = mmdx__image_alloc(ctx, img, nx, ny, nz, img->nc,
-                               lim && lim->max_voxels ? lim->max_voxels
-                                                      : MMDX_DICOM_MAX_VOXELS);
+        /* not zeroed: both decoders write every value (and the image is
+         * dropped if they fail) */
+        st = mmdx__image_alloc_uninit(ctx, img, nx, ny, nz, img->nc,
+                                      lim && lim->max_voxels
+                                          ? lim->max_voxels
+                                          : MMDX_DICOM_MAX_VOXELS);
         if (st)
             return st;
         st = is_j2k(h.xfer) ? decode_j2k(ctx, path, ff.getDataset(), h, img)

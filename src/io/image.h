@@ -69,6 +69,11 @@ struct mmdx_image *mmdx__image_new(void);
 enum mmdx_status mmdx__image_alloc(struct mmdx_ctx *ctx, struct mmdx_image *img,
                       size_t nx, size_t ny, size_t nz, unsigned nc,
                       uint64_t max_voxels);
+/* The same without zeroing: the caller writes every value. */
+enum mmdx_status mmdx__image_alloc_uninit(struct mmdx_ctx *ctx,
+                                          struct mmdx_image *img, size_t nx,
+                                          size_t ny, size_t nz, unsigned nc,
+                                          uint64_t max_voxels);
 /* Free an image and its voxels (a reference); NULL is a no-op. */
 void mmdx__image_free(struct mmdx_image *img);
 /* Same, with the slot-free signature. */

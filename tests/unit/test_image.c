@@ -527,6 +527,67 @@ static void dicom_write_ct__roundtrip__same_hu(void **state)
     test_rmtree(dir);
 }
 
+/* Ensure that 16-bit uncompressed pixels, read from the file in slices
+ * (36,743 values: a full 32,768-word slice and a partial one), are the
+ * stored values through the modality LUT, exactly: float addition for an
+ * integer intercept, the double expression otherwise; the RLE copy
+ * (decoded in memory) reads the same. */
+static void dicom_read__16bit_slices__exact(void **state)
+{
+    enum { R = 203, C = 181 };
+    static int16_t px[R * C];
+    static const double slope[2] = { 1, 0.5 }, icpt[2] = { -1024, -1024.25 };
+    struct mmdx_dicom_ct w;
+    char *dir = test_tmpdir();
+    size_t i;
+    int k, ts;
+
+    (void)state;
+    for (i = 0; i < R * C; i++)
+        px[i] = (int16_t)((long)((i * 7919u) % 4096u) - 1024);
+    px[0] = -32768;
+    px[R * C - 1] = 32767;
+    memset(&w, 0, sizeof(w));
+    w.pixels = px;
+    w.rows = R;
+    w.cols = C;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+    w.slice_thickness_mm = 1;
+    w.instance_number = 1;
+    w.patient_id = "P0001";
+    for (k = 0; k < 2; k++)
+        for (ts = 0; ts < 2; ts++) {
+            struct mmdx_ctx *ctx = test_ctx();
+            struct mmdx_dicom_file *f = NULL;
+            char name[32], *path;
+
+            w.slope = slope[k];
+            w.intercept = icpt[k];
+            w.ts = ts ? MMDX_DICOM_TS_RLE : MMDX_DICOM_TS_EXPLICIT_LE;
+            snprintf(name, sizeof(name), "s%d%d.dcm", k, ts);
+            path = mmdx__path_join(dir, name);
+            assert_int_equal(mmdx__dicom_write_ct(ctx, path, &w), MMDX_OK);
+            assert_int_equal(mmdx__dicom_read_file(ctx, path, NULL, 0, &f),
+                             MMDX_OK);
+            assert_int_equal(f->img->nx, C);
+            assert_int_equal(f->img->ny, R);
+            for (i = 0; i < R * C; i++) {
+                float want = k == 0 ? (float)px[i] + (float)icpt[k]
+                                    : (float)(slope[k] * (double)px[i] +
+                                              icpt[k]);
+
+                if (f->img->vox[i] != want)
+                    fail_msg("voxel %zu: %.9g, want %.9g (slope %g, %s)", i,
+                             (double)f->img->vox[i], (double)want, slope[k],
+                             ts ? "RLE" : "explicit LE");
+            }
+            mmdx__dicom_file_free(f);
+            mmdx__free(path);
+            mmdx_ctx_free(ctx);
+        }
+    test_rmtree(dir);
+}
+
 /* ---- waveform ---------------------------------------------------------------- */
 
 /* Ensure that the rhythm group of the DICOM ECG reads as 12 leads in mV
@@ -1166,6 +1227,49 @@ static void image_features_ws__reused__same_values(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that ROI voxels that are not finite (NaN, +inf) inside runs of
+ * integer values are left out exactly as if they were outside the ROI:
+ * same features, bit for bit (the ROI scan takes runs of eight inside
+ * voxels without testing each, and redoes a row that holds one). */
+static void image_features__nonfinite_in_roi__as_outside(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = mmdx__image_new();
+    enum { NX = 40, NY = 9, NZ = 2, N = NX * NY * NZ };
+    static uint8_t roi_a[N], roi_b[N];
+    static struct fvals a, b;
+    struct mmdx_imgfeat_opts o;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(mmdx__image_alloc(ctx, img, NX, NY, NZ, 1, 0), MMDX_OK);
+    for (i = 0; i < N; i++) {
+        img->vox[i] = (float)((long)((i * 37u) % 23u) - 5);
+        roi_a[i] = roi_b[i] = i % 17 != 3;
+    }
+    img->vox[NX * 3 + 12] = NAN;
+    img->vox[NX * NY + NX * 5 + 30] = INFINITY;
+    img->vox[NX * 7 + 1] = -INFINITY;
+    roi_b[NX * 3 + 12] = roi_b[NX * NY + NX * 5 + 30] = roi_b[NX * 7 + 1] = 0;
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.bins = 8;
+    o.families = MMDX_FAM_STAT | MMDX_FAM_IH | MMDX_FAM_GLCM | MMDX_FAM_GLRLM;
+    assert_int_equal(mmdx__image_features(ctx, img, roi_a, false, &o, keep,
+                                          &a), MMDX_OK);
+    assert_int_equal(mmdx__image_features(ctx, img, roi_b, false, &o, keep,
+                                          &b), MMDX_OK);
+    assert_int_equal(a.n, b.n);
+    assert_true(a.n > 50);
+    for (i = 0; i < a.n; i++) {
+        assert_string_equal(a.name[i], b.name[i]);
+        if (!(a.v[i] == b.v[i] || (isnan(a.v[i]) && isnan(b.v[i]))))
+            fail_msg("%s: %.17g against %.17g", a.name[i], a.v[i], b.v[i]);
+    }
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that the threshold ROI keeps exactly the voxels whose value, as
  * a double, is >= the threshold (a threshold between two floats, NaN
  * outside), and counts them; 37 voxels cover the 16-wide blocks and the
@@ -1212,12 +1316,14 @@ int main(void)
         cmocka_unit_test(dicom_load__idfields__reported),
         cmocka_unit_test(dicom_load__oom__nomem),
         cmocka_unit_test(dicom_write_ct__roundtrip__same_hu),
+        cmocka_unit_test(dicom_read__16bit_slices__exact),
         cmocka_unit_test(dicom_waveform__ecg__mv),
         cmocka_unit_test(ibsi_phantom__all_features__match_reference),
         cmocka_unit_test(ibsi_phantom__dicom_and_seg__match_csv),
         cmocka_unit_test(image_features__oom__nomem),
         cmocka_unit_test(image_features__glcm_merged__match_direct_count),
         cmocka_unit_test(image_features_ws__reused__same_values),
+        cmocka_unit_test(image_features__nonfinite_in_roi__as_outside),
         cmocka_unit_test(image_roi_min__threshold__exact),
     };
 
