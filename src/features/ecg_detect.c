@@ -101,7 +101,8 @@ struct mmdx_qrs_det {
     /* one block (BLK samples) of the per-sample passes: */
     double *blk;             /* band-passed, then the MWI increments */
     float *lin;              /* band-passed as float, k samples before it */
-    float *sql;              /* squared derivative, w samples before it */
+    double *sqd;             /* squared derivative (float values), w
+                              * samples before it */
     double *mw;              /* MWI, the 2 samples before it first */
     uint64_t *bits;          /* local maxima in the block, one bit each */
     struct mmdx_biquad hp, lp1, lp2;
@@ -150,7 +151,7 @@ void mmdx__qrs_det_free(struct mmdx_qrs_det *d)
     mmdx__free(d->win);
     mmdx__free(d->blk);
     mmdx__free(d->lin);
-    mmdx__free(d->sql);
+    mmdx__free(d->sqd);
     mmdx__free(d->mw);
     mmdx__free(d->bits);
     mmdx__free(d->beats);
@@ -199,10 +200,10 @@ enum mmdx_status mmdx__qrs_det_new(struct mmdx_ctx *ctx, double fs,
                           sizeof(float));
     d->blk = mmdx__malloc(BLK * sizeof(double));
     d->lin = mmdx__calloc((size_t)d->k + BLK, sizeof(float));
-    d->sql = mmdx__calloc((size_t)d->w + BLK, sizeof(float));
+    d->sqd = mmdx__calloc((size_t)d->w + BLK, sizeof(double));
     d->mw = mmdx__calloc(BLK + 2, sizeof(double));
     d->bits = mmdx__malloc(BLK / 64 * sizeof(uint64_t));
-    if (!d->win || !d->blk || !d->lin || !d->sql || !d->mw || !d->bits) {
+    if (!d->win || !d->blk || !d->lin || !d->sqd || !d->mw || !d->bits) {
         mmdx__qrs_det_free(d);
         return mmdx__nomem(ctx);
     }
@@ -451,8 +452,23 @@ static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
 
 #if defined(__GNUC__)
         v4f ab = { -1.0f, -1.0f, -1.0f, -1.0f }, as = { 0, 0, 0, 0 };
+        v4f ab2 = ab, as2 = as;
         const v4i absm = { INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX };
 
+        /* eight at a time into two pairs of accumulators (shorter
+         * dependency chains), then four */
+        for (; i + 8 <= len; i += 8) {
+            v4f x, xk, y, yk;
+
+            memcpy(&x, v + i, sizeof(x));
+            memcpy(&xk, v + i - k, sizeof(xk));
+            memcpy(&y, v + i + 4, sizeof(y));
+            memcpy(&yk, v + i + 4 - k, sizeof(yk));
+            ab = v4_pick_max(ab, (v4f)((v4i)x & absm));
+            as = v4_pick_max(as, (v4f)((v4i)(x - xk) & absm));
+            ab2 = v4_pick_max(ab2, (v4f)((v4i)y & absm));
+            as2 = v4_pick_max(as2, (v4f)((v4i)(y - yk) & absm));
+        }
         for (; i + 4 <= len; i += 4) {
             v4f x, xk;
 
@@ -461,6 +477,8 @@ static void candidate(struct mmdx_qrs_det *d, int64_t m, double h)
             ab = v4_pick_max(ab, (v4f)((v4i)x & absm));
             as = v4_pick_max(as, (v4f)((v4i)(x - xk) & absm));
         }
+        ab = v4_pick_max(ab, ab2);
+        as = v4_pick_max(as, as2);
         for (j = 0; j < 4; j++) {
             if (ab[j] > bmax)
                 bmax = ab[j];
@@ -656,11 +674,12 @@ static void filter_block(struct mmdx_qrs_det *d, const float *x, size_t nb,
 }
 
 /* Passes 2 and 3: lin[k + i] = (float)yd[i]; s = (float)((yd[i] -
- * lin[i])^2) into sql[w + i]; the MWI increment (double)s - sql[i] added
+ * lin[i])^2), kept as a double in sqd[w + i]; the MWI increment s -
+ * sqd[i] added
  * to the running MWI (clamped at 0) into mw[i + 2]. With GNU C vectors
  * the increments four samples at a time (the same conversions and
  * operations per element), each added in turn: the running sum's
- * latency overlaps the next four increments. sql[i] for i >= w was
+ * latency overlaps the next four increments. sqd[i] for i >= w was
  * written w >= 5 samples earlier (fs >= 50 Hz), before the four values
  * that read it; lin has its own loop (k may be 1). Returns the MWI. */
 #if defined(__GNUC__)
@@ -671,7 +690,8 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
 {
     const double *yd = d->blk;
     double *mw = d->mw + 2;
-    float *lin = d->lin, *sql = d->sql;
+    float *lin = d->lin;
+    double *sqd = d->sqd;
     const size_t k = (size_t)d->k, w = (size_t)d->w;
     size_t i = 0;
 
@@ -690,17 +710,17 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
     i = 0;
 #if defined(__GNUC__)
     for (; i + 4 <= nb; i += 4) {
-        v4d y, dv, inc;
-        v4f f, o;
+        v4d y, dv, inc, sv, old;
+        v4f f;
 
         memcpy(&y, yd + i, sizeof(y));
         memcpy(&f, lin + i, sizeof(f));
         dv = y - __builtin_convertvector(f, v4d);
         f = __builtin_convertvector(dv * dv, v4f);
-        memcpy(sql + w + i, &f, sizeof(f));
-        memcpy(&o, sql + i, sizeof(o));
-        inc = __builtin_convertvector(f, v4d) -
-              __builtin_convertvector(o, v4d);
+        sv = __builtin_convertvector(f, v4d);
+        memcpy(sqd + w + i, &sv, sizeof(sv));
+        memcpy(&old, sqd + i, sizeof(old));
+        inc = sv - old;
 #define MWI_STEP(j)                                                          \
     do {                                                                     \
         mwi += inc[j];                                                       \
@@ -719,8 +739,8 @@ static double deriv_block(struct mmdx_qrs_det *d, size_t nb, double mwi)
         double dv = yd[i] - (double)lin[i];
         float sv = (float)(dv * dv);
 
-        sql[w + i] = sv;
-        mwi += (double)sv - (double)sql[i];
+        sqd[w + i] = (double)sv;
+        mwi += (double)sv - sqd[i];
         if (mwi < 0)
             mwi = 0;
         mw[i] = mwi;
@@ -856,7 +876,7 @@ static enum mmdx_status push_blocks(struct mmdx_qrs_det *d, const float *x,
         }
         /* history for the next block */
         memmove(d->lin, d->lin + nb, k * sizeof(float));
-        memmove(d->sql, d->sql + nb, w * sizeof(float));
+        memmove(d->sqd, d->sqd + nb, w * sizeof(double));
         mw[0] = mw[nb];
         mw[1] = mw[nb + 1];
         d->n = t0 + (int64_t)nb;

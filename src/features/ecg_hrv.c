@@ -53,32 +53,47 @@ struct vi {
     size_t i;
 };
 
-/* Bottom-up merge sort of a[0..n) by v (tmp: n more entries); returns
- * the array that holds the result (a or tmp). */
+/* Sort a[0..n) by v (tmp: n more entries); returns the array that holds
+ * the result (a or tmp). LSD radix sort on the bits of v, made an
+ * unsigned key whose order is that of the values (sign bit flipped for
+ * positive values, every bit for negative ones), 8 bits per pass, passes
+ * where every key has the same digit skipped: O(n), no comparisons.
+ * Equal values may come out in either order (-0 before +0), which is all
+ * sample entropy needs (its counts do not depend on how ties are
+ * ordered). */
+static uint64_t vi_key(double v)
+{
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof(u));
+    return u >> 63 ? ~u : u | (uint64_t)1 << 63;
+}
+
 static const struct vi *sort_vi(struct vi *a, struct vi *tmp, size_t n)
 {
-    size_t w, lo;
+    size_t cnt[8][256], i, pass;
 
-    for (w = 1; w < n; w *= 2) {
+    memset(cnt, 0, sizeof(cnt));
+    for (i = 0; i < n; i++) {
+        uint64_t k = vi_key(a[i].v);
+
+        for (pass = 0; pass < 8; pass++)
+            cnt[pass][(k >> (8 * pass)) & 255]++;
+    }
+    for (pass = 0; pass < 8; pass++) {
+        size_t *c = cnt[pass], sum = 0, d;
         struct vi *t;
 
-        for (lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n;
-            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
+        if (n == 0 || c[(vi_key(a[0].v) >> (8 * pass)) & 255] == n)
+            continue; /* one digit for all: the order stays */
+        for (d = 0; d < 256; d++) {
+            size_t v = c[d];
 
-            while (i < mid && j < hi) { /* branch-free: the same merge */
-                bool tj = a[j].v < a[i].v;
-
-                tmp[k++] = a[tj ? j : i];
-                j += tj;
-                i += !tj;
-            }
-            while (i < mid)
-                tmp[k++] = a[i++];
-            while (j < hi)
-                tmp[k++] = a[j++];
+            c[d] = sum;
+            sum += v;
         }
+        for (i = 0; i < n; i++)
+            tmp[c[(vi_key(a[i].v) >> (8 * pass)) & 255]++] = a[i];
         t = a;
         a = tmp;
         tmp = t;
