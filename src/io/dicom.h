@@ -263,10 +263,14 @@ struct mmdx_dicom_seg_segment {
 
 struct mmdx_dicom_seg {
     bool fractional;            /* SegmentationType FRACTIONAL */
+    bool labelmap;              /* SegmentationType LABELMAP (Label Map
+                                   Segmentation): a frame holds every
+                                   segment, pixel value = SegmentNumber */
     double max_fractional;      /* MaximumFractionalValue (FRACTIONAL) */
     struct mmdx_dicom_seg_segment *seg;   /* SegmentSequence, file order */
     size_t nseg;
-    long *frame_segment;        /* ReferencedSegmentNumber of each frame */
+    long *frame_segment;        /* ReferencedSegmentNumber of each frame
+                                   (0 in a LABELMAP: all segments) */
     size_t nframes;             /* NumberOfFrames */
 };
 
@@ -278,7 +282,10 @@ struct mmdx_dicom_seg {
  * ReferencedSegmentNumber of its Per-frame Functional Groups'
  * SegmentIdentificationSequence (the Shared Functional Groups' when the
  * per-frame one lacks it; with a single segment and neither, that
- * segment). Every frame must reference a segment of SegmentSequence.
+ * segment). Every frame must reference a segment of SegmentSequence,
+ * except in a LABELMAP segmentation (DICOM 2024 Label Map Segmentation
+ * Storage), whose frames hold every segment as pixel values
+ * (frame_segment 0).
  * @param out filled on success [transfer]: mmdx__dicom_seg_fini; zeroed
  *        on failure.
  * @return MMDX_OK; E_UNSUPPORTED (not a Segmentation), E_FORMAT naming
@@ -310,10 +317,13 @@ struct mmdx_dicom_seg_write {
                                        SegmentedPropertyType, or NULL */
     size_t nseg;
     bool fractional;                /* FRACTIONAL, 8 bits, maximum 255 */
+    bool labelmap;                  /* LABELMAP (Label Map Segmentation
+                                       Storage), 8 bits, values = segment
+                                       numbers, no segment identification */
     size_t nframes;
     const uint8_t *frames;          /* nframes * rows * cols values: 0/1
                                        (BINARY, packed to 1 bit) or
-                                       0..255 (FRACTIONAL) */
+                                       0..255 (FRACTIONAL, LABELMAP) */
     const long *frame_segment;      /* ReferencedSegmentNumber per frame */
     const double *frame_pos_mm;     /* 3 per frame (PlanePositionSequence),
                                        NULL = none written */

@@ -2360,9 +2360,15 @@ mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx, const char *path,
  * matching frames to an image is C code (mask_seg.c). Segment labels are
  * compared, never put in a message. */
 
+/* Label Map Segmentation Storage (DICOM 2024, Supplement 243); DCMTK
+ * 3.6.7 predates it. */
+#define MMDX_UID_LABELMAP_SEG "1.2.840.10008.5.1.4.1.1.66.7"
+
 static bool looks_seg(DcmDataset *ds)
 {
-    return get_str(ds, DCM_SOPClassUID, NULL) == UID_SegmentationStorage ||
+    std::string sop = get_str(ds, DCM_SOPClassUID, NULL);
+
+    return sop == UID_SegmentationStorage || sop == MMDX_UID_LABELMAP_SEG ||
            get_str(ds, DCM_Modality, NULL) == "SEG";
 }
 
@@ -2405,10 +2411,12 @@ static enum mmdx_status seg_impl(struct mmdx_ctx *ctx, const char *path,
                         "MaximumFractionalValue (0062,000E)",
                         "missing or zero in a FRACTIONAL segmentation");
         out->max_fractional = mx;
+    } else if (type == "LABELMAP") {
+        out->labelmap = true;
     } else if (type != "BINARY") {
         return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
                     "SegmentationType (0062,0001)",
-                    "expected BINARY or FRACTIONAL, got \"%.16s\"",
+                    "expected BINARY, FRACTIONAL or LABELMAP, got \"%.16s\"",
                     type.c_str());
     }
     DcmSequenceOfItems *segs = NULL;
@@ -2510,6 +2518,10 @@ static enum mmdx_status seg_impl(struct mmdx_ctx *ctx, const char *path,
                   : 0;
         if (got < 0)
             return FAIL(ctx, MMDX_E_FORMAT, path, field, "unreadable");
+        if (out->labelmap) {
+            out->frame_segment[f] = 0;   /* every segment, by value */
+            continue;
+        }
         if (!got && !shared)
             return FAIL(ctx, MMDX_E_FORMAT, path, field,
                         "missing: frame %zu names no segment (and %zu "
@@ -2621,7 +2633,8 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         DcmTagKey key;
         std::string v;
     } attrs[] = {
-        { DCM_SOPClassUID, UID_SegmentationStorage },
+        { DCM_SOPClassUID, w->labelmap ? MMDX_UID_LABELMAP_SEG
+                                       : UID_SegmentationStorage },
         { DCM_SOPInstanceUID, sop },
         { DCM_StudyInstanceUID, study },
         { DCM_SeriesInstanceUID, series },
@@ -2643,7 +2656,9 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         { DCM_ContentLabel, "MMDX" },
         { DCM_PhotometricInterpretation, "MONOCHROME2" },
         { DCM_LossyImageCompression, "00" },
-        { DCM_SegmentationType, w->fractional ? "FRACTIONAL" : "BINARY" },
+        { DCM_SegmentationType, w->labelmap     ? "LABELMAP"
+                                : w->fractional ? "FRACTIONAL"
+                                                : "BINARY" },
         { DCM_NumberOfFrames, std::to_string(w->nframes) },
     };
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
@@ -2697,7 +2712,7 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
             return FAIL(ctx, MMDX_E_INTERNAL, path,
                         "SharedFunctionalGroupsSequence (5200,9229)",
                         "cannot build");
-        if (w->shared_segment) {
+        if (w->shared_segment && !w->labelmap) {
             DcmItem *si = NULL;
 
             if (sh->findOrCreateSequenceItem(
@@ -2719,7 +2734,7 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
             return FAIL(ctx, MMDX_E_INTERNAL, path,
                         "PerFrameFunctionalGroupsSequence (5200,9230)",
                         "cannot build");
-        if (!w->shared_segment &&
+        if (!w->shared_segment && !w->labelmap &&
             (pf->findOrCreateSequenceItem(DCM_SegmentIdentificationSequence,
                                           si, -2).bad() ||
              si->putAndInsertUint16(
@@ -2742,7 +2757,8 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
                             "cannot build");
         }
     }
-    unsigned bits = w->fractional ? 8 : 1;
+    bool bytes = w->fractional || w->labelmap;
+    unsigned bits = bytes ? 8 : 1;
     if (ds->putAndInsertUint16(DCM_SamplesPerPixel, 1).bad() ||
         ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(w->rows)).bad() ||
         ds->putAndInsertUint16(DCM_Columns,
@@ -2761,11 +2777,11 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
          * object is bit (i mod 8) of byte i / 8, padded to an even
          * length (PS3.5 8.1.1, PS3.3 C.8.20.2) */
         size_t n = npix * w->nframes;
-        size_t len = w->fractional ? n : (n + 7) / 8;
+        size_t len = bytes ? n : (n + 7) / 8;
         std::vector<Uint8> px(len + (len & 1), 0);
 
         for (size_t i = 0; i < n; i++) {
-            if (w->fractional)
+            if (bytes)
                 px[i] = w->frames[i];
             else if (w->frames[i])
                 px[i >> 3] = static_cast<Uint8>(px[i >> 3] | (1u << (i & 7)));
@@ -2785,7 +2801,7 @@ mmdx__dicom_write_seg(struct mmdx_ctx *ctx, const char *path,
 {
     if (!w || !w->patient_id || !w->patient_id[0] || !w->rows || !w->cols ||
         w->rows > 65535 || w->cols > 65535 || !w->nseg || w->nseg > 65535 ||
-        !w->nframes || !w->frames || (!w->frame_segment) ||
+        !w->nframes || !w->frames || (!w->frame_segment && !w->labelmap) ||
         !(w->pixel_spacing_mm[0] > 0) || !(w->pixel_spacing_mm[1] > 0))
         return FAIL(ctx, MMDX_E_INVAL, path, NULL,
                     "invalid segmentation description (pseudonym, size, "

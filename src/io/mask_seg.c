@@ -7,6 +7,9 @@
  * out empty frames, so frames are put on the image by their position
  * (PlanePositionSequence) rather than by their order. One segment is
  * used: the one mask_label names (number or label), or the only one.
+ * A LABELMAP segmentation (Label Map Segmentation Storage, DICOM 2024)
+ * stores every segment in each frame as pixel value = SegmentNumber; its
+ * frames are placed the same way and the chosen number selects voxels.
  */
 #include "core/common.h"
 #include "io/mask.h"
@@ -98,8 +101,9 @@ static bool near(double a, double b, double tol)
 
 /*
  * The image slice each frame of the segment goes to, into slice[] (nframes
- * entries, SIZE_MAX for frames of other segments). By geometry when both
- * sides have it, else in order.
+ * entries, SIZE_MAX for frames of other segments; a label map's frames
+ * all have segment 0). By geometry when both sides have it, else in
+ * order.
  */
 static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
                                      const struct mmdx_image *img,
@@ -120,10 +124,11 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
         !mmdx__image_frame(img, B, o, 0) || !mmdx__inverse3(B, Bi)) {
         if (nmine != img->nz)
             return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "dim",
-                              "segment %ld has %zu frames for the image's "
+                              "%s%.0ld has %zu frames for the image's "
                               "%zu slices (and the SEG or the image has no "
-                              "geometry to place them by)", segno, nmine,
-                              img->nz);
+                              "geometry to place them by)",
+                              segno ? "segment " : "the label map", segno,
+                              nmine, img->nz);
         for (f = 0; f < sg->nframes; f++)
             if (sg->frame_segment[f] == segno)
                 slice[f] = k++;
@@ -167,9 +172,9 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
                               "the image", f + 1, t[0], t[1]);
         if (!near(t[2], kk, TOL) || kk < 0 || kk >= (double)img->nz)
             return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "frame %zu of the SEG (segment "
-                              "%ld) lies on no slice of the image (at "
-                              "slice %.3g of 0..%zu)", f + 1, segno, t[2],
+                              "geometry", "frame %zu of the SEG lies on no "
+                              "slice of the image (at slice %.3g of "
+                              "0..%zu)", f + 1, t[2],
                               img->nz - 1);
         slice[f] = (size_t)kk;
     }
@@ -205,6 +210,12 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
     st = mmdx__dicom_load(ctx, path, &lim, idfn, user, &src);
     if (st)
         goto out;
+    if (sg.labelmap && src->nc != 1) {
+        st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, path, 0,
+                        "PhotometricInterpretation (0028,0004)",
+                        "a PALETTE COLOR label map (MONOCHROME2 only)");
+        goto out;
+    }
     if (src->nz != sg.nframes || src->nc != 1) {
         st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
                         "NumberOfFrames (0028,0008)",
@@ -223,8 +234,8 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
         st = mmdx__nomem(ctx);
         goto out;
     }
-    st = place_frames(ctx, path, img, src, &sg, sg.seg[pick].number, slice,
-                      geom);
+    st = place_frames(ctx, path, img, src, &sg,
+                      sg.labelmap ? 0 : sg.seg[pick].number, slice, geom);
     if (st)
         goto out;
     m = mmdx__image_new();
@@ -244,6 +255,12 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
             continue;
         d = m->vox + slice[f] * plane;
         /* frames of one segment on one slice: their union */
+        if (sg.labelmap) {
+            for (i = 0; i < plane; i++)
+                if (s[i] == (float)sg.seg[pick].number)
+                    d[i] = 1.0f;
+            continue;
+        }
         for (i = 0; i < plane; i++)
             if ((double)s[i] * scale > 0.5)
                 d[i] = 1.0f;
@@ -278,14 +295,17 @@ enum mmdx_status mmdx__seg_inspect(struct mmdx_ctx *ctx, const char *path,
     st = mmdx__dicom_read_seg(ctx, path, &sg);
     if (st)
         return st;
-    fn(user, "seg.type", sg.fractional ? "FRACTIONAL" : "BINARY");
+    fn(user, "seg.type", sg.labelmap     ? "LABELMAP"
+                         : sg.fractional ? "FRACTIONAL"
+                                         : "BINARY");
     snprintf(val, sizeof(val), "%zu", sg.nseg);
     fn(user, "seg.segments", val);
     list_segments(&sg, list, sizeof(list));
     fn(user, "seg.segment_numbers", list);
     for (i = 0; i < sg.nseg && i < 256; i++) {
         for (f = 0, n = 0; f < sg.nframes; f++)
-            n += sg.frame_segment[f] == sg.seg[i].number;
+            n += sg.frame_segment[f] == sg.seg[i].number ||
+                 sg.frame_segment[f] == 0;
         snprintf(key, sizeof(key), "seg.segment.%ld", sg.seg[i].number);
         snprintf(val, sizeof(val), "frames %zu, type %s%s", n,
                  sg.seg[i].type_code[0] ? sg.seg[i].type_code : "-",

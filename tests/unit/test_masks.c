@@ -394,6 +394,19 @@ static void mask_label__dicom_label_image__selects_one(void **state)
 
 /* ---- DICOM SEG ------------------------------------------------------------ */
 
+struct kv {
+    char text[4096];
+};
+
+static void keep_kv(void *user, const char *key, const char *value)
+{
+    struct kv *k = user;
+    size_t n = strlen(k->text);
+
+    snprintf(k->text + n, sizeof(k->text) - n, "%s\t%s\n", key, value);
+}
+
+
 /* A SEG for the CT series: segment 1 "Liver" = the 8x8 square on slices
  * 0, 1, 2 (3 frames), segment 2 "Tumour" = the 3x3 square on slice 1
  * only (its empty frames left out, as SEG writers do), written with the
@@ -669,6 +682,77 @@ static void seg_mask__fractional_and_shared__read(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a LABELMAP segmentation (Label Map Segmentation Storage:
+ * one frame per slice, pixel value = SegmentNumber, no segment
+ * identification) is read: segment 2 = the 9 tumour voxels, "Liver" =
+ * the 183 of label 1, no label with 2 segments refused, and inspect says
+ * LABELMAP with every frame counted for every segment. */
+static void seg_mask__labelmap__by_value(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *sp = mmdx__path_join(dir, "lm.dcm");
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const char *const lab[2] = { "Liver", "Tumour" };
+    struct mmdx_dicom_seg_write w;
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    float v[PLANE * NZ];
+    uint8_t fr[PLANE * NZ];
+    double pos[3 * NZ];
+    struct kv k;
+    int i;
+
+    (void)state;
+    labels3(v);
+    for (i = 0; i < PLANE * NZ; i++)
+        fr[i] = (uint8_t)(v[i] == 5 ? 0 : v[i]);
+    for (i = 0; i < NZ; i++) {
+        pos[3 * i] = pos[3 * i + 1] = -4;
+        pos[3 * i + 2] = 2.0 * i;
+    }
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = NY;
+    w.cols = NX;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+    w.slice_thickness_mm = 2;
+    w.labels = lab;
+    w.nseg = 2;
+    w.labelmap = true;
+    w.nframes = NZ;
+    w.frames = fr;
+    w.frame_pos_mm = pos;
+    assert_int_equal(mmdx__dicom_write_seg(ctx, sp, &w), MMDX_OK);
+    memset(&o, 0, sizeof(o));
+    o.label = "2";
+    assert_int_equal(mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_SEG);
+    assert_int_equal(count_in(m), 9);
+    assert_int_equal(count_slice(m, 1), 9);
+    mmdx__image_free(m);
+    o.label = "liver";
+    assert_int_equal(mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 183);
+    mmdx__image_free(m);
+    m = NULL;
+    o.label = NULL;
+    expect_err(ctx, mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_INVAL, "mask_label",
+               "holds 2 segments (numbers 1, 2)");
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(mmdx_inspect(ctx, sp, keep_kv, &k), MMDX_OK);
+    assert_non_null(strstr(k.text, "seg.type\tLABELMAP\n"));
+    assert_non_null(strstr(k.text, "seg.segment.2\tframes 3, type -, "
+                                   "label set (not shown)\n"));
+    mmdx__image_free(img);
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that BINARY frames whose bit count is not a multiple of 8 (5 x 3
  * = 15 bits: frames start mid-byte, PS3.5 8.1.1) are unpacked from the
  * right bits: a diagonal on every frame of a 5 x 3 x 3 grid, placed by
@@ -914,18 +998,6 @@ static void manifest__mask_label__read_and_checked(void **state)
 
 /* ---- NIfTI-1 detection and inspection ------------------------------------ */
 
-struct kv {
-    char text[4096];
-};
-
-static void keep_kv(void *user, const char *key, const char *value)
-{
-    struct kv *k = user;
-    size_t n = strlen(k->text);
-
-    snprintf(k->text + n, sizeof(k->text) - n, "%s\t%s\n", key, value);
-}
-
 /* Ensure that a NIfTI-1 label image is detected by content (plain, and
  * gzip-compressed under a name without .gz) with no input modality, and
  * that mmdx inspect prints its grid, type, spacing, xform codes and the
@@ -1012,6 +1084,7 @@ int main(void)
         cmocka_unit_test(seg_mask__errors__named),
         cmocka_unit_test(seg_mask__fractional_and_shared__read),
         cmocka_unit_test(seg_mask__unaligned_bits__unpacked),
+        cmocka_unit_test(seg_mask__labelmap__by_value),
         cmocka_unit_test(mask_label__oom__nomem),
         cmocka_unit_test(load_image__mask_label__param_and_override),
         cmocka_unit_test(manifest__mask_label__read_and_checked),
