@@ -761,3 +761,101 @@ void mmdx__biquad_run(struct mmdx_biquad *sec, size_t nsec, double *x,
         q->z2 = z2;
     }
 }
+
+#if defined(__GNUC__)
+/* Two channels' section in the lanes of vectors, as loaded by
+ * biquad_lanes_load. */
+struct biquad_lanes {
+    v2d b0, b1, b2, a1, a2, z1, z2;
+};
+
+static void biquad_lanes_load(struct biquad_lanes *l,
+                              const struct mmdx_biquad *p,
+                              const struct mmdx_biquad *q)
+{
+    l->b0 = (v2d){ p->b0, q->b0 };
+    l->b1 = (v2d){ p->b1, q->b1 };
+    l->b2 = (v2d){ p->b2, q->b2 };
+    l->a1 = (v2d){ p->a1, q->a1 };
+    l->a2 = (v2d){ p->a2, q->a2 };
+    l->z1 = (v2d){ p->z1, q->z1 };
+    l->z2 = (v2d){ p->z2, q->z2 };
+}
+
+static void biquad_lanes_store(const struct biquad_lanes *l,
+                               struct mmdx_biquad *p, struct mmdx_biquad *q)
+{
+    p->z1 = l->z1[0];
+    q->z1 = l->z1[1];
+    p->z2 = l->z2[0];
+    q->z2 = l->z2[1];
+}
+
+/* One sample of two channels through their section (the operations of
+ * mmdx__biquad_run, lane by lane). */
+static inline v2d biquad_lanes_step(struct biquad_lanes *l, v2d in)
+{
+    v2d y = l->b0 * in + l->z1;
+
+    l->z1 = l->b1 * in - l->a1 * y + l->z2;
+    l->z2 = l->b2 * in - l->a2 * y;
+    return y;
+}
+#endif
+
+/*
+ * A biquad's recursion is a chain of dependent multiply-adds: one channel
+ * at a time leaves the CPU waiting on each result. Here 8 channels go
+ * through a section together -- two per vector, four independent chains;
+ * a last group of fewer repeats its last channel in the lanes left over
+ * (the same input and state give the same output, written twice). Each
+ * channel's arithmetic is that of mmdx__biquad_run: the same values.
+ */
+void mmdx__biquad_run_multi(struct mmdx_biquad *sec, size_t nsec,
+                            double *const *x, size_t nch, size_t n)
+{
+#if defined(__GNUC__)
+    size_t c, s, i, j;
+
+    for (c = 0; c < nch; c += 8) {
+        size_t ch[8];
+        double *p[8];
+
+        for (j = 0; j < 8; j++) {
+            ch[j] = c + j < nch ? c + j : nch - 1;
+            p[j] = x[ch[j]];
+        }
+        for (s = 0; s < nsec; s++) {
+            struct biquad_lanes l[4];
+
+            for (j = 0; j < 4; j++)
+                biquad_lanes_load(&l[j], &sec[ch[2 * j] * nsec + s],
+                                  &sec[ch[2 * j + 1] * nsec + s]);
+            for (i = 0; i < n; i++) {
+                /* all inputs are read before any output is written */
+                v2d y0 = biquad_lanes_step(&l[0], (v2d){ p[0][i], p[1][i] });
+                v2d y1 = biquad_lanes_step(&l[1], (v2d){ p[2][i], p[3][i] });
+                v2d y2 = biquad_lanes_step(&l[2], (v2d){ p[4][i], p[5][i] });
+                v2d y3 = biquad_lanes_step(&l[3], (v2d){ p[6][i], p[7][i] });
+
+                p[0][i] = y0[0];
+                p[1][i] = y0[1];
+                p[2][i] = y1[0];
+                p[3][i] = y1[1];
+                p[4][i] = y2[0];
+                p[5][i] = y2[1];
+                p[6][i] = y3[0];
+                p[7][i] = y3[1];
+            }
+            for (j = 0; j < 4; j++)
+                biquad_lanes_store(&l[j], &sec[ch[2 * j] * nsec + s],
+                                   &sec[ch[2 * j + 1] * nsec + s]);
+        }
+    }
+#else
+    size_t c;
+
+    for (c = 0; c < nch; c++)
+        mmdx__biquad_run(sec + c * nsec, nsec, x[c], n);
+#endif
+}

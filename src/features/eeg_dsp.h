@@ -75,5 +75,10 @@ void mmdx__notch_section(struct mmdx_biquad *sec, double f_hz, double q,
 /* Filter x in place through the sections (state carried across calls). */
 void mmdx__biquad_run(struct mmdx_biquad *sec, size_t nsec, double *x,
                       size_t n);
+/* The same for nch channels x[c][0..n-1], channel c through its sections
+ * sec[c * nsec .. c * nsec + nsec) (several channels at a time: the
+ * values of mmdx__biquad_run on each). */
+void mmdx__biquad_run_multi(struct mmdx_biquad *sec, size_t nsec,
+                            double *const *x, size_t nch, size_t n);
 
 #endif

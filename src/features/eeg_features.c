@@ -349,6 +349,8 @@ struct pass {
     double **raw;                /* nread x E */
     double **ring;               /* nsel x cap */
     double *x0;                  /* nsel: first sample (filter offset) */
+    double *mean;                /* E: channel mean per sample (average
+                                  * reference) */
     struct mmdx_biquad *sec;     /* nsel x nsec */
     size_t nsec;
     struct moments *mx, *md1, *md2; /* nsel each */
@@ -376,6 +378,7 @@ static void pass_free(struct pass *w, size_t nread)
     mmdx__free(w->md2);
     mmdx__free(w->acc);
     mmdx__free(w->cur);
+    mmdx__free(w->mean);
 }
 
 /* Labels of polygraphic channels recorded beside the EEG. */
@@ -517,8 +520,9 @@ static enum mmdx_status pass_alloc(struct mmdx_eeg_engine *eng,
     w->md1 = mmdx__calloc(w->nsel, sizeof(struct moments));
     w->md2 = mmdx__calloc(w->nsel, sizeof(struct moments));
     w->cur = mmdx__calloc(w->nread, sizeof(double *));
+    w->mean = mmdx__malloc(E * sizeof(double));
     if (!w->raw || !w->ring || !w->x0 || !w->mx || !w->md1 || !w->md2 ||
-        !w->cur)
+        !w->cur || !w->mean)
         return mmdx__nomem(eng->ctx);
     /* selected channels are read straight into their Welch buffer when
      * there is one; the rest (ears, or no PSD) into an epoch buffer */
@@ -580,6 +584,39 @@ static enum mmdx_status filters_make(struct mmdx_eeg_engine *eng,
     for (c = 0; c < w->nsel; c++)
         memcpy(w->sec + c * n, one, n * sizeof(struct mmdx_biquad));
     return MMDX_OK;
+}
+
+/* Smallest and largest of x[0..n-1], n >= 1 (a NaN is skipped unless it
+ * is x[0], as with one running pair). Four running pairs: independent
+ * comparisons instead of one chain. */
+static void ptp_range(const double *x, size_t n, double *lo, double *hi)
+{
+    double l[4], h[4];
+    size_t k, j;
+
+    for (j = 0; j < 4; j++)
+        l[j] = h[j] = x[0];
+    for (k = 1; k + 4 <= n; k += 4)
+        for (j = 0; j < 4; j++) {
+            if (x[k + j] < l[j])
+                l[j] = x[k + j];
+            if (x[k + j] > h[j])
+                h[j] = x[k + j];
+        }
+    for (; k < n; k++) {
+        if (x[k] < l[0])
+            l[0] = x[k];
+        if (x[k] > h[0])
+            h[0] = x[k];
+    }
+    for (j = 1; j < 4; j++) {
+        if (l[j] < l[0])
+            l[0] = l[j];
+        if (h[j] > h[0])
+            h[0] = h[j];
+    }
+    *lo = l[0];
+    *hi = h[0];
 }
 
 /*
@@ -759,15 +796,20 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
         }
         /* re-reference */
         if (par->reference == MMDX_EEG_REF_AVERAGE && w.nsel > 1) {
-            for (k = 0; k < len; k++) {
-                double m = 0;
+            /* channel by channel over contiguous samples; each sample's
+             * sum is still taken over the channels in order */
+            double *m = w.mean;
 
-                for (c = 0; c < w.nsel; c++)
-                    m += w.cur[c][k];
-                m /= (double)w.nsel;
-                for (c = 0; c < w.nsel; c++)
-                    w.cur[c][k] -= m;
-            }
+            for (k = 0; k < len; k++)
+                m[k] = 0.0 + w.cur[0][k]; /* as a sum from 0: -0 -> +0 */
+            for (c = 1; c < w.nsel; c++)
+                for (k = 0; k < len; k++)
+                    m[k] += w.cur[c][k];
+            for (k = 0; k < len; k++)
+                m[k] /= (double)w.nsel;
+            for (c = 0; c < w.nsel; c++)
+                for (k = 0; k < len; k++)
+                    w.cur[c][k] -= m[k];
         } else if (par->reference == MMDX_EEG_REF_LINKED_EARS) {
             const double *a = w.cur[w.ear[0]], *b = w.cur[w.ear[1]];
 
@@ -788,24 +830,20 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                     w.x0[c] = x[0];
                 for (k = 0; k < len; k++)
                     x[k] -= w.x0[c];
-                mmdx__biquad_run(w.sec + c * w.nsec, w.nsec, x, len);
-                if (dc)
-                    for (k = 0; k < len; k++)
-                        x[k] += w.x0[c];
             }
+            mmdx__biquad_run_multi(w.sec, w.nsec, w.cur, w.nsel, len);
+            if (dc)
+                for (c = 0; c < w.nsel; c++)
+                    for (k = 0; k < len; k++)
+                        w.cur[c][k] += w.x0[c];
         }
         /* artifact rules */
         r->nepoch++;
         if (par->reject) {
             for (c = 0; c < w.nsel; c++) {
-                double lo = w.cur[c][0], hi = w.cur[c][0];
+                double lo, hi;
 
-                for (k = 1; k < len; k++) {
-                    if (w.cur[c][k] < lo)
-                        lo = w.cur[c][k];
-                    if (w.cur[c][k] > hi)
-                        hi = w.cur[c][k];
-                }
+                ptp_range(w.cur[c], len, &lo, &hi);
                 if (!(hi - lo <= par->reject_ptp_uv))
                     amp = true;
                 else if (hi - lo < par->flat_ptp_uv)

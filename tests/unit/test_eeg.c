@@ -1456,6 +1456,66 @@ static void eeg_filters__corner_and_notch__response(void **state)
     mmdx__free(x);
 }
 
+/* Ensure that running many channels through their sections together
+ * gives each channel bit for bit what mmdx__biquad_run gives it, with the
+ * filter state carried over a second call, for 1 to 19 channels (groups
+ * of 8, pairs and single channels) with different coefficients. */
+static void eeg_biquad_multi__channels__same_as_one(void **state)
+{
+    size_t nch, c, i, s, n = 300, nsec = 5;
+
+    (void)state;
+    for (nch = 1; nch <= 19; nch++) {
+        struct mmdx_biquad *a = mmdx__malloc(nch * nsec * sizeof(*a));
+        struct mmdx_biquad *b = mmdx__malloc(nch * nsec * sizeof(*b));
+        double **xa = mmdx__calloc(nch, sizeof(double *));
+        double **xb = mmdx__calloc(nch, sizeof(double *));
+        unsigned seed = 9;
+        int call;
+
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(xa);
+        assert_non_null(xb);
+        for (c = 0; c < nch; c++) {
+            size_t k = mmdx__butter_sections(a + c * nsec, 4, true,
+                                             0.5 + 0.1 * (double)c, 256);
+
+            k += mmdx__butter_sections(a + c * nsec + k, 4, false,
+                                       40.0 - (double)c, 256);
+            mmdx__notch_section(a + c * nsec + k, 50, 30, 256);
+            xa[c] = mmdx__malloc(n * sizeof(double));
+            xb[c] = mmdx__malloc(n * sizeof(double));
+            assert_non_null(xa[c]);
+            assert_non_null(xb[c]);
+        }
+        memcpy(b, a, nch * nsec * sizeof(*a));
+        for (call = 0; call < 2; call++) {
+            for (c = 0; c < nch; c++)
+                for (i = 0; i < n; i++)
+                    xa[c][i] = xb[c][i] =
+                        100 * noise(&seed) + 20 * (double)c;
+            for (c = 0; c < nch; c++)
+                mmdx__biquad_run(a + c * nsec, nsec, xa[c], n);
+            mmdx__biquad_run_multi(b, nsec, xb, nch, n);
+            for (c = 0; c < nch; c++)
+                assert_memory_equal(xa[c], xb[c], n * sizeof(double));
+            for (s = 0; s < nch * nsec; s++) {
+                assert_memory_equal(&a[s].z1, &b[s].z1, sizeof(double));
+                assert_memory_equal(&a[s].z2, &b[s].z2, sizeof(double));
+            }
+        }
+        for (c = 0; c < nch; c++) {
+            mmdx__free(xa[c]);
+            mmdx__free(xb[c]);
+        }
+        mmdx__free(xa);
+        mmdx__free(xb);
+        mmdx__free(a);
+        mmdx__free(b);
+    }
+}
+
 /* Ensure that the FFT backend's power spectrum matches a direct DFT in
  * double to 1e-5 relative on every bin down to 1e-12 of the peak (even
  * and odd lengths; a 1/f^2 walk plus a strong tone), the single precision
@@ -1971,6 +2031,7 @@ int main(void)
         cmocka_unit_test(eeg_features__artifacts__rejected_and_counted),
         cmocka_unit_test(eeg_reference__average_and_ears__common_removed),
         cmocka_unit_test(eeg_filters__corner_and_notch__response),
+        cmocka_unit_test(eeg_biquad_multi__channels__same_as_one),
         cmocka_unit_test(rfft_power__dft__matches),
         cmocka_unit_test(rfft_welch_add__windows__match_direct),
         cmocka_unit_test(eeg_hjorth__epochs__match_two_pass),
