@@ -644,16 +644,20 @@ static void hrv__tied_rr__sampen_and_af_as_defined(void **state)
  * pushed (the per-sample work runs in blocks of 256 with state carried
  * between blocks and calls): MIT-BIH 105's first 60 s (noisy: search-back
  * and held beats) at 360 Hz, and synthetic records at 50 Hz (the lowest
- * rate: 1-sample derivative lag, 5-sample MWI) and 1000 Hz, pushed 1, 3,
- * 255, 257 and 1000 samples at a time give the beats of one push of
- * everything (same sample, amplitude and search-back flag). */
+ * rate: 1-sample derivative lag, 5-sample MWI) and 1000 Hz, pushed 1, 2,
+ * 3, 255, 257 and 1000 samples at a time give the beats of one push of
+ * everything (same sample, amplitude and search-back flag), and with a
+ * second cascade riding along (0.5 Hz high-pass, identity, 40 Hz
+ * low-pass, as the feature path's) the same filtered values, exactly.
+ * Blocks of 1 to 3 samples reach the edges of the AVX cascade's
+ * pipeline. */
 static void qrs_det__push_sizes__same_beats(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
     char *hea = test_shared("ecg/mitdb/105.hea");
     struct mmdx_signal *s = NULL;
     const char *want[] = { "II" };
-    static const size_t step[] = { 1, 3, 255, 257, 1000 };
+    static const size_t step[] = { 1, 2, 3, 255, 257, 1000 };
     static const double rates[] = { 360, 50, 1000 };
     size_t ri, si;
 
@@ -664,7 +668,13 @@ static void qrs_det__push_sizes__same_beats(void **state)
         size_t n = (size_t)(60 * fs), i, nref, nb;
         float *x = mmdx__malloc(n * sizeof(float));
         struct mmdx_qrs_beat *ref = NULL;
+        double *yref = mmdx__malloc(n * sizeof(double));
+        double *y = mmdx__malloc(n * sizeof(double));
+        struct mmdx_biquad aux0[3];
 
+        mmdx__biquad_highpass(&aux0[0], 0.5, fs);
+        mmdx__biquad_identity(&aux0[1]);
+        mmdx__biquad_lowpass(&aux0[2], fs > 100 ? 40.0 : 0.4 * fs, fs);
         if (ri == 0)
             memcpy(x, s->ch[0].data, n * sizeof(float));
         else
@@ -673,17 +683,37 @@ static void qrs_det__push_sizes__same_beats(void **state)
         assert_int_equal(mmdx__qrs_detect(ctx, x, n, fs, &ref, &nref),
                          MMDX_OK);
         assert_true(nref > 60);
-        for (si = 0; si < 5; si++) {
+        {
+            struct mmdx_qrs_det *d = NULL;
+            struct mmdx_biquad aux[3];
+
+            memcpy(aux, aux0, sizeof(aux));
+            assert_int_equal(mmdx__qrs_det_new(ctx, fs, &d), MMDX_OK);
+            assert_int_equal(mmdx__qrs_det_push_aux(d, x, n, aux, yref),
+                             MMDX_OK);
+            mmdx__qrs_det_free(d);
+        }
+        for (si = 0; si < 12; si++) {
             struct mmdx_qrs_det *d = NULL;
             const struct mmdx_qrs_beat *b;
+            struct mmdx_biquad aux[3];
+            size_t st = step[si % 6];
 
+            memcpy(aux, aux0, sizeof(aux));
             assert_int_equal(mmdx__qrs_det_new(ctx, fs, &d), MMDX_OK);
-            for (i = 0; i < n; i += step[si])
-                assert_int_equal(mmdx__qrs_det_push(d, x + i,
-                                                    n - i < step[si]
-                                                        ? n - i
-                                                        : step[si]),
-                                 MMDX_OK);
+            for (i = 0; i < n; i += st) {
+                size_t m = n - i < st ? n - i : st;
+
+                if (si < 6)
+                    assert_int_equal(mmdx__qrs_det_push(d, x + i, m),
+                                     MMDX_OK);
+                else
+                    assert_int_equal(mmdx__qrs_det_push_aux(d, x + i, m, aux,
+                                                            y + i),
+                                     MMDX_OK);
+            }
+            if (si >= 6)
+                assert_memory_equal(y, yref, n * sizeof(double));
             assert_int_equal(mmdx__qrs_det_finish(d), MMDX_OK);
             b = mmdx__qrs_det_beats(d, &nb);
             assert_int_equal(nb, nref);
@@ -696,6 +726,8 @@ static void qrs_det__push_sizes__same_beats(void **state)
         }
         mmdx__free(ref);
         mmdx__free(x);
+        mmdx__free(y);
+        mmdx__free(yref);
     }
     mmdx__signal_free(s);
     mmdx__free(hea);
