@@ -407,6 +407,22 @@ static void keep_kv(void *user, const char *key, const char *value)
 }
 
 
+/* With MMDX_SEG_SEEDS=DIR set, keep a copy of a SEG written here as a
+ * seed for tests/fuzz/fuzz_seg (see its header). */
+static void seed_copy(const char *path, const char *tag, int n)
+{
+    const char *dir = getenv("MMDX_SEG_SEEDS");
+    const char *base = strrchr(path, '/');
+    char cmd[1400];
+
+    if (!dir)
+        return;
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s/%s%d-%s'", path, dir, tag, n,
+             base ? base + 1 : path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot copy %s\n", path);
+}
+
 /* A SEG for the CT series: segment 1 "Liver" = the 8x8 square on slices
  * 0, 1, 2 (3 frames), segment 2 "Tumour" = the 3x3 square on slice 1
  * only (its empty frames left out, as SEG writers do), written with the
@@ -453,16 +469,7 @@ static char *seg_write(struct mmdx_ctx *ctx, const char *dir,
     w.frame_segment = fs;
     w.frame_pos_mm = with_pos ? pos : NULL;
     assert_int_equal(mmdx__dicom_write_seg(ctx, path, &w), MMDX_OK);
-    if (getenv("MMDX_SEG_SEEDS")) {
-        /* fuzz seeds for tests/fuzz/fuzz_seg (see its header) */
-        char cmd[1400];
-
-        snprintf(cmd, sizeof(cmd), "cp '%s' '%s/%s%d%d%s'", path,
-                 getenv("MMDX_SEG_SEEDS"), with_pos ? "pos" : "nopos",
-                 zshift != 0, fractional, name);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot copy %s\n", path);
-    }
+    seed_copy(path, with_pos ? "pos" : "nopos", zshift != 0 || fractional);
     return path;
 }
 
@@ -724,6 +731,7 @@ static void seg_mask__labelmap__by_value(void **state)
     w.frames = fr;
     w.frame_pos_mm = pos;
     assert_int_equal(mmdx__dicom_write_seg(ctx, sp, &w), MMDX_OK);
+    seed_copy(sp, "labelmap", 0);
     memset(&o, 0, sizeof(o));
     o.label = "2";
     assert_int_equal(mmdx__mask_load(ctx, sp, img, &o, NULL, NULL, &m, &kind,
