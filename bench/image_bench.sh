@@ -19,7 +19,7 @@ PY=/usr/bin/python3
 
 gcc -std=c11 -O2 -I"$S/.." -I"$S/../include" -I"$S/../src" -I"$B" \
     -o "$T/image_bench" "$S/image_bench.c" "$B/.libs/libmmdx_int.a" \
-    $(pkg-config --libs libxml-2.0 openblas libcrypto libopenjp2 kissfft-float) \
+    $(pkg-config --libs libxml-2.0 openblas libcrypto libopenjp2 kissfft-float zlib) \
     -ldcmimage -ldcmimgle -ldcmjpeg -ldcmjpls -ldcmdata -loflog -lofstd \
     -lstdc++ -lm -lpthread
 

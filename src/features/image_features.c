@@ -2273,18 +2273,22 @@ static bool roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
                     /* all eight inside */
                     __m128 x1 = _mm_loadu_ps(vox + v + 4);
 
-                    nonfin = _mm_or_ps(
-                        nonfin,
-                        _mm_or_ps(_mm_cmpnle_ps(_mm_and_ps(x, absm), fmax),
-                                  _mm_cmpnle_ps(_mm_and_ps(x1, absm), fmax)));
-                    vlo = _mm_min_ps(_mm_min_ps(vlo, x), x1);
-                    vhi = _mm_max_ps(_mm_max_ps(vhi, x), x1);
                     eq = _mm_and_ps(
                         _mm_cmpeq_ps(x, _mm_cvtepi32_ps(_mm_cvttps_epi32(x))),
                         _mm_cmpeq_ps(x1,
                                      _mm_cvtepi32_ps(_mm_cvttps_epi32(x1))));
-                    bad = _mm_or_ps(bad, _mm_xor_ps(eq, _mm_castsi128_ps(
-                                                            _mm_set1_epi32(-1))));
+                    if (_mm_movemask_ps(eq) != 0xF) {
+                        /* not all integers (which are finite) */
+                        nonfin = _mm_or_ps(
+                            nonfin,
+                            _mm_or_ps(
+                                _mm_cmpnle_ps(_mm_and_ps(x, absm), fmax),
+                                _mm_cmpnle_ps(_mm_and_ps(x1, absm), fmax)));
+                        bad = _mm_or_ps(bad, _mm_xor_ps(eq, _mm_castsi128_ps(
+                                                                _mm_set1_epi32(-1))));
+                    }
+                    vlo = _mm_min_ps(_mm_min_ps(vlo, x), x1);
+                    vhi = _mm_max_ps(_mm_max_ps(vhi, x), x1);
                     cnt += 8;
                     v += 4;
                     continue;
