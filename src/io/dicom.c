@@ -8,6 +8,8 @@
 #include "io/dicom.h"
 #include "io/signal.h"
 
+#include <sys/mman.h>
+
 
 /* ---- images ------------------------------------------------------------------ */
 
@@ -191,6 +193,26 @@ struct loader {
     size_t nnames;       /* files in the folder: the first room guess */
 };
 
+/* A series block is written once from start to end right after it is
+ * allocated: ask for huge pages (where the kernel gives them on request),
+ * so that it faults in 2 MiB at a time instead of 4 KiB (a 100-slice CT
+ * series is 100 MiB: 25,600 faults). Only a hint; nothing changes if it
+ * is refused. */
+static void want_huge_pages(void *p, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + bytes) & ~(huge - 1);
+
+    if (bytes >= 4 * huge && e > b)
+        (void)madvise((void *)b, (size_t)(e - b), MADV_HUGEPAGE);
+#else
+    MMDX_UNUSED(p);
+    MMDX_UNUSED(bytes);
+#endif
+}
+
 /* Move the voxels of decoded file number i into L->stage. A file whose
  * slices differ in size stays as it is (assemble() rejects the series). */
 static enum mmdx_status stage_file(struct loader *L, size_t i,
@@ -225,6 +247,7 @@ static enum mmdx_status stage_file(struct loader *L, size_t i,
             st = mmdx__buf_new(L->ctx, bytes, &L->stage);
             if (st)
                 return st;
+            want_huge_pages(L->stage->data, bytes);
             L->per = per;
         } else {
             void *d = mmdx__realloc(L->stage->data, bytes);
@@ -233,6 +256,7 @@ static enum mmdx_status stage_file(struct loader *L, size_t i,
                 return mmdx__nomem(L->ctx);
             L->stage->data = d;
             L->stage->size = bytes;
+            want_huge_pages(d, bytes);
         }
         L->cap = cap;
     }
