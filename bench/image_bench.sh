@@ -57,6 +57,7 @@ run() { # name path reps
     echo "$1 numpy: $p"
     echo "$c" "$p" | awk -v n="$1" '{ if ($14 != "NA") printf "%s total speed-up %.1fx (mmdx %.2f ms, numpy %.2f ms); mmdx features/decode %.0f%%\n", n, $14/$6, $6, $14, 100*$4/$2; else printf "%s mmdx features/decode %.0f%% (numpy baseline cannot decode)\n", n, 100*$4/$2 }'
 }
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 run "512x512 CT slice (uncompressed)" "$SLICE" 21
 run "512x512 CT slice (JPEG-LS)" "$T/slice_jls.dcm" 21
 run "512x512 CT slice (JPEG 2000)" "$J2K" 21
