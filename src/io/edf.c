@@ -652,7 +652,7 @@ static inline long sample_at(const unsigned char *p, bool bdf)
  * model, which takes neither a loop of unknown count nor one needing an
  * alias check) turns each block into SIMD conversions, 2.3x faster than
  * the plain loop here; the values are the same (one multiply and one add
- * per sample, no contraction). Clang vectorizes the plain loop itself.
+ * per sample, no contraction). Clang vectorizes either form.
  */
 static void edf16_decode(const unsigned char *restrict p, size_t k,
                          double gain, double off, double *restrict o)
@@ -660,7 +660,6 @@ static void edf16_decode(const unsigned char *restrict p, size_t k,
     size_t j = 0;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#if !defined(__clang__)
     for (; j + 8 <= k; j += 8)
         for (size_t u = 0; u < 8; u++) {
             int16_t v;
@@ -668,7 +667,6 @@ static void edf16_decode(const unsigned char *restrict p, size_t k,
             memcpy(&v, p + 2 * (j + u), sizeof(v));
             o[j + u] = (double)v * gain + off;
         }
-#endif
     for (; j < k; j++) {
         int16_t v;
 
