@@ -12,7 +12,9 @@ static void print_feature(void *user, const char *name, double value)
 
 static void print_err(void *user, const char *line)
 {
-    MMDX_UNUSED(user);
+    int *nerr = user;
+
+    (*nerr)++;
     fprintf(stderr, "mmdx features: %s\n", line);
 }
 
@@ -23,7 +25,7 @@ static int features_main(int argc, char **argv)
     struct mmdx_ctx *ctx;
     const char *pipeline = NULL;
     char *defpipe = NULL;
-    int i, nfiles = 0, rc = EXIT_ALL_OK;
+    int i, nfiles = 0, nerr = 0, rc = EXIT_ALL_OK;
     enum mmdx_status st;
 
     memset(&pf, 0, sizeof(pf));
@@ -105,9 +107,14 @@ static int features_main(int argc, char **argv)
         rc = EXIT_FATAL;
         goto out;
     }
-    st = mmdx_features_files(ctx, pipe, &pf, print_feature, print_err, NULL);
-    if (st)
+    st = mmdx_features_files(ctx, pipe, &pf, print_feature, print_err, &nerr);
+    if (st && !nerr) {
+        /* nothing ran: a stage refused the pipeline's parameters */
+        cli_error("features", ctx);
+        rc = EXIT_FATAL;
+    } else if (st) {
         rc = EXIT_SOME_FAILED;
+    }
 out:
     mmdx_pipeline_free(pipe);
     mmdx__free(defpipe);
@@ -123,7 +130,8 @@ const struct cli_cmd cli_cmd_features = {
     "on one patient's inputs - at most one per modality, each detected by\n"
     "content - and prints one 'name<TAB>value' line per feature, sorted by\n"
     "name, NA where a value cannot be computed. A modality that fails is\n"
-    "reported on stderr and the others still print (exit status 3).\n"
+    "reported on stderr and the others still print (exit status 3); a\n"
+    "stage that refuses the pipeline's parameters stops it (status 1).\n"
     "Identifying fields (check.deid) are named on stderr; the features\n"
     "still print.\n"
     "  --mask MASK       region of interest for the image: DICOM SEG or mask\n"
