@@ -2154,6 +2154,37 @@ static long level_of(const struct disc *d, double x)
     return lv;
 }
 
+/*
+ * lut[k] = level_of(d, mn + k) for a < k < b, given la and lb, the levels
+ * of a and b. With FBN, level_of() never falls as its argument rises
+ * (each of its steps, subtraction, multiplication and division by
+ * positive numbers, truncation and the clamps, keeps the order), so
+ * between two values of the same level every value has that level: the
+ * range is halved until the ends agree, and only about
+ * levels x log2(range) values are computed (of thousands of HU values,
+ * each a division).
+ */
+static void lut_fill(const struct disc *d, double mn, uint16_t *lut,
+                     size_t a, size_t b, long la, long lb)
+{
+    while (b - a > 1) {
+        size_t m, k;
+        long lm;
+
+        if (la == lb) {
+            for (k = a + 1; k < b; k++)
+                lut[k] = (uint16_t)la;
+            return;
+        }
+        m = a + (b - a) / 2;
+        lm = level_of(d, mn + (double)m);
+        lut[m] = (uint16_t)lm;
+        lut_fill(d, mn, lut, a, m, la, lm);
+        a = m;
+        la = lm;
+    }
+}
+
 /* Integer data: the level of each of len voxels (0 outside the ROI) and
  * the count of each ROI value, through the per-value table lut (index =
  * value - imn). The counts go to h0 and h1 in turn (their sum is the
@@ -2732,8 +2763,16 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
                     e.st = MMDX_E_NOMEM;
                     goto out;
                 }
-                for (k = 0; k < range; k++)
-                    lut[k] = (uint16_t)level_of(&d, mn + (double)k);
+                if (d.fbn && range > 2) {
+                    long l0 = level_of(&d, mn);
+
+                    lut[0] = (uint16_t)l0;
+                    lut[range - 1] = (uint16_t)top;
+                    lut_fill(&d, mn, lut, 0, range - 1, l0, top);
+                } else {
+                    for (k = 0; k < range; k++)
+                        lut[k] = (uint16_t)level_of(&d, mn + (double)k);
+                }
                 /* each row written whole: levels in the span, zeros
                  * around it (the block is not zeroed beforehand) */
                 for (r = 0; r < nrow; r++) {
