@@ -1270,6 +1270,72 @@ static void image_features__nonfinite_in_roi__as_outside(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that integer data over a wide range (4,001 HU-like values) get
+ * the grey level of IBSI's fixed bin number formula for every voxel
+ * (the level table is filled by halving, not value by value): the mean
+ * level equals the mean of the levels computed here voxel by voxel
+ * (reference: IBSI 1 reference manual, 2.7, FBN; tolerance 1e-12
+ * relative, the sums run in different orders; one voxel off would move
+ * it by about 1e-5). */
+static void image_features__fbn_wide_integers__ibsi_levels(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_image *img = mmdx__image_new();
+    enum { NX = 61, NY = 47, NZ = 4, N = NX * NY * NZ };
+    static uint8_t roi[N];
+    static struct fvals fv;
+    static const long bins[4] = { 32, 7, 1000, 3 };
+    struct mmdx_imgfeat_opts o;
+    uint32_t h = 12345;
+    double mn = INFINITY, mx = -INFINITY;
+    size_t i;
+    int b;
+
+    (void)state;
+    assert_int_equal(mmdx__image_alloc(ctx, img, NX, NY, NZ, 1, 0), MMDX_OK);
+    for (i = 0; i < N; i++) {
+        h = h * 1103515245u + 12345u;
+        /* most values in soft tissue, some spread over the whole range */
+        img->vox[i] = (float)((h >> 8) % 5 ? (long)((h >> 12) % 301) - 100
+                                           : (long)((h >> 12) % 4001) - 1000);
+        roi[i] = (h >> 4) % 11 != 0;
+    }
+    img->vox[5] = -1000;
+    img->vox[N - 3] = 3000;
+    roi[5] = roi[N - 3] = 1;
+    for (i = 0; i < N; i++)
+        if (roi[i]) {
+            mn = fmin(mn, img->vox[i]);
+            mx = fmax(mx, img->vox[i]);
+        }
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.agg = MMDX_AGG_3D_MERGED;
+    o.families = MMDX_FAM_IH;
+    for (b = 0; b < 4; b++) {
+        double sum = 0, cnt = 0, ref;
+
+        for (i = 0; i < N; i++)
+            if (roi[i]) {
+                double l = floor(((double)img->vox[i] - mn) *
+                                 (double)bins[b] / (mx - mn)) + 1;
+
+                sum += l > (double)bins[b] ? (double)bins[b] : l;
+                cnt++;
+            }
+        ref = sum / cnt;
+        o.bins = bins[b];
+        fv.n = 0;
+        assert_int_equal(mmdx__image_features(ctx, img, roi, false, &o, keep,
+                                              &fv), MMDX_OK);
+        if (!(fabs(fval(&fv, "image.ih.mean") - ref) <= 1e-12 * ref))
+            fail_msg("bins %ld: mean level %.17g, expected %.17g", bins[b],
+                     fval(&fv, "image.ih.mean"), ref);
+    }
+    mmdx__image_free(img);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that the threshold ROI keeps exactly the voxels whose value, as
  * a double, is >= the threshold (a threshold between two floats, NaN
  * outside), and counts them; 37 voxels cover the 16-wide blocks and the
@@ -1324,6 +1390,7 @@ int main(void)
         cmocka_unit_test(image_features__glcm_merged__match_direct_count),
         cmocka_unit_test(image_features_ws__reused__same_values),
         cmocka_unit_test(image_features__nonfinite_in_roi__as_outside),
+        cmocka_unit_test(image_features__fbn_wide_integers__ibsi_levels),
         cmocka_unit_test(image_roi_min__threshold__exact),
     };
 
