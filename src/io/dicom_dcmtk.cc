@@ -493,27 +493,33 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
             }
             continue;
         }
-        for (size_t t = 0; t < sizeof(id_tags) / sizeof(id_tags[0]); t++) {
+        /* the tag is looked up first: the strings below are constructed
+         * only for an identifying element, not once per table entry */
+        size_t t;
+
+        for (t = 0; t < sizeof(id_tags) / sizeof(id_tags[0]); t++)
+            if (id_tags[t].g == g && id_tags[t].e == e && !ids.seen[t])
+                break;
+        if (t == sizeof(id_tags) / sizeof(id_tags[0]))
+            continue;
+        {
             OFString v;
             std::string s;
             char field[64];
 
-            if (id_tags[t].g != g || id_tags[t].e != e || ids.seen[t])
-                continue;
             if (el->ident() == EVR_SQ || el->getOFStringArray(v).bad())
-                break;
+                continue;
             s = trim(v);
             if (s.empty())
-                break;
+                continue;
             if (g == 0x0028 && e == 0x0301 && s != "YES")
-                break;
+                continue;
             if (g == 0x0010 && e == 0x1010 && !age_at_least_90(s))
-                break;
+                continue;
             ids.seen[t] = true;
             if (!ids.add(tag_name(key, field, sizeof(field)), id_tags[t].kind,
                          s))
                 return false;
-            break;
         }
     }
     return true;
