@@ -1658,17 +1658,13 @@ mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path, const void *data,
     return st;
 }
 
-extern "C" enum mmdx_status
-mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
-                      const struct mmdx_dicom_limits *limits, unsigned flags,
-                      struct mmdx_dicom_file **out)
+/* A path given to a reader: it must be a regular file of at most maxb
+ * bytes (checked before DCMTK opens it). */
+static enum mmdx_status check_input_file(struct mmdx_ctx *ctx,
+                                         const char *path, uint64_t maxb)
 {
     struct stat sb;
-    uint64_t maxb = limits && limits->max_file_bytes
-                        ? limits->max_file_bytes
-                        : MMDX_DICOM_MAX_FILE_BYTES;
 
-    *out = NULL;
     if (stat(path, &sb) != 0)
         return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
                     NULL, "cannot read: %s", strerror(errno));
@@ -1679,6 +1675,23 @@ mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
                     "file of %lld bytes exceeds the limit of %llu",
                     static_cast<long long>(sb.st_size),
                     static_cast<unsigned long long>(maxb));
+    return MMDX_OK;
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
+                      const struct mmdx_dicom_limits *limits, unsigned flags,
+                      struct mmdx_dicom_file **out)
+{
+    uint64_t maxb = limits && limits->max_file_bytes
+                        ? limits->max_file_bytes
+                        : MMDX_DICOM_MAX_FILE_BYTES;
+    enum mmdx_status st;
+
+    *out = NULL;
+    st = check_input_file(ctx, path, maxb);
+    if (st)
+        return st;
     return read_guarded(ctx, path, path, limits, flags, out);
 }
 
@@ -2321,19 +2334,12 @@ mmdx__dicom_read_rtstruct(struct mmdx_ctx *ctx, const char *path,
                           const char *roi_name,
                           struct mmdx_dicom_rtstruct *out)
 {
-    struct stat sb;
+    enum mmdx_status st;
 
     memset(out, 0, sizeof(*out));
-    if (stat(path, &sb) != 0)
-        return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
-                    NULL, "cannot read: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return FAIL(ctx, MMDX_E_IO, path, NULL, "not a regular file");
-    if (static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
-        return FAIL(ctx, MMDX_E_LIMIT, path, NULL,
-                    "file of %lld bytes exceeds the limit of %llu",
-                    static_cast<long long>(sb.st_size),
-                    static_cast<unsigned long long>(MMDX_DICOM_MAX_FILE_BYTES));
+    st = check_input_file(ctx, path, MMDX_DICOM_MAX_FILE_BYTES);
+    if (st)
+        return st;
     return rt_guarded(ctx, path, path, roi_name, out);
 }
 
@@ -2726,19 +2732,12 @@ extern "C" enum mmdx_status
 mmdx__dicom_read_seg(struct mmdx_ctx *ctx, const char *path,
                      struct mmdx_dicom_seg *out)
 {
-    struct stat sb;
+    enum mmdx_status st;
 
     memset(out, 0, sizeof(*out));
-    if (stat(path, &sb) != 0)
-        return FAIL(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO, path,
-                    NULL, "cannot read: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return FAIL(ctx, MMDX_E_IO, path, NULL, "not a regular file");
-    if (static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
-        return FAIL(ctx, MMDX_E_LIMIT, path, NULL,
-                    "file of %lld bytes exceeds the limit of %llu",
-                    static_cast<long long>(sb.st_size),
-                    static_cast<unsigned long long>(MMDX_DICOM_MAX_FILE_BYTES));
+    st = check_input_file(ctx, path, MMDX_DICOM_MAX_FILE_BYTES);
+    if (st)
+        return st;
     return seg_guarded(ctx, path, path, out);
 }
 
