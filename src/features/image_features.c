@@ -2280,6 +2280,31 @@ struct scan {
     bool integral;
 };
 
+/* The voxels v..nvox-1 one at a time (the end of every roi_scan
+ * variant): ROI voxels with a finite value counted into *cnt and the
+ * range [*lo, *hi]; *ok cleared by any value that is not an integer. */
+static inline void roi_scan_tail(const float *vox, const uint8_t *roi,
+                                 size_t v, size_t nvox, size_t *cnt,
+                                 float *lo, float *hi, bool *ok)
+{
+    for (; v < nvox; v++) {
+        float x = vox[v];
+
+        if (!roi[v])
+            continue;
+        if (isfinite(x)) {
+            (*cnt)++;
+            if (x < *lo)
+                *lo = x;
+            if (x > *hi)
+                *hi = x;
+        }
+        if (!(x >= -2147483648.0f && x < 2147483648.0f) ||
+            x != (float)(int32_t)x)
+            *ok = false;
+    }
+}
+
 /* Add nvox voxels to *sc (start with { 0, INFINITY, -INFINITY, true }).
  * Four voxels at a time with SSE2. With fast, eight voxels all inside
  * the ROI are taken without the finiteness test: if one of them is not
@@ -2372,22 +2397,7 @@ static bool roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
 #else
     MMDX_UNUSED(fast);
 #endif
-    for (; v < nvox; v++) {
-        float x = vox[v];
-
-        if (!roi[v])
-            continue;
-        if (isfinite(x)) {
-            cnt++;
-            if (x < lo)
-                lo = x;
-            if (x > hi)
-                hi = x;
-        }
-        if (!(x >= -2147483648.0f && x < 2147483648.0f) ||
-            x != (float)(int32_t)x)
-            ok = false;
-    }
+    roi_scan_tail(vox, roi, v, nvox, &cnt, &lo, &hi, &ok);
     sc->n += cnt;
     sc->mn = lo;
     sc->mx = hi;
@@ -2458,22 +2468,7 @@ roi_scan_avx2(const float *vox, const uint8_t *roi, size_t nvox,
     }
     if (_mm256_movemask_ps(bad))
         ok = false;
-    for (; v < nvox; v++) {
-        float x = vox[v];
-
-        if (!roi[v])
-            continue;
-        if (isfinite(x)) {
-            cnt++;
-            if (x < lo)
-                lo = x;
-            if (x > hi)
-                hi = x;
-        }
-        if (!(x >= -2147483648.0f && x < 2147483648.0f) ||
-            x != (float)(int32_t)x)
-            ok = false;
-    }
+    roi_scan_tail(vox, roi, v, nvox, &cnt, &lo, &hi, &ok);
     if (lo == 0 || hi == 0)
         return false;
     sc->n += cnt;
