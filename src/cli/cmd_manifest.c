@@ -46,9 +46,13 @@ const struct cli_cmd cli_cmd_manifest = {
     "DIR holds one sub-folder per patient, named by its pseudonym. Each\n"
     "file's modality is detected by content: DICOM (a folder of several\n"
     "DICOM files is one series), WFDB (.hea), EDF/BDF (ECG or EEG by signal\n"
-    "labels), aECG, FHIR, C-CDA and mmdx record XML. Writes DIR/manifest.tsv\n"
-    "(or FILE) with columns patient_id image ecg eeg record label split;\n"
-    "labels and splits are left empty for you to fill. A patient with two\n"
-    "files of one modality gets that cell left empty and exit status 3.\n",
+    "labels), aECG, FHIR, C-CDA and mmdx record XML. A DICOM SEG, DICOM\n"
+    "RTSTRUCT or NIfTI-1 file (in the patient folder or its series\n"
+    "sub-folder) is the patient's mask, never part of the image series.\n"
+    "Writes DIR/manifest.tsv (or FILE) with columns patient_id image ecg\n"
+    "eeg record mask mask_label label split; mask_label, label and split\n"
+    "are left empty for you to fill. A patient with two files of one\n"
+    "modality or several mask candidates gets that cell left empty (a\n"
+    "warning names the folder) and exit status 3.\n",
     manifest_main
 };

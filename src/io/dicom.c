@@ -646,7 +646,14 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
 
         if (!looks_dicom(names[i]))
             continue;
-        st = mmdx__dicom_read_file(ctx, names[i], limits, 0, &f);
+        st = mmdx__dicom_read_file(ctx, names[i], limits,
+                                   MMDX_DICOM_SKIP_MASKS, &f);
+        if (!st && f->kind != MMDX_DICOM_KIND_OTHER) {
+            /* a SEG or RTSTRUCT beside the series is its mask, not a
+             * slice (the manifest scan puts it in the mask column) */
+            mmdx__dicom_file_free(f);
+            continue;
+        }
         if (st == MMDX_E_UNSUPPORTED && !f) {
             /* a non-image object (report, DICOMDIR) beside the series */
             const struct mmdx_error *e = mmdx_ctx_last_error(ctx);

@@ -47,6 +47,19 @@ struct mmdx_dicom_idfield {
 /* ---- one file ---------------------------------------------------------------- */
 /* Flags for mmdx__dicom_read_file(). */
 #define MMDX_DICOM_HEADER_ONLY 1u   /* do not decode pixels (img->vox NULL) */
+#define MMDX_DICOM_SKIP_MASKS 2u    /* a SEG or RTSTRUCT: return at once with
+                                       kind set and nothing else read (the
+                                       series loader skips them) */
+
+/* What a DICOM object is, as far as telling masks from images goes. */
+enum mmdx_dicom_kind {
+    MMDX_DICOM_KIND_OTHER = 0,      /* an image, a waveform, ... */
+    MMDX_DICOM_KIND_SEG = 1,        /* Segmentation Storage (...66.4), Label
+                                       Map Segmentation (...66.7), or
+                                       Modality SEG */
+    MMDX_DICOM_KIND_RTSTRUCT = 2    /* RT Structure Set Storage (...481.3) or
+                                       Modality RTSTRUCT */
+};
 
 struct mmdx_dicom_file {
     struct mmdx_image *img;   /* the file's frames as slices */
@@ -55,6 +68,7 @@ struct mmdx_dicom_file {
     unsigned frames;          /* NumberOfFrames (1 when absent) */
     unsigned samples_per_pixel;
     bool has_pixels;          /* PixelData present */
+    enum mmdx_dicom_kind kind;
     struct mmdx_dicom_idfield *ids;
     size_t nids;
 };
@@ -94,7 +108,8 @@ typedef enum mmdx_status (*mmdx__dicom_id_fn)(void *user, const char *file,
 
 /**
  * Load an image: one DICOM file, or a folder holding one series (non-DICOM
- * files ignored; slices sorted by ImagePositionPatient along the slice
+ * files, objects without pixel data and masks - SEG, RTSTRUCT - ignored;
+ * slices sorted by ImagePositionPatient along the slice
  * normal, InstanceNumber as fallback). Duplicate positions, mixed series
  * and slices of different sizes are errors naming the files.
  * @param idfn called for every identifying attribute (may be NULL).
@@ -222,6 +237,11 @@ void mmdx__dicom_rtstruct_fini(struct mmdx_dicom_rtstruct *rt);
 /* True when path is a DICOM file whose SOPClassUID is RT Structure Set
  * Storage or whose Modality is RTSTRUCT (errors are not reported). */
 bool mmdx__dicom_is_rtstruct(const char *path);
+/* The kind of the DICOM file at path from its SOPClassUID and Modality
+ * (parsed by DCMTK up to Modality only, so cheap on big files);
+ * MMDX_DICOM_KIND_OTHER when it is not readable (errors are not
+ * reported). For telling masks from images when scanning folders. */
+enum mmdx_dicom_kind mmdx__dicom_kind(const char *path);
 
 /* One ROI for mmdx__dicom_write_rtstruct. */
 struct mmdx_dicom_rt_roi {

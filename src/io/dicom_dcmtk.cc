@@ -533,10 +533,12 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
  * checks every declared length against the bytes left in the file before
  * allocating (a memory stream would allocate whatever a hostile length
  * says), and large values such as pixel data are only loaded when used.
- * path names the input in messages.
+ * path names the input in messages. With a stop tag, parsing of the main
+ * dataset ends at the first element at or beyond it.
  */
 static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
-                                   const char *fspath, DcmFileFormat &ff)
+                                   const char *fspath, DcmFileFormat &ff,
+                                   const DcmTagKey &stop = DCM_UndefinedTagKey)
 {
     OFCondition c;
     unsigned char b[132];
@@ -559,7 +561,8 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                     is.status().text());
     if (part10) {
         ff.transferInit();
-        c = ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+        c = ff.readUntilTag(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
+                            stop);
         ff.transferEnd();
     } else {
         DcmDataset *ds = ff.getDataset();
@@ -567,9 +570,9 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
         bool expl = b[4] >= 'A' && b[4] <= 'Z' && b[5] >= 'A' && b[5] <= 'Z';
 
         ds->transferInit();
-        c = ds->read(is, expl ? EXS_LittleEndianExplicit
-                              : EXS_LittleEndianImplicit,
-                     EGL_noChange, DCM_MaxReadLength);
+        c = ds->readUntilTag(is, expl ? EXS_LittleEndianExplicit
+                                      : EXS_LittleEndianImplicit,
+                             EGL_noChange, DCM_MaxReadLength, stop);
         ds->transferEnd();
     }
     if (!part10 && c.bad())
@@ -588,6 +591,31 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
         return FAIL(ctx, MMDX_E_FORMAT, path, "TransferSyntaxUID (0002,0010)",
                     "the File Meta Information lacks the transfer syntax");
     return MMDX_OK;
+}
+
+/* Label Map Segmentation Storage (DICOM 2024, Supplement 243); DCMTK
+ * 3.6.7 predates it. */
+#define MMDX_UID_LABELMAP_SEG "1.2.840.10008.5.1.4.1.1.66.7"
+
+/* A SEG or an RTSTRUCT by SOPClassUID, else by Modality. */
+static enum mmdx_dicom_kind kind_of(const char *sop, const char *mod)
+{
+    if (!strcmp(sop, UID_SegmentationStorage) ||
+        !strcmp(sop, MMDX_UID_LABELMAP_SEG))
+        return MMDX_DICOM_KIND_SEG;
+    if (!strcmp(sop, UID_RTStructureSetStorage))
+        return MMDX_DICOM_KIND_RTSTRUCT;
+    if (!strcmp(mod, "SEG"))
+        return MMDX_DICOM_KIND_SEG;
+    if (!strcmp(mod, "RTSTRUCT"))
+        return MMDX_DICOM_KIND_RTSTRUCT;
+    return MMDX_DICOM_KIND_OTHER;
+}
+
+static enum mmdx_dicom_kind dataset_kind(DcmDataset *ds)
+{
+    return kind_of(get_str(ds, DCM_SOPClassUID, NULL).c_str(),
+                   get_str(ds, DCM_Modality, NULL).c_str());
 }
 
 struct frame_geom {
@@ -1545,6 +1573,13 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
     st = parse_file(ctx, path, fspath, ff);
     if (st)
         return st;
+    if (flags & MMDX_DICOM_SKIP_MASKS) {
+        g.f->kind = dataset_kind(ff.getDataset());
+        if (g.f->kind != MMDX_DICOM_KIND_OTHER) {
+            *out = g.release();
+            return MMDX_OK;
+        }
+    }
     {
         id_list ids;
 
@@ -1555,6 +1590,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
     st = read_header(ctx, path, ff, lim, h, g.f);
     if (st)
         return st;
+    g.f->kind = kind_of(g.f->img->sop_class, g.f->img->modality);
     if (!g.f->has_pixels) {
         if (flags & MMDX_DICOM_HEADER_ONLY) {
             *out = g.release();
@@ -2118,8 +2154,7 @@ static bool ieq(const std::string &a, const char *b)
 
 static bool looks_rtstruct(DcmDataset *ds)
 {
-    return get_str(ds, DCM_SOPClassUID, NULL) == UID_RTStructureSetStorage ||
-           get_str(ds, DCM_Modality, NULL) == "RTSTRUCT";
+    return dataset_kind(ds) == MMDX_DICOM_KIND_RTSTRUCT;
 }
 
 /* Parse ContourData ("x\y\z\x\...") strictly into dst (3 * npts values). */
@@ -2362,6 +2397,27 @@ mmdx__dicom_read_rtstruct_mem(struct mmdx_ctx *ctx, const char *path,
     return st;
 }
 
+extern "C" enum mmdx_dicom_kind mmdx__dicom_kind(const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
+        return MMDX_DICOM_KIND_OTHER;
+    try {
+        DcmFileFormat ff;
+
+        setup();
+        /* SOPClassUID (0008,0016) and Modality (0008,0060) are all it
+         * needs: stop before (0008,0061) */
+        if (parse_file(NULL, path, path, ff, DcmTagKey(0x0008, 0x0061)))
+            return MMDX_DICOM_KIND_OTHER;
+        return dataset_kind(ff.getDataset());
+    } catch (...) {
+        return MMDX_DICOM_KIND_OTHER;
+    }
+}
+
 extern "C" bool mmdx__dicom_is_rtstruct(const char *path)
 {
     struct stat sb;
@@ -2519,16 +2575,9 @@ mmdx__dicom_write_rtstruct(struct mmdx_ctx *ctx, const char *path,
  * matching frames to an image is C code (mask_seg.c). Segment labels are
  * compared, never put in a message. */
 
-/* Label Map Segmentation Storage (DICOM 2024, Supplement 243); DCMTK
- * 3.6.7 predates it. */
-#define MMDX_UID_LABELMAP_SEG "1.2.840.10008.5.1.4.1.1.66.7"
-
 static bool looks_seg(DcmDataset *ds)
 {
-    std::string sop = get_str(ds, DCM_SOPClassUID, NULL);
-
-    return sop == UID_SegmentationStorage || sop == MMDX_UID_LABELMAP_SEG ||
-           get_str(ds, DCM_Modality, NULL) == "SEG";
+    return dataset_kind(ds) == MMDX_DICOM_KIND_SEG;
 }
 
 /* ReferencedSegmentNumber of a functional-groups item: 1 found, 0 absent,

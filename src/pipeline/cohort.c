@@ -3,6 +3,7 @@
  * writing one by scanning a folder of patient folders.
  */
 #include "core/common.h"
+#include "io/dicom.h"
 #include "pipeline/cohort_int.h"
 
 #include <limits.h>
@@ -525,11 +526,154 @@ out:
 
 /* ---- scanning ----------------------------------------------------------- */
 
+/* A mask by content: a NIfTI-1 file, a DICOM SEG or RTSTRUCT. */
+static bool is_mask_file(const char *path, enum mmdx_format fmt,
+                         const char *mod)
+{
+    if (fmt == MMDX_FMT_NIFTI)
+        return true;
+    return fmt == MMDX_FMT_DICOM && mod && !strcmp(mod, "image") &&
+           mmdx__dicom_kind(path) != MMDX_DICOM_KIND_OTHER;
+}
+
+/* What the scan found in one patient folder. */
+struct scan_pat {
+    char *cell[MMDX_MOD_COUNT];
+    char *mask;          /* the first mask candidate ("P1/seg.dcm") */
+    size_t nmask;        /* mask candidates */
+    size_t ndicom;       /* DICOM images directly in the folder */
+    bool conflict;
+};
+
+/* Mask candidates in the series folder rel (= dir/rel, the patient's
+ * image): the series loader skips them, so they are the mask. */
+static enum mmdx_status scan_series_masks(struct mmdx_ctx *ctx,
+                                          const char *dir, const char *rel,
+                                          struct scan_pat *sp)
+{
+    char *sdir = mmdx__path_join(dir, rel);
+    char **files = NULL;
+    size_t n = 0, j;
+    enum mmdx_status st;
+
+    if (!sdir)
+        return mmdx__nomem(ctx);
+    st = mmdx__dir_list(ctx, "manifest", sdir, MMDX_DIR_FILES_ONLY, 0,
+                        &files, &n);
+    for (j = 0; j < n && !st; j++) {
+        char *f = mmdx__path_join(sdir, files[j]);
+        enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
+        const char *mod;
+
+        if (!f) {
+            st = mmdx__nomem(ctx);
+            break;
+        }
+        mod = mmdx_detect_modality(ctx, f, &fmt);
+        mmdx_ctx_clear_error(ctx);
+        if (is_mask_file(f, fmt, mod) && !sp->nmask++) {
+            char *r = mmdx__path_join(rel, files[j]);
+
+            if (!r)
+                st = mmdx__nomem(ctx);
+            sp->mask = r;
+        }
+        mmdx__free(f);
+    }
+    mmdx__dir_list_free(files, n);
+    mmdx__free(sdir);
+    return st;
+}
+
+static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, const char *dir,
+                                     const char *pat, struct scan_pat *sp)
+{
+    char *pdir = mmdx__path_join(dir, pat);
+    char **files = NULL;
+    size_t nfiles = 0, j;
+    enum mmdx_format ifmt = MMDX_FMT_UNKNOWN;
+    enum mmdx_status st;
+
+    if (!pdir)
+        return mmdx__nomem(ctx);
+    st = mmdx__dir_list(ctx, "manifest", pdir, 0, 0, &files, &nfiles);
+    for (j = 0; j < nfiles && !st; j++) {
+        char *f = mmdx__path_join(pdir, files[j]);
+        enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
+        const char *mod;
+        int mi;
+
+        if (!f) {
+            st = mmdx__nomem(ctx);
+            break;
+        }
+        mod = mmdx_detect_modality(ctx, f, &fmt);
+        mmdx_ctx_clear_error(ctx);
+        if (is_mask_file(f, fmt, mod)) {
+            mmdx__free(f);
+            if (!sp->nmask++) {
+                sp->mask = mmdx__path_join(pat, files[j]);
+                if (!sp->mask)
+                    st = mmdx__nomem(ctx);
+            }
+            continue;
+        }
+        mmdx__free(f);
+        if (!mod)
+            continue;
+        mi = mmdx__modality_from_name(mod);
+        if (mi < 0)
+            continue;
+        if (fmt == MMDX_FMT_DICOM)
+            sp->ndicom++;
+        if (sp->cell[mi] &&
+            !(fmt == MMDX_FMT_DICOM && mi == MMDX_MOD_IMAGE)) {
+            mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                     "%s: two %s inputs (%s, %s): left empty", pat, mod,
+                     sp->cell[mi], files[j]);
+            sp->conflict = true;
+            mmdx__freep(&sp->cell[mi]);
+            sp->cell[mi] = mmdx__strdup("");
+            continue;
+        }
+        if (sp->cell[mi])
+            continue;
+        if (mi == MMDX_MOD_IMAGE)
+            ifmt = fmt;
+        sp->cell[mi] = mmdx__path_join(pat, files[j]);
+        if (!sp->cell[mi])
+            st = mmdx__nomem(ctx);
+    }
+    mmdx__dir_list_free(files, nfiles);
+    mmdx__free(pdir);
+    /* several DICOM images directly in the folder: the folder is the
+     * series */
+    if (!st && sp->ndicom > 1) {
+        mmdx__free(sp->cell[MMDX_MOD_IMAGE]);
+        sp->cell[MMDX_MOD_IMAGE] = mmdx__strdup(pat);
+        if (!sp->cell[MMDX_MOD_IMAGE])
+            st = mmdx__nomem(ctx);
+    } else if (!st && ifmt == MMDX_FMT_DICOM_DIR &&
+               sp->cell[MMDX_MOD_IMAGE][0]) {
+        /* the series is a sub-folder: a mask may sit inside it */
+        st = scan_series_masks(ctx, dir, sp->cell[MMDX_MOD_IMAGE], sp);
+    }
+    if (!st && sp->nmask > 1) {
+        /* the count only: file names may carry patient values */
+        mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                 "%s: %zu mask candidates (DICOM SEG, RTSTRUCT, NIfTI-1): "
+                 "mask left empty, fill it in by hand", pat, sp->nmask);
+        sp->conflict = true;
+        mmdx__freep(&sp->mask);
+    }
+    return st;
+}
+
 enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
                                     const char *out, size_t *npatients)
 {
     char **pats = NULL;
-    size_t np = 0, i, j, rows = 0;
+    size_t np = 0, i, rows = 0;
     struct mmdx_dstr d;
     char *outpath = NULL;
     enum mmdx_status st;
@@ -541,78 +685,37 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
     if (st)
         return st;
     mmdx__dstr_init(&d, 0);
-    mmdx__dstr_adds(&d, "patient_id\timage\tecg\teeg\trecord\tlabel\tsplit\n");
+    mmdx__dstr_adds(&d, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                        "mask_label\tlabel\tsplit\n");
     for (i = 0; i < np && !st; i++) {
         char *pdir = mmdx__path_join(dir, pats[i]);
-        char **files = NULL;
-        size_t nfiles = 0, ndicom = 0;
-        char *cell[MMDX_MOD_COUNT] = { NULL };
+        struct scan_pat sp;
+        bool skip;
         int m;
 
         if (!pdir) {
             st = mmdx__nomem(ctx);
             break;
         }
-        if (!mmdx__is_dir(pdir) || !mmdx__patient_id_valid(pats[i])) {
-            mmdx__free(pdir);
+        skip = !mmdx__is_dir(pdir) || !mmdx__patient_id_valid(pats[i]);
+        mmdx__free(pdir);
+        if (skip)
             continue;
-        }
-        st = mmdx__dir_list(ctx, "manifest", pdir, 0, 0, &files, &nfiles);
-        for (j = 0; j < nfiles && !st; j++) {
-            char *f = mmdx__path_join(pdir, files[j]);
-            enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
-            const char *mod;
-            int mi;
-
-            if (!f) {
-                st = mmdx__nomem(ctx);
-                break;
-            }
-            mod = mmdx_detect_modality(ctx, f, &fmt);
-            mmdx_ctx_clear_error(ctx);
-            mmdx__free(f);
-            if (!mod)
-                continue;
-            mi = mmdx__modality_from_name(mod);
-            if (mi < 0)
-                continue;
-            if (fmt == MMDX_FMT_DICOM)
-                ndicom++;
-            if (cell[mi] && !(fmt == MMDX_FMT_DICOM && mi == MMDX_MOD_IMAGE)) {
-                mmdx_log(ctx, NULL, MMDX_LOG_WARN,
-                         "%s: two %s inputs (%s, %s): left empty", pats[i],
-                         mod, cell[mi], files[j]);
-                conflict = true;
-                mmdx__freep(&cell[mi]);
-                cell[mi] = mmdx__strdup("");
-                continue;
-            }
-            if (cell[mi])
-                continue;
-            cell[mi] = mmdx__path_join(pats[i], files[j]);
-            if (!cell[mi])
-                st = mmdx__nomem(ctx);
-        }
-        /* several DICOM files directly in the folder: the folder is the
-         * series */
-        if (!st && ndicom > 1) {
-            mmdx__free(cell[MMDX_MOD_IMAGE]);
-            cell[MMDX_MOD_IMAGE] = mmdx__strdup(pats[i]);
-            if (!cell[MMDX_MOD_IMAGE])
-                st = mmdx__nomem(ctx);
-        }
+        memset(&sp, 0, sizeof(sp));
+        st = scan_patient(ctx, dir, pats[i], &sp);
         if (!st) {
             mmdx__dstr_adds(&d, pats[i]);
             for (m = 0; m < MMDX_MOD_COUNT; m++)
-                mmdx__dstr_addf(&d, "\t%s", cell[m] ? cell[m] : "");
-            if (mmdx__dstr_adds(&d, "\t\t\n"))
+                mmdx__dstr_addf(&d, "\t%s", sp.cell[m] ? sp.cell[m] : "");
+            mmdx__dstr_addf(&d, "\t%s", sp.mask ? sp.mask : "");
+            if (mmdx__dstr_adds(&d, "\t\t\t\n"))
                 st = mmdx__nomem(ctx);
             rows++;
         }
+        conflict = conflict || sp.conflict;
         for (m = 0; m < MMDX_MOD_COUNT; m++)
-            mmdx__free(cell[m]);
-        mmdx__dir_list_free(files, nfiles);
-        mmdx__free(pdir);
+            mmdx__free(sp.cell[m]);
+        mmdx__free(sp.mask);
     }
     mmdx__dir_list_free(pats, np);
     if (!st) {
@@ -629,7 +732,8 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
         *npatients = rows;
     if (!st && conflict)
         st = mmdx__fail(ctx, MMDX_E_MISMATCH, "manifest", dir, 0, NULL,
-                        "some patients have two files of one modality; "
-                        "their cells were left empty");
+                        "some patients have two files of one modality or "
+                        "several mask candidates; those cells were left "
+                        "empty");
     return st;
 }

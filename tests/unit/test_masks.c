@@ -35,12 +35,9 @@ static void expect_err(struct mmdx_ctx *ctx, enum mmdx_status got,
     mmdx_ctx_clear_error(ctx);
 }
 
-/* A 16x16x3 CT series in dir/ct: 0.5 mm pixels, slices 2 mm apart at
- * z = 0, 2, 4, corner (-4, -4). */
-static struct mmdx_image *ct_series(struct mmdx_ctx *ctx, const char *dir)
+/* Write the 16x16x3 CT series of ct_series into the folder ctdir. */
+static void ct_files(struct mmdx_ctx *ctx, const char *ctdir)
 {
-    char *ctdir = mmdx__path_join(dir, "ct");
-    struct mmdx_image *img = NULL;
     int16_t px[PLANE];
     int k;
 
@@ -71,6 +68,16 @@ static struct mmdx_image *ct_series(struct mmdx_ctx *ctx, const char *dir)
         assert_int_equal(mmdx__dicom_write_ct(ctx, p, &w), MMDX_OK);
         mmdx__free(p);
     }
+}
+
+/* A 16x16x3 CT series in dir/ct: 0.5 mm pixels, slices 2 mm apart at
+ * z = 0, 2, 4, corner (-4, -4). */
+static struct mmdx_image *ct_series(struct mmdx_ctx *ctx, const char *dir)
+{
+    char *ctdir = mmdx__path_join(dir, "ct");
+    struct mmdx_image *img = NULL;
+
+    ct_files(ctx, ctdir);
     assert_int_equal(mmdx__dicom_load(ctx, ctdir, NULL, NULL, NULL, &img),
                      MMDX_OK);
     assert_int_equal(img->nz, NZ);
@@ -1004,6 +1011,165 @@ static void manifest__mask_label__read_and_checked(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* ---- the cohort scan: mask candidates ------------------------------------ */
+
+struct logs {
+    char text[2048];
+};
+
+static void keep_warn(void *user, enum mmdx_log_level level,
+                      const char *prefix, const char *msg)
+{
+    struct logs *l = user;
+    size_t n = strlen(l->text);
+
+    (void)prefix;
+    if (level == MMDX_LOG_WARN)
+        snprintf(l->text + n, sizeof(l->text) - n, "%s\n", msg);
+}
+
+/* An RTSTRUCT with one ROI (a square on the middle slice) at dir/name. */
+static void rt_write(struct mmdx_ctx *ctx, const char *dir, const char *name)
+{
+    static const double sq[12] = { -3, -3, 2, 1, -3, 2, 1, 1, 2, -3, 1, 2 };
+    const double *pts[1] = { sq };
+    size_t npts[1] = { 4 };
+    struct mmdx_dicom_rt_roi roi;
+    struct mmdx_dicom_rt_write w;
+    char *p = mmdx__path_join(dir, name);
+
+    memset(&roi, 0, sizeof(roi));
+    roi.name = "GTV";
+    roi.ncontours = 1;
+    roi.npts = npts;
+    roi.pts_mm = pts;
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rois = &roi;
+    w.nroi = 1;
+    assert_int_equal(mmdx__dicom_write_rtstruct(ctx, p, &w), MMDX_OK);
+    mmdx__free(p);
+}
+
+static void load_nz(struct mmdx_ctx *ctx, const char *dir, const char *rel,
+                    size_t nz)
+{
+    char *p = mmdx__path_join(dir, rel);
+    struct mmdx_image *img = NULL;
+
+    assert_int_equal(mmdx__dicom_load(ctx, p, NULL, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(img->nz, nz);
+    assert_int_equal(img->nfiles, nz);
+    mmdx__image_free(img);
+    mmdx__free(p);
+}
+
+/* Ensure that the cohort scan puts a patient's only mask in the mask
+ * column and leaves it out of the image: a SEG beside a CT series (P1),
+ * a NIfTI-1 label image beside a series sub-folder (P2), an RTSTRUCT
+ * beside the series (P4), a SEG inside a series sub-folder (P5), a SEG
+ * beside a single slice (P6: the slice is the image, not the folder);
+ * that two candidates (P3: SEG + NIfTI-1) leave mask empty, warn naming
+ * the folder and the count only, and make the scan E_MISMATCH like two
+ * files of one modality; that the manifest reads back with the masks;
+ * and that the series loader skips the SEG and RTSTRUCT (3 slices from 3
+ * files, no "mixed series"). */
+static void scan__mask_candidates__mask_column(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *c = mmdx__path_join(dir, "c"), *p, *s;
+    struct mmdx_manifest *m = NULL;
+    struct logs lg;
+    float v[PLANE * NZ];
+    size_t n = 0;
+    FILE *fp;
+    long len;
+
+    (void)state;
+    labels3(v);
+#define SUB(rel) (mmdx__freep(&p), p = mmdx__path_join(c, rel))
+    p = NULL;
+    ct_files(ctx, SUB("P1"));
+    mmdx__free(seg_write(ctx, p, "seg.dcm", true, 0, false));
+    ct_files(ctx, SUB("P2/ct"));
+    mmdx__free(nii_write(SUB("P2"), "labels.nii", v, 2));
+    ct_files(ctx, SUB("P3"));
+    mmdx__free(seg_write(ctx, p, "seg.dcm", true, 0, false));
+    mmdx__free(nii_write(p, "labels.nii", v, 2));
+    ct_files(ctx, SUB("P4"));
+    rt_write(ctx, p, "rs.dcm");
+    ct_files(ctx, SUB("P5/ct"));
+    mmdx__free(seg_write(ctx, p, "seg.dcm", true, 0, false));
+    ct_files(ctx, SUB("P6"));
+    mmdx__free(seg_write(ctx, p, "seg.dcm", true, 0, false));
+    s = mmdx__path_join(p, "1.dcm");
+    assert_int_equal(unlink(s), 0);
+    mmdx__free(s);
+    s = mmdx__path_join(p, "2.dcm");
+    assert_int_equal(unlink(s), 0);
+    mmdx__free(s);
+#undef SUB
+    mmdx__free(p);
+
+    memset(&lg, 0, sizeof(lg));
+    mmdx_ctx_set_log(ctx, keep_warn, &lg, MMDX_LOG_WARN);
+    expect_err(ctx, mmdx_manifest_scan(ctx, c, NULL, &n), MMDX_E_MISMATCH,
+               "", "several mask candidates; those cells were left empty");
+    assert_int_equal(n, 6);
+    assert_string_equal(lg.text, "P3: 2 mask candidates (DICOM SEG, "
+                                 "RTSTRUCT, NIfTI-1): mask left empty, "
+                                 "fill it in by hand\n");
+    p = mmdx__path_join(c, "manifest.tsv");
+    fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    len = ftell(fp);
+    rewind(fp);
+    s = mmdx__calloc(1, (size_t)len + 1);
+    assert_int_equal(fread(s, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    assert_string_equal(s,
+        "patient_id\timage\tecg\teeg\trecord\tmask\tmask_label\tlabel\tsplit\n"
+        "P1\tP1\t\t\t\tP1/seg.dcm\t\t\t\n"
+        "P2\tP2/ct\t\t\t\tP2/labels.nii\t\t\t\n"
+        "P3\tP3\t\t\t\t\t\t\t\n"
+        "P4\tP4\t\t\t\tP4/rs.dcm\t\t\t\n"
+        "P5\tP5/ct\t\t\t\tP5/ct/seg.dcm\t\t\t\n"
+        "P6\tP6/0.dcm\t\t\t\tP6/seg.dcm\t\t\t\n");
+    mmdx__free(s);
+    assert_int_equal(mmdx_manifest_read(ctx, p, true, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_count(m), 6);
+    s = strstr(mmdx_manifest_path(m, 0, "mask"), "c/P1/seg.dcm");
+    assert_non_null(s);
+    assert_null(mmdx_manifest_path(m, 2, "mask"));
+    mmdx_manifest_free(m);
+    mmdx__free(p);
+    load_nz(ctx, c, "P1", NZ);
+    load_nz(ctx, c, "P4", NZ);
+    load_nz(ctx, c, "P5/ct", NZ);
+    {
+        static const struct {
+            const char *rel;
+            enum mmdx_dicom_kind k;
+        } kinds[] = { { "P1/seg.dcm", MMDX_DICOM_KIND_SEG },
+                      { "P4/rs.dcm", MMDX_DICOM_KIND_RTSTRUCT },
+                      { "P1/0.dcm", MMDX_DICOM_KIND_OTHER },
+                      { "P2/labels.nii", MMDX_DICOM_KIND_OTHER },
+                      { "nonexistent", MMDX_DICOM_KIND_OTHER } };
+        size_t i;
+
+        for (i = 0; i < MMDX_ARRAY_SIZE(kinds); i++) {
+            p = mmdx__path_join(c, kinds[i].rel);
+            assert_int_equal(mmdx__dicom_kind(p), kinds[i].k);
+            mmdx__free(p);
+        }
+    }
+    mmdx__free(c);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- NIfTI-1 detection and inspection ------------------------------------ */
 
 /* Ensure that a NIfTI-1 label image is detected by content (plain, and
@@ -1096,6 +1262,7 @@ int main(void)
         cmocka_unit_test(mask_label__oom__nomem),
         cmocka_unit_test(load_image__mask_label__param_and_override),
         cmocka_unit_test(manifest__mask_label__read_and_checked),
+        cmocka_unit_test(scan__mask_candidates__mask_column),
         cmocka_unit_test(nifti_inspect__label_image__summary),
         cmocka_unit_test(seg_inspect__two_segments__numbers_and_codes),
     };

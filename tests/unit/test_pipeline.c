@@ -617,8 +617,9 @@ static void scan__patient_folders__manifest(void **state)
     assert_int_equal(mmdx_manifest_scan(ctx, dir, NULL, &n), MMDX_OK);
     assert_int_equal(n, 1);
     s = slurp(dir, "manifest.tsv");
-    assert_string_equal(s, "patient_id\timage\tecg\teeg\trecord\tlabel\tsplit\n"
-                           "S001\t\tS001/rec.hea\t\tS001/fhir.xml\t\t\n");
+    assert_string_equal(s, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                           "mask_label\tlabel\tsplit\n"
+                           "S001\t\tS001/rec.hea\t\tS001/fhir.xml\t\t\t\t\n");
     mmdx__free(s);
     test_rmtree(dir);
     mmdx_ctx_free(ctx);
