@@ -144,6 +144,14 @@ const char *mmdx__fmt_double(double v, char *buf);
 /* Parse a whole string as a finite double / integer. false on junk. */
 bool mmdx__parse_double(const char *s, double *out);
 bool mmdx__parse_long(const char *s, long *out);
+
+/* Vector instruction sets of the hand-vectorised loops (src/core/simd.c):
+ * the best the processor has, capped by the environment variable
+ * MMDX_SIMD=sse2|avx2|avx512 or by mmdx__simd_cap(level) (-1: back to the
+ * environment's cap). Every level gives the same results. */
+enum { MMDX_SIMD_BASE = 0, MMDX_SIMD_AVX2 = 1, MMDX_SIMD_AVX512 = 2 };
+int mmdx__simd_level(void);
+void mmdx__simd_cap(int level);
 /* snprintf that reports truncation as false. */
 bool mmdx__snprintf(char *buf, size_t size, const char *fmt, ...)
     MMDX_PRINTF(3, 4);

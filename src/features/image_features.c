@@ -25,11 +25,15 @@
 #define HAVE_AVX2_PATHS 1
 static bool has_avx2(void)
 {
-    static int known = -1;
+    return mmdx__simd_level() >= MMDX_SIMD_AVX2;
+}
 
-    if (known < 0)
-        known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return known == 1;
+/* AVX-512 (BW + VBMI2) versions of the GLCM counting, also chosen at run
+ * time; they count the same pairs */
+#define HAVE_AVX512_PATHS 1
+static bool has_avx512(void)
+{
+    return mmdx__simd_level() >= MMDX_SIMD_AVX512;
 }
 #endif
 
@@ -386,6 +390,141 @@ static void glcm_flush(size_t ng, uint32_t *cnt, double *m)
     memset(cnt, 0, 4 * tab * sizeof(*cnt));
 }
 
+#ifdef HAVE_AVX512_PATHS
+/* pair indices gathered before they are counted (see glcm_block512) */
+#define GLCM_BUF 1024
+
+/* Count the pairs whose counter indices are in buf[0..nb), into the four
+ * tables in turn. */
+static inline void glcm_drain(const uint16_t *buf, size_t nb,
+                              uint32_t *const *c)
+{
+    uint32_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+    size_t i = 0;
+
+    for (; i + 4 <= nb; i += 4) {
+        c0[buf[i]]++;
+        c1[buf[i + 1]]++;
+        c2[buf[i + 2]]++;
+        c3[buf[i + 3]]++;
+    }
+    for (; i < nb; i++)
+        c0[buf[i]]++;
+}
+
+/*
+ * glcm_row() 32 pairs a step (AVX-512), for ng1 <= 256: pairs with a
+ * voxel outside the ROI are dropped, those equal to the diagonal entry of
+ * the level last seen first in a step are counted with one add, and the
+ * others are packed into a buffer and counted one by one (see
+ * glcm_block512). Returns the first x not done.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
+glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
+            size_t ng1, uint32_t *const *c)
+{
+    uint16_t buf[GLCM_BUF + 32];
+    const __m512i vn = _mm512_set1_epi16((short)ng1);
+    size_t nb = 0, dom = 0;
+
+    for (; x + 32 <= xe; x += 32) {
+        __m512i a = _mm512_loadu_si512((const void *)(row + x));
+        __m512i b = _mm512_loadu_si512((const void *)(nrow + x));
+        __m512i p = _mm512_add_epi16(_mm512_mullo_epi16(a, vn), b);
+        __mmask32 k = _mm512_test_epi16_mask(a, a) &
+                      _mm512_test_epi16_mask(b, b), e;
+
+        if (!k)
+            continue;
+        if (row[x])
+            dom = (size_t)row[x] * (ng1 + 1);
+        e = _mm512_mask_cmpeq_epi16_mask(k, p, _mm512_set1_epi16((short)dom));
+        c[0][dom] += (uint32_t)_mm_popcnt_u32(e);
+        k &= ~e;
+        _mm512_storeu_si512((void *)(buf + nb),
+                            _mm512_maskz_compress_epi16(k, p));
+        nb += (size_t)_mm_popcnt_u32(k);
+        if (nb >= GLCM_BUF) {
+            glcm_drain(buf, nb, c);
+            nb = 0;
+        }
+    }
+    glcm_drain(buf, nb, c);
+    return x;
+}
+
+/*
+ * The block part of glcm_inplane() 32 voxels a step, for ng1 <= 256 (a
+ * counter index then fits 16 bits): the 4 x 32 pair indices are computed
+ * in vectors; the pairs equal to the current "common" pair - the diagonal
+ * entry of the level last seen first in a block, usually the tissue that
+ * fills the region - are counted with one add of their number, the pairs
+ * with a voxel outside the ROI (level 0) are dropped, and the indices of
+ * the others are packed into buf (vpcompressw) and counted one by one.
+ * In a CT slice about half the pairs are of the common kind. Returns the
+ * first x not done.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
+glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
+              size_t ng1, uint32_t *const *c)
+{
+    uint16_t buf[GLCM_BUF + 4 * 32];
+    const __m512i vn = _mm512_set1_epi16((short)ng1);
+    size_t nb = 0, dom = 0;
+
+    for (; x + 32 <= fe; x += 32) {
+        __m512i a = _mm512_loadu_si512((const void *)(row + x));
+        __m512i a1 = _mm512_loadu_si512((const void *)(row + x + 1));
+        __m512i b = _mm512_loadu_si512((const void *)(nrow + x));
+        __m512i b1 = _mm512_loadu_si512((const void *)(nrow + x + 1));
+        __mmask32 in_a = _mm512_test_epi16_mask(a, a);
+        __mmask32 in_a1 = _mm512_test_epi16_mask(a1, a1);
+        __mmask32 in_b = _mm512_test_epi16_mask(b, b);
+        __mmask32 in_b1 = _mm512_test_epi16_mask(b1, b1);
+        __m512i ra = _mm512_mullo_epi16(a, vn);
+        __m512i p0 = _mm512_add_epi16(ra, a1);
+        __m512i p1 = _mm512_add_epi16(ra, b);
+        __m512i p2 = _mm512_add_epi16(ra, b1);
+        __m512i p3 = _mm512_add_epi16(_mm512_mullo_epi16(b, vn), a1);
+        __m512i vd;
+        __mmask32 k0 = in_a & in_a1, k1 = in_a & in_b, k2 = in_a & in_b1,
+                  k3 = in_b & in_a1, e0, e1, e2, e3;
+
+        if (row[x])
+            dom = (size_t)row[x] * (ng1 + 1);
+        vd = _mm512_set1_epi16((short)dom);
+        e0 = _mm512_mask_cmpeq_epi16_mask(k0, p0, vd);
+        e1 = _mm512_mask_cmpeq_epi16_mask(k1, p1, vd);
+        e2 = _mm512_mask_cmpeq_epi16_mask(k2, p2, vd);
+        e3 = _mm512_mask_cmpeq_epi16_mask(k3, p3, vd);
+        c[0][dom] += (uint32_t)(_mm_popcnt_u32(e0) + _mm_popcnt_u32(e1) +
+                                _mm_popcnt_u32(e2) + _mm_popcnt_u32(e3));
+        k0 &= ~e0;
+        k1 &= ~e1;
+        k2 &= ~e2;
+        k3 &= ~e3;
+        _mm512_storeu_si512((void *)(buf + nb),
+                            _mm512_maskz_compress_epi16(k0, p0));
+        nb += (size_t)_mm_popcnt_u32(k0);
+        _mm512_storeu_si512((void *)(buf + nb),
+                            _mm512_maskz_compress_epi16(k1, p1));
+        nb += (size_t)_mm_popcnt_u32(k1);
+        _mm512_storeu_si512((void *)(buf + nb),
+                            _mm512_maskz_compress_epi16(k2, p2));
+        nb += (size_t)_mm_popcnt_u32(k2);
+        _mm512_storeu_si512((void *)(buf + nb),
+                            _mm512_maskz_compress_epi16(k3, p3));
+        nb += (size_t)_mm_popcnt_u32(k3);
+        if (nb >= GLCM_BUF) {
+            glcm_drain(buf, nb, c);
+            nb = 0;
+        }
+    }
+    glcm_drain(buf, nb, c);
+    return x;
+}
+#endif
+
 /* Count the pairs of row against nrow (already offset by the direction's
  * dx) for x in [xb, xe) into the tables c[0..3]. */
 static void glcm_row(const uint16_t *row, const uint16_t *nrow, long xb,
@@ -394,6 +533,10 @@ static void glcm_row(const uint16_t *row, const uint16_t *nrow, long xb,
     uint32_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
     long x = xb;
 
+#ifdef HAVE_AVX512_PATHS
+    if (ng1 <= 256 && xe - x >= 32 && has_avx512())
+        x = glcm_row512(row, nrow, x, xe, ng1, c);
+#endif
 #ifdef __SSE2__
     /* eight pairs at a time; where all sixteen levels are the same
      * (uniform tissue, holes in the ROI) one add counts them */
@@ -445,6 +588,7 @@ static void glcm_row_out(const uint16_t *row, const uint16_t *nrow, long b,
         glcm_row(row, nrow, fe > b ? fe : b, e, ng1, c);
 }
 
+
 /*
  * The four in-plane directions at once for row (span [sb, se)) and the
  * next row of the slice nrow (span [nb, ne); NULL for the last row): the
@@ -478,6 +622,10 @@ static void glcm_inplane(const uint16_t *row, const uint16_t *nrow, long sb,
     glcm_row_out(nrow, row + 1, nb > sb - 1 ? nb : sb - 1,
                  ne < se - 1 ? ne : se - 1, fb, fe, ng1, c3);
     x = fb;
+#ifdef HAVE_AVX512_PATHS
+    if (ng1 <= 256 && fe - x >= 32 && has_avx512())
+        x = glcm_block512(row, nrow, x, fe, ng1, c);
+#endif
 #ifdef __SSE2__
     for (; x + 8 <= fe; x += 8) {
         __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(row + x));

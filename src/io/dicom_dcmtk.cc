@@ -73,6 +73,7 @@ enum mmdx_status mmdx__file_write_atomic(struct mmdx_ctx *ctx,
                                          size_t len);
 bool mmdx__parse_double(const char *s, double *out);
 bool mmdx__parse_long(const char *s, long *out);
+int mmdx__simd_level(void);
 bool mmdx__ctx_has_error(const struct mmdx_ctx *ctx);
 /* dicom.c: waveform signal construction (struct mmdx_signal is C-side) */
 struct mmdx_signal *mmdx__dicom_sig_new(size_t nch);
@@ -1052,6 +1053,7 @@ words_to_float_avx2(const uint16_t *w, float *o, size_t n, unsigned shift,
     if (p < n)
         words_to_float_sse2(w + p, o + p, n - p, shift, mask, sbit, add);
 }
+
 #endif
 
 static void words_to_float(const uint16_t *w, float *o, size_t n,
@@ -1059,9 +1061,7 @@ static void words_to_float(const uint16_t *w, float *o, size_t n,
                            float add)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-
-    if (avx2) {
+    if (mmdx__simd_level() >= 1) { /* MMDX_SIMD_AVX2 */
         words_to_float_avx2(w, o, n, shift, mask, sbit, add);
         return;
     }

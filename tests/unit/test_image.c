@@ -1182,6 +1182,147 @@ static void image_features__glcm_merged__match_direct_count(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* A wide image (rows longer than the vector paths' 32-voxel steps) of
+ * levels with uniform runs, noise and ROI holes, for the SIMD tests. */
+#define WV_NX 301
+#define WV_NY 23
+#define WV_NZ 3
+
+static void wide_volume(struct mmdx_ctx *ctx, struct mmdx_image **img,
+                        uint8_t *roi, int levels)
+{
+    uint64_t st = 0x9E3779B97F4A7C15u;
+    size_t x, y, z;
+
+    *img = mmdx__image_new();
+    assert_non_null(*img);
+    assert_int_equal(mmdx__image_alloc(ctx, *img, WV_NX, WV_NY, WV_NZ, 1, 0),
+                     MMDX_OK);
+    for (z = 0; z < WV_NZ; z++)
+        for (y = 0; y < WV_NY; y++)
+            for (x = 0; x < WV_NX; x++) {
+                size_t v = x + WV_NX * (y + WV_NY * z);
+                unsigned r;
+
+                st = st * 6364136223846793005u + 1442695040888963407u;
+                r = (unsigned)(st >> 33);
+                /* a "tissue" level in bands, broken by noise */
+                (*img)->vox[v] = (float)(r % 5 ? 1 + (x / 40 + z) %
+                                                         (unsigned)levels
+                                               : 1 + r % (unsigned)levels);
+                roi[v] = (x > 3 + y % 5 && x < WV_NX - 2 - z &&
+                          !(x > 120 && x < 139 && y > 5 && y < 15) &&
+                          (r >> 8) % 23) ? 1 : 0;
+            }
+    (*img)->vox[10 + WV_NX * 10] = 1;
+    (*img)->vox[11 + WV_NX * 10] = (float)levels;
+    roi[10 + WV_NX * 10] = roi[11 + WV_NX * 10] = 1;
+}
+
+/* Contrast of the symmetric co-occurrence matrix over nd of the 13
+ * directions, counted pair by pair (levels 1..ng, values as levels). */
+static double glcm_naive_contrast(const struct mmdx_image *img,
+                                  const uint8_t *roi, const int (*dirs)[3],
+                                  int nd)
+{
+    double num = 0, tot = 0;
+    long x, y, z;
+    int d;
+
+    for (z = 0; z < (long)img->nz; z++)
+        for (y = 0; y < (long)img->ny; y++)
+            for (x = 0; x < (long)img->nx; x++)
+                for (d = 0; d < nd; d++) {
+                    long x2 = x + dirs[d][0], y2 = y + dirs[d][1],
+                         z2 = z + dirs[d][2];
+                    size_t a = (size_t)x + img->nx * ((size_t)y +
+                                                      img->ny * (size_t)z),
+                           b;
+                    double dl;
+
+                    if (x2 < 0 || x2 >= (long)img->nx || y2 < 0 ||
+                        y2 >= (long)img->ny || z2 < 0 || z2 >= (long)img->nz)
+                        continue;
+                    b = (size_t)x2 + img->nx * ((size_t)y2 +
+                                                img->ny * (size_t)z2);
+                    if (!roi[a] || !roi[b])
+                        continue;
+                    dl = (double)img->vox[a] - (double)img->vox[b];
+                    num += 2 * dl * dl;
+                    tot += 2;
+                }
+    return num / tot;
+}
+
+/* Ensure that every vector path (MMDX_SIMD base, avx2, avx512; the
+ * processor's best at most) gives bit-identical features, and that the
+ * GLCM contrast equals a pair-by-pair count (reference: the direct count
+ * in this test; tolerance 1e-12 relative) - on rows long enough for the
+ * 32-voxel AVX-512 steps, 8 to 300 levels (the AVX-512 GLCM path takes
+ * up to 255), merged 3D and 2.5D and per-direction aggregation. */
+static void image_features__simd_levels__identical(void **state)
+{
+    static const int d13[13][3] = {
+        { 1, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0 }, { 1, -1, 0 },
+        { 0, 0, 1 }, { 1, 0, 1 }, { 1, 0, -1 }, { 0, 1, 1 }, { 0, 1, -1 },
+        { 1, 1, 1 }, { 1, 1, -1 }, { 1, -1, 1 }, { 1, -1, -1 }
+    };
+    static const int levels[4] = { 8, 32, 255, 300 };
+    static const int agg[3] = { MMDX_AGG_3D_MERGED, MMDX_AGG_25D_MERGED,
+                                MMDX_AGG_3D_AVERAGED };
+    struct mmdx_ctx *ctx = test_ctx();
+    static uint8_t roi[WV_NX * WV_NY * WV_NZ];
+    static struct fvals ref, got;
+    struct mmdx_imgfeat_opts o;
+    int li, ai, cap;
+    size_t i;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.families = MMDX_FAM_STAT | MMDX_FAM_GLCM | MMDX_FAM_GLRLM;
+    for (li = 0; li < 4; li++) {
+        struct mmdx_image *img = NULL;
+
+        wide_volume(ctx, &img, roi, levels[li]);
+        o.bins = levels[li];
+        for (ai = 0; ai < 3; ai++) {
+            o.agg = agg[ai];
+            for (cap = MMDX_SIMD_AVX512; cap >= MMDX_SIMD_BASE; cap--) {
+                struct fvals *f = cap == MMDX_SIMD_AVX512 ? &ref : &got;
+
+                mmdx__simd_cap(cap);
+                f->n = 0;
+                assert_int_equal(mmdx__image_features(ctx, img, roi, false,
+                                                      &o, keep, f), MMDX_OK);
+                if (f == &ref) {
+                    if (agg[ai] != MMDX_AGG_3D_AVERAGED) {
+                        double c = glcm_naive_contrast(
+                            img, roi, d13,
+                            agg[ai] == MMDX_AGG_3D_MERGED ? 13 : 4);
+
+                        assert_true(fabs(fval(f, "image.glcm.contrast") - c) <=
+                                    1e-12 * c);
+                    }
+                    continue;
+                }
+                assert_int_equal(ref.n, got.n);
+                for (i = 0; i < ref.n; i++) {
+                    assert_string_equal(ref.name[i], got.name[i]);
+                    if (!(ref.v[i] == got.v[i] ||
+                          (isnan(ref.v[i]) && isnan(got.v[i]))))
+                        fail_msg("%s: %.17g at the top level, %.17g at "
+                                 "level %d (%d levels)", ref.name[i],
+                                 ref.v[i], got.v[i], cap, levels[li]);
+                }
+            }
+        }
+        mmdx__image_free(img);
+    }
+    mmdx__simd_cap(-1);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that features computed with a kept scratch (bigger, then
  * smaller, then bigger again; integer and non-integer values) are the
  * very values computed without one (exact). */
@@ -1388,6 +1529,7 @@ int main(void)
         cmocka_unit_test(ibsi_phantom__dicom_and_seg__match_csv),
         cmocka_unit_test(image_features__oom__nomem),
         cmocka_unit_test(image_features__glcm_merged__match_direct_count),
+        cmocka_unit_test(image_features__simd_levels__identical),
         cmocka_unit_test(image_features_ws__reused__same_values),
         cmocka_unit_test(image_features__nonfinite_in_roi__as_outside),
         cmocka_unit_test(image_features__fbn_wide_integers__ibsi_levels),
