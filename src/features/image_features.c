@@ -390,17 +390,28 @@ static void glcm_flush(size_t ng, uint32_t *cnt, double *m)
     memset(cnt, 0, 4 * tab * sizeof(*cnt));
 }
 
-#ifdef HAVE_AVX512_PATHS
-/* pair indices gathered before they are counted (see glcm_block512) */
-#define GLCM_BUF 1024
+/* Counter indices of pairs waiting to be counted (the AVX-512 paths
+ * gather them over many rows, so that counting loops are long). */
+#define GLCM_BUF 2048
+struct gbuf {
+    size_t n;
+    uint16_t v[GLCM_BUF + 4 * 32];
+};
 
-/* Count the pairs whose counter indices are in buf[0..nb), into the four
- * tables in turn. */
-static inline void glcm_drain(const uint16_t *buf, size_t nb,
-                              uint32_t *const *c)
+/* Where pairs are counted: four tables used in turn (in uniform regions
+ * the same counter would otherwise be incremented back to back, each
+ * increment waiting for the previous store), and the waiting indices. */
+struct gcount {
+    uint32_t *c[4];
+    struct gbuf *b;
+};
+
+/* Count the waiting pairs into the four tables in turn. */
+static void glcm_drain(const struct gcount *g)
 {
-    uint32_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
-    size_t i = 0;
+    uint32_t *c0 = g->c[0], *c1 = g->c[1], *c2 = g->c[2], *c3 = g->c[3];
+    const uint16_t *buf = g->b->v;
+    size_t i = 0, nb = g->b->n;
 
     for (; i + 4 <= nb; i += 4) {
         c0[buf[i]]++;
@@ -410,8 +421,10 @@ static inline void glcm_drain(const uint16_t *buf, size_t nb,
     }
     for (; i < nb; i++)
         c0[buf[i]]++;
+    g->b->n = 0;
 }
 
+#ifdef HAVE_AVX512_PATHS
 /*
  * glcm_row() 32 pairs a step (AVX-512), for ng1 <= 256: pairs with a
  * voxel outside the ROI are dropped, those equal to the diagonal entry of
@@ -421,11 +434,12 @@ static inline void glcm_drain(const uint16_t *buf, size_t nb,
  */
 __attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
 glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
-            size_t ng1, uint32_t *const *c)
+            size_t ng1, const struct gcount *g)
 {
-    uint16_t buf[GLCM_BUF + 32];
+    uint16_t *buf = g->b->v;
+    uint32_t *c0 = g->c[0];
     const __m512i vn = _mm512_set1_epi16((short)ng1);
-    size_t nb = 0, dom = 0;
+    size_t nb = g->b->n, dom = 0;
 
     for (; x + 32 <= xe; x += 32) {
         __m512i a = _mm512_loadu_si512((const void *)(row + x));
@@ -439,17 +453,18 @@ glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
         if (row[x])
             dom = (size_t)row[x] * (ng1 + 1);
         e = _mm512_mask_cmpeq_epi16_mask(k, p, _mm512_set1_epi16((short)dom));
-        c[0][dom] += (uint32_t)_mm_popcnt_u32(e);
+        c0[dom] += (uint32_t)_mm_popcnt_u32(e);
         k &= ~e;
         _mm512_storeu_si512((void *)(buf + nb),
                             _mm512_maskz_compress_epi16(k, p));
         nb += (size_t)_mm_popcnt_u32(k);
         if (nb >= GLCM_BUF) {
-            glcm_drain(buf, nb, c);
+            g->b->n = nb;
+            glcm_drain(g);
             nb = 0;
         }
     }
-    glcm_drain(buf, nb, c);
+    g->b->n = nb;
     return x;
 }
 
@@ -466,11 +481,12 @@ glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
  */
 __attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
 glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
-              size_t ng1, uint32_t *const *c)
+              size_t ng1, const struct gcount *g)
 {
-    uint16_t buf[GLCM_BUF + 4 * 32];
+    uint16_t *buf = g->b->v;
+    uint32_t *c0 = g->c[0];
     const __m512i vn = _mm512_set1_epi16((short)ng1);
-    size_t nb = 0, dom = 0;
+    size_t nb = g->b->n, dom = 0;
 
     for (; x + 32 <= fe; x += 32) {
         __m512i a = _mm512_loadu_si512((const void *)(row + x));
@@ -497,8 +513,8 @@ glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
         e1 = _mm512_mask_cmpeq_epi16_mask(k1, p1, vd);
         e2 = _mm512_mask_cmpeq_epi16_mask(k2, p2, vd);
         e3 = _mm512_mask_cmpeq_epi16_mask(k3, p3, vd);
-        c[0][dom] += (uint32_t)(_mm_popcnt_u32(e0) + _mm_popcnt_u32(e1) +
-                                _mm_popcnt_u32(e2) + _mm_popcnt_u32(e3));
+        c0[dom] += (uint32_t)(_mm_popcnt_u32(e0) + _mm_popcnt_u32(e1) +
+                              _mm_popcnt_u32(e2) + _mm_popcnt_u32(e3));
         k0 &= ~e0;
         k1 &= ~e1;
         k2 &= ~e2;
@@ -516,11 +532,12 @@ glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
                             _mm512_maskz_compress_epi16(k3, p3));
         nb += (size_t)_mm_popcnt_u32(k3);
         if (nb >= GLCM_BUF) {
-            glcm_drain(buf, nb, c);
+            g->b->n = nb;
+            glcm_drain(g);
             nb = 0;
         }
     }
-    glcm_drain(buf, nb, c);
+    g->b->n = nb;
     return x;
 }
 #endif
@@ -528,14 +545,14 @@ glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
 /* Count the pairs of row against nrow (already offset by the direction's
  * dx) for x in [xb, xe) into the tables c[0..3]. */
 static void glcm_row(const uint16_t *row, const uint16_t *nrow, long xb,
-                     long xe, size_t ng1, uint32_t *const *c)
+                     long xe, size_t ng1, const struct gcount *g)
 {
-    uint32_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
+    uint32_t *c0 = g->c[0], *c1 = g->c[1], *c2 = g->c[2], *c3 = g->c[3];
     long x = xb;
 
 #ifdef HAVE_AVX512_PATHS
     if (ng1 <= 256 && xe - x >= 32 && has_avx512())
-        x = glcm_row512(row, nrow, x, xe, ng1, c);
+        x = glcm_row512(row, nrow, x, xe, ng1, g);
 #endif
 #ifdef __SSE2__
     /* eight pairs at a time; where all sixteen levels are the same
@@ -575,17 +592,17 @@ static void glcm_row(const uint16_t *row, const uint16_t *nrow, long xb,
  * taken out). */
 static void glcm_row_out(const uint16_t *row, const uint16_t *nrow, long b,
                          long e, long fb, long fe, size_t ng1,
-                         uint32_t *const *c)
+                         const struct gcount *g)
 {
     if (fb >= fe) {
         if (e > b)
-            glcm_row(row, nrow, b, e, ng1, c);
+            glcm_row(row, nrow, b, e, ng1, g);
         return;
     }
     if ((fb < e ? fb : e) > b)
-        glcm_row(row, nrow, b, fb < e ? fb : e, ng1, c);
+        glcm_row(row, nrow, b, fb < e ? fb : e, ng1, g);
     if (e > (fe > b ? fe : b))
-        glcm_row(row, nrow, fe > b ? fe : b, e, ng1, c);
+        glcm_row(row, nrow, fe > b ? fe : b, e, ng1, g);
 }
 
 
@@ -600,31 +617,32 @@ static void glcm_row_out(const uint16_t *row, const uint16_t *nrow, long b,
  */
 static void glcm_inplane(const uint16_t *row, const uint16_t *nrow, long sb,
                          long se, long nb, long ne, size_t ng1,
-                         uint32_t *const *c)
+                         const struct gcount *g)
 {
-    uint32_t *const c1[4] = { c[1], c[2], c[3], c[0] };
-    uint32_t *const c2[4] = { c[2], c[3], c[0], c[1] };
-    uint32_t *const c3[4] = { c[3], c[0], c[1], c[2] };
+    uint32_t *const *c = g->c;
+    const struct gcount g1 = { { c[1], c[2], c[3], c[0] }, g->b };
+    const struct gcount g2 = { { c[2], c[3], c[0], c[1] }, g->b };
+    const struct gcount g3 = { { c[3], c[0], c[1], c[2] }, g->b };
     long fb, fe, x;
 
     if (!nrow || nb >= ne || sb >= se) {
         if (se - 1 > sb)
-            glcm_row(row, row + 1, sb, se - 1, ng1, c);
+            glcm_row(row, row + 1, sb, se - 1, ng1, g);
         return;
     }
     fb = sb > nb ? sb : nb;
     fe = (se < ne ? se : ne) - 1;
     /* each direction's own range, less the block part */
-    glcm_row_out(row, row + 1, sb, se - 1, fb, fe, ng1, c);
-    glcm_row_out(row, nrow, fb, fe + 1, fb, fe, ng1, c1);
+    glcm_row_out(row, row + 1, sb, se - 1, fb, fe, ng1, g);
+    glcm_row_out(row, nrow, fb, fe + 1, fb, fe, ng1, &g1);
     glcm_row_out(row, nrow + 1, sb > nb - 1 ? sb : nb - 1,
-                 se < ne - 1 ? se : ne - 1, fb, fe, ng1, c2);
+                 se < ne - 1 ? se : ne - 1, fb, fe, ng1, &g2);
     glcm_row_out(nrow, row + 1, nb > sb - 1 ? nb : sb - 1,
-                 ne < se - 1 ? ne : se - 1, fb, fe, ng1, c3);
+                 ne < se - 1 ? ne : se - 1, fb, fe, ng1, &g3);
     x = fb;
 #ifdef HAVE_AVX512_PATHS
     if (ng1 <= 256 && fe - x >= 32 && has_avx512())
-        x = glcm_block512(row, nrow, x, fe, ng1, c);
+        x = glcm_block512(row, nrow, x, fe, ng1, g);
 #endif
 #ifdef __SSE2__
     for (; x + 8 <= fe; x += 8) {
@@ -677,10 +695,9 @@ static void glcm_acc(const struct tex *t, const int (*dl)[3], int nd,
                      size_t z0, size_t z1, double *m, uint32_t *cnt)
 {
     size_t ng = (size_t)t->ng, ng1 = ng + 1, z, y, tab = ng1 * ng1;
-    /* Four tables used in turn: in uniform regions the same counter would
-     * otherwise be incremented back to back, each increment waiting for
-     * the previous store. */
-    uint32_t *const c[4] = { cnt, cnt + tab, cnt + 2 * tab, cnt + 3 * tab };
+    struct gbuf gb;
+    const struct gcount g = { { cnt, cnt + tab, cnt + 2 * tab,
+                                cnt + 3 * tab }, &gb };
     uint64_t pending = 0, per_slice = (uint64_t)nd * t->nx * t->ny;
     int k, k0 = 0;
 
@@ -689,10 +706,12 @@ static void glcm_acc(const struct tex *t, const int (*dl)[3], int nd,
     if (nd >= 4 && t->span && !memcmp(dl, dirs13, 4 * sizeof(*dl)))
         k0 = 4;
 
+    gb.n = 0;
     memset(cnt, 0, 4 * tab * sizeof(*cnt));
     for (z = z0; z < z1; z++) {
         if (pending + per_slice > UINT32_MAX) {
             /* a counter could overflow: move the counts on */
+            glcm_drain(&g);
             glcm_flush(ng, cnt, m);
             pending = 0;
         }
@@ -707,7 +726,7 @@ static void glcm_acc(const struct tex *t, const int (*dl)[3], int nd,
                 glcm_inplane(row, last ? NULL : row + t->nx,
                              t->span[2 * r], t->span[2 * r + 1],
                              last ? 0 : t->span[2 * r + 2],
-                             last ? 0 : t->span[2 * r + 3], ng1, c);
+                             last ? 0 : t->span[2 * r + 3], ng1, &g);
             }
             for (k = k0; k < nd; k++) {
                 const int *d = dl[k];
@@ -737,10 +756,11 @@ static void glcm_acc(const struct tex *t, const int (*dl)[3], int nd,
                         xe = ne;
                 }
                 if (xe > xb)
-                    glcm_row(row, t->q + t->nx * nr + d[0], xb, xe, ng1, c);
+                    glcm_row(row, t->q + t->nx * nr + d[0], xb, xe, ng1, &g);
             }
         }
     }
+    glcm_drain(&g);
     glcm_flush(ng, cnt, m);
 }
 
@@ -2625,6 +2645,7 @@ roi_scan_avx2(const float *vox, const uint8_t *roi, size_t nvox,
     sc->integral = ok;
     return true;
 }
+
 #endif
 
 #ifdef __SSE2__
