@@ -151,65 +151,71 @@ static void first_order_hist(struct emit *e, const char *fam,
                              const uint32_t *h, size_t range, double mn,
                              size_t n)
 {
-    double mx = mn + (double)(range - 1), rs = 0, rn = 0;
-    size_t i, k;
+    double mx = mn + (double)(range - 1), rs = 0, rn = 0, frac[5];
+    size_t i, k, cum = 0, got = 0, at[10], tgt[10], slot[10];
     struct fo s;
 
     memset(&s, 0, sizeof(s));
     s.n = (double)n;
     s.min = mn;
     s.max = mx;
+    /* order statistics with numpy's linear interpolation between the
+     * values of rank r and r + 1 (0-based): the ten ranks found in the
+     * same pass as the sums, in rising order (an unknown rank r + 1 -
+     * past the last value - takes the value of rank r) */
+    for (i = 0; i < 5; i++) {
+        double pos = pct5[i] / 100.0 * (s.n - 1);
+        size_t r = (size_t)floor(pos);
+
+        frac[i] = pos - (double)r;
+        for (k = 0; k < 2; k++) {
+            size_t j = 2 * i + k;
+
+            /* insertion by rank: at most ten */
+            while (j > 0 && tgt[j - 1] > r + k) {
+                tgt[j] = tgt[j - 1];
+                slot[j] = slot[j - 1];
+                j--;
+            }
+            tgt[j] = r + k;
+            slot[j] = 2 * i + k;
+            at[2 * i + k] = SIZE_MAX;
+        }
+    }
     for (k = 0; k < range; k++)
         if (h[k]) {
             double v = mn + (double)k;
 
             s.mean += v * h[k];
             s.energy += v * v * h[k];
+            cum += h[k];
+            while (got < 10 && cum > tgt[got])
+                at[slot[got++]] = k;
         }
     s.mean /= s.n;
+    for (i = 0; i < 5; i++) {
+        size_t a = at[2 * i], b = at[2 * i + 1] == SIZE_MAX ? a
+                                                             : at[2 * i + 1];
+
+        s.p[i] = mn + (double)a + frac[i] * (double)(b - a);
+    }
     for (k = 0; k < range; k++)
         if (h[k]) {
-            double d = mn + (double)k - s.mean, d2 = d * d;
+            double v = mn + (double)k, d = v - s.mean, d2 = d * d;
 
             s.m2 += d2 * h[k];
             s.m3 += d2 * d * h[k];
             s.m4 += d2 * d2 * h[k];
             s.mad += fabs(d) * h[k];
+            if (v >= s.p[0] && v <= s.p[4]) {
+                rs += v * h[k];
+                rn += h[k];
+            }
         }
     s.m2 /= s.n;
     s.m3 /= s.n;
     s.m4 /= s.n;
     s.mad /= s.n;
-    /* order statistics with numpy's linear interpolation */
-    for (i = 0; i < 5; i++) {
-        double pos = pct5[i] / 100.0 * (s.n - 1), frac;
-        size_t r = (size_t)floor(pos), cum = 0, a = 0, b = 0;
-        bool got_a = false;
-
-        frac = pos - (double)r;
-        for (k = 0; k < range; k++) {
-            cum += h[k];
-            if (!got_a && cum > r) {
-                a = k;
-                got_a = true;
-            }
-            if (got_a && cum > r + 1) {
-                b = k;
-                break;
-            }
-        }
-        if (k == range)
-            b = a;
-        s.p[i] = mn + (double)a + frac * (double)(b - a);
-    }
-    for (k = 0; k < range; k++) {
-        double v = mn + (double)k;
-
-        if (h[k] && v >= s.p[0] && v <= s.p[4]) {
-            rs += v * h[k];
-            rn += h[k];
-        }
-    }
     for (k = 0; k < range; k++)
         if (h[k]) {
             double v = mn + (double)k;
@@ -769,6 +775,7 @@ static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
 {
     size_t ng = (size_t)t->ng, i, j, k;
     double tot = 0, *pi = scratch, *pd = scratch + ng, *ps = pd + ng;
+    double *lg = ps + 2 * ng + 2;  /* after 4 ng + 2 doubles */
     double mu = 0, mui = 0, var_i = 0, f[GLCM_N];
     double hx = 0, hxy = 0, hxy1 = 0, hxy2 = 0;
 
@@ -815,6 +822,14 @@ static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
             hx -= pi[i] * log2(pi[i]);
     }
     hxy = f[3];
+    /* log2(pi[i] pi[j]): the product is the same both ways round, so
+     * each logarithm is taken once for (i, j) and (j, i) */
+    for (i = 0; i < ng; i++)
+        for (j = i; j < ng; j++) {
+            double pp = pi[i] * pi[j];
+
+            lg[i * ng + j] = lg[j * ng + i] = pp > 0 ? log2(pp) : 0;
+        }
     for (i = 0; i < ng; i++)
         for (j = 0; j < ng; j++) {
             double p = cnt[i * ng + j] / tot, pp = pi[i] * pi[j];
@@ -822,7 +837,7 @@ static bool glcm_feats(const double *cnt, double nv, const struct tex *t,
             double c = a + b - 2 * mui;
 
             if (pp > 0) {
-                double lpp = log2(pp);  /* once for both */
+                double lpp = lg[i * ng + j];
 
                 hxy2 -= pp * lpp;
                 if (p > 0)
@@ -1073,7 +1088,10 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
     c.nj += 1;
     c.msize = fam == D_GLCM ? ng * ng : ng * c.nj;
     c.m = mmdx__calloc(c.msize, sizeof(double));
-    c.scratch = mmdx__calloc(4 * ng + 2 + c.nj, sizeof(double));
+    /* GLCM: 4 ng + 2 marginal sums and an ng x ng table of logarithms */
+    c.scratch = mmdx__calloc(4 * ng + 2 + c.nj +
+                                 (fam == D_GLCM ? ng * ng : 0),
+                             sizeof(double));
     c.jv = mmdx__calloc(c.nj, sizeof(double));
     c.sum = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
     c.tmp = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
