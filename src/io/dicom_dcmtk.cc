@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <climits>
 #include <cmath>
 #include <cstdarg>
@@ -528,28 +529,284 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
+/* The descriptor of an anonymous memory file that must outlive the
+ * DcmFileFormat read from it (large values load from it on first use):
+ * declare it before the DcmFileFormat, so that it is closed after. */
+struct fd_guard {
+    int fd = -1;
+    fd_guard() = default;
+    fd_guard(const fd_guard &) = delete;
+    fd_guard &operator=(const fd_guard &) = delete;
+    ~fd_guard()
+    {
+        if (fd >= 0)
+            close(fd);
+    }
+};
+
+/* Inflated bytes a stop-tag parse (mmdx__dicom_kind) needs at most. */
+#define INFLATE_STOP_BYTES (1u << 20)
+
+/*
+ * Inflate the deflated dataset of fspath (raw deflate, PS3.5 A.5) from
+ * byte off to the end into an anonymous memory file of at most maxb bytes,
+ * whose path goes to mpath[64] and descriptor to keep. DCMTK then reads it
+ * like any file: through its own inflating filter it cannot postpone
+ * values, and loads each one at its declared length before finding out
+ * that the data ends (a 4 KB file declaring a 3.7 GB element had it
+ * reserve 3.7 GB). A stream that ends early is passed on as far as it
+ * goes (DCMTK decides whether the dataset is whole); corrupt data is
+ * E_FORMAT, more than maxb bytes E_LIMIT.
+ */
+static enum mmdx_status inflate_dataset(struct mmdx_ctx *ctx,
+                                        const char *path, const char *fspath,
+                                        uint64_t off, uint64_t maxb,
+                                        fd_guard &keep, char *mpath)
+{
+    std::vector<unsigned char> in(1u << 16), out(1u << 16);
+    uint64_t total = 0;
+    z_stream zs;
+    FILE *fp;
+    int zr = Z_OK;
+    enum mmdx_status st = MMDX_OK;
+
+    keep.fd = memfd_create("mmdx-inflated", MFD_CLOEXEC);
+    if (keep.fd < 0)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "memfd_create: %s",
+                    strerror(errno));
+    snprintf(mpath, 64, "/proc/self/fd/%d", keep.fd);
+    fp = fopen(fspath, "rb");
+    if (!fp)
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
+                    strerror(errno));
+    if (fseeko(fp, static_cast<off_t>(off), SEEK_SET) != 0) {
+        fclose(fp);
+        return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot seek: %s",
+                    strerror(errno));
+    }
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, -15) != Z_OK) {
+        fclose(fp);
+        return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory (zlib)");
+    }
+    while (!st && zr != Z_STREAM_END) {
+        size_t n = fread(in.data(), 1, in.size(), fp);
+
+        if (n == 0) {
+            if (ferror(fp))
+                st = FAIL(ctx, MMDX_E_IO, path, NULL, "read error");
+            break;  /* ends early: DCMTK judges what came */
+        }
+        zs.next_in = in.data();
+        zs.avail_in = static_cast<uInt>(n);
+        do {
+            size_t have, done = 0;
+
+            zs.next_out = out.data();
+            zs.avail_out = static_cast<uInt>(out.size());
+            zr = inflate(&zs, Z_NO_FLUSH);
+            if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR ||
+                zr == Z_MEM_ERROR || zr == Z_STREAM_ERROR) {
+                st = zr == Z_MEM_ERROR
+                         ? FAIL(ctx, MMDX_E_NOMEM, path, NULL,
+                                "out of memory (zlib)")
+                         : FAIL(ctx, MMDX_E_FORMAT, path,
+                                "TransferSyntaxUID (0002,0010)",
+                                "deflated dataset: corrupt deflate data "
+                                "(%s)", zs.msg ? zs.msg : "zlib error");
+                break;
+            }
+            have = out.size() - zs.avail_out;
+            if (total + have > maxb) {
+                st = FAIL(ctx, MMDX_E_LIMIT, path,
+                          "TransferSyntaxUID (0002,0010)",
+                          "deflated dataset inflates to more than the "
+                          "limit of %llu bytes",
+                          static_cast<unsigned long long>(maxb));
+                break;
+            }
+            total += have;
+            while (done < have) {
+                ssize_t w = write(keep.fd, out.data() + done, have - done);
+
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0) {
+                    st = FAIL(ctx, MMDX_E_IO, path, NULL,
+                              "cannot buffer the inflated dataset: %s",
+                              strerror(errno));
+                    break;
+                }
+                done += static_cast<size_t>(w);
+            }
+        } while (!st && zr != Z_STREAM_END && zs.avail_out == 0);
+    }
+    inflateEnd(&zs);
+    fclose(fp);
+    return st;
+}
+
+/* What a failed parse left in the element el: its value declared longer
+ * than the bytes left after it (what DCMTK's stream for the postponed
+ * value has left; for a value DCMTK tried to load, the size of the input)
+ * goes into msg as a sentence; false otherwise. */
+static bool overrun(DcmElement *el, uint64_t size, bool inflated, char *msg,
+                    size_t msize)
+{
+    Uint32 len = el->getLengthField();
+    const DcmInputStreamFactory *fac = el->getInputStream();
+    const char *what = inflated ? "inflated dataset" : "file";
+
+    if (len == DCM_UndefinedLength)
+        return false;
+    if (fac) {
+        DcmInputStream *s = fac->create();
+        long long left = -1;
+
+        if (s) {
+            if (s->good())
+                left = static_cast<long long>(s->avail());
+            delete s;
+        }
+        if (left < 0 || len <= static_cast<unsigned long long>(left))
+            return false;
+        snprintf(msg, msize, "declared length %lu bytes exceeds the %lld "
+                 "bytes left in the %s", static_cast<unsigned long>(len),
+                 left, what);
+        return true;
+    }
+    if (el->valueLoaded() || len <= size)
+        return false;
+    snprintf(msg, msize, "declared length %lu bytes exceeds the %llu bytes "
+             "of the %s", static_cast<unsigned long>(len),
+             static_cast<unsigned long long>(size), what);
+    return true;
+}
+
+/*
+ * After a failed parse: the element whose declared length runs past the
+ * end of the input, named in field[128], what is wrong in msg (false when
+ * there is none).
+ * DCMTK inserts an element before reading its value and skips over values
+ * longer than DCM_MaxReadLength (4 KB) to load them on first use, so the
+ * culprit is in the tree, unloaded, with a stream that has fewer bytes
+ * left than it declares; nothing of that size was allocated. Every element
+ * is looked at: the lists are sorted by tag, not by position.
+ */
+static bool find_overrun(DcmItem *it, int depth, uint64_t size,
+                         bool inflated, E_TransferSyntax xfer, char *field,
+                         char *msg, size_t msize)
+{
+    unsigned long i, n;
+
+    if (!it || depth > 64)
+        return false;
+    n = it->card();
+    for (i = 0; i < n; i++) {
+        DcmElement *el = it->getElement(i);
+
+        if (!el)
+            continue;
+        tag_name(el->getTag(), field, 96);
+        if (el->ident() == EVR_SQ) {
+            DcmSequenceOfItems *sq = static_cast<DcmSequenceOfItems *>(el);
+            unsigned long k;
+
+            char sqf[96];
+            const char *what = inflated ? "inflated dataset" : "file";
+
+            snprintf(sqf, sizeof(sqf), "%s", field);
+            for (k = 0; k < sq->card(); k++) {
+                DcmItem *item = sq->getItem(k);
+
+                if (find_overrun(item, depth + 1, size, inflated, xfer,
+                                 field, msg, msize))
+                    return true;
+                /* an item (a container: nothing allocated) declaring
+                 * more than the whole input */
+                if (item && item->getLengthField() != DCM_UndefinedLength &&
+                    item->getLengthField() > size) {
+                    snprintf(field, 128, "%s item %lu", sqf, k + 1);
+                    snprintf(msg, msize, "declared length %lu bytes exceeds "
+                             "the %llu bytes of the %s",
+                             static_cast<unsigned long>(
+                                 item->getLengthField()),
+                             static_cast<unsigned long long>(size), what);
+                    return true;
+                }
+            }
+            if (sq->getLengthField() != DCM_UndefinedLength &&
+                sq->getLengthField() > size) {
+                snprintf(field, 128, "%s", sqf);
+                snprintf(msg, msize, "declared length %lu bytes exceeds the "
+                         "%llu bytes of the %s",
+                         static_cast<unsigned long>(sq->getLengthField()),
+                         static_cast<unsigned long long>(size), what);
+                return true;
+            }
+            continue;
+        }
+        if (el->ident() == EVR_PixelData &&
+            el->getLengthField() == DCM_UndefinedLength) {
+            /* encapsulated: the fragments */
+            DcmPixelSequence *seq = NULL;
+            unsigned long k;
+
+            if (static_cast<DcmPixelData *>(el)
+                    ->getEncapsulatedRepresentation(xfer, NULL, seq)
+                    .bad() ||
+                !seq)
+                continue;
+            for (k = 0; k < seq->card(); k++) {
+                DcmPixelItem *pi = NULL;
+                size_t fl = strlen(field);
+
+                if (seq->getItem(pi, k).bad() || !pi)
+                    continue;
+                snprintf(field + fl, 128 - fl, " item %lu", k + 1);
+                if (overrun(pi, size, inflated, msg, msize))
+                    return true;
+                field[fl] = '\0';
+            }
+            continue;
+        }
+        if (overrun(el, size, inflated, msg, msize))
+            return true;
+    }
+    return false;
+}
+
 /*
  * Parse the file fspath into ff: a Part 10 file (preamble, "DICM", File
  * Meta), or a bare dataset. Always through a file stream: DCMTK then
  * checks every declared length against the bytes left in the file before
- * allocating (a memory stream would allocate whatever a hostile length
- * says), and large values such as pixel data are only loaded when used.
+ * allocating (values longer than DCM_MaxReadLength, 4 KB, are skipped
+ * over and only loaded when used; a memory stream would load whatever a
+ * hostile length says), and an element declaring more than is left is an
+ * error naming it. A deflated dataset is inflated first into an anonymous
+ * memory file held by keep (declare keep before ff), for the same checks.
  * path names the input in messages. With a stop tag, parsing of the main
  * dataset ends at the first element at or beyond it.
  */
 static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                                    const char *fspath, DcmFileFormat &ff,
+                                   fd_guard &keep,
                                    const DcmTagKey &stop = DCM_UndefinedTagKey)
 {
     OFCondition c;
     unsigned char b[132];
     size_t len = 0;
     FILE *fp = fopen(fspath, "rb");
-    bool part10;
+    struct stat sb;
+    uint64_t size = 0;
+    bool part10, inflated = false;
+    enum mmdx_status st;
 
     if (!fp)
         return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
                     strerror(errno));
+    if (fstat(fileno(fp), &sb) == 0)
+        size = static_cast<uint64_t>(sb.st_size);
     len = fread(b, 1, sizeof(b), fp);
     fclose(fp);
     if (len < 8)
@@ -562,8 +819,50 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                     is.status().text());
     if (part10) {
         ff.transferInit();
-        c = ff.readUntilTag(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
-                            stop);
+        /* the File Meta first (as ff.read would), to see whether the
+         * dataset is deflated; ff.read then goes on with the dataset */
+        c = ff.getMetaInfo() ? ff.getMetaInfo()->read(is, EXS_Unknown,
+                                                      EGL_noChange,
+                                                      DCM_MaxReadLength)
+                             : EC_IllegalCall;
+        if (c.good()) {
+            OFString uid;
+
+            if (ff.getMetaInfo()
+                    ->findAndGetOFString(DCM_TransferSyntaxUID, uid)
+                    .good() &&
+                DcmXfer(uid.c_str()).getStreamCompression() == ESC_zlib)
+                inflated = true;
+        }
+        if (c.good() && inflated) {
+            char mpath[64];
+            DcmDataset *ds = ff.getDataset();
+
+            st = inflate_dataset(ctx, path, fspath,
+                                 static_cast<uint64_t>(is.tell()),
+                                 stop != DCM_UndefinedTagKey
+                                     ? INFLATE_STOP_BYTES
+                                     : MMDX_DICOM_MAX_FILE_BYTES,
+                                 keep, mpath);
+            if (st) {
+                ff.transferEnd();
+                return st;
+            }
+            if (fstat(keep.fd, &sb) == 0)
+                size = static_cast<uint64_t>(sb.st_size);
+            DcmInputFileStream ms(mpath);
+            if (ms.status().bad()) {
+                ff.transferEnd();
+                return FAIL(ctx, MMDX_E_IO, path, NULL,
+                            "cannot reopen the inflated dataset: %s",
+                            ms.status().text());
+            }
+            c = ds->readUntilTag(ms, EXS_LittleEndianExplicit, EGL_noChange,
+                                 DCM_MaxReadLength, stop);
+        } else if (c.good()) {
+            c = ff.readUntilTag(is, EXS_Unknown, EGL_noChange,
+                                DCM_MaxReadLength, stop);
+        }
         ff.transferEnd();
     } else {
         DcmDataset *ds = ff.getDataset();
@@ -575,6 +874,25 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                                       : EXS_LittleEndianImplicit,
                              EGL_noChange, DCM_MaxReadLength, stop);
         ds->transferEnd();
+    }
+    if (c.bad()) {
+        /* an element declaring more than is left, by name */
+        char field[128], msg[160];
+        E_TransferSyntax x = ff.getDataset()->getOriginalXfer();
+
+        if (find_overrun(ff.getDataset(), 0, size, inflated, x, field, msg,
+                         sizeof(msg)) ||
+            (ff.getMetaInfo() &&
+             find_overrun(ff.getMetaInfo(), 0, size, false,
+                          EXS_LittleEndianExplicit, field, msg,
+                          sizeof(msg)))) {
+            if (!part10)
+                return FAIL(ctx, MMDX_E_FORMAT, path, field,
+                            "no DICOM preamble and File Meta (\"DICM\" at "
+                            "byte 128), and not a readable bare dataset "
+                            "either (%s)", msg);
+            return FAIL(ctx, MMDX_E_FORMAT, path, field, "%s", msg);
+        }
     }
     if (!part10 && c.bad())
         return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
@@ -728,8 +1046,14 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
                         "unsupported transfer syntax %s", uid.c_str());
         copy_str(img->transfer_syntax, sizeof(img->transfer_syntax),
                  found && !uid.empty() ? uid.c_str() : x.getXferID());
+        /* a deflated dataset was inflated before DCMTK read it (see
+         * parse_file): it reads as explicit VR little endian, the File
+         * Meta says what the file is */
+        DcmXfer mx(uid.c_str());
         copy_str(img->transfer_syntax_name, sizeof(img->transfer_syntax_name),
-                 x.getXferName());
+                 found && mx.getStreamCompression() != ESC_none
+                     ? mx.getXferName()
+                     : x.getXferName());
         img->lossy = x.isEncapsulated() && !x.isLossless();
     }
     copy_str(img->modality, sizeof(img->modality),
@@ -1559,6 +1883,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
                                   unsigned flags,
                                   struct mmdx_dicom_file **out)
 {
+    fd_guard keep;  /* before ff: closed after it */
     DcmFileFormat ff;
     header h;
     enum mmdx_status st;
@@ -1570,7 +1895,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
     g.f->img = mmdx__image_new();
     if (!g.f->img)
         return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
-    st = parse_file(ctx, path, fspath, ff);
+    st = parse_file(ctx, path, fspath, ff, keep);
     if (st)
         return st;
     if (flags & MMDX_DICOM_SKIP_MASKS) {
@@ -1958,9 +2283,10 @@ static enum mmdx_status wave_impl(struct mmdx_ctx *ctx, const char *path,
                                   struct mmdx_dicom_waveform *out)
 {
     enum mmdx_status st;
+    fd_guard keep;  /* before ff: closed after it */
     DcmFileFormat ff;
 
-    st = parse_file(ctx, path, path, ff);
+    st = parse_file(ctx, path, path, ff, keep);
     if (st)
         return st;
     DcmDataset *ds = ff.getDataset();
@@ -2203,8 +2529,9 @@ static enum mmdx_status rt_impl(struct mmdx_ctx *ctx, const char *path,
                                 const char *fspath, const char *roi_name,
                                 struct mmdx_dicom_rtstruct *out)
 {
+    fd_guard keep;  /* before ff: closed after it */
     DcmFileFormat ff;
-    enum mmdx_status st = parse_file(ctx, path, fspath, ff);
+    enum mmdx_status st = parse_file(ctx, path, fspath, ff, keep);
     char field[96];
 
     if (st)
@@ -2405,12 +2732,13 @@ extern "C" enum mmdx_dicom_kind mmdx__dicom_kind(const char *path)
         static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
         return MMDX_DICOM_KIND_OTHER;
     try {
+        fd_guard keep;  /* before ff: closed after it */
         DcmFileFormat ff;
 
         setup();
         /* SOPClassUID (0008,0016) and Modality (0008,0060) are all it
          * needs: stop before (0008,0061) */
-        if (parse_file(NULL, path, path, ff, DcmTagKey(0x0008, 0x0061)))
+        if (parse_file(NULL, path, path, ff, keep, DcmTagKey(0x0008, 0x0061)))
             return MMDX_DICOM_KIND_OTHER;
         return dataset_kind(ff.getDataset());
     } catch (...) {
@@ -2426,10 +2754,11 @@ extern "C" bool mmdx__dicom_is_rtstruct(const char *path)
         static_cast<uint64_t>(sb.st_size) > MMDX_DICOM_MAX_FILE_BYTES)
         return false;
     try {
+        fd_guard keep;  /* before ff: closed after it */
         DcmFileFormat ff;
 
         setup();
-        if (parse_file(NULL, path, path, ff))
+        if (parse_file(NULL, path, path, ff, keep))
             return false;
         return looks_rtstruct(ff.getDataset());
     } catch (...) {
@@ -2599,8 +2928,9 @@ static enum mmdx_status seg_impl(struct mmdx_ctx *ctx, const char *path,
                                  const char *fspath,
                                  struct mmdx_dicom_seg *out)
 {
+    fd_guard keep;  /* before ff: closed after it */
     DcmFileFormat ff;
-    enum mmdx_status st = parse_file(ctx, path, fspath, ff);
+    enum mmdx_status st = parse_file(ctx, path, fspath, ff, keep);
     char field[128];
 
     if (st)
