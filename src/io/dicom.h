@@ -79,7 +79,11 @@ struct mmdx_dicom_file {
  * real-world units. Decoders: uncompressed (implicit/explicit, little/big
  * endian), deflated, RLE, JPEG baseline/extended/lossless, JPEG-LS
  * (DCMTK) and JPEG 2000 (OpenJPEG). Declared sizes are checked against
- * limits before any pixel buffer is allocated.
+ * limits before any pixel buffer is allocated, and every element's
+ * declared length against the bytes left after it before DCMTK allocates
+ * anything for it (a deflated dataset is inflated into an anonymous
+ * memory file first, at most max_file_bytes of it): an element declaring
+ * more is E_FORMAT naming it.
  * @param limits NULL for the defaults.
  * @param out receives the file [transfer]: free with mmdx__dicom_file_free;
  *        NULL on failure.

@@ -556,11 +556,12 @@ struct fd_guard {
  * that the data ends (a 4 KB file declaring a 3.7 GB element had it
  * reserve 3.7 GB). A stream that ends early is passed on as far as it
  * goes (DCMTK decides whether the dataset is whole); corrupt data is
- * E_FORMAT, more than maxb bytes E_LIMIT.
+ * E_FORMAT, more than maxb bytes E_LIMIT (with cut, the first maxb bytes
+ * are kept instead: enough for a parse that stops early).
  */
 static enum mmdx_status inflate_dataset(struct mmdx_ctx *ctx,
                                         const char *path, const char *fspath,
-                                        uint64_t off, uint64_t maxb,
+                                        uint64_t off, uint64_t maxb, bool cut,
                                         fd_guard &keep, char *mpath)
 {
     std::vector<unsigned char> in(1u << 16), out(1u << 16);
@@ -617,7 +618,10 @@ static enum mmdx_status inflate_dataset(struct mmdx_ctx *ctx,
                 break;
             }
             have = out.size() - zs.avail_out;
-            if (total + have > maxb) {
+            if (total + have > maxb && cut) {
+                have = static_cast<size_t>(maxb - total);
+                zr = Z_STREAM_END;  /* the rest is not needed */
+            } else if (total + have > maxb) {
                 st = FAIL(ctx, MMDX_E_LIMIT, path,
                           "TransferSyntaxUID (0002,0010)",
                           "deflated dataset inflates to more than the "
@@ -786,12 +790,14 @@ static bool find_overrun(DcmItem *it, int depth, uint64_t size,
  * error naming it. A deflated dataset is inflated first into an anonymous
  * memory file held by keep (declare keep before ff), for the same checks.
  * path names the input in messages. With a stop tag, parsing of the main
- * dataset ends at the first element at or beyond it.
+ * dataset ends at the first element at or beyond it. An inflated dataset
+ * may hold max_inflated bytes (0: MMDX_DICOM_MAX_FILE_BYTES, like a file).
  */
 static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                                    const char *fspath, DcmFileFormat &ff,
                                    fd_guard &keep,
-                                   const DcmTagKey &stop = DCM_UndefinedTagKey)
+                                   const DcmTagKey &stop = DCM_UndefinedTagKey,
+                                   uint64_t max_inflated = 0)
 {
     OFCondition c;
     unsigned char b[132];
@@ -842,8 +848,9 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
                                  static_cast<uint64_t>(is.tell()),
                                  stop != DCM_UndefinedTagKey
                                      ? INFLATE_STOP_BYTES
-                                     : MMDX_DICOM_MAX_FILE_BYTES,
-                                 keep, mpath);
+                                 : max_inflated ? max_inflated
+                                                : MMDX_DICOM_MAX_FILE_BYTES,
+                                 stop != DCM_UndefinedTagKey, keep, mpath);
             if (st) {
                 ff.transferEnd();
                 return st;
@@ -1895,7 +1902,8 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
     g.f->img = mmdx__image_new();
     if (!g.f->img)
         return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
-    st = parse_file(ctx, path, fspath, ff, keep);
+    st = parse_file(ctx, path, fspath, ff, keep, DCM_UndefinedTagKey,
+                    lim ? lim->max_file_bytes : 0);
     if (st)
         return st;
     if (flags & MMDX_DICOM_SKIP_MASKS) {

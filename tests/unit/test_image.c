@@ -476,15 +476,42 @@ static void dicom_read__absurd_element_length__named(void **state)
  * reads it) gives the pixels of the file: 512 x 512 8-bit values summing
  * to 33322688, the sum of the PixelData bytes of the dataset inflated by
  * Python's zlib (an independent reference; exact), and keeps its transfer
- * syntax name. */
+ * syntax name; that the inflated size is held to max_file_bytes (E_LIMIT
+ * before DCMTK reads anything) and corrupt deflate data is E_FORMAT. */
 static void dicom_read__deflated__pixels(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
-    struct mmdx_dicom_file *f = read_ok(ctx, "dicom/image_dfl.dcm");
+    struct mmdx_dicom_file *f = NULL;
+    struct mmdx_dicom_limits lim = { 100000, 0 };
+    char *src = test_shared("dicom/image_dfl.dcm"), *dir = test_tmpdir(), *p;
+    char *data = NULL;
     double sum = 0;
-    size_t i;
+    size_t i, len;
 
     (void)state;
+    assert_int_equal(mmdx__dicom_read_file(ctx, src, &lim, 0, &f),
+                     MMDX_E_LIMIT);
+    assert_error_has(ctx, "image_dfl.dcm: io.dicom: TransferSyntaxUID "
+                          "(0002,0010): deflated dataset inflates to more "
+                          "than the limit of 100000 bytes");
+    mmdx_ctx_clear_error(ctx);
+    assert_int_equal(mmdx__file_read(ctx, src, 1 << 20, &data, &len),
+                     MMDX_OK);
+    assert_true(len > 400);
+    for (i = 340; i < 400; i++)   /* inside the deflate stream */
+        data[i] = (char)0xFF;
+    p = write_bytes(dir, "bad_dfl.dcm", data, len);
+    assert_int_equal(mmdx__dicom_read_file(ctx, p, NULL, 0, &f),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "bad_dfl.dcm: io.dicom: TransferSyntaxUID "
+                          "(0002,0010): deflated dataset: corrupt deflate "
+                          "data");
+    mmdx_ctx_clear_error(ctx);
+    mmdx__free(p);
+    mmdx__free(data);
+    mmdx__free(src);
+    test_rmtree(dir);
+    f = read_ok(ctx, "dicom/image_dfl.dcm");
     assert_int_equal(f->img->nx, 512);
     assert_int_equal(f->img->ny, 512);
     assert_int_equal(f->img->nz, 1);
