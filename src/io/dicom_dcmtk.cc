@@ -714,10 +714,9 @@ static bool find_overrun(DcmItem *it, int depth, uint64_t size,
         tag_name(el->getTag(), field, 96);
         if (el->ident() == EVR_SQ) {
             DcmSequenceOfItems *sq = static_cast<DcmSequenceOfItems *>(el);
-            unsigned long k;
-
-            char sqf[96];
             const char *what = inflated ? "inflated dataset" : "file";
+            unsigned long k;
+            char sqf[96];
 
             snprintf(sqf, sizeof(sqf), "%s", field);
             for (k = 0; k < sq->card(); k++) {
