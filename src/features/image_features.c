@@ -431,6 +431,27 @@ static void glcm_drain(const struct gcount *g)
 }
 
 #ifdef HAVE_AVX512_PATHS
+/* Append the indices p of the lanes k to the waiting ones (buf[nb..]);
+ * returns the new count, the buffer counted and emptied when full. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static inline
+size_t glcm_wait512(const struct gcount *g, size_t nb, __mmask32 k,
+                    __m512i p)
+{
+    _mm512_storeu_si512((void *)(g->b->v + nb),
+                        _mm512_maskz_compress_epi16(k, p));
+    return nb + (size_t)_mm_popcnt_u32(k);
+}
+
+/* After a step: count the waiting pairs when the buffer is full. */
+static inline size_t glcm_spill(const struct gcount *g, size_t nb)
+{
+    if (nb < GLCM_BUF)
+        return nb;
+    g->b->n = nb;
+    glcm_drain(g);
+    return 0;
+}
+
 /*
  * glcm_row() 32 pairs a step (AVX-512), for ng1 <= 256: pairs with a
  * voxel outside the ROI are dropped, those equal to the diagonal entry of
@@ -442,7 +463,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
 glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
             size_t ng1, const struct gcount *g)
 {
-    uint16_t *buf = g->b->v;
     uint32_t *c0 = g->c[0];
     const __m512i vn = _mm512_set1_epi16((short)ng1);
     size_t nb = g->b->n, dom = 0;
@@ -460,15 +480,7 @@ glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
             dom = (size_t)row[x] * (ng1 + 1);
         e = _mm512_mask_cmpeq_epi16_mask(k, p, _mm512_set1_epi16((short)dom));
         c0[dom] += (uint32_t)_mm_popcnt_u32(e);
-        k &= ~e;
-        _mm512_storeu_si512((void *)(buf + nb),
-                            _mm512_maskz_compress_epi16(k, p));
-        nb += (size_t)_mm_popcnt_u32(k);
-        if (nb >= GLCM_BUF) {
-            g->b->n = nb;
-            glcm_drain(g);
-            nb = 0;
-        }
+        nb = glcm_spill(g, glcm_wait512(g, nb, k & ~e, p));
     }
     g->b->n = nb;
     return x;
@@ -481,7 +493,8 @@ glcm_row512(const uint16_t *row, const uint16_t *nrow, long x, long xe,
  * entry of the level last seen first in a block, usually the tissue that
  * fills the region - are counted with one add of their number, the pairs
  * with a voxel outside the ROI (level 0) are dropped, and the indices of
- * the others are packed into buf (vpcompressw) and counted one by one.
+ * the others are packed into the buffer (vpcompressw) and counted one by
+ * one.
  * In a CT slice about half the pairs are of the common kind. Returns the
  * first x not done.
  */
@@ -489,7 +502,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt"))) static long
 glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
               size_t ng1, const struct gcount *g)
 {
-    uint16_t *buf = g->b->v;
     uint32_t *c0 = g->c[0];
     const __m512i vn = _mm512_set1_epi16((short)ng1);
     size_t nb = g->b->n, dom = 0;
@@ -521,27 +533,10 @@ glcm_block512(const uint16_t *row, const uint16_t *nrow, long x, long fe,
         e3 = _mm512_mask_cmpeq_epi16_mask(k3, p3, vd);
         c0[dom] += (uint32_t)(_mm_popcnt_u32(e0) + _mm_popcnt_u32(e1) +
                               _mm_popcnt_u32(e2) + _mm_popcnt_u32(e3));
-        k0 &= ~e0;
-        k1 &= ~e1;
-        k2 &= ~e2;
-        k3 &= ~e3;
-        _mm512_storeu_si512((void *)(buf + nb),
-                            _mm512_maskz_compress_epi16(k0, p0));
-        nb += (size_t)_mm_popcnt_u32(k0);
-        _mm512_storeu_si512((void *)(buf + nb),
-                            _mm512_maskz_compress_epi16(k1, p1));
-        nb += (size_t)_mm_popcnt_u32(k1);
-        _mm512_storeu_si512((void *)(buf + nb),
-                            _mm512_maskz_compress_epi16(k2, p2));
-        nb += (size_t)_mm_popcnt_u32(k2);
-        _mm512_storeu_si512((void *)(buf + nb),
-                            _mm512_maskz_compress_epi16(k3, p3));
-        nb += (size_t)_mm_popcnt_u32(k3);
-        if (nb >= GLCM_BUF) {
-            g->b->n = nb;
-            glcm_drain(g);
-            nb = 0;
-        }
+        nb = glcm_wait512(g, nb, k0 & ~e0, p0);
+        nb = glcm_wait512(g, nb, k1 & ~e1, p1);
+        nb = glcm_wait512(g, nb, k2 & ~e2, p2);
+        nb = glcm_spill(g, glcm_wait512(g, nb, k3 & ~e3, p3));
     }
     g->b->n = nb;
     return x;
