@@ -1,5 +1,6 @@
 /*
- * simd.c - which vector instruction set the hand-vectorised loops may use:
+ * simd.c - which vector instruction set the image loops (DICOM pixel
+ * conversion, image features) may use:
  * what the processor has, capped by MMDX_SIMD (environment: "sse2",
  * "avx2" or "avx512") or by mmdx__simd_cap() (tests use it to check that
  * every path gives the same results). Every path computes the same
