@@ -2224,83 +2224,206 @@ static void ivh(struct emit *e, const struct tex *t, size_t n, bool fbs,
  * centres lie within a sphere of 1 cm3 (radius (3 / (4 pi))^(1/3) cm,
  * about 6.2 mm) around a centre voxel.  Local peak: centred on the ROI
  * voxel(s) of highest intensity (the largest mean when several); global
- * peak: the largest mean over all ROI voxels (NaN when that would take
- * more than LOCAL_MAX_WORK voxel visits). */
-#define LOCAL_MAX_WORK 50000000.0
+ * peak: the largest mean over all ROI voxels.
+ *
+ * The sphere is a set of rows along x (one per (dy, dz), each x within
+ * a half-width w): for a row of centres, each sphere row adds a sliding
+ * window sum of its image row, updated by one voxel in and one out per
+ * step. A centre costs one add per sphere row, not one per sphere voxel
+ * (on a 0.7 mm CT slice 17 rows instead of 241 voxels). The global peak
+ * is NaN when that would take more than LOCAL_MAX_WORK window steps
+ * (about a second; a whole-body ROI of a 100-slice CT needs 2.6e9, a
+ * tumour far fewer); the local peak is always computed. Without NaN or
+ * infinite voxels in the image (checked first) the window's size is
+ * known and the steps need no test. */
+#define LOCAL_MAX_WORK 1e9
+
+struct srow {
+    long dy, dz, w;
+};
+
+/* Add the window sums of the sphere rows sr[0..ns) around the centres
+ * x in [sb, se) of row (y, z) to sum[x] and cnt[x] (finite voxels only;
+ * fin: the image has no other). */
+static void local_rows(const struct mmdx_image *img, const struct srow *sr,
+                       size_t ns, long y, long z, long sb, long se, bool fin,
+                       double *sum, uint32_t *cnt)
+{
+    long nx = (long)img->nx, x;
+    size_t j;
+
+    for (x = sb; x < se; x++) {
+        sum[x] = 0;
+        cnt[x] = 0;
+    }
+    for (j = 0; j < ns; j++) {
+        long yy = y + sr[j].dy, zz = z + sr[j].dz, w = sr[j].w;
+        const float *src;
+        double ws = 0;
+        uint32_t wc = 0;
+
+        if (yy < 0 || zz < 0 || yy >= (long)img->ny || zz >= (long)img->nz)
+            continue;
+        src = img->vox + img->nx * ((size_t)yy + img->ny * (size_t)zz);
+        for (x = sb - w > 0 ? sb - w : 0; x <= sb + w && x < nx; x++)
+            if (isfinite(src[x])) {
+                ws += src[x];
+                wc++;
+            }
+        if (fin) {
+            /* every voxel finite: the window's size is known, and where
+             * it lies inside the row one voxel comes in and one goes out
+             * without a test */
+            long core_b = w > sb ? w : sb, core_e = nx - w - 1 < se
+                                                        ? nx - w - 1 : se;
+
+            for (x = sb; x < se && x < core_b; x++) {
+                sum[x] += ws;
+                cnt[x] += wc;
+                if (x + w + 1 < nx) {
+                    ws += src[x + w + 1];
+                    wc++;
+                }
+                if (x - w >= 0) {
+                    ws -= src[x - w];
+                    wc--;
+                }
+            }
+            for (; x < core_e; x++) {
+                sum[x] += ws;
+                cnt[x] += wc;
+                ws += (double)src[x + w + 1] - (double)src[x - w];
+            }
+            for (; x < se; x++) {
+                sum[x] += ws;
+                cnt[x] += wc;
+                if (x + w + 1 < nx) {
+                    ws += src[x + w + 1];
+                    wc++;
+                }
+                if (x - w >= 0) {
+                    ws -= src[x - w];
+                    wc--;
+                }
+            }
+            continue;
+        }
+        for (x = sb; x < se; x++) {
+            long xi = x + w + 1, xo = x - w;
+
+            sum[x] += ws;
+            cnt[x] += wc;
+            if (xi < nx && isfinite(src[xi])) {
+                ws += src[xi];
+                wc++;
+            }
+            if (xo >= 0 && isfinite(src[xo])) {
+                ws -= src[xo];
+                wc--;
+            }
+        }
+    }
+}
 
 static void local_intensity(struct emit *e, const struct mmdx_image *img,
-                            const uint8_t *roi, size_t n, const double sp[3])
+                            const uint8_t *roi, const double sp[3])
 {
     double r = 10.0 * cbrt(3.0 / (4.0 * M_PI)), mx = -INFINITY;
-    double loc = -INFINITY, glob = -INFINITY;
-    long R[3], ox, oy, oz, x, y, z;
-    long *off = NULL;
-    size_t noff = 0, cap, v = 0;
+    double loc = -INFINITY, glob = -INFINITY, work = 0;
+    long R[3], dx, dy, dz, y, z, x, nx = (long)img->nx;
+    struct srow *sr = NULL;
+    double *sum = NULL;
+    uint32_t *cnt = NULL;
+    size_t ns = 0, v, nv = img->nx * img->ny * img->nz;
+    bool all, fin = true;
     int k;
 
     for (k = 0; k < 3; k++)
         R[k] = (long)floor(r / sp[k]);
-    cap = (size_t)(2 * R[0] + 1) * (size_t)(2 * R[1] + 1) *
-          (size_t)(2 * R[2] + 1);
-    off = mmdx__malloc(cap * 3 * sizeof(long));
-    if (!off) {
+    sr = mmdx__malloc((size_t)(2 * R[1] + 1) * (size_t)(2 * R[2] + 1) *
+                      sizeof(*sr));
+    sum = mmdx__malloc(img->nx * sizeof(*sum));
+    cnt = mmdx__malloc(img->nx * sizeof(*cnt));
+    if (!sr || !sum || !cnt) {
         e->st = MMDX_E_NOMEM;
-        return;
+        goto out;
     }
-    for (oz = -R[2]; oz <= R[2]; oz++)
-        for (oy = -R[1]; oy <= R[1]; oy++)
-            for (ox = -R[0]; ox <= R[0]; ox++) {
-                double dx = (double)ox * sp[0], dy = (double)oy * sp[1],
-                       dz = (double)oz * sp[2];
+    /* the sphere's rows: the same membership test for every voxel as
+     * one by one (it only grows as |dx| falls) */
+    for (dz = -R[2]; dz <= R[2]; dz++)
+        for (dy = -R[1]; dy <= R[1]; dy++) {
+            double fy = (double)dy * sp[1], fz = (double)dz * sp[2];
+            long w = -1;
 
-                if (dx * dx + dy * dy + dz * dz <= r * r * (1 + 1e-12)) {
-                    off[3 * noff] = ox;
-                    off[3 * noff + 1] = oy;
-                    off[3 * noff + 2] = oz;
-                    noff++;
-                }
+            for (dx = 0; dx <= R[0]; dx++) {
+                double fx = (double)dx * sp[0];
+
+                if (!(fx * fx + fy * fy + fz * fz <= r * r * (1 + 1e-12)))
+                    break;
+                w = dx;
             }
-    for (v = 0; v < img->nx * img->ny * img->nz; v++)
-        if (roi[v] && isfinite(img->vox[v]) && img->vox[v] > mx)
+            if (w < 0)
+                continue;
+            sr[ns].dy = dy;
+            sr[ns].dz = dz;
+            sr[ns].w = w;
+            ns++;
+        }
+    for (v = 0; v < nv; v++) {
+        if (!isfinite(img->vox[v]))
+            fin = false;
+        else if (roi[v] && img->vox[v] > mx)
             mx = img->vox[v];
-    v = 0;
+    }
+    /* the work of the global peak: per row, its ROI extent per sphere row */
     for (z = 0; z < (long)img->nz; z++)
-        for (y = 0; y < (long)img->ny; y++)
-            for (x = 0; x < (long)img->nx; x++, v++) {
-                double sum = 0, mean;
-                size_t cnt = 0, j;
-                bool is_max = img->vox[v] == mx;
+        for (y = 0; y < (long)img->ny; y++) {
+            const uint8_t *rr = roi + img->nx * ((size_t)y +
+                                                 img->ny * (size_t)z);
+            long b = 0, f = nx;
 
-                if (!roi[v] || !isfinite(img->vox[v]))
-                    continue;
-                if (!is_max && (double)n * (double)noff > LOCAL_MAX_WORK)
-                    continue;
-                for (j = 0; j < noff; j++) {
-                    long a = x + off[3 * j], b = y + off[3 * j + 1],
-                         c = z + off[3 * j + 2];
-                    float w;
+            while (b < nx && !rr[b])
+                b++;
+            while (f > b && !rr[f - 1])
+                f--;
+            if (f > b)
+                work += (double)ns * (double)(f - b + 2 * R[0] + 1);
+        }
+    all = work <= LOCAL_MAX_WORK;
+    for (z = 0; z < (long)img->nz; z++)
+        for (y = 0; y < (long)img->ny; y++) {
+            size_t row = img->nx * ((size_t)y + img->ny * (size_t)z);
+            const uint8_t *rr = roi + row;
+            const float *rv = img->vox + row;
+            long b = 0, f = nx;
 
-                    if (a < 0 || b < 0 || c < 0 || a >= (long)img->nx ||
-                        b >= (long)img->ny || c >= (long)img->nz)
-                        continue;
-                    w = img->vox[(size_t)a + img->nx * ((size_t)b +
-                                                        img->ny * (size_t)c)];
-                    if (isfinite(w)) {
-                        sum += w;
-                        cnt++;
-                    }
-                }
-                mean = cnt ? sum / (double)cnt : NAN;
-                if (is_max && mean > loc)
+            /* the centres: every ROI voxel, or only those of the highest
+             * intensity when the global peak is out of reach */
+            while (b < nx && !(rr[b] && (all || rv[b] == mx)))
+                b++;
+            while (f > b && !(rr[f - 1] && (all || rv[f - 1] == mx)))
+                f--;
+            if (f <= b)
+                continue;
+            local_rows(img, sr, ns, y, z, b, f, fin, sum, cnt);
+            for (x = b; x < f; x++) {
+                double mean;
+
+                if (!rr[x] || !isfinite(rv[x]))
+                    continue;
+                mean = cnt[x] ? sum[x] / (double)cnt[x] : NAN;
+                if (rv[x] == mx && mean > loc)
                     loc = mean;
                 if (mean > glob)
                     glob = mean;
             }
-    mmdx__free(off);
+        }
     put(e, "image.loc.peak_local", isfinite(loc) ? loc : NAN);
-    put(e, "image.loc.peak_global",
-        (double)n * (double)noff > LOCAL_MAX_WORK || !isfinite(glob) ? NAN
-                                                                     : glob);
+    put(e, "image.loc.peak_global", !all || !isfinite(glob) ? NAN : glob);
+out:
+    mmdx__free(sr);
+    mmdx__free(sum);
+    mmdx__free(cnt);
 }
 
 /* ---- discretisation (IBSI 2.7) ----------------------------------------------------- */
@@ -3009,7 +3132,7 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
     else if (o->families & MMDX_FAM_STAT)
         first_order(&e, "stat", vals, n, 0);
     if (!e.st && (o->families & MMDX_FAM_LOCAL))
-        local_intensity(&e, img, roi, n, sp);
+        local_intensity(&e, img, roi, sp);
     if (e.st)
         goto out;
     if (o->families & MMDX_FAM_IH) {

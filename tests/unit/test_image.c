@@ -1594,6 +1594,113 @@ static void image_features__simd_levels__identical(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* The local intensity peaks counted voxel by voxel over the 1 cm3
+ * sphere (IBSI 3.2), as the reference for the sliding-window sums. */
+static void local_naive(const struct mmdx_image *img, const uint8_t *roi,
+                        double *loc, double *glob)
+{
+    double r = 10.0 * cbrt(3.0 / (4.0 * M_PI)), mx = -INFINITY;
+    const double *sp = img->spacing_mm;
+    long R[3], x, y, z, a, b, c;
+    size_t v, nv = img->nx * img->ny * img->nz;
+    int k;
+
+    for (k = 0; k < 3; k++)
+        R[k] = (long)floor(r / sp[k]);
+    for (v = 0; v < nv; v++)
+        if (roi[v] && isfinite(img->vox[v]) && img->vox[v] > mx)
+            mx = img->vox[v];
+    *loc = *glob = -INFINITY;
+    for (z = 0; z < (long)img->nz; z++)
+        for (y = 0; y < (long)img->ny; y++)
+            for (x = 0; x < (long)img->nx; x++) {
+                double s = 0, m;
+                long n = 0;
+
+                v = (size_t)x + img->nx * ((size_t)y + img->ny * (size_t)z);
+                if (!roi[v] || !isfinite(img->vox[v]))
+                    continue;
+                for (c = z - R[2]; c <= z + R[2]; c++)
+                    for (b = y - R[1]; b <= y + R[1]; b++)
+                        for (a = x - R[0]; a <= x + R[0]; a++) {
+                            double fx = (double)(a - x) * sp[0],
+                                   fy = (double)(b - y) * sp[1],
+                                   fz = (double)(c - z) * sp[2];
+                            float w;
+
+                            if (a < 0 || b < 0 || c < 0 ||
+                                a >= (long)img->nx || b >= (long)img->ny ||
+                                c >= (long)img->nz ||
+                                !(fx * fx + fy * fy + fz * fz <=
+                                  r * r * (1 + 1e-12)))
+                                continue;
+                            w = img->vox[(size_t)a +
+                                         img->nx * ((size_t)b +
+                                                    img->ny * (size_t)c)];
+                            if (isfinite(w)) {
+                                s += w;
+                                n++;
+                            }
+                        }
+                m = n ? s / (double)n : NAN;
+                if (img->vox[v] == mx && m > *loc)
+                    *loc = m;
+                if (m > *glob)
+                    *glob = m;
+            }
+}
+
+/* Ensure that the local intensity peaks (sliding sums over the sphere's
+ * rows) equal a voxel-by-voxel count (reference: the direct count in
+ * this test; tolerance 1e-12 relative, the sums run in other orders), on
+ * anisotropic grids, with ROI holes, non-integers and NaN/inf in and
+ * around the ROI. */
+static void image_features__local_peaks__match_direct_count(void **state)
+{
+    static const double spacing[3][3] = {
+        { 0.7, 0.7, 2.5 }, { 2.0, 1.3, 0.9 }, { 5.0, 0.4, 7.0 }
+    };
+    struct mmdx_ctx *ctx = test_ctx();
+    static uint8_t roi[WV_NX * WV_NY * WV_NZ];
+    static struct fvals fv;
+    struct mmdx_imgfeat_opts o;
+    int c, sk;
+    size_t i;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    o.disc = MMDX_DISC_FBN;
+    o.bins = 16;
+    o.families = MMDX_FAM_LOCAL;
+    for (c = 0; c < 3; c++)
+        for (sk = 0; sk < 3; sk++) {
+            struct mmdx_image *img = NULL;
+            double loc, glob;
+
+            wide_volume(ctx, &img, roi, 40);
+            for (i = 0; i < WV_NX * WV_NY * WV_NZ; i += 7)
+                img->vox[i] += (float)(i % 13) * 0.37f;
+            if (c == 1)
+                for (i = 0; i < WV_NX * WV_NY * WV_NZ; i += 53)
+                    img->vox[i] = i % 2 ? NAN : INFINITY;
+            if (c == 2)  /* the highest value twice, far apart */
+                img->vox[5 + WV_NX * 3] = img->vox[250 + WV_NX * 20] = 99,
+                roi[5 + WV_NX * 3] = roi[250 + WV_NX * 20] = 1;
+            memcpy(img->spacing_mm, spacing[sk], sizeof(spacing[sk]));
+            local_naive(img, roi, &loc, &glob);
+            fv.n = 0;
+            assert_int_equal(mmdx__image_features(ctx, img, roi, false, &o,
+                                                  keep, &fv), MMDX_OK);
+            assert_true(isfinite(loc) && isfinite(glob));
+            assert_true(fabs(fval(&fv, "image.loc.peak_local") - loc) <=
+                        1e-12 * fabs(loc));
+            assert_true(fabs(fval(&fv, "image.loc.peak_global") - glob) <=
+                        1e-12 * fabs(glob));
+            mmdx__image_free(img);
+        }
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that features computed with a kept scratch (bigger, then
  * smaller, then bigger again; integer and non-integer values) are the
  * very values computed without one (exact). */
@@ -1803,6 +1910,7 @@ int main(void)
         cmocka_unit_test(image_features__oom__nomem),
         cmocka_unit_test(image_features__glcm_merged__match_direct_count),
         cmocka_unit_test(image_features__simd_levels__identical),
+        cmocka_unit_test(image_features__local_peaks__match_direct_count),
         cmocka_unit_test(image_features_ws__reused__same_values),
         cmocka_unit_test(image_features__nonfinite_in_roi__as_outside),
         cmocka_unit_test(image_features__fbn_wide_integers__ibsi_levels),
