@@ -956,45 +956,213 @@ struct rl_acc {
     size_t nj;
 };
 
-static void glrlm_acc(const struct tex *t, const int *d, size_t z0,
-                      size_t z1, double *m, double *nv, size_t nj)
+/* One run: level a (>= 1), len voxels (clamped to the last column). */
+static inline void rl_emit(double *m, size_t nj, unsigned a, size_t len)
 {
-    size_t x, y, z;
-    long nx = (long)t->nx, ny = (long)t->ny, nz = (long)t->nz;
+    if (len >= nj)
+        len = nj - 1;
+    m[(size_t)(a - 1) * nj + len] += 1;
+}
 
-    for (z = z0; z < z1; z++)
-        for (y = 0; y < t->ny; y++)
-            for (x = 0; x < t->nx; x++) {
-                size_t v = x + t->nx * (y + t->ny * z);
-                int a = t->q[v];
-                long px = (long)x - d[0], py = (long)y - d[1],
-                     pz = (long)z - d[2], len = 0, cx, cy, cz;
+/*
+ * The runs of one family of lines: units (the rows of a slice, or the
+ * slices of the range) follow one another along the direction, and voxel
+ * (x, y) of unit k continues the run of voxel (x - dx, y - dy) of unit
+ * k - 1. plev/plen hold the previous unit's run ends (level, length so
+ * far); a run is counted when no voxel of the next unit continues it, or
+ * after the last unit. q0 is the first unit, ustep the distance between
+ * units; span0 the ROI spans of the first unit's rows (NULL: whole rows),
+ * rows of a unit being consecutive rows of the span table.
+ */
+struct rl_unit {
+    size_t n, nx;          /* voxels per unit; row length */
+    long dx, dy;           /* the predecessor is (x - dx, y - dy) */
+};
 
-                if (!a)
-                    continue;
-                *nv += 1;
-                /* a run starts where the previous voxel differs */
-                if (px >= 0 && px < nx && py >= 0 && py < ny &&
-                    pz >= (long)z0 && pz < (long)z1 && pz >= 0 && pz < nz &&
-                    t->q[(size_t)px + t->nx * ((size_t)py +
-                                               t->ny * (size_t)pz)] == a)
-                    continue;
-                cx = (long)x;
-                cy = (long)y;
-                cz = (long)z;
-                while (cx >= 0 && cx < nx && cy >= 0 && cy < ny &&
-                       cz >= (long)z0 && cz < (long)z1 &&
-                       t->q[(size_t)cx + t->nx * ((size_t)cy +
-                                                  t->ny * (size_t)cz)] == a) {
-                    len++;
-                    cx += d[0];
-                    cy += d[1];
-                    cz += d[2];
+/* One voxel of level a whose predecessor is (px, py) of the previous
+ * unit (in it when yin and px is inside the row): its run state into
+ * *cl, *cn; a continued run's end is taken out of plev. Returns 1 for a
+ * ROI voxel. */
+static inline size_t rl_step(unsigned a, bool yin, long px, long py,
+                             const struct rl_unit *u, uint16_t *plev,
+                             const uint32_t *plen, uint16_t *cl,
+                             uint32_t *cn)
+{
+    *cl = (uint16_t)a;
+    if (!a)
+        return 0;
+    *cn = 1;
+    if (yin && px >= 0 && px < (long)u->nx) {
+        size_t pv = (size_t)px + u->nx * (size_t)py;
+
+        if (plev[pv] == a) {
+            *cn = plen[pv] + 1;
+            plev[pv] = 0;   /* continued: not a run end */
+        }
+    }
+    return 1;
+}
+
+static void rl_units(const uint16_t *q0, size_t ustep, size_t nunits,
+                     const uint32_t *span0, const struct rl_unit *u,
+                     uint16_t *plev, uint32_t *plen, uint16_t *clev,
+                     uint32_t *clen, double *m, double *nv, size_t nj)
+{
+    size_t k, ny = u->n / u->nx, cnt = 0, x, y;
+
+    for (k = 0; k < nunits; k++) {
+        const uint16_t *q = q0 + k * ustep;
+        const uint32_t *sp = span0 ? span0 + 2 * ny * k : NULL;
+
+        for (y = 0; y < ny; y++) {
+            long py = (long)y - u->dy;
+            bool yin = k > 0 && py >= 0 && py < (long)ny;
+            size_t row = u->nx * y, sb = sp ? sp[2 * y] : 0,
+                   se = sp ? sp[2 * y + 1] : u->nx;
+            /* [mb, me): the predecessor lies inside the previous unit
+             * (most of the span); there without a branch per voxel, as
+             * levels and runs change too often for branches to be
+             * predicted */
+            long mb = u->dx > (long)sb ? u->dx : (long)sb;
+            long me = (long)u->nx + u->dx < (long)se ? (long)u->nx + u->dx
+                                                      : (long)se;
+
+            /* outside the span: no ROI voxel */
+            memset(clev + row, 0, sb * sizeof(*clev));
+            memset(clev + row + se, 0, (u->nx - se) * sizeof(*clev));
+            if (!yin || mb > me)
+                mb = me = (long)se;
+            for (x = sb; (long)x < mb; x++)
+                cnt += rl_step(q[row + x], yin, (long)x - u->dx, py, u,
+                               plev, plen, clev + row + x, clen + row + x);
+            if ((long)x < me) {
+                const uint16_t *restrict qq = q + row;
+                uint16_t *restrict cl = clev + row;
+                uint32_t *restrict cn = clen + row;
+                uint16_t *restrict pw = plev + u->nx * (size_t)py - u->dx;
+                const uint32_t *restrict pn = plen + u->nx * (size_t)py -
+                                              u->dx;
+
+                for (; (long)x < me; x++) {
+                    unsigned b = qq[x], pl = pw[x];
+                    bool mt = pl == b && b != 0;
+
+                    cl[x] = (uint16_t)b;
+                    cn[x] = mt ? pn[x] + 1 : 1;
+                    pw[x] = (uint16_t)(mt ? 0 : pl);
+                    cnt += b != 0;
                 }
-                if ((size_t)len >= nj)
-                    len = (long)nj - 1;
-                m[(size_t)(a - 1) * nj + (size_t)len] += 1;
             }
+            for (; x < se; x++)
+                cnt += rl_step(q[row + x], yin, (long)x - u->dx, py, u,
+                               plev, plen, clev + row + x, clen + row + x);
+        }
+        if (k > 0) {
+            const uint32_t *pp = span0 ? span0 + 2 * ny * (k - 1) : NULL;
+
+            for (y = 0; y < ny; y++)
+                for (x = pp ? pp[2 * y] : 0; x < (pp ? pp[2 * y + 1] : u->nx);
+                     x++)
+                    if (plev[u->nx * y + x])
+                        rl_emit(m, nj, plev[u->nx * y + x],
+                                plen[u->nx * y + x]);
+        }
+        {
+            uint16_t *tl = plev;
+            uint32_t *tn = plen;
+
+            plev = clev;
+            plen = clen;
+            clev = tl;
+            clen = tn;
+        }
+    }
+    if (nunits) {
+        const uint32_t *pp = span0 ? span0 + 2 * ny * (nunits - 1) : NULL;
+
+        for (y = 0; y < ny; y++)
+            for (x = pp ? pp[2 * y] : 0; x < (pp ? pp[2 * y + 1] : u->nx); x++)
+                if (plev[u->nx * y + x])
+                    rl_emit(m, nj, plev[u->nx * y + x], plen[u->nx * y + x]);
+    }
+    *nv += (double)cnt;
+}
+
+/*
+ * Run lengths along direction d for z in [z0, z1) into m (ng x nj) and
+ * the voxel count into *nv. A direction and its opposite give the same
+ * runs, so d is turned to point to rising z (then rising y, then rising
+ * x): along x the runs of each row are read off directly; otherwise each
+ * voxel is compared with its predecessor one row (in-plane directions)
+ * or one slice back, whose run state is kept, so the level map is read
+ * once per direction in memory order. rlev, rlen: scratch of 2 x nx x
+ * ny each (levels and run lengths of two units).
+ */
+static void glrlm_acc(const struct tex *t, const int *dir, size_t z0,
+                      size_t z1, double *m, double *nv, size_t nj,
+                      uint16_t *rlev, uint32_t *rlen)
+{
+    long d[3] = { dir[0], dir[1], dir[2] };
+    size_t plane = t->nx * t->ny, z, y;
+    struct rl_unit u;
+
+    if (d[2] < 0 || (d[2] == 0 && (d[1] < 0 || (d[1] == 0 && d[0] < 0)))) {
+        d[0] = -d[0];
+        d[1] = -d[1];
+        d[2] = -d[2];
+    }
+    if (z1 <= z0)
+        return;
+    if (d[2] == 0 && d[1] == 0) {
+        /* along the rows */
+        size_t cnt = 0;
+
+        for (z = z0; z < z1; z++)
+            for (y = 0; y < t->ny; y++) {
+                const uint16_t *row = t->q + t->nx * (y + t->ny * z);
+                size_t x = 0, e = t->nx;
+
+                if (t->span) {
+                    x = t->span[2 * (y + t->ny * z)];
+                    e = t->span[2 * (y + t->ny * z) + 1];
+                }
+                while (x < e) {
+                    unsigned a = row[x];
+                    size_t s0 = x;
+
+                    if (!a) {
+                        x++;
+                        continue;
+                    }
+                    while (x < e && row[x] == a)
+                        x++;
+                    cnt += x - s0;
+                    rl_emit(m, nj, a, x - s0);
+                }
+            }
+        *nv += (double)cnt;
+        return;
+    }
+    if (d[2] == 0) {
+        /* in-plane: the units are the rows of each slice */
+        u.n = t->nx;
+        u.nx = t->nx;
+        u.dx = d[0];
+        u.dy = 0;
+        for (z = z0; z < z1; z++)
+            rl_units(t->q + plane * z, t->nx, t->ny,
+                     t->span ? t->span + 2 * t->ny * z : NULL, &u, rlev,
+                     rlen, rlev + plane, rlen + plane, m, nv, nj);
+        return;
+    }
+    /* out of plane: the units are the slices */
+    u.n = plane;
+    u.nx = t->nx;
+    u.dx = d[0];
+    u.dy = d[1];
+    rl_units(t->q + plane * z0, plane, z1 - z0,
+             t->span ? t->span + 2 * t->ny * z0 : NULL, &u, rlev, rlen,
+             rlev + plane, rlen + plane, m, nv, nj);
 }
 
 /* ---- directional aggregation (GLCM, GLRLM) ----------------------------------------- */
@@ -1008,6 +1176,8 @@ struct dctx {
     double *m, *scratch, *jv, *sum, *tmp;
     size_t *cnt;
     uint32_t *pairs;       /* GLCM counting scratch, 4 x (ng+1)^2 */
+    uint16_t *rlev;        /* GLRLM run state, 2 x nx x ny each */
+    uint32_t *rlen;
     double nv;
 };
 
@@ -1022,7 +1192,8 @@ static void d_acc(struct dctx *c, int dir, size_t z0, size_t z1)
     if (c->fam == D_GLCM)
         glcm_acc(c->t, &dirs13[dir], 1, z0, z1, c->m, c->pairs);
     else
-        glrlm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv, c->nj);
+        glrlm_acc(c->t, dirs13[dir], z0, z1, c->m, &c->nv, c->nj, c->rlev,
+                  c->rlen);
 }
 
 /* Directions first .. first+nd-1 into one matrix: GLCM counts them in
@@ -1091,10 +1262,14 @@ static enum mmdx_status directional(struct emit *e, const struct tex *t,
     c.sum = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
     c.tmp = mmdx__calloc(RL_N + GLCM_N, sizeof(double));
     c.cnt = mmdx__calloc(RL_N + GLCM_N, sizeof(size_t));
-    if (fam == D_GLCM)
+    if (fam == D_GLCM) {
         c.pairs = mmdx__malloc(4 * (ng + 1) * (ng + 1) * sizeof(uint32_t));
+    } else {
+        c.rlev = mmdx__malloc(2 * t->nx * t->ny * sizeof(*c.rlev));
+        c.rlen = mmdx__malloc(2 * t->nx * t->ny * sizeof(*c.rlen));
+    }
     if (!c.m || !c.scratch || !c.jv || !c.sum || !c.tmp || !c.cnt ||
-        (fam == D_GLCM && !c.pairs)) {
+        (fam == D_GLCM ? !c.pairs : !c.rlev || !c.rlen)) {
         st = MMDX_E_NOMEM;
         goto out;
     }
@@ -1159,6 +1334,8 @@ out:
     mmdx__free(c.tmp);
     mmdx__free(c.cnt);
     mmdx__free(c.pairs);
+    mmdx__free(c.rlev);
+    mmdx__free(c.rlen);
     return st;
 }
 
