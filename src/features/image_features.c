@@ -1396,32 +1396,37 @@ static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
 {
     static const int off6[6][3] = { { 1, 0, 0 }, { -1, 0, 0 }, { 0, 1, 0 },
                                     { 0, -1, 0 }, { 0, 0, 1 }, { 0, 0, -1 } };
-    size_t nvox = t->nx * t->ny * t->nz, head = 0, tail = 0, v;
+    size_t head = 0, tail = 0, v = 0, x, y, z;
     int nn = in3d ? 6 : 4, k;
 
-    for (v = 0; v < nvox; v++) {
-        size_t x = v % t->nx, y = (v / t->nx) % t->ny, z = v / (t->nx * t->ny);
-        bool edge = false;
+    /* voxel by voxel in memory order (no division per voxel) */
+    for (z = 0; z < t->nz; z++)
+        for (y = 0; y < t->ny; y++)
+            for (x = 0; x < t->nx; x++, v++) {
+                bool edge = false;
 
-        dist[v] = 0;
-        if (!t->q[v])
-            continue;
-        for (k = 0; k < nn && !edge; k++) {
-            long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
-                 zz = (long)z + off6[k][2];
+                dist[v] = 0;
+                if (!t->q[v])
+                    continue;
+                for (k = 0; k < nn && !edge; k++) {
+                    long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
+                         zz = (long)z + off6[k][2];
 
-            edge = xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
-                   yy >= (long)t->ny || zz >= (long)t->nz ||
-                   !t->q[(size_t)xx + t->nx * ((size_t)yy +
-                                               t->ny * (size_t)zz)];
-        }
-        dist[v] = edge ? 1 : UINT32_MAX;
-        if (edge)
-            queue[tail++] = v;
-    }
+                    edge = xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
+                           yy >= (long)t->ny || zz >= (long)t->nz ||
+                           !t->q[(size_t)xx + t->nx * ((size_t)yy +
+                                                       t->ny * (size_t)zz)];
+                }
+                dist[v] = edge ? 1 : UINT32_MAX;
+                if (edge)
+                    queue[tail++] = v;
+            }
     while (head < tail) {
-        size_t u = queue[head++];
-        size_t x = u % t->nx, y = (u / t->nx) % t->ny, z = u / (t->nx * t->ny);
+        size_t u = queue[head++], r = u / t->nx;
+
+        x = u - r * t->nx;
+        y = r % t->ny;
+        z = r / t->ny;
 
         for (k = 0; k < nn; k++) {
             long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
@@ -1447,29 +1452,43 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                                  unsigned fams)
 {
     int off[26][3], nn = neighbours(in3d, off), k;
-    size_t x, y, z, ng = (size_t)t->ng;
+    long lin[26];
+    size_t x, y, z;
     long nx = (long)t->nx, ny = (long)t->ny;
 
+    /* the neighbours as index steps: a voxel away from every edge of the
+     * range (inner) needs no bounds test per neighbour */
+    for (k = 0; k < nn; k++)
+        lin[k] = off[k][0] + nx * (off[k][1] + ny * (long)off[k][2]);
     for (z = z0; z < z1; z++)
         for (y = 0; y < t->ny; y++)
             for (x = 0; x < t->nx; x++) {
                 size_t v = x + t->nx * (y + t->ny * z);
                 int lv = t->q[v], cnt = 0, same = 0;
                 double sum = 0;
+                bool inner = x > 0 && (long)x + 1 < nx && y > 0 &&
+                             (long)y + 1 < ny &&
+                             (!in3d || (z > z0 && z + 1 < z1));
 
                 if (!lv)
                     continue;
                 a->nv += 1;
                 for (k = 0; k < nn; k++) {
-                    long xx = (long)x + off[k][0], yy = (long)y + off[k][1],
-                         zz = (long)z + off[k][2];
                     int b;
 
-                    if (xx < 0 || xx >= nx || yy < 0 || yy >= ny ||
-                        zz < (long)z0 || zz >= (long)z1)
-                        continue;
-                    b = t->q[(size_t)xx + t->nx * ((size_t)yy +
-                                                   t->ny * (size_t)zz)];
+                    if (inner) {
+                        b = t->q[(size_t)((long)v + lin[k])];
+                    } else {
+                        long xx = (long)x + off[k][0],
+                             yy = (long)y + off[k][1],
+                             zz = (long)z + off[k][2];
+
+                        if (xx < 0 || xx >= nx || yy < 0 || yy >= ny ||
+                            zz < (long)z0 || zz >= (long)z1)
+                            continue;
+                        b = t->q[(size_t)xx + t->nx * ((size_t)yy +
+                                                       t->ny * (size_t)zz)];
+                    }
                     if (!b)
                         continue;
                     cnt++;
@@ -1491,24 +1510,34 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                     a->stack[sp++] = v;
                     a->seen[v] = 1;
                     while (sp) {
-                        size_t u = a->stack[--sp];
-                        size_t ux = u % t->nx, uy = (u / t->nx) % t->ny,
-                               uz = u / (t->nx * t->ny);
+                        size_t u = a->stack[--sp], r = u / t->nx;
+                        size_t ux = u - r * t->nx, uy = r % t->ny,
+                               uz = r / t->ny;
+                        bool uin = ux > 0 && (long)ux + 1 < nx && uy > 0 &&
+                                   (long)uy + 1 < ny &&
+                                   (!in3d || (uz > z0 && uz + 1 < z1));
 
                         size++;
                         if (a->dist && a->dist[u] < zd)
                             zd = a->dist[u];
                         for (k = 0; k < nn; k++) {
-                            long xx = (long)ux + off[k][0],
-                                 yy = (long)uy + off[k][1],
-                                 zz = (long)uz + off[k][2];
                             size_t w;
 
-                            if (xx < 0 || xx >= nx || yy < 0 || yy >= ny ||
-                                zz < (long)z0 || zz >= (long)z1)
-                                continue;
-                            w = (size_t)xx + t->nx * ((size_t)yy +
-                                                      t->ny * (size_t)zz);
+                            if (uin) {
+                                w = (size_t)((long)u + lin[k]);
+                            } else {
+                                long xx = (long)ux + off[k][0],
+                                     yy = (long)uy + off[k][1],
+                                     zz = (long)uz + off[k][2];
+
+                                if (xx < 0 || xx >= nx || yy < 0 ||
+                                    yy >= ny || zz < (long)z0 ||
+                                    zz >= (long)z1)
+                                    continue;
+                                w = (size_t)xx +
+                                    t->nx * ((size_t)yy +
+                                             t->ny * (size_t)zz);
+                            }
                             if (t->q[w] == lv && !a->seen[w]) {
                                 a->seen[w] = 1;
                                 a->stack[sp++] = w;
@@ -1531,7 +1560,6 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                     a->nzones++;
                 }
             }
-    MMDX_UNUSED(ng);
     return MMDX_OK;
 }
 
