@@ -64,6 +64,10 @@ struct mmdx_patient_files {
                                 the fields in the log) instead of refusing */
     const char *mask_label;  /* label / segment of a multi-label mask (as
                                 load.image's mask_label), or NULL */
+    int mask_resample;       /* nonzero: resample a mask on another grid
+                                by nearest neighbour (as load.image's
+                                mask_resample="nearest"); 0: the
+                                pipeline's setting */
 };
 
 /* One feature or message from a single-patient run. */

@@ -44,6 +44,8 @@ static int features_main(int argc, char **argv)
                 return cli_usage("features", "--mask-label needs a label "
                                  "number or a segment label");
             pf.mask_label = argv[i];
+        } else if (!strcmp(argv[i], "--mask-resample")) {
+            pf.mask_resample = 1;
         } else if (!strcmp(argv[i], "--study-date")) {
             if (++i >= argc)
                 return cli_usage("features", "--study-date needs a date");
@@ -63,6 +65,8 @@ static int features_main(int argc, char **argv)
             i++;
             continue;
         }
+        if (!strcmp(argv[i], "--mask-resample"))
+            continue;
         mod = mmdx_detect_modality(ctx, argv[i], &fmt);
         if (!mod) {
             if (!mmdx__ctx_has_error(ctx))
@@ -92,6 +96,10 @@ static int features_main(int argc, char **argv)
     if (pf.mask_label && !pf.mask) {
         mmdx_ctx_free(ctx);
         return cli_usage("features", "--mask-label needs --mask");
+    }
+    if (pf.mask_resample && !pf.mask) {
+        mmdx_ctx_free(ctx);
+        return cli_usage("features", "--mask-resample needs --mask");
     }
     if (!nfiles) {
         mmdx_ctx_free(ctx);
@@ -124,8 +132,8 @@ out:
 
 const struct cli_cmd cli_cmd_features = {
     "features", "print the features of one patient's files",
-    "usage: mmdx features [--pipeline P] [--mask MASK [--mask-label L]]\n"
-    "                     [--study-date D] FILE...\n\n"
+    "usage: mmdx features [--pipeline P] [--mask MASK [--mask-label L]\n"
+    "                     [--mask-resample]] [--study-date D] FILE...\n\n"
     "Runs the feature stages of pipeline P (default: pipelines/default.xml)\n"
     "on one patient's inputs - at most one per modality, each detected by\n"
     "content - and prints one 'name<TAB>value' line per feature, sorted by\n"
@@ -141,6 +149,10 @@ const struct cli_cmd cli_cmd_features = {
     "                    label image: the voxels equal to L) or DICOM SEG\n"
     "                    segment L (SegmentNumber or SegmentLabel); a mask\n"
     "                    with several labels is refused without it\n"
+    "  --mask-resample   a mask on another grid (oblique, other voxel size,\n"
+    "                    offset centres) is resampled onto the image by\n"
+    "                    nearest neighbour instead of refused (load.image's\n"
+    "                    mask_resample=\"nearest\"; flag image.mask.resampled)\n"
     "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
     features_main
 };

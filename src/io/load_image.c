@@ -16,6 +16,7 @@ struct load_priv {
     int color;            /* 0 keep RGB, 1 luma (one channel) */
     char *mask_roi;       /* RTSTRUCT ROI name; NULL = the first */
     char *mask_label;     /* label / segment of a multi-label mask */
+    int mask_resample;    /* 0 no (refuse another grid), 1 nearest */
 };
 
 static enum mmdx_status add_id(void *user, const char *file,
@@ -79,10 +80,12 @@ static enum mmdx_status load_process(struct mmdx_stage *s,
     mmdx__patient_set_slot(p, MMDX_SLOT_IMAGE, img, mmdx__image_free_v);
     if (!p->mask_path)
         return MMDX_OK;
-    return mmdx__load_image_mask(s->ctx, p, img, pr->mask_roi,
-                                 p->mask_label ? p->mask_label
-                                               : pr->mask_label,
-                                 lim.max_voxels);
+    return mmdx__load_image_mask_ex(s->ctx, p, img, pr->mask_roi,
+                                    p->mask_label ? p->mask_label
+                                                  : pr->mask_label,
+                                    lim.max_voxels,
+                                    pr->mask_resample == 1 ||
+                                        p->mask_resample == 1);
 }
 
 static const struct mmdx_param load_params[] = {
@@ -100,6 +103,12 @@ static const struct mmdx_param load_params[] = {
       "equal to it) or DICOM SEG segment (SegmentNumber or SegmentLabel) to "
       "use; required when the mask holds several (the manifest column "
       "mask_label overrides it per patient)" },
+    { "mask_resample", MMDX_PARAM_ENUM,
+      offsetof(struct load_priv, mask_resample), 0, NULL, 0, 0, "no|nearest",
+      "masks on another grid than the image's (oblique, another voxel size, "
+      "offset voxel centres): no = refuse (error naming geometry); nearest "
+      "= resample onto the image grid by nearest neighbour (flag "
+      "image.mask.resampled)" },
     { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

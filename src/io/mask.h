@@ -116,8 +116,10 @@ bool mmdx__inverse3(const double A[3][3], double I[3][3]);
 enum mmdx_mask_geom {
     MMDX_MASK_GEOM_SAME = 0,      /* same grid, geometry checked */
     MMDX_MASK_GEOM_REORDERED = 1, /* same voxels, axes flipped/permuted */
-    MMDX_MASK_GEOM_UNCHECKED = 2  /* one side has no geometry: dimensions
+    MMDX_MASK_GEOM_UNCHECKED = 2, /* one side has no geometry: dimensions
                                      only */
+    MMDX_MASK_GEOM_RESAMPLED = 3  /* different grid, resampled (nearest
+                                     neighbour, mask_resample=nearest) */
 };
 
 /*
@@ -133,6 +135,24 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
                                   const struct mmdx_image *src,
                                   struct mmdx_image **out,
                                   enum mmdx_mask_geom *geom);
+
+/*
+ * Same; with resample (load.image's mask_resample=nearest) a mask whose
+ * grid is not an exact match (oblique, another voxel size, offset
+ * centres, partly beyond the image) is resampled instead of refused:
+ * every image voxel centre is mapped into the mask's index space through
+ * both geometries, rounded to the nearest index (halves away from zero)
+ * and takes that voxel's value, 0 beyond the mask grid (geom RESAMPLED).
+ * Exact matches (same grid, flips, permutations) take the exact path.
+ * A mask on which no image voxel centre falls is E_MISMATCH "geometry"
+ * ("lies outside the image"). Without geometry on one side the
+ * dimensions must still agree.
+ */
+enum mmdx_status mmdx__mask_align_ex(struct mmdx_ctx *ctx, const char *path,
+                                     const struct mmdx_image *img,
+                                     const struct mmdx_image *src,
+                                     bool resample, struct mmdx_image **out,
+                                     enum mmdx_mask_geom *geom);
 
 /* ---- DICOM RTSTRUCT ------------------------------------------------------ */
 
@@ -172,6 +192,10 @@ struct mmdx_mask_opts {
     const char *label;         /* load.image's mask_label: an integer label
                                   of a label image, a SEG SegmentNumber or
                                   SegmentLabel; NULL/"" = none */
+    bool resample;             /* load.image's mask_resample=nearest:
+                                  resample a mask on another grid
+                                  (mmdx__mask_align_ex, mmdx__seg_mask_ex)
+                                  instead of refusing it */
 };
 
 /* ---- labels (mask_label.c) ----------------------------------------------- */
@@ -228,6 +252,25 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
                                 enum mmdx_mask_geom *geom,
                                 struct mmdx_mask_label *info);
 
+/*
+ * Same; with resample a SEG whose frames are not on the image's grid
+ * (other PixelSpacing, rows/columns, orientation, in-plane shift, frames
+ * between slices) is resampled: each image voxel centre takes the frame
+ * of the segment whose plane is nearest along the SEG's normal, when
+ * closer than half the SEG's slice spacing (SpacingBetweenSlices, else
+ * SliceThickness, else the smallest gap between its frames; halfway
+ * between two frames: the one further along the normal), and in it the
+ * pixel nearest by the SEG's direction cosines and PixelSpacing (halves
+ * away from zero); geom RESAMPLED. Needs geometry on both sides.
+ */
+enum mmdx_status mmdx__seg_mask_ex(struct mmdx_ctx *ctx, const char *path,
+                                   const struct mmdx_image *img,
+                                   const char *label, uint64_t max_voxels,
+                                   bool resample, mmdx__dicom_id_fn idfn,
+                                   void *user, struct mmdx_image **out,
+                                   enum mmdx_mask_geom *geom,
+                                   struct mmdx_mask_label *info);
+
 /* What kind of file the mask was. */
 enum mmdx_mask_kind {
     MMDX_MASK_DICOM = 0,       /* DICOM mask image */
@@ -276,5 +319,14 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
                                        const char *roi_name,
                                        const char *label,
                                        uint64_t max_voxels);
+/* Same; resample = mask_resample=nearest (flag image.mask.resampled when
+ * it resampled). */
+enum mmdx_status mmdx__load_image_mask_ex(struct mmdx_ctx *ctx,
+                                          struct mmdx_patient *p,
+                                          const struct mmdx_image *img,
+                                          const char *roi_name,
+                                          const char *label,
+                                          uint64_t max_voxels,
+                                          bool resample);
 
 #endif

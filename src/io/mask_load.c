@@ -73,6 +73,125 @@ bool mmdx__inverse3(const double A[3][3], double I[3][3])
     return true;
 }
 
+/* With mask_resample=nearest a geometry that is not an exact match is
+ * resampled instead of refused. */
+#define GEOM_FAIL(...)                                                      \
+    do {                                                                    \
+        if (resample)                                                       \
+            goto resample;                                                  \
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry", \
+                          __VA_ARGS__);                                     \
+    } while (0)
+
+/* Round x (> -0.5) to the nearest whole number, halves up (away from
+ * zero): exact, x - (long)x loses nothing for |x| < 2^52. */
+static inline long round_up_half(double x)
+{
+    long r = (long)x;
+
+    return x - (double)r >= 0.5 ? r + 1 : r;
+}
+
+/*
+ * Nearest-neighbour resampling of src onto img's grid: image voxel
+ * (i, j, k) is at o + B (i, j, k) in the patient frame, which is mask
+ * index Si (o + B (i, j, k) - os) = c + M (i, j, k); each coordinate is
+ * rounded (halves away from zero) and the voxel takes the mask value
+ * there, or 0 outside the mask grid. Along an image row the index moves
+ * by the constant column M[.][0], so a row costs one multiply-add per
+ * axis and voxel, and only the range of i that can land on the grid is
+ * visited.
+ */
+static enum mmdx_status resample_nearest(struct mmdx_ctx *ctx,
+                                         const char *path,
+                                         const struct mmdx_image *img,
+                                         const struct mmdx_image *src,
+                                         const double B[3][3],
+                                         const double o[3],
+                                         const double S[3][3],
+                                         const double os[3],
+                                         struct mmdx_image **out)
+{
+    double Si[3][3], M[3][3], c[3], hi_x[3];
+    size_t sdim[3] = { src->nx, src->ny, src->nz }, j, k, inside = 0;
+    struct mmdx_image *m;
+    enum mmdx_status st;
+    int r, a, q;
+
+    if (!mmdx__inverse3(S, Si))
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
+                          "the mask's voxel axes are degenerate (its "
+                          "geometry cannot be inverted to resample it)");
+    for (r = 0; r < 3; r++) {
+        c[r] = 0;
+        for (q = 0; q < 3; q++)
+            c[r] += Si[r][q] * (o[q] - os[q]);
+        for (a = 0; a < 3; a++) {
+            M[r][a] = 0;
+            for (q = 0; q < 3; q++)
+                M[r][a] += Si[r][q] * B[q][a];
+        }
+        hi_x[r] = (double)sdim[r] - 0.5;
+    }
+    m = mmdx__image_new();
+    if (!m)
+        return mmdx__nomem(ctx);
+    st = mmdx__image_alloc(ctx, m, img->nx, img->ny, img->nz, 1, 0);
+    if (st) {
+        mmdx__image_free(m);
+        return st;
+    }
+    for (k = 0; k < img->nz; k++)
+        for (j = 0; j < img->ny; j++) {
+            double p[3], lo = 0, hi = (double)img->nx;
+            float *d = m->vox + img->nx * (j + img->ny * k);
+            size_t i, i0, i1;
+
+            for (r = 0; r < 3; r++) {
+                p[r] = c[r] + M[r][1] * (double)j + M[r][2] * (double)k;
+                if (M[r][0] == 0) {
+                    if (!(p[r] > -0.5 && p[r] < hi_x[r]))
+                        hi = -1;
+                } else {
+                    /* the i where -0.5 < p + M i < n - 0.5, widened by
+                     * one (the test below is exact) */
+                    double t0 = (-0.5 - p[r]) / M[r][0];
+                    double t1 = (hi_x[r] - p[r]) / M[r][0];
+
+                    lo = fmax(lo, floor(fmin(t0, t1)) - 1);
+                    hi = fmin(hi, ceil(fmax(t0, t1)) + 1);
+                }
+            }
+            if (!(hi > lo))
+                continue;
+            i0 = (size_t)lo;
+            i1 = (size_t)hi;
+            for (i = i0; i < i1; i++) {
+                double x = p[0] + M[0][0] * (double)i;
+                double y = p[1] + M[1][0] * (double)i;
+                double z = p[2] + M[2][0] * (double)i;
+
+                if (!(x > -0.5 && x < hi_x[0] && y > -0.5 &&
+                      y < hi_x[1] && z > -0.5 && z < hi_x[2]))
+                    continue;
+                d[i] = src->vox[(size_t)round_up_half(x) +
+                                src->nx * ((size_t)round_up_half(y) +
+                                           src->ny *
+                                           (size_t)round_up_half(z))];
+                inside++;
+            }
+        }
+    if (!inside) {
+        mmdx__image_free(m);
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
+                          "the mask (%zux%zux%zu voxels) lies outside the "
+                          "image: no image voxel centre falls on its grid",
+                          sdim[0], sdim[1], sdim[2]);
+    }
+    *out = m;
+    return MMDX_OK;
+}
+
 static const char *const axis_name[3] = { "i (x, columns)", "j (y, rows)",
                                           "k (z, slices)" };
 
@@ -81,6 +200,15 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
                                   const struct mmdx_image *src,
                                   struct mmdx_image **out,
                                   enum mmdx_mask_geom *geom)
+{
+    return mmdx__mask_align_ex(ctx, path, img, src, false, out, geom);
+}
+
+enum mmdx_status mmdx__mask_align_ex(struct mmdx_ctx *ctx, const char *path,
+                                     const struct mmdx_image *img,
+                                     const struct mmdx_image *src,
+                                     bool resample, struct mmdx_image **out,
+                                     enum mmdx_mask_geom *geom)
 {
     double B[3][3], Bi[3][3], S[3][3], o[3], os[3], t[3];
     size_t idim[3] = { img->nx, img->ny, img->nz };
@@ -134,14 +262,12 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
         sgn[a] = u[b] < 0 ? -1 : 1;
         for (r = 0; r < 3; r++)
             if (r != b && fabs(u[r]) * ext > TOL)
-                return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                                  "geometry", "mask axis %s does not run "
+                GEOM_FAIL("mask axis %s does not run "
                                   "along an image axis (oblique or "
                                   "differently oriented grid)",
                                   axis_name[a]);
         if (used[b])
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "two mask axes run along image "
+            GEOM_FAIL("two mask axes run along image "
                               "axis %s", axis_name[b]);
         used[b] = true;
         perm[a] = b;
@@ -149,26 +275,22 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
             /* one slice each: the slice steps need not agree, the planes
              * must (within half a slice) */
             if (fabs(t[b]) > 0.5)
-                return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                                  "geometry", "the mask's slice is %.3g "
+                GEOM_FAIL("the mask's slice is %.3g "
                                   "slice(s) away from the image's plane",
                                   t[b]);
             start[b] = 0;
             continue;
         }
         if (fabs(fabs(u[b]) - 1) * ext > TOL)
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "mask voxel size along %s is %.4g "
+            GEOM_FAIL("mask voxel size along %s is %.4g "
                               "image voxels (a different spacing)",
                               axis_name[a], fabs(u[b]));
         if (fabs(t[b] - round(t[b])) > TOL)
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "mask voxel centres are offset by "
+            GEOM_FAIL("mask voxel centres are offset by "
                               "%.3g of an image voxel along %s",
                               t[b] - round(t[b]), axis_name[b]);
         if (!(fabs(t[b]) < 1e9))
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "mask lies far outside the image");
+            GEOM_FAIL("mask lies far outside the image");
         start[b] = (long)round(t[b]);
     }
     for (a = 0; a < 3; a++) {
@@ -184,8 +306,7 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
             hi = s;
         }
         if (lo < 0 || hi >= (long)idim[b])
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "mask grid %zux%zux%zu extends "
+            GEOM_FAIL("mask grid %zux%zux%zu extends "
                               "outside the image's %zux%zux%zu along image "
                               "axis %s (voxels %ld..%ld of 0..%zu)",
                               sdim[0], sdim[1], sdim[2], idim[0], idim[1],
@@ -221,6 +342,18 @@ copy:
     m->is_segmentation = true;
     m->nfiles = src->nfiles;
     *out = m;
+    return MMDX_OK;
+resample:
+    st = resample_nearest(ctx, path, img, src, B, o, S, os, out);
+    if (st)
+        return st;
+    m = *out;
+    mmdx__strlcpy(m->modality, src->modality, sizeof(m->modality));
+    mmdx__strlcpy(m->transfer_syntax_name, src->transfer_syntax_name,
+                  sizeof(m->transfer_syntax_name));
+    m->is_segmentation = true;
+    m->nfiles = src->nfiles;
+    *geom = MMDX_MASK_GEOM_RESAMPLED;
     return MMDX_OK;
 }
 
@@ -296,7 +429,8 @@ enum mmdx_status mmdx__mask_load_label(struct mmdx_ctx *ctx, const char *path,
             st = mmdx__mask_select_label(ctx, path, "NIfTI-1", src, label,
                                          li);
         if (!st)
-            st = mmdx__mask_align(ctx, path, img, src, out, geom);
+            st = mmdx__mask_align_ex(ctx, path, img, src,
+                                     o && o->resample, out, geom);
         mmdx__image_free(src);
         return st;
     }
@@ -314,14 +448,24 @@ enum mmdx_status mmdx__mask_load_label(struct mmdx_ctx *ctx, const char *path,
     }
     if (is_seg(ctx, path, &lim, &st)) {
         *kind = MMDX_MASK_SEG;
-        return mmdx__seg_mask(ctx, path, img, label, lim.max_voxels, idfn,
-                              user, out, geom, li);
+        return mmdx__seg_mask_ex(ctx, path, img, label, lim.max_voxels,
+                                 o && o->resample, idfn, user, out, geom,
+                                 li);
     }
     if (st)
         return st;
     st = mmdx__dicom_load(ctx, path, &lim, idfn, user, &src);
     if (st)
         return st;
+    if (o && o->resample && src->nc == 1 &&
+        (src->nx != img->nx || src->ny != img->ny || src->nz != img->nz)) {
+        /* another grid: the label first, then by geometry */
+        st = mmdx__mask_select_label(ctx, path, "DICOM", src, label, li);
+        if (!st)
+            st = mmdx__mask_align_ex(ctx, path, img, src, true, out, geom);
+        mmdx__image_free(src);
+        return st;
+    }
     if (src->nx != img->nx || src->ny != img->ny || src->nz != img->nz ||
         src->nc != 1) {
         st = mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, NULL,
@@ -355,6 +499,18 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
                                        const char *label,
                                        uint64_t max_voxels)
 {
+    return mmdx__load_image_mask_ex(ctx, p, img, roi_name, label,
+                                    max_voxels, false);
+}
+
+enum mmdx_status mmdx__load_image_mask_ex(struct mmdx_ctx *ctx,
+                                          struct mmdx_patient *p,
+                                          const struct mmdx_image *img,
+                                          const char *roi_name,
+                                          const char *label,
+                                          uint64_t max_voxels,
+                                          bool resample)
+{
     static const char *const kinds[4] = { "DICOM", "NIfTI-1", "RTSTRUCT",
                                           "DICOM SEG" };
     struct mmdx_mask_opts o;
@@ -368,6 +524,7 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
     o.roi_name = roi_name;
     o.max_voxels = max_voxels;
     o.label = label;
+    o.resample = resample;
     st = mmdx__mask_load_label(ctx, p->mask_path, img, &o, add_id, p, &mask,
                                &kind, &geom, &rt, &li);
     if (st)
@@ -390,6 +547,12 @@ enum mmdx_status mmdx__load_image_mask(struct mmdx_ctx *ctx,
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.geometry_unchecked",
                            "%s mask and image matched by dimensions only "
                            "(one has no position/orientation)",
+                           kinds[kind]);
+    else if (geom == MMDX_MASK_GEOM_RESAMPLED)
+        mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.resampled",
+                           "%s mask on another grid (orientation, voxel "
+                           "size or offset) resampled onto the image's by "
+                           "nearest neighbour (mask_resample=nearest)",
                            kinds[kind]);
     else if (geom == MMDX_MASK_GEOM_REORDERED)
         mmdx__patient_flag(p, MMDX_MOD_IMAGE, "image.mask.reoriented",

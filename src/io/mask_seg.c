@@ -94,6 +94,18 @@ static enum mmdx_status pick_segment(struct mmdx_ctx *ctx, const char *path,
                sg->nseg, list);
 }
 
+/* A geometry that is not an exact match: refused, or with
+ * mask_resample=nearest left to resample_frames. */
+#define GEOM_FAIL(...)                                                      \
+    do {                                                                    \
+        if (resample) {                                                     \
+            *geom = MMDX_MASK_GEOM_RESAMPLED;                               \
+            return MMDX_OK;                                                 \
+        }                                                                   \
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry", \
+                          __VA_ARGS__);                                     \
+    } while (0)
+
 static bool near(double a, double b, double tol)
 {
     return fabs(a - b) <= tol;
@@ -109,7 +121,8 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
                                      const struct mmdx_image *img,
                                      const struct mmdx_image *src,
                                      const struct mmdx_dicom_seg *sg,
-                                     long segno, size_t *slice,
+                                     long segno, bool resample,
+                                     size_t *slice,
                                      enum mmdx_mask_geom *geom)
 {
     double B[3][3], Bi[3][3], o[3];
@@ -135,6 +148,11 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
         *geom = MMDX_MASK_GEOM_UNCHECKED;
         return MMDX_OK;
     }
+    if (resample && (src->nx != img->nx || src->ny != img->ny) &&
+        src->spacing_mm[0] > 0 && src->spacing_mm[1] > 0) {
+        *geom = MMDX_MASK_GEOM_RESAMPLED;
+        return MMDX_OK;
+    }
     /* same in-plane axes and spacing as the image */
     for (a = 0; a < 2; a++) {
         const double *d = a ? src->col_cos : src->row_cos;
@@ -150,8 +168,7 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
                          Bi[r][2] * d[2]);
         for (r = 0; r < 3; r++)
             if (!near(u[r], r == a ? 1.0 : 0.0, TOL / ext))
-                return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                                  "geometry", "the SEG's %s (orientation "
+                GEOM_FAIL("the SEG's %s (orientation "
                                   "and spacing) differ from the image's",
                                   a ? "columns" : "rows");
     }
@@ -166,13 +183,11 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
                    Bi[r][2] * (p[2] - o[2]);
         kk = round(t[2]);
         if (!near(t[0], 0, TOL) || !near(t[1], 0, TOL))
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "frame %zu of the SEG is shifted "
+            GEOM_FAIL("frame %zu of the SEG is shifted "
                               "in its plane by (%.3g, %.3g) voxels against "
                               "the image", f + 1, t[0], t[1]);
         if (!near(t[2], kk, TOL) || kk < 0 || kk >= (double)img->nz)
-            return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0,
-                              "geometry", "frame %zu of the SEG lies on no "
+            GEOM_FAIL("frame %zu of the SEG lies on no "
                               "slice of the image (at slice %.3g of "
                               "0..%zu)", f + 1, t[2],
                               img->nz - 1);
@@ -182,6 +197,210 @@ static enum mmdx_status place_frames(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* True when the image and the SEG both carry position and orientation. */
+static bool both_geometry(const struct mmdx_image *img,
+                          const struct mmdx_image *src)
+{
+    double B[3][3], Bi[3][3], o[3];
+
+    return src->pos_mm && src->has_orientation &&
+           mmdx__image_frame(img, B, o, 0) && mmdx__inverse3(B, Bi);
+}
+
+/* A plane of the segment: the frames at one position along the normal
+ * (several = their union). */
+struct seg_plane {
+    double d;                  /* along the SEG's normal, mm */
+    size_t first, n;           /* in the sorted frame list */
+};
+
+struct seg_frame {
+    double d;                  /* along the normal, mm */
+    double u, v;               /* along the rows / columns, in pixels */
+    size_t f;                  /* frame number (0-based) */
+};
+
+static int cmp_frame(const void *a, const void *b)
+{
+    const struct seg_frame *x = a, *y = b;
+
+    return x->d < y->d ? -1 : x->d > y->d ? 1
+           : x->f < y->f ? -1 : x->f > y->f;
+}
+
+/* Index of the plane nearest to s (halfway: the further one), or SIZE_MAX
+ * when none is closer than half. */
+static size_t nearest_plane(const struct seg_plane *pl, size_t np, double s,
+                            double half)
+{
+    size_t lo = 0, hi = np, best;
+
+    while (lo < hi) {          /* lo = the first plane with d >= s */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (pl[mid].d < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == np)
+        best = np - 1;
+    else if (lo == 0)
+        best = 0;
+    else
+        best = s - pl[lo - 1].d < pl[lo].d - s ? lo - 1 : lo;
+    return fabs(s - pl[best].d) < half ? best : SIZE_MAX;
+}
+
+/* Round x (> -0.5) to the nearest whole number, halves up. */
+static inline size_t round_up_half(double x)
+{
+    size_t r = (size_t)x;
+
+    return x - (double)r >= 0.5 ? r + 1 : r;
+}
+
+/*
+ * Resample the frames of segment segno (label map: all, pixel value =
+ * value) onto m (img's grid, zeroed): see mmdx__seg_mask_ex. Along an
+ * image row the position along the normal and in the frame advance by
+ * constant steps; the plane is looked up once per row when the row runs
+ * parallel to the SEG's planes, else per voxel (binary search).
+ */
+static enum mmdx_status resample_frames(struct mmdx_ctx *ctx,
+                                        const char *path,
+                                        const struct mmdx_image *img,
+                                        const struct mmdx_image *src,
+                                        const struct mmdx_dicom_seg *sg,
+                                        long segno, float value,
+                                        double scale, struct mmdx_image *m)
+{
+    const double *rc = src->row_cos, *cc = src->col_cos;
+    double B[3][3], o[3], nrm[3], len, sx = src->spacing_mm[0],
+           sy = src->spacing_mm[1], sp, half, gap = INFINITY;
+    struct seg_frame *fr = NULL;
+    struct seg_plane *pl = NULL;
+    size_t f, nf = 0, np = 0, j, k, inside = 0, splane = src->nx * src->ny;
+    enum mmdx_status st = MMDX_OK;
+    int r;
+
+    if (!mmdx__image_frame(img, B, o, 0))
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
+                          "the image has no geometry to resample the SEG "
+                          "onto");
+    nrm[0] = rc[1] * cc[2] - rc[2] * cc[1];
+    nrm[1] = rc[2] * cc[0] - rc[0] * cc[2];
+    nrm[2] = rc[0] * cc[1] - rc[1] * cc[0];
+    len = sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]);
+    if (!(len > 1e-6))
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
+                          "ImageOrientationPatient (0020,0037)",
+                          "the SEG's row and column directions are "
+                          "parallel");
+    for (r = 0; r < 3; r++)
+        nrm[r] /= len;
+    for (f = 0; f < sg->nframes; f++)
+        nf += sg->frame_segment[f] == segno;
+    if (!nf)
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
+                          "the segment has no frame to resample");
+    fr = mmdx__malloc(nf * sizeof(*fr));
+    pl = mmdx__malloc(nf * sizeof(*pl));
+    if (!fr || !pl) {
+        st = mmdx__nomem(ctx);
+        goto out;
+    }
+    for (f = 0, nf = 0; f < sg->nframes; f++) {
+        const double *p = src->pos_mm + 3 * f;
+
+        if (sg->frame_segment[f] != segno)
+            continue;
+        fr[nf].d = nrm[0] * p[0] + nrm[1] * p[1] + nrm[2] * p[2];
+        fr[nf].u = (rc[0] * p[0] + rc[1] * p[1] + rc[2] * p[2]) / sx;
+        fr[nf].v = (cc[0] * p[0] + cc[1] * p[1] + cc[2] * p[2]) / sy;
+        fr[nf++].f = f;
+    }
+    qsort(fr, nf, sizeof(*fr), cmp_frame);
+    /* planes: frames within 1 um along the normal are one plane */
+    for (f = 0; f < nf; f++) {
+        if (np && fr[f].d - pl[np - 1].d < 1e-3) {
+            pl[np - 1].n++;
+            continue;
+        }
+        if (np)
+            gap = fmin(gap, fr[f].d - pl[np - 1].d);
+        pl[np].d = fr[f].d;
+        pl[np].first = f;
+        pl[np++].n = 1;
+    }
+    sp = src->spacing_mm[2] > 0 ? src->spacing_mm[2]
+         : src->slice_thickness_mm > 0 ? src->slice_thickness_mm : gap;
+    if (!(sp > 0 && sp < INFINITY)) {
+        st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
+                        "SliceThickness (0018,0050)",
+                        "the SEG has one frame position and neither "
+                        "SpacingBetweenSlices nor SliceThickness: no "
+                        "slab to resample by");
+        goto out;
+    }
+    half = sp / 2;
+    for (k = 0; k < img->nz; k++)
+        for (j = 0; j < img->ny; j++) {
+            double P[3], s0, ds, u0, du, v0, dv;
+            float *d = m->vox + img->nx * (j + img->ny * k);
+            size_t i, g = SIZE_MAX;
+            bool flat;
+
+            for (r = 0; r < 3; r++)
+                P[r] = o[r] + B[r][1] * (double)j + B[r][2] * (double)k;
+            s0 = nrm[0] * P[0] + nrm[1] * P[1] + nrm[2] * P[2];
+            ds = nrm[0] * B[0][0] + nrm[1] * B[1][0] + nrm[2] * B[2][0];
+            u0 = (rc[0] * P[0] + rc[1] * P[1] + rc[2] * P[2]) / sx;
+            du = (rc[0] * B[0][0] + rc[1] * B[1][0] + rc[2] * B[2][0]) / sx;
+            v0 = (cc[0] * P[0] + cc[1] * P[1] + cc[2] * P[2]) / sy;
+            dv = (cc[0] * B[0][0] + cc[1] * B[1][0] + cc[2] * B[2][0]) / sy;
+            flat = ds == 0;
+            if (flat) {
+                g = nearest_plane(pl, np, s0, half);
+                if (g == SIZE_MAX)
+                    continue;
+            }
+            for (i = 0; i < img->nx; i++) {
+                double u = u0 + du * (double)i, v = v0 + dv * (double)i;
+                size_t e;
+
+                if (!flat) {
+                    g = nearest_plane(pl, np, s0 + ds * (double)i, half);
+                    if (g == SIZE_MAX)
+                        continue;
+                }
+                for (e = pl[g].first; e < pl[g].first + pl[g].n; e++) {
+                    double x = u - fr[e].u, y = v - fr[e].v;
+                    float val;
+
+                    if (!(x > -0.5 && x < (double)src->nx - 0.5 &&
+                          y > -0.5 && y < (double)src->ny - 0.5))
+                        continue;
+                    inside++;
+                    val = src->vox[fr[e].f * splane + round_up_half(x) +
+                                   src->nx * round_up_half(y)];
+                    if (sg->labelmap ? val == value
+                                     : (double)val * scale > 0.5)
+                        d[i] = 1.0f;
+                }
+            }
+        }
+    if (!inside)
+        st = mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
+                        "the SEG's frames (%zux%zu pixels, %zu plane(s)) "
+                        "lie outside the image: no image voxel centre "
+                        "falls on them", src->nx, src->ny, np);
+out:
+    mmdx__free(fr);
+    mmdx__free(pl);
+    return st;
+}
+
 enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
                                 const struct mmdx_image *img,
                                 const char *label, uint64_t max_voxels,
@@ -189,6 +408,18 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
                                 struct mmdx_image **out,
                                 enum mmdx_mask_geom *geom,
                                 struct mmdx_mask_label *info)
+{
+    return mmdx__seg_mask_ex(ctx, path, img, label, max_voxels, false, idfn,
+                             user, out, geom, info);
+}
+
+enum mmdx_status mmdx__seg_mask_ex(struct mmdx_ctx *ctx, const char *path,
+                                   const struct mmdx_image *img,
+                                   const char *label, uint64_t max_voxels,
+                                   bool resample, mmdx__dicom_id_fn idfn,
+                                   void *user, struct mmdx_image **out,
+                                   enum mmdx_mask_geom *geom,
+                                   struct mmdx_mask_label *info)
 {
     struct mmdx_dicom_limits lim = { 0, 0 };
     struct mmdx_dicom_seg sg;
@@ -223,7 +454,8 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
                         "frame entries", src->nz, src->nc, sg.nframes);
         goto out;
     }
-    if (src->nx != img->nx || src->ny != img->ny) {
+    if ((src->nx != img->nx || src->ny != img->ny) &&
+        !(resample && both_geometry(img, src))) {
         st = mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "dim",
                         "SEG frames of %zux%zu voxels, image slices of "
                         "%zux%zu", src->nx, src->ny, img->nx, img->ny);
@@ -235,7 +467,8 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
         goto out;
     }
     st = place_frames(ctx, path, img, src, &sg,
-                      sg.labelmap ? 0 : sg.seg[pick].number, slice, geom);
+                      sg.labelmap ? 0 : sg.seg[pick].number, resample, slice,
+                      geom);
     if (st)
         goto out;
     m = mmdx__image_new();
@@ -247,7 +480,14 @@ enum mmdx_status mmdx__seg_mask(struct mmdx_ctx *ctx, const char *path,
     if (st)
         goto out;
     scale = sg.fractional ? 1.0 / sg.max_fractional : 1.0;
-    for (f = 0; f < sg.nframes; f++) {
+    if (*geom == MMDX_MASK_GEOM_RESAMPLED) {
+        st = resample_frames(ctx, path, img, src, &sg,
+                             sg.labelmap ? 0 : sg.seg[pick].number,
+                             (float)sg.seg[pick].number, scale, m);
+        if (st)
+            goto out;
+    }
+    for (f = 0; f < sg.nframes && *geom != MMDX_MASK_GEOM_RESAMPLED; f++) {
         const float *s = src->vox + f * plane;
         float *d;
 

@@ -953,6 +953,7 @@ enum mmdx_status mmdx_features_files(
     p.ctx = ctx;
     p.label = -1;
     p.deid_warn_only = files->deid_warn != 0;
+    p.mask_resample = files->mask_resample != 0;
     p.id = mmdx__strdup("cli");
     if (!p.id)
         return mmdx__nomem(ctx);

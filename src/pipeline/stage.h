@@ -132,6 +132,10 @@ struct mmdx_patient {
     char *mask_label;               /* label / segment of the mask for
                                        load.image, NULL = the pipeline's
                                        mask_label */
+    int mask_resample;              /* 1: resample the mask as load.image's
+                                       mask_resample=nearest (mmdx features
+                                       --mask-resample); 0: the
+                                       pipeline's */
     char *study_date;               /* "YYYY[-MM[-DD]]" or NULL */
     int label;                      /* 0, 1, or -1 unknown */
     char *split;                    /* "train"/"valid"/"test" or NULL */

@@ -1246,6 +1246,568 @@ static void seg_inspect__two_segments__numbers_and_codes(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* ---- mask_resample=nearest ---------------------------------------------- */
+
+/* Write a uint8 NIfTI-1 file of n[0] x n[1] x n[2] voxels whose sform puts
+ * voxel (i, j, k) at LPS o + i ax + j ay + k az (the file holds RAS:
+ * x and y negated). [transfer] the path. */
+static char *nii_geom(const char *dir, const char *name, const size_t n[3],
+                      const uint8_t *v, const double o[3],
+                      const double ax[3], const double ay[3],
+                      const double az[3])
+{
+    size_t nv = n[0] * n[1] * n[2], len = 352 + nv, i;
+    uint8_t *b = mmdx__calloc(1, len);
+    char *path = mmdx__path_join(dir, name);
+    const double *axes[3] = { ax, ay, az };
+    FILE *fp;
+    int r, a;
+
+    assert_non_null(b);
+    put_le(b, 348, 4);
+    put_le(b + 40, 3, 2);
+    for (a = 0; a < 3; a++)
+        put_le(b + 42 + 2 * a, n[a], 2);
+    put_le(b + 48, 1, 2);
+    put_le(b + 70, 2, 2);                    /* uint8 */
+    put_le(b + 72, 8, 2);
+    put_f32(b + 76, 1);
+    for (a = 0; a < 3; a++)
+        put_f32(b + 80 + 4 * a,
+                (float)sqrt(axes[a][0] * axes[a][0] +
+                            axes[a][1] * axes[a][1] +
+                            axes[a][2] * axes[a][2]));
+    put_f32(b + 108, 352);
+    put_f32(b + 112, 1);
+    put_le(b + 254, 1, 2);                   /* sform_code: scanner */
+    for (r = 0; r < 3; r++) {
+        double f = r < 2 ? -1 : 1;
+
+        for (a = 0; a < 3; a++)
+            put_f32(b + 280 + 16 * r + 4 * a, (float)(f * axes[a][r]));
+        put_f32(b + 280 + 16 * r + 12, (float)(f * o[r]));
+    }
+    memcpy(b + 344, "n+1", 4);
+    for (i = 0; i < nv; i++)
+        b[352 + i] = v[i];
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    fclose(fp);
+    mmdx__free(b);
+    return path;
+}
+
+/* An in-memory mask of n[0] x n[1] x n[2] voxels, value of voxel
+ * (a, b, c) = 1 + a + 16 b + 256 c, voxel (a, b, c) at LPS
+ * o + a 0.5 rc + b 0.5 cc + c (0, 0, 2). */
+static struct mmdx_image *mem_mask(struct mmdx_ctx *ctx, const size_t n[3],
+                                   const double o[3], const double rc[3],
+                                   const double cc[3])
+{
+    struct mmdx_image *m = mmdx__image_new();
+    size_t a, b, c;
+    int r;
+
+    assert_non_null(m);
+    assert_int_equal(mmdx__image_alloc(ctx, m, n[0], n[1], n[2], 1, 0),
+                     MMDX_OK);
+    m->pos_mm = mmdx__calloc(3 * n[2], sizeof(double));
+    assert_non_null(m->pos_mm);
+    for (c = 0; c < n[2]; c++) {
+        for (r = 0; r < 3; r++)
+            m->pos_mm[3 * c + r] = o[r];
+        m->pos_mm[3 * c + 2] += 2.0 * (double)c;
+        for (b = 0; b < n[1]; b++)
+            for (a = 0; a < n[0]; a++)
+                m->vox[a + n[0] * (b + n[1] * c)] =
+                    (float)(1 + a + 16 * b + 256 * c);
+    }
+    for (r = 0; r < 3; r++) {
+        m->row_cos[r] = rc[r];
+        m->col_cos[r] = cc[r];
+    }
+    m->normal[2] = 1;
+    m->spacing_mm[0] = m->spacing_mm[1] = 0.5;
+    m->spacing_mm[2] = 2;
+    m->slice_thickness_mm = 2;
+    m->has_orientation = true;
+    return m;
+}
+
+/* The value of image voxel (i, j, k). */
+static float at(const struct mmdx_image *m, size_t i, size_t j, size_t k)
+{
+    return m->vox[i + m->nx * (j + m->ny * k)];
+}
+
+/* The CT series of ct_series is at LPS (-4 + 0.5 i, -4 + 0.5 j, 2 k). A
+ * mask of 8x8x3 voxels of 1 x 1 x 2 mm whose voxel (0, 0, 0) is centred
+ * at (-3.75, -3.75, 0): image voxel i lies at mask index 0.5 i - 0.25,
+ * so mask voxel a covers image voxels 2a and 2a + 1 (no halfway case).
+ * The block a = 2..4, b = 1..3 on slice 1 is image columns 4..9, rows
+ * 2..7 on slice 1: 6 x 6 = 36 voxels. */
+static char *nii_2x(const char *dir, const double o[3])
+{
+    static const double ax[3] = { 1, 0, 0 }, ay[3] = { 0, 1, 0 },
+                        az[3] = { 0, 0, 2 };
+    static const size_t n[3] = { 8, 8, 3 };
+    uint8_t v[8 * 8 * 3];
+    size_t a, b;
+
+    memset(v, 0, sizeof(v));
+    for (b = 1; b <= 3; b++)
+        for (a = 2; a <= 4; a++)
+            v[64 + 8 * b + a] = 1;
+    return nii_geom(dir, "m2x.nii", n, v, o, ax, ay, az);
+}
+
+/* Ensure that a NIfTI mask at twice the image's voxel size is refused by
+ * default (E_MISMATCH, field geometry, "mask voxel size along i (x,
+ * columns) is 2 image voxels") and with mask_resample=nearest becomes the
+ * hand-computed 36 voxels: columns 4..9, rows 2..7 of slice 1 (geom
+ * RESAMPLED, values 0/1 as in the file). */
+static void mask_resample__nifti_2x__hand_count(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const double o[3] = { -3.75, -3.75, 0 };
+    struct mmdx_mask_opts opt;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    size_t i, j, k;
+
+    (void)state;
+    mp = nii_2x(dir, o);
+    memset(&opt, 0, sizeof(opt));
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &opt, NULL, NULL, &m,
+                                    &kind, &g, NULL), MMDX_E_MISMATCH,
+               "geometry", "mask voxel size along i (x, columns) is 2 image "
+               "voxels (a different spacing)");
+    assert_null(m);
+    opt.resample = true;
+    assert_int_equal(mmdx__mask_load(ctx, mp, img, &opt, NULL, NULL, &m,
+                                     &kind, &g, NULL), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_NIFTI);
+    assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+    assert_int_equal(m->nx, NX);
+    assert_int_equal(m->nz, NZ);
+    assert_int_equal(count_in(m), 36);
+    for (k = 0; k < NZ; k++)
+        for (j = 0; j < NY; j++)
+            for (i = 0; i < NX; i++)
+                assert_true(at(m, i, j, k) ==
+                            (k == 1 && i >= 4 && i <= 9 && j >= 2 &&
+                             j <= 7 ? 1.0f : 0.0f));
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a mask offset by exactly half an image voxel is refused by
+ * default ("offset by 0.5 of an image voxel") and resampled
+ * deterministically: with its origin +0.25 mm along x image column i is
+ * at mask index i - 0.5, which rounds half away from zero to i (column 0,
+ * at -0.5, falls outside: 0); with -0.25 mm, i + 0.5 rounds to i + 1
+ * (column 15, at 15.5, outside). */
+static void mask_resample__half_voxel__rounds_up(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_image *img = ct_series(ctx, dir), *src, *m = NULL;
+    static const double rc[3] = { 1, 0, 0 }, cc[3] = { 0, 1, 0 };
+    static const size_t n[3] = { NX, NY, NZ };
+    double o[3] = { -3.75, -4, 0 };
+    enum mmdx_mask_geom g;
+    size_t i, j, k;
+    int pass;
+
+    (void)state;
+    for (pass = 0; pass < 2; pass++) {
+        o[0] = pass ? -4.25 : -3.75;
+        src = mem_mask(ctx, n, o, rc, cc);
+        expect_err(ctx, mmdx__mask_align_ex(ctx, "m.nii", img, src, false,
+                                            &m, &g), MMDX_E_MISMATCH,
+                   "geometry", pass ? "mask voxel centres are offset by 0.5 "
+                                      "of an image voxel along i (x, columns)"
+                                    : "mask voxel centres are offset by -0.5 "
+                                      "of an image voxel along i (x, "
+                                      "columns)");
+        assert_int_equal(mmdx__mask_align_ex(ctx, "m.nii", img, src, true,
+                                             &m, &g), MMDX_OK);
+        assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+        for (k = 0; k < NZ; k++)
+            for (j = 0; j < NY; j++)
+                for (i = 0; i < NX; i++) {
+                    size_t a = pass ? i + 1 : i;
+                    float want = pass ? (i == NX - 1 ? 0.0f
+                                                     : (float)(1 + a + 16 * j +
+                                                               256 * k))
+                                      : (i == 0 ? 0.0f
+                                                : (float)(1 + a + 16 * j +
+                                                          256 * k));
+
+                    assert_true(at(m, i, j, k) == want);
+                }
+        mmdx__image_free(m);
+        m = NULL;
+        mmdx__image_free(src);
+    }
+    mmdx__image_free(img);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a mask rotated 90 degrees in-plane takes the exact path
+ * even with resampling on (geom REORDERED: mask (a, b) is image
+ * (15 - b, a)), and that one rotated 30 degrees is refused by default
+ * ("does not run along an image axis") and resampled: spot voxels match
+ * the mapping computed by hand (mask origin at LPS (0, 0, 0), rows along
+ * (cos 30, sin 30, 0), columns along (-sin 30, cos 30, 0), 0.5 mm:
+ * index a = (x cos30 + y sin30) / 0.5, b = (-x sin30 + y cos30) / 0.5),
+ * and every voxel matches the same formula evaluated voxel by voxel. */
+static void mask_resample__rotated__exact_or_resampled(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_image *img = ct_series(ctx, dir), *src, *m = NULL;
+    static const size_t n[3] = { NX, NY, NZ };
+    const double c30 = sqrt(3.0) / 2, s30 = 0.5;
+    double rc[3] = { 0, 1, 0 }, cc[3] = { -1, 0, 0 },
+           o[3] = { 3.5, -4, 0 };
+    enum mmdx_mask_geom g;
+    size_t i, j, k, a, b, nin = 0;
+
+    (void)state;
+    src = mem_mask(ctx, n, o, rc, cc);
+    assert_int_equal(mmdx__mask_align_ex(ctx, "m.nii", img, src, true, &m,
+                                         &g), MMDX_OK);
+    assert_int_equal(g, MMDX_MASK_GEOM_REORDERED);
+    for (k = 0; k < NZ; k++)
+        for (b = 0; b < NY; b++)
+            for (a = 0; a < NX; a++)
+                assert_true(at(m, 15 - b, a, k) ==
+                            (float)(1 + a + 16 * b + 256 * k));
+    mmdx__image_free(m);
+    mmdx__image_free(src);
+    rc[0] = c30;
+    rc[1] = s30;
+    cc[0] = -s30;
+    cc[1] = c30;
+    o[0] = o[1] = 0;
+    src = mem_mask(ctx, n, o, rc, cc);
+    expect_err(ctx, mmdx__mask_align_ex(ctx, "m.nii", img, src, false, &m,
+                                        &g), MMDX_E_MISMATCH, "geometry",
+               "mask axis i (x, columns) does not run along an image axis");
+    assert_int_equal(mmdx__mask_align_ex(ctx, "m.nii", img, src, true, &m,
+                                         &g), MMDX_OK);
+    assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+    /* (12, 12, 0) at (2, 2, 0): a = 5.46 -> 5, b = 1.46 -> 1 */
+    assert_true(at(m, 12, 12, 0) == 1 + 5 + 16 * 1);
+    /* (8, 14, 2) at (0, 3, 4): a = 3, b = 5.20 -> 5, c = 2 */
+    assert_true(at(m, 8, 14, 2) == 1 + 3 + 16 * 5 + 256 * 2);
+    /* (12, 8, 1) at (2, 0, 2): b = -2: outside */
+    assert_true(at(m, 12, 8, 1) == 0);
+    /* (8, 8, 1) at the origin: mask voxel (0, 0, 1) */
+    assert_true(at(m, 8, 8, 1) == 1 + 256);
+    for (k = 0; k < NZ; k++)
+        for (j = 0; j < NY; j++)
+            for (i = 0; i < NX; i++) {
+                double x = -4 + 0.5 * (double)i, y = -4 + 0.5 * (double)j;
+                double fa = (x * c30 + y * s30) / 0.5;
+                double fb = (-x * s30 + y * c30) / 0.5;
+                float want = 0;
+
+                if (fa > -0.5 && fa < 15.5 && fb > -0.5 && fb < 15.5) {
+                    want = (float)(1 + lround(fa) + 16 * lround(fb) +
+                                   256 * (long)k);
+                    nin++;
+                }
+                assert_true(at(m, i, j, k) == want);
+            }
+    assert_true(nin > 100);
+    mmdx__image_free(m);
+    mmdx__image_free(src);
+    mmdx__image_free(img);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* A one-segment SEG of 16x16 frames with 1 mm pixels (the image's are
+ * 0.5 mm), frame (0, 0) centred at (-3.75, -3.75): SEG column a covers
+ * image columns 2a and 2a + 1, so the square a = 1..3, b = 2..5 is image
+ * columns 2..7, rows 4..11 (48 voxels per slice); SEG columns 8..15 lie
+ * beyond the image. Frames at z = z0 + 2 f for each f in zs (nz of
+ * them). */
+static char *seg_2x(struct mmdx_ctx *ctx, const char *dir, const char *name,
+                    const double *zs, size_t nz)
+{
+    static const char *const lab[1] = { "Lesion" };
+    uint8_t fr[3 * PLANE];
+    long fs[3] = { 1, 1, 1 };
+    double pos[9];
+    struct mmdx_dicom_seg_write w;
+    char *path = mmdx__path_join(dir, name);
+    size_t f, a, b;
+
+    memset(fr, 0, sizeof(fr));
+    for (f = 0; f < nz; f++) {
+        for (b = 2; b <= 5; b++)
+            for (a = 1; a <= 3; a++)
+                fr[f * PLANE + b * NX + a] = 1;
+        pos[3 * f] = pos[3 * f + 1] = -3.75;
+        pos[3 * f + 2] = zs[f];
+    }
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = NY;
+    w.cols = NX;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 1;
+    w.slice_thickness_mm = 2;
+    w.labels = lab;
+    w.nseg = 1;
+    w.nframes = nz;
+    w.frames = fr;
+    w.frame_segment = fs;
+    w.frame_pos_mm = pos;
+    assert_int_equal(mmdx__dicom_write_seg(ctx, path, &w), MMDX_OK);
+    return path;
+}
+
+/* Ensure that a SEG whose PixelSpacing differs from the image's is
+ * refused by default (geometry: "the SEG's rows (orientation and
+ * spacing) differ") and resampled frame by frame with nearest: 48 voxels
+ * (columns 2..7, rows 4..11) on each slice that has a frame; with the
+ * frame of z = 2 left out (empty frames may be omitted) slice 1 stays
+ * empty (2 mm from both neighbours, not within half the 2 mm
+ * thickness); frames shifted 100 mm away are "outside the image". */
+static void mask_resample__seg_spacing__per_frame(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *s3, *s2, *sf;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const double z3[3] = { 0, 2, 4 }, z2[2] = { 0, 4 },
+                        zf[2] = { 100, 102 };
+    struct mmdx_mask_opts opt;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    size_t i, j, k;
+
+    (void)state;
+    s3 = seg_2x(ctx, dir, "s3.dcm", z3, 3);
+    s2 = seg_2x(ctx, dir, "s2.dcm", z2, 2);
+    sf = seg_2x(ctx, dir, "sf.dcm", zf, 2);
+    memset(&opt, 0, sizeof(opt));
+    expect_err(ctx, mmdx__mask_load(ctx, s3, img, &opt, NULL, NULL, &m,
+                                    &kind, &g, NULL), MMDX_E_MISMATCH,
+               "geometry", "the SEG's rows (orientation and spacing) differ "
+               "from the image's");
+    opt.resample = true;
+    assert_int_equal(mmdx__mask_load(ctx, s3, img, &opt, NULL, NULL, &m,
+                                     &kind, &g, NULL), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_SEG);
+    assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+    assert_int_equal(count_in(m), 3 * 48);
+    for (k = 0; k < NZ; k++)
+        for (j = 0; j < NY; j++)
+            for (i = 0; i < NX; i++)
+                assert_true(at(m, i, j, k) ==
+                            (i >= 2 && i <= 7 && j >= 4 && j <= 11 ? 1.0f
+                                                                   : 0.0f));
+    mmdx__image_free(m);
+    m = NULL;
+    assert_int_equal(mmdx__mask_load(ctx, s2, img, &opt, NULL, NULL, &m,
+                                     &kind, &g, NULL), MMDX_OK);
+    assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+    assert_int_equal(count_slice(m, 0), 48);
+    assert_int_equal(count_slice(m, 1), 0);
+    assert_int_equal(count_slice(m, 2), 48);
+    assert_true(at(m, 2, 4, 2) == 1 && at(m, 8, 4, 2) == 0);
+    mmdx__image_free(m);
+    m = NULL;
+    expect_err(ctx, mmdx__mask_load(ctx, sf, img, &opt, NULL, NULL, &m,
+                                    &kind, &g, NULL), MMDX_E_MISMATCH,
+               "geometry", "lie outside the image: no image voxel centre "
+               "falls on them");
+    assert_null(m);
+    mmdx__image_free(img);
+    mmdx__free(s3);
+    mmdx__free(s2);
+    mmdx__free(sf);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a NIfTI mask lying entirely beyond the image (its 2x grid
+ * 100 mm to the side) is E_MISMATCH naming geometry, "lies outside the
+ * image", with resampling on, and the usual refusal without. */
+static void mask_resample__outside__refused(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const double o[3] = { 96.25, -3.75, 0 };
+    struct mmdx_mask_opts opt;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+
+    (void)state;
+    mp = nii_2x(dir, o);
+    memset(&opt, 0, sizeof(opt));
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &opt, NULL, NULL, &m,
+                                    &kind, &g, NULL), MMDX_E_MISMATCH,
+               "geometry", "is 2 image voxels");
+    opt.resample = true;
+    expect_err(ctx, mmdx__mask_load(ctx, mp, img, &opt, NULL, NULL, &m,
+                                    &kind, &g, NULL), MMDX_E_MISMATCH,
+               "geometry", "the mask (8x8x3 voxels) lies outside the image: "
+               "no image voxel centre falls on its grid");
+    assert_null(m);
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the resampling paths (NIfTI-1 and SEG) return E_NOMEM at
+ * every failed allocation, leak nothing (ASan) and then succeed with the
+ * hand-computed counts (36 and 144). */
+static void mask_resample__oom__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp, *sp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const double o[3] = { -3.75, -3.75, 0 }, z3[3] = { 0, 2, 4 };
+    struct mmdx_mask_opts opt;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    enum mmdx_status st;
+    int n, pass;
+
+    (void)state;
+    mp = nii_2x(dir, o);
+    sp = seg_2x(ctx, dir, "s3.dcm", z3, 3);
+    memset(&opt, 0, sizeof(opt));
+    opt.resample = true;
+    for (pass = 0; pass < 2; pass++) {
+        st = MMDX_E_NOMEM;
+        for (n = 1; n < 100000 && st == MMDX_E_NOMEM; n++) {
+            mmdx_ctx_clear_error(ctx);
+            mmdx__alloc_fail_at(n);
+            st = mmdx__mask_load(ctx, pass ? sp : mp, img, &opt, NULL, NULL,
+                                 &m, &kind, &g, NULL);
+            mmdx__alloc_fail_at(0);
+            if (st == MMDX_E_NOMEM)
+                assert_null(m);
+        }
+        assert_int_equal(st, MMDX_OK);
+        assert_true(n > 3);
+        assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+        assert_int_equal(count_in(m), pass ? 144 : 36);
+        mmdx__image_free(m);
+        m = NULL;
+    }
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    mmdx__free(sp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that load.image's mask_resample reaches the mask: "nearest"
+ * gives the 36-voxel ROI of the 2x NIfTI, as does the default pipeline
+ * with the per-patient switch (mmdx features --mask-resample); "no" (the
+ * default) fails the image naming geometry; any other value is
+ * E_PIPELINE naming mask_resample. */
+static void load_image__mask_resample__param(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *mp, *ct, *pn, *p0, *pb;
+    struct mmdx_image *img = ct_series(ctx, dir);
+    static const double o[3] = { -3.75, -3.75, 0 };
+    struct mmdx_patient_files pf;
+    struct mmdx_pipeline *pipe = NULL;
+    struct feats f = { NAN, NAN, NULL, false };
+    const struct mmdx_error *e;
+
+    (void)state;
+    mp = nii_2x(dir, o);
+    test_write(dir, "pn.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\">\n"
+               "    <param name=\"mask_resample\" value=\"nearest\"/>\n"
+               "  </stage>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    test_write(dir, "p0.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\"/>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    test_write(dir, "pb.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\">\n"
+               "    <param name=\"mask_resample\" value=\"linear\"/>\n"
+               "  </stage>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    pn = mmdx__path_join(dir, "pn.xml");
+    p0 = mmdx__path_join(dir, "p0.xml");
+    pb = mmdx__path_join(dir, "pb.xml");
+    ct = mmdx__path_join(dir, "ct");
+    memset(&pf, 0, sizeof(pf));
+    pf.image = ct;
+    pf.mask = mp;
+    pf.deid_warn = 1;
+    assert_int_equal(mmdx_pipeline_load(ctx, pn, &pipe), MMDX_OK);
+    assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat, keep_err,
+                                         &f), MMDX_OK);
+    assert_true(f.voxels == 36);
+    mmdx_pipeline_free(pipe);
+    pipe = NULL;
+    assert_int_equal(mmdx_pipeline_load(ctx, p0, &pipe), MMDX_OK);
+    f.voxels = NAN;
+    pf.mask_resample = 1;
+    assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat, keep_err,
+                                         &f), MMDX_OK);
+    assert_true(f.voxels == 36);
+    pf.mask_resample = 0;
+    f.errors_ok = true;
+    assert_int_not_equal(mmdx_features_files(ctx, pipe, &pf, keep_feat,
+                                             keep_err, &f), MMDX_OK);
+    assert_non_null(f.err);
+    assert_non_null(strstr(f.err, "load.image: E_MISMATCH: "));
+    assert_non_null(strstr(f.err, "is 2 image voxels"));
+    mmdx_ctx_clear_error(ctx);
+    mmdx_pipeline_free(pipe);
+    pipe = NULL;
+    assert_int_equal(mmdx_pipeline_load(ctx, pb, &pipe), MMDX_E_PIPELINE);
+    assert_null(pipe);
+    e = mmdx_ctx_last_error(ctx);
+    assert_string_equal(e->field, "mask_resample");
+    assert_string_equal(e->message, "load.image.mask_resample: expected one "
+                                    "of no|nearest, got \"linear\"");
+    mmdx_ctx_clear_error(ctx);
+    mmdx__free(f.err);
+    mmdx__image_free(img);
+    mmdx__free(mp);
+    mmdx__free(ct);
+    mmdx__free(pn);
+    mmdx__free(p0);
+    mmdx__free(pb);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1265,6 +1827,13 @@ int main(void)
         cmocka_unit_test(scan__mask_candidates__mask_column),
         cmocka_unit_test(nifti_inspect__label_image__summary),
         cmocka_unit_test(seg_inspect__two_segments__numbers_and_codes),
+        cmocka_unit_test(mask_resample__nifti_2x__hand_count),
+        cmocka_unit_test(mask_resample__half_voxel__rounds_up),
+        cmocka_unit_test(mask_resample__rotated__exact_or_resampled),
+        cmocka_unit_test(mask_resample__seg_spacing__per_frame),
+        cmocka_unit_test(mask_resample__outside__refused),
+        cmocka_unit_test(mask_resample__oom__nomem),
+        cmocka_unit_test(load_image__mask_resample__param),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
