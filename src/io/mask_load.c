@@ -10,7 +10,9 @@
  * extent); the mask may cover part of the image (the rest is outside).
  * That undoes the axis flips NIfTI converters make. Without geometry on
  * one side the dimensions must match in order, and the flag says the
- * geometry was not checked.
+ * geometry was not checked. With load.image's mask_resample=nearest a
+ * mask on another grid is resampled instead of refused (resample_nearest:
+ * nearest neighbour, halves away from zero, 0 beyond the mask grid).
  */
 #include "core/common.h"
 #include "io/mask.h"

@@ -10,6 +10,9 @@
  * A LABELMAP segmentation (Label Map Segmentation Storage, DICOM 2024)
  * stores every segment in each frame as pixel value = SegmentNumber; its
  * frames are placed the same way and the chosen number selects voxels.
+ * With mask_resample=nearest a SEG on another grid (other PixelSpacing,
+ * rows/columns or orientation, frames between slices) is resampled
+ * (resample_frames) instead of refused.
  */
 #include "core/common.h"
 #include "io/mask.h"
@@ -288,6 +291,10 @@ static enum mmdx_status resample_frames(struct mmdx_ctx *ctx,
         return mmdx__fail(ctx, MMDX_E_MISMATCH, STAGE, path, 0, "geometry",
                           "the image has no geometry to resample the SEG "
                           "onto");
+    if (!(sx > 0 && sy > 0 && isfinite(sx) && isfinite(sy)))
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
+                          "PixelSpacing (0028,0030)",
+                          "missing in the SEG's Pixel Measures");
     nrm[0] = rc[1] * cc[2] - rc[2] * cc[1];
     nrm[1] = rc[2] * cc[0] - rc[0] * cc[2];
     nrm[2] = rc[0] * cc[1] - rc[1] * cc[0];
@@ -318,7 +325,16 @@ static enum mmdx_status resample_frames(struct mmdx_ctx *ctx,
         fr[nf].d = nrm[0] * p[0] + nrm[1] * p[1] + nrm[2] * p[2];
         fr[nf].u = (rc[0] * p[0] + rc[1] * p[1] + rc[2] * p[2]) / sx;
         fr[nf].v = (cc[0] * p[0] + cc[1] * p[1] + cc[2] * p[2]) / sy;
-        fr[nf++].f = f;
+        fr[nf].f = f;
+        if (!isfinite(fr[nf].d) || !isfinite(fr[nf].u) ||
+            !isfinite(fr[nf].v)) {
+            st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
+                            "ImagePositionPatient (0020,0032)",
+                            "frame %zu of the SEG has no finite position "
+                            "to resample it by", f + 1);
+            goto out;
+        }
+        nf++;
     }
     qsort(fr, nf, sizeof(*fr), cmp_frame);
     /* planes: frames within 1 um along the normal are one plane */

@@ -93,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 img->has_orientation = true;
             }
             mmdx_ctx_clear_error(ctx);
-            st = mmdx__mask_align(ctx, "fuzz.nii", img, m, &al, &geom);
+            st = mmdx__mask_align_ex(ctx, "fuzz.nii", img, m, iter % 2 == 1,
+                                     &al, &geom);
             fuzz_check_error(ctx, st);
             if (!st && (!al || al->nx != 5 || al->ny != 4 || al->nz != 4))
                 abort();

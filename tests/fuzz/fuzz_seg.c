@@ -73,8 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mmdx_ctx_clear_error(ctx);
                 if (iter % 5 == 0)
                     mmdx__alloc_fail_at(1 + (unsigned long)(size % 23));
-                st = mmdx__seg_mask(ctx, path, img, labels[iter % 4],
-                                    1u << 20, NULL, NULL, &m, &geom, &li);
+                st = mmdx__seg_mask_ex(ctx, path, img, labels[iter % 4],
+                                       1u << 20, iter % 2 == 1, NULL, NULL,
+                                       &m, &geom, &li);
                 mmdx__alloc_fail_at(0);
                 fuzz_check_error(ctx, st);
                 if (!st && (!m || m->nx != 16 || m->ny != 16 || m->nz != 3))
