@@ -3,17 +3,24 @@
  * grid (0.7 x 0.7 x 2.5 mm, built in memory): the exact path (a mask on
  * the same grid, copied) as the baseline, and mask_resample=nearest for
  * a mask at twice the voxel size (256 x 256 x 50) and for a mask of the
- * image's size rotated 30 degrees in-plane. Not run by make check.
+ * image's size rotated 30 degrees in-plane. Then DICOM SEG objects
+ * (one segment, BINARY, written to a temporary folder): 100 frames of
+ * 512 x 512 on the image grid (the exact path, baseline) and 50 frames of
+ * 256 x 256 at twice the voxel size (resampled); their times include
+ * reading and decoding the file. Not run by make check.
  *
  * usage: mask_resample REPEATS
  * prints one line per case: "<case> median_ms M inside N ratio R" (CPU
  * time of this process; N = non-zero voxels of the result; R = median /
- * the exact path's median)
+ * the exact path's median of the same kind)
  */
 #include "core/common.h"
 #include "io/mask.h"
 
+#include "io/dicom.h"
+
 #include <time.h>
+#include <unistd.h>
 
 #define NXY 512
 #define NZ 100
@@ -80,6 +87,43 @@ static struct mmdx_image *grid(struct mmdx_ctx *ctx, size_t nx, size_t ny,
     return m;
 }
 
+/* A one-segment SEG of m's frames (values > 0.5 = 1) at path. */
+static void seg_of(struct mmdx_ctx *ctx, const struct mmdx_image *m,
+                   const char *path)
+{
+    static const char *const lab[1] = { "Ball" };
+    struct mmdx_dicom_seg_write w;
+    size_t n = m->nx * m->ny * m->nz, i;
+    uint8_t *fr = malloc(n);
+    long *fs = malloc(m->nz * sizeof(long));
+
+    if (!fr || !fs)
+        exit(1);
+    for (i = 0; i < n; i++)
+        fr[i] = m->vox[i] > 0.5f;
+    for (i = 0; i < m->nz; i++)
+        fs[i] = 1;
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99997";
+    w.rows = (unsigned)m->ny;
+    w.cols = (unsigned)m->nx;
+    w.pixel_spacing_mm[0] = m->spacing_mm[1];
+    w.pixel_spacing_mm[1] = m->spacing_mm[0];
+    w.slice_thickness_mm = m->spacing_mm[2];
+    w.labels = lab;
+    w.nseg = 1;
+    w.nframes = m->nz;
+    w.frames = fr;
+    w.frame_segment = fs;
+    w.frame_pos_mm = m->pos_mm;
+    if (mmdx__dicom_write_seg(ctx, path, &w)) {
+        fprintf(stderr, "%s: %s\n", path, mmdx_ctx_last_error(ctx)->message);
+        exit(1);
+    }
+    free(fr);
+    free(fs);
+}
+
 int main(int argc, char **argv)
 {
     static const double ax[3] = { 1, 0, 0 }, ay[3] = { 0, 1, 0 };
@@ -134,6 +178,48 @@ int main(int argc, char **argv)
             base = t[reps / 2];
         printf("%s median_ms %.1f inside %zu ratio %.2f\n", name[c],
                t[reps / 2], n, t[reps / 2] / base);
+    }
+    {
+        char tmpl[] = "/tmp/mmdx-mask-resample-XXXXXX", *dir = mkdtemp(tmpl);
+        char path[2][96];
+        static const char *const sname[2] = { "seg_exact_same_grid",
+                                              "seg_nearest_2x_voxels" };
+
+        if (!dir)
+            return 1;
+        for (c = 0; c < 2; c++) {
+            snprintf(path[c], sizeof(path[c]), "%s/s%d.dcm", dir, c);
+            seg_of(ctx, src[c], path[c]);
+        }
+        for (c = 0; c < 2; c++) {
+            size_t n = 0, i;
+
+            for (r = 0; r < reps; r++) {
+                struct mmdx_image *out = NULL;
+                struct mmdx_mask_label li;
+                enum mmdx_mask_geom g;
+                double t0 = now_ms();
+
+                if (mmdx__seg_mask_ex(ctx, path[c], img, NULL, 0, true, NULL,
+                                      NULL, &out, &g, &li)) {
+                    fprintf(stderr, "%s: %s\n", sname[c],
+                            mmdx_ctx_last_error(ctx)->message);
+                    return 1;
+                }
+                t[r] = now_ms() - t0;
+                if (r == 0)
+                    for (i = 0, n = 0; i < out->nx * out->ny * out->nz; i++)
+                        n += out->vox[i] > 0.5f;
+                mmdx__image_free(out);
+            }
+            qsort(t, (size_t)reps, sizeof(double), cmp_d);
+            if (c == 0)
+                base = t[reps / 2];
+            printf("%s median_ms %.1f inside %zu ratio %.2f\n", sname[c],
+                   t[reps / 2], n, t[reps / 2] / base);
+            unlink(path[c]);
+        }
+        rmdir(dir);
     }
     for (c = 0; c < 3; c++)
         mmdx__image_free(src[c]);

@@ -1641,6 +1641,198 @@ static void mask_resample__seg_spacing__per_frame(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a DICOM label image on another grid (8x8x3 slices of 1 mm
+ * pixels, pixel (0, 0) centred at (-3.75, -3.75): nii_2x's geometry;
+ * label 2 = pixels a = 2..4, b = 1..3 of slice 1, label 1 = pixel (0, 0)
+ * of slice 0) is refused by default (its grid differs) and with
+ * resampling has mask_label applied first: label 2 = the hand-computed
+ * 36 voxels (columns 4..9, rows 2..7 of slice 1), label 1 = 4 voxels
+ * (columns 0..1, rows 0..1 of slice 0), values 0/1. */
+static void mask_resample__dicom_label_image__label_first(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *md = mmdx__path_join(dir, "mask");
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    int16_t px[64];
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    int k, a, b;
+
+    (void)state;
+    assert_int_equal(mmdx__mkdir_p(ctx, md), MMDX_OK);
+    for (k = 0; k < NZ; k++) {
+        struct mmdx_dicom_ct w;
+        char name[32], *p;
+
+        memset(px, 0, sizeof(px));
+        if (k == 0)
+            px[0] = 1;
+        for (b = 1; b <= 3 && k == 1; b++)
+            for (a = 2; a <= 4; a++)
+                px[8 * b + a] = 2;
+        memset(&w, 0, sizeof(w));
+        w.pixels = px;
+        w.rows = 8;
+        w.cols = 8;
+        w.slope = 1;
+        w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 1;
+        w.slice_thickness_mm = 2;
+        w.position_mm[0] = -3.75;
+        w.position_mm[1] = -3.75;
+        w.position_mm[2] = 2.0 * k;
+        w.instance_number = k + 1;
+        w.patient_id = "SYN99998";
+        w.series_uid = "1.2.826.0.1.3680043.10.999.14";
+        w.study_uid = "1.2.826.0.1.3680043.10.999.12";
+        snprintf(name, sizeof(name), "%d.dcm", k);
+        p = mmdx__path_join(md, name);
+        assert_int_equal(mmdx__dicom_write_ct(ctx, p, &w), MMDX_OK);
+        mmdx__free(p);
+    }
+    memset(&o, 0, sizeof(o));
+    o.label = "2";
+    expect_err(ctx, mmdx__mask_load(ctx, md, img, &o, NULL, NULL, &m, &kind,
+                                    &g, NULL), MMDX_E_MISMATCH, "",
+               "mask grid 8x8x3 (x1) differs from the image's 16x16x3");
+    o.resample = true;
+    assert_int_equal(mmdx__mask_load_label(ctx, md, img, &o, NULL, NULL, &m,
+                                           &kind, &g, NULL, &li), MMDX_OK);
+    assert_int_equal(kind, MMDX_MASK_DICOM);
+    assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+    assert_true(li.used && li.value == 2);
+    assert_int_equal(count_in(m), 36);
+    assert_true(at(m, 4, 2, 1) == 1.0f && at(m, 9, 7, 1) == 1.0f &&
+                at(m, 10, 7, 1) == 0.0f && at(m, 4, 8, 1) == 0.0f);
+    mmdx__image_free(m);
+    m = NULL;
+    o.label = "1";
+    assert_int_equal(mmdx__mask_load(ctx, md, img, &o, NULL, NULL, &m, &kind,
+                                     &g, NULL), MMDX_OK);
+    assert_int_equal(count_in(m), 4);
+    assert_true(at(m, 0, 0, 0) == 1.0f && at(m, 1, 1, 0) == 1.0f &&
+                at(m, 2, 1, 0) == 0.0f);
+    mmdx__image_free(m);
+    mmdx__image_free(img);
+    mmdx__free(md);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that resampling agrees with the mapping evaluated voxel by voxel
+ * (dot products with the mask's unit axes, no matrix inverse, lround)
+ * for 40 pseudo-random rigid rotations (tilted out of plane too),
+ * voxel sizes 0.3..1.5 mm and origins around the image: checks the
+ * per-row range narrowing and the incremental row steps. Voxels within
+ * 1e-9 of a halfway point are not compared (none are expected). */
+static void mask_resample__random_geometry__matches_direct(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    static const size_t n[3] = { 9, 7, 5 };
+    unsigned long seed = 12345;
+    size_t t, i, j, k, nin = 0, nskip = 0;
+    enum mmdx_mask_geom g;
+
+    (void)state;
+#define RND() (seed = seed * 6364136223846793005UL + 1442695040888963407UL, \
+               (double)(seed >> 11) / 9007199254740992.0)
+    for (t = 0; t < 40; t++) {
+        struct mmdx_image *src = mmdx__image_new();
+        double R[3][3], o[3], sp[3], ca, sa, cb, sb, cg, sg;
+        double al = RND() * 6.283185307, be = RND() * 0.6,
+               ga = RND() * 6.283185307;
+        int r, q;
+
+        ca = cos(al), sa = sin(al), cb = cos(be), sb = sin(be);
+        cg = cos(ga), sg = sin(ga);
+        /* R = Rz(al) Rx(be) Rz(ga): columns = the mask's unit axes */
+        R[0][0] = ca * cg - sa * cb * sg;
+        R[0][1] = -ca * sg - sa * cb * cg;
+        R[0][2] = sa * sb;
+        R[1][0] = sa * cg + ca * cb * sg;
+        R[1][1] = -sa * sg + ca * cb * cg;
+        R[1][2] = -ca * sb;
+        R[2][0] = sb * sg;
+        R[2][1] = sb * cg;
+        R[2][2] = cb;
+        for (r = 0; r < 3; r++) {
+            sp[r] = 0.3 + 1.2 * RND();
+            o[r] = -5 + 8 * RND();
+        }
+        o[2] = -2 + 6 * RND();
+        assert_non_null(src);
+        assert_int_equal(mmdx__image_alloc(ctx, src, n[0], n[1], n[2], 1, 0),
+                         MMDX_OK);
+        src->pos_mm = mmdx__calloc(3 * n[2], sizeof(double));
+        assert_non_null(src->pos_mm);
+        for (k = 0; k < n[2]; k++)
+            for (r = 0; r < 3; r++)
+                src->pos_mm[3 * k + r] = o[r] + (double)k * sp[2] * R[r][2];
+        for (i = 0; i < n[0] * n[1] * n[2]; i++)
+            src->vox[i] = (float)(i + 1);
+        for (r = 0; r < 3; r++) {
+            src->row_cos[r] = R[r][0];
+            src->col_cos[r] = R[r][1];
+            src->normal[r] = R[r][2];
+            src->spacing_mm[r] = sp[r];
+        }
+        src->has_orientation = true;
+        m = NULL;
+        if (mmdx__mask_align_ex(ctx, "m.nii", img, src, true, &m, &g)) {
+            /* only a mask beyond the image may fail */
+            assert_non_null(strstr(mmdx_ctx_last_error(ctx)->message,
+                                   "lies outside the image"));
+            mmdx_ctx_clear_error(ctx);
+            mmdx__image_free(src);
+            continue;
+        }
+        assert_int_equal(g, MMDX_MASK_GEOM_RESAMPLED);
+        for (k = 0; k < NZ; k++)
+            for (j = 0; j < NY; j++)
+                for (i = 0; i < NX; i++) {
+                    double P[3] = { -4 + 0.5 * (double)i,
+                                    -4 + 0.5 * (double)j, 2.0 * (double)k };
+                    long idx[3];
+                    bool in = true, tie = false;
+                    float want = 0;
+
+                    for (q = 0; q < 3; q++) {
+                        double x = 0, f;
+
+                        for (r = 0; r < 3; r++)
+                            x += R[r][q] * (P[r] - o[r]);
+                        x /= sp[q];
+                        f = x - floor(x);
+                        tie |= fabs(f - 0.5) < 1e-9;
+                        in &= x > -0.5 && x < (double)n[q] - 0.5;
+                        idx[q] = lround(x);
+                    }
+                    if (tie) {
+                        nskip++;
+                        continue;
+                    }
+                    if (in) {
+                        want = (float)(1 + idx[0] +
+                                       (long)n[0] * (idx[1] +
+                                                     (long)n[1] * idx[2]));
+                        nin++;
+                    }
+                    assert_true(at(m, i, j, k) == want);
+                }
+        mmdx__image_free(m);
+        mmdx__image_free(src);
+    }
+#undef RND
+    assert_true(nin > 1000);
+    assert_int_equal(nskip, 0);
+    mmdx__image_free(img);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that a NIfTI mask lying entirely beyond the image (its 2x grid
  * 100 mm to the side) is E_MISMATCH naming geometry, "lies outside the
  * image", with resampling on, and the usual refusal without. */
@@ -1831,6 +2023,8 @@ int main(void)
         cmocka_unit_test(mask_resample__half_voxel__rounds_up),
         cmocka_unit_test(mask_resample__rotated__exact_or_resampled),
         cmocka_unit_test(mask_resample__seg_spacing__per_frame),
+        cmocka_unit_test(mask_resample__dicom_label_image__label_first),
+        cmocka_unit_test(mask_resample__random_geometry__matches_direct),
         cmocka_unit_test(mask_resample__outside__refused),
         cmocka_unit_test(mask_resample__oom__nomem),
         cmocka_unit_test(load_image__mask_resample__param),
