@@ -44,6 +44,8 @@
 #include <zlib.h>
 #include <climits>
 #include <cmath>
+#include <fcntl.h>
+#include <memory>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -529,11 +531,14 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-/* The descriptor of an anonymous memory file that must outlive the
- * DcmFileFormat read from it (large values load from it on first use):
- * declare it before the DcmFileFormat, so that it is closed after. */
+/* What must outlive the DcmFileFormat read from it (large values load
+ * from it on first use): the descriptor of an anonymous memory file, or
+ * the file's bytes read into memory. Declare it before the
+ * DcmFileFormat, so that it is released after. */
 struct fd_guard {
     int fd = -1;
+    unsigned char *data = nullptr;
+    size_t len = 0;
     fd_guard() = default;
     fd_guard(const fd_guard &) = delete;
     fd_guard &operator=(const fd_guard &) = delete;
@@ -541,8 +546,167 @@ struct fd_guard {
     {
         if (fd >= 0)
             close(fd);
+        mmdx__free(data);
     }
 };
+
+/*
+ * A whole file held in memory, as DCMTK's input stream: the same answers
+ * as DCMTK's file producer (avail: the bytes left; eos: none left; skip
+ * and read stop at the end; putback no further than the start), so
+ * DCMTK checks every declared length against the bytes left exactly as
+ * when it reads the file, and postpones large values (pixel data) the
+ * same way - their factory reads them back from memory. Parsing then
+ * costs no stdio call per element (DCMTK's file producer asks ftell for
+ * every avail() and eos()) and the file is opened once, not three times.
+ */
+class mem_producer : public DcmProducer {
+  public:
+    mem_producer(const unsigned char *p, offile_off_t n, offile_off_t at)
+        : p_(p), n_(n), pos_(at < n ? at : n)
+    {
+    }
+    OFBool good() const override { return status_.good(); }
+    OFCondition status() const override { return status_; }
+    OFBool eos() override { return pos_ >= n_; }
+    offile_off_t avail() override { return n_ - pos_; }
+    offile_off_t read(void *buf, offile_off_t len) override
+    {
+        offile_off_t k = len < n_ - pos_ ? len : n_ - pos_;
+
+        if (!status_.good() || !buf || k <= 0)
+            return 0;
+        memcpy(buf, p_ + pos_, static_cast<size_t>(k));
+        pos_ += k;
+        return k;
+    }
+    offile_off_t skip(offile_off_t len) override
+    {
+        offile_off_t k = len < n_ - pos_ ? len : n_ - pos_;
+
+        if (!status_.good() || k <= 0)
+            return 0;
+        pos_ += k;
+        return k;
+    }
+    void putback(offile_off_t num) override
+    {
+        if (!status_.good() || !num)
+            return;
+        if (num <= pos_)
+            pos_ -= num;
+        else
+            status_ = EC_PutbackFailed;
+    }
+
+  private:
+    const unsigned char *p_;
+    offile_off_t n_, pos_;
+    OFCondition status_ = EC_Normal;
+};
+
+class mem_stream;
+
+class mem_factory : public DcmInputStreamFactory {
+  public:
+    mem_factory(const unsigned char *p, offile_off_t n, offile_off_t at)
+        : p_(p), n_(n), at_(at)
+    {
+    }
+    DcmInputStream *create() const override;
+    DcmInputStreamFactory *clone() const override
+    {
+        return new mem_factory(p_, n_, at_);
+    }
+    DcmInputStreamFactoryType ident() const override
+    {
+        /* not a file; DCMTK 3.6.7 does not look at it */
+        return DFT_DcmInputTempFileStreamFactory;
+    }
+
+  private:
+    const unsigned char *p_;
+    offile_off_t n_, at_;
+};
+
+class mem_stream : public DcmInputStream {
+  public:
+    mem_stream(const unsigned char *p, offile_off_t n, offile_off_t at = 0)
+        : DcmInputStream(&prod_), /* only the pointer is kept */
+          prod_(p, n, at), p_(p), n_(n), at_(at)
+    {
+    }
+    DcmInputStreamFactory *newFactory() const override
+    {
+        /* none while a compression filter reads (as DCMTK's file
+         * stream): values are then loaded at once */
+        if (currentProducer() != &prod_)
+            return nullptr;
+        return new mem_factory(p_, n_, at_ + tell());
+    }
+    /* the next byte and how many are left */
+    const unsigned char *here() const { return p_ + at_ + tell(); }
+    offile_off_t left() const { return n_ - (at_ + tell()); }
+
+  private:
+    mem_producer prod_;
+    const unsigned char *p_;
+    offile_off_t n_, at_;
+};
+
+DcmInputStream *mem_factory::create() const
+{
+    return new mem_stream(p_, n_, at_);
+}
+
+/* Files up to this size are parsed from memory (mem_stream); larger
+ * ones through DCMTK's file stream, so that a large multi-frame file is
+ * not held twice. */
+#define MEM_PARSE_MAX (64u << 20)
+
+/* Read fspath whole into keep.data when it is a regular file of at most
+ * MEM_PARSE_MAX bytes: 1 then; 0 (nothing kept) otherwise or on a read
+ * error - the caller then takes the file stream, which reports errors;
+ * -1 when out of memory. */
+static int read_whole(const char *fspath, fd_guard &keep)
+{
+    struct stat sb;
+    int fd = open(fspath, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    unsigned char *buf;
+
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        static_cast<uint64_t>(sb.st_size) > MEM_PARSE_MAX) {
+        close(fd);
+        return 0;
+    }
+    buf = static_cast<unsigned char *>(
+        mmdx__malloc(static_cast<size_t>(sb.st_size)));
+    if (!buf) {
+        close(fd);
+        return -1;
+    }
+    while (got < static_cast<size_t>(sb.st_size)) {
+        ssize_t k = ::read(fd, buf + got,
+                           static_cast<size_t>(sb.st_size) - got);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += static_cast<size_t>(k);
+    }
+    close(fd);
+    if (got != static_cast<size_t>(sb.st_size)) {
+        mmdx__free(buf);
+        return 0;
+    }
+    keep.data = buf;
+    keep.len = got;
+    return 1;
+}
 
 /* Inflated bytes a stop-tag parse (mmdx__dicom_kind) needs at most. */
 #define INFLATE_STOP_BYTES (1u << 20)
@@ -801,24 +965,47 @@ static enum mmdx_status parse_file(struct mmdx_ctx *ctx, const char *path,
     OFCondition c;
     unsigned char b[132];
     size_t len = 0;
-    FILE *fp = fopen(fspath, "rb");
     struct stat sb;
     uint64_t size = 0;
     bool part10, inflated = false;
     enum mmdx_status st;
+    std::unique_ptr<DcmInputStream> isp;
+    /* from memory when the values will be read; a stop-tag parse reads
+     * only the start of the file, and the yes/no probes (no ctx) must
+     * not turn a failed allocation into "no": the file stream for both */
+    int whole = stop == DCM_UndefinedTagKey && ctx ? read_whole(fspath, keep)
+                                                   : 0;
 
-    if (!fp)
-        return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
-                    strerror(errno));
-    if (fstat(fileno(fp), &sb) == 0)
-        size = static_cast<uint64_t>(sb.st_size);
-    len = fread(b, 1, sizeof(b), fp);
-    fclose(fp);
+    if (whole < 0)
+        return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    if (whole) {
+        size = keep.len;
+        len = keep.len < sizeof(b) ? keep.len : sizeof(b);
+        memcpy(b, keep.data, len);
+        isp.reset(new (std::nothrow) mem_stream(
+            keep.data, static_cast<offile_off_t>(keep.len)));
+        if (!isp)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    } else {
+        FILE *fp = fopen(fspath, "rb");
+
+        if (!fp)
+            return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
+                        strerror(errno));
+        if (fstat(fileno(fp), &sb) == 0)
+            size = static_cast<uint64_t>(sb.st_size);
+        len = fread(b, 1, sizeof(b), fp);
+        fclose(fp);
+        if (len >= 8)
+            isp.reset(new (std::nothrow) DcmInputFileStream(fspath));
+        if (len >= 8 && !isp)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
     if (len < 8)
         return FAIL(ctx, MMDX_E_FORMAT, path, NULL,
                     "not a DICOM file (%zu bytes)", len);
     part10 = len >= 132 && memcmp(b + 128, "DICM", 4) == 0;
-    DcmInputFileStream is(fspath);
+    DcmInputStream &is = *isp;
     if (is.status().bad())
         return FAIL(ctx, MMDX_E_IO, path, NULL, "cannot open: %s",
                     is.status().text());
@@ -1645,6 +1832,26 @@ static enum mmdx_status decode_j2k(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* When the value being read by cache's stream lies in memory (a file
+ * parsed through mem_stream) in this machine's byte order, at an even
+ * address: the start of the value, whose first done bytes the stream has
+ * given and whose total bytes are all there. NULL otherwise. */
+static const uint16_t *words_in_memory(DcmFileCache &cache, size_t done,
+                                       size_t total, E_TransferSyntax x)
+{
+    mem_stream *ms = dynamic_cast<mem_stream *>(cache.getStream());
+    const unsigned char *p;
+
+    if (!ms || DcmXfer(x).getByteOrder() != gLocalByteOrder ||
+        ms->left() < 0 ||
+        static_cast<uint64_t>(ms->left()) + done < total)
+        return NULL;
+    p = ms->here() - done;
+    if (reinterpret_cast<uintptr_t>(p) & 1)
+        return NULL;
+    return reinterpret_cast<const uint16_t *>(p);
+}
+
 /* 16-bit grey values (the common case: CT, MR) that the stream holds as
  * they are (not encapsulated): read from the file a slice of the value at
  * a time (DCMTK's getPartialValue: the whole value is not loaded into a
@@ -1661,6 +1868,7 @@ static enum mmdx_status decode_words(struct mmdx_ctx *ctx, const char *path,
     size_t npix = static_cast<size_t>(h.rows) * h.cols;
     conv cv = make_conv(h);
     int32_t sbit = cv.sign ? static_cast<int32_t>(1u << (cv.bits - 1)) : 0;
+    const uint16_t *direct = NULL;
     double lo, hi;
 
     stored_range(cv, &lo, &hi);
@@ -1677,14 +1885,23 @@ static enum mmdx_status decode_words(struct mmdx_ctx *ctx, const char *path,
         for (size_t p = 0; p < npix; p += chunk) {
             size_t n = npix - p < chunk ? npix - p : chunk;
             float *o = img->vox + f * npix + p;
+            const uint16_t *src = direct ? direct + f * npix + p : w.data();
 
-            if (el->getPartialValue(w.data(),
-                                    static_cast<Uint32>(2 * (f * npix + p)),
-                                    static_cast<Uint32>(2 * n), &cache)
-                    .bad())
-                return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
-                            "unreadable pixel data");
-            words_to_float(w.data(), o, n, cv.shift, cv.mask, sbit, add);
+            if (!direct) {
+                if (el->getPartialValue(
+                          w.data(), static_cast<Uint32>(2 * (f * npix + p)),
+                          static_cast<Uint32>(2 * n), &cache)
+                        .bad())
+                    return FAIL(ctx, MMDX_E_FORMAT, path,
+                                "PixelData (7FE0,0010)",
+                                "unreadable pixel data");
+                /* a file parsed from memory: the rest straight from
+                 * there (no copy of each slice of the value) */
+                if (f == 0 && p == 0)
+                    direct = words_in_memory(cache, 2 * n,
+                                             2 * npix * h.frames, h.xfer);
+            }
+            words_to_float(src, o, n, cv.shift, cv.mask, sbit, add);
             if (!exact)
                 for (size_t k = 0; k < n; k++) {
                     double v = g.slope * o[k] + g.intercept;
