@@ -1380,9 +1380,13 @@ struct zacc {
     /* NGLDM: ng x 28 */
     double *ngl;
     double nv;           /* ROI voxels */
-    size_t *stack;
-    uint8_t *seen;
+    uint32_t *stack;     /* the distance map's queue */
     uint32_t *dist;      /* GLDZM distance map, or NULL */
+    /* zones as connected runs (zone_runs) */
+    struct zrun *run;
+    size_t caprun;
+    size_t *rowrun;      /* first run of each row, and the end */
+    size_t caprow;
 };
 
 /*
@@ -1392,7 +1396,7 @@ struct zacc {
  * Breadth-first from those; queue has room for every voxel.
  */
 static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
-                         size_t *queue)
+                         uint32_t *queue)
 {
     static const int off6[6][3] = { { 1, 0, 0 }, { -1, 0, 0 }, { 0, 1, 0 },
                                     { 0, -1, 0 }, { 0, 0, 1 }, { 0, 0, -1 } };
@@ -1419,7 +1423,7 @@ static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
                 }
                 dist[v] = edge ? 1 : UINT32_MAX;
                 if (edge)
-                    queue[tail++] = v;
+                    queue[tail++] = (uint32_t)v;
             }
     while (head < tail) {
         size_t u = queue[head++], r = u / t->nx;
@@ -1439,7 +1443,7 @@ static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
             w = (size_t)xx + t->nx * ((size_t)yy + t->ny * (size_t)zz);
             if (t->q[w] && dist[w] > dist[u] + 1) {
                 dist[w] = dist[u] + 1;
-                queue[tail++] = w;
+                queue[tail++] = (uint32_t)w;
             }
         }
     }
@@ -1447,6 +1451,173 @@ static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
 
 /* Accumulate zones, NGTDM and NGLDM counts of slices [z0, z1) with the
  * 2D (in3d false) or 3D neighbourhood. */
+/* A run of one level along x: [x0, x1) of its row; up: the union-find
+ * parent (the run itself at a root); size and dist: the zone's voxel
+ * count and smallest edge distance, gathered at its root. */
+struct zrun {
+    size_t up, size;
+    uint32_t x0, x1, lv, dist;   /* 32 bytes a run */
+};
+
+static size_t zr_find(struct zrun *r, size_t i)
+{
+    while (r[i].up != i) {
+        r[i].up = r[r[i].up].up;   /* path halving */
+        i = r[i].up;
+    }
+    return i;
+}
+
+/* The smaller index stays the root: a zone's root is its first run in
+ * raster order, where a flood fill from the first voxel would start. */
+static void zr_union(struct zrun *r, size_t i, size_t j)
+{
+    i = zr_find(r, i);
+    j = zr_find(r, j);
+    if (i < j)
+        r[j].up = i;
+    else if (j < i)
+        r[i].up = j;
+}
+
+/* Join the runs of rows a and b (run index ranges, each sorted by x)
+ * that touch - x ranges overlapping once widened by one voxel (diagonal
+ * neighbours: [a0, a1) and [b0, b1) touch when a0 <= b1 and b0 <= a1) -
+ * and have the same level. Runs of b ending before a run of a starts
+ * touch no later run of a either. */
+static void zr_join(struct zrun *r, size_t ab, size_t ae, size_t bb,
+                    size_t be)
+{
+    for (; ab < ae; ab++) {
+        size_t j;
+
+        while (bb < be && r[bb].x1 < r[ab].x0)
+            bb++;
+        for (j = bb; j < be && r[j].x0 <= r[ab].x1; j++)
+            if (r[j].lv == r[ab].lv)
+                zr_union(r, ab, j);
+    }
+}
+
+/*
+ * GLSZM/GLDZM zones of z in [z0, z1) (26-connected in 3D, 8-connected
+ * in-plane otherwise), appended to a->zones in the order a flood fill
+ * from each zone's first voxel (raster order) would find them: the rows
+ * become runs of one level, runs of adjacent rows (the row above; in 3D
+ * also the three rows of the slice before) that touch and share a level
+ * are joined (union-find), and each zone is counted at its root. Each
+ * voxel is read once, not once per neighbour.
+ */
+static enum mmdx_status zone_runs(const struct tex *t, struct zacc *a,
+                                  size_t z0, size_t z1, bool in3d)
+{
+    size_t ny = t->ny, nrows = ny * (z1 - z0), n = 0, r, i, y, z;
+
+    if (nrows + 1 > a->caprow) {
+        size_t *nr = mmdx__realloc(a->rowrun, (nrows + 1) * sizeof(*nr));
+
+        if (!nr)
+            return MMDX_E_NOMEM;
+        a->rowrun = nr;
+        a->caprow = nrows + 1;
+    }
+    for (z = z0; z < z1; z++)
+        for (y = 0; y < ny; y++) {
+            size_t row = y + ny * z, x = 0, e = t->nx;
+            const uint16_t *q = t->q + t->nx * row;
+
+            if (t->span) {
+                x = t->span[2 * row];
+                e = t->span[2 * row + 1];
+            }
+            a->rowrun[y + ny * (z - z0)] = n;
+            while (x < e) {
+                unsigned lv = q[x];
+                size_t x0 = x;
+
+                if (!lv) {
+                    x++;
+                    continue;
+                }
+                while (x < e && q[x] == lv)
+                    x++;
+                if (n == a->caprun) {
+                    size_t nc = a->caprun ? 2 * a->caprun : 4096;
+                    struct zrun *nr = mmdx__realloc(a->run,
+                                                    nc * sizeof(*nr));
+
+                    if (!nr)
+                        return MMDX_E_NOMEM;
+                    a->run = nr;
+                    a->caprun = nc;
+                }
+                a->run[n].x0 = (uint32_t)x0;
+                a->run[n].x1 = (uint32_t)x;
+                a->run[n].lv = lv;
+                a->run[n].up = n;
+                a->run[n].size = 0;
+                a->run[n].dist = UINT32_MAX;
+                n++;
+            }
+        }
+    a->rowrun[nrows] = n;
+    for (z = z0; z < z1; z++)
+        for (y = 0; y < ny; y++) {
+            size_t rr = y + ny * (z - z0);
+            size_t b0 = a->rowrun[rr], b1 = a->rowrun[rr + 1];
+
+            if (y > 0)
+                zr_join(a->run, b0, b1, a->rowrun[rr - 1], a->rowrun[rr]);
+            if (in3d && z > z0) {
+                size_t p = rr - ny;   /* same y, slice before */
+
+                if (y > 0)
+                    zr_join(a->run, b0, b1, a->rowrun[p - 1],
+                            a->rowrun[p]);
+                zr_join(a->run, b0, b1, a->rowrun[p], a->rowrun[p + 1]);
+                if (y + 1 < ny)
+                    zr_join(a->run, b0, b1, a->rowrun[p + 1],
+                            a->rowrun[p + 2]);
+            }
+        }
+    /* sizes and distances at the roots */
+    for (r = 0; r < nrows; r++) {
+        size_t row = (r % ny) + ny * (z0 + r / ny);
+
+        for (i = a->rowrun[r]; i < a->rowrun[r + 1]; i++) {
+            struct zrun *root = &a->run[zr_find(a->run, i)];
+
+            root->size += a->run[i].x1 - a->run[i].x0;
+            if (a->dist) {
+                const uint32_t *d = a->dist + t->nx * row;
+                uint32_t x;
+
+                for (x = a->run[i].x0; x < a->run[i].x1; x++)
+                    if (d[x] < root->dist)
+                        root->dist = d[x];
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (a->run[i].up != i)
+            continue;
+        if (a->nzones == a->capz) {
+            size_t nc = a->capz ? 2 * a->capz : 256;
+            struct zone *nzs = mmdx__realloc(a->zones, nc * sizeof(*nzs));
+
+            if (!nzs)
+                return MMDX_E_NOMEM;
+            a->zones = nzs;
+            a->capz = nc;
+        }
+        a->zones[a->nzones].level = (int)a->run[i].lv;
+        a->zones[a->nzones].size = a->run[i].size;
+        a->zones[a->nzones].dist = a->run[i].dist;
+        a->nzones++;
+    }
+    return MMDX_OK;
+}
+
 static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                                  size_t z0, size_t z1, bool in3d,
                                  unsigned fams)
@@ -1501,65 +1672,9 @@ static enum mmdx_status zone_acc(const struct tex *t, struct zacc *a,
                 }
                 if (fams & MMDX_FAM_NGLDM)
                     a->ngl[(size_t)(lv - 1) * 28 + (size_t)(same + 1)] += 1;
-                if ((fams & (MMDX_FAM_GLSZM | MMDX_FAM_GLDZM)) &&
-                    !a->seen[v]) {
-                    /* flood fill the zone of v (same level, connected) */
-                    size_t sp = 0, size = 0;
-                    uint32_t zd = UINT32_MAX;
-
-                    a->stack[sp++] = v;
-                    a->seen[v] = 1;
-                    while (sp) {
-                        size_t u = a->stack[--sp], r = u / t->nx;
-                        size_t ux = u - r * t->nx, uy = r % t->ny,
-                               uz = r / t->ny;
-                        bool uin = ux > 0 && (long)ux + 1 < nx && uy > 0 &&
-                                   (long)uy + 1 < ny &&
-                                   (!in3d || (uz > z0 && uz + 1 < z1));
-
-                        size++;
-                        if (a->dist && a->dist[u] < zd)
-                            zd = a->dist[u];
-                        for (k = 0; k < nn; k++) {
-                            size_t w;
-
-                            if (uin) {
-                                w = (size_t)((long)u + lin[k]);
-                            } else {
-                                long xx = (long)ux + off[k][0],
-                                     yy = (long)uy + off[k][1],
-                                     zz = (long)uz + off[k][2];
-
-                                if (xx < 0 || xx >= nx || yy < 0 ||
-                                    yy >= ny || zz < (long)z0 ||
-                                    zz >= (long)z1)
-                                    continue;
-                                w = (size_t)xx +
-                                    t->nx * ((size_t)yy +
-                                             t->ny * (size_t)zz);
-                            }
-                            if (t->q[w] == lv && !a->seen[w]) {
-                                a->seen[w] = 1;
-                                a->stack[sp++] = w;
-                            }
-                        }
-                    }
-                    if (a->nzones == a->capz) {
-                        size_t nc = a->capz ? 2 * a->capz : 256;
-                        struct zone *nzs = mmdx__realloc(
-                            a->zones, nc * sizeof(*nzs));
-
-                        if (!nzs)
-                            return MMDX_E_NOMEM;
-                        a->zones = nzs;
-                        a->capz = nc;
-                    }
-                    a->zones[a->nzones].level = lv;
-                    a->zones[a->nzones].size = size;
-                    a->zones[a->nzones].dist = zd;
-                    a->nzones++;
-                }
             }
+    if (fams & (MMDX_FAM_GLSZM | MMDX_FAM_GLDZM))
+        return zone_runs(t, a, z0, z1, in3d);
     return MMDX_OK;
 }
 
@@ -1747,12 +1862,12 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
     a.ngt_n = mmdx__calloc(ng, sizeof(double));
     a.ngt_s = mmdx__calloc(ng, sizeof(double));
     a.ngl = mmdx__calloc(ng * 28, sizeof(double));
-    a.stack = mmdx__malloc(nvox * sizeof(size_t));
-    a.seen = mmdx__calloc(nvox, 1);
-    if (fams & MMDX_FAM_GLDZM)
+    if (fams & MMDX_FAM_GLDZM) {
+        a.stack = mmdx__malloc(nvox * sizeof(uint32_t));
         a.dist = mmdx__malloc(nvox * sizeof(uint32_t));
-    if (!a.ngt_n || !a.ngt_s || !a.ngl || !a.stack || !a.seen ||
-        ((fams & MMDX_FAM_GLDZM) && !a.dist)) {
+    }
+    if (!a.ngt_n || !a.ngt_s || !a.ngl ||
+        ((fams & MMDX_FAM_GLDZM) && (!a.stack || !a.dist))) {
         st = MMDX_E_NOMEM;
         goto out;
     }
@@ -1825,8 +1940,9 @@ out:
     mmdx__free(a.ngt_s);
     mmdx__free(a.ngl);
     mmdx__free(a.stack);
-    mmdx__free(a.seen);
     mmdx__free(a.dist);
+    mmdx__free(a.run);
+    mmdx__free(a.rowrun);
     return st;
 }
 
@@ -3356,6 +3472,13 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
             isfinite(o->bin_min) ? o->bin_min : mn, o->bin_width);
     if (e.st)
         goto out;
+    if ((o->families & MMDX_FAM_GLDZM) && nvox > UINT32_MAX) {
+        /* the distance map's queue holds 32-bit voxel indices */
+        mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0, "families",
+                   "GLDZM on an image of more than 2^32 voxels");
+        e.st = MMDX_E_LIMIT;
+        goto out;
+    }
     if (t.ng > MAX_LEVELS &&
         (o->families & (MMDX_FAM_GLCM | MMDX_FAM_GLRLM | MMDX_FAM_GLSZM |
                         MMDX_FAM_NGTDM | MMDX_FAM_NGLDM | MMDX_FAM_GLDZM))) {
