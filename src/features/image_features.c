@@ -1380,7 +1380,6 @@ struct zacc {
     /* NGLDM: ng x 28 */
     double *ngl;
     double nv;           /* ROI voxels */
-    uint32_t *stack;     /* the distance map's queue */
     uint32_t *dist;      /* GLDZM distance map, or NULL */
     /* zones as connected runs (zone_runs) */
     struct zrun *run;
@@ -1392,61 +1391,63 @@ struct zacc {
 /*
  * Distance of every ROI voxel to the ROI edge (IBSI 3.8): the number of
  * steps to leave the ROI, 6-connected in 3D, 4-connected in-plane in 2D;
- * voxels next to the outside (or the image border) have distance 1.
- * Breadth-first from those; queue has room for every voxel.
+ * voxels outside the ROI (and beyond the image) count as outside, so an
+ * edge voxel is at 1. Every shortest such path runs straight towards the
+ * nearest outside voxel, so this is the city-block distance to the
+ * nearest outside voxel, which two raster passes give exactly (each
+ * voxel takes 1 + the smallest of its already visited face neighbours:
+ * x-1, y-1, z-1 forwards, x+1, y+1, z+1 backwards). Memory is read in
+ * order; a breadth-first search from the edge jumped a slice away.
  */
-static void distance_map(const struct tex *t, bool in3d, uint32_t *dist,
-                         uint32_t *queue)
+static void distance_map(const struct tex *t, bool in3d, uint32_t *dist)
 {
-    static const int off6[6][3] = { { 1, 0, 0 }, { -1, 0, 0 }, { 0, 1, 0 },
-                                    { 0, -1, 0 }, { 0, 0, 1 }, { 0, 0, -1 } };
-    size_t head = 0, tail = 0, v = 0, x, y, z;
-    int nn = in3d ? 6 : 4, k;
+    size_t nx = t->nx, ny = t->ny, nz = t->nz, plane = nx * ny;
+    size_t v = 0, x, y, z;
 
-    /* voxel by voxel in memory order (no division per voxel) */
-    for (z = 0; z < t->nz; z++)
-        for (y = 0; y < t->ny; y++)
-            for (x = 0; x < t->nx; x++, v++) {
-                bool edge = false;
+    for (z = 0; z < nz; z++)
+        for (y = 0; y < ny; y++)
+            for (x = 0; x < nx; x++, v++) {
+                uint32_t m;
 
-                dist[v] = 0;
+                if (!t->q[v]) {
+                    dist[v] = 0;
+                    continue;
+                }
+                m = x ? dist[v - 1] : 0;
+                if (!y)
+                    m = 0;
+                else if (dist[v - nx] < m)
+                    m = dist[v - nx];
+                if (in3d) {
+                    if (!z)
+                        m = 0;
+                    else if (dist[v - plane] < m)
+                        m = dist[v - plane];
+                }
+                dist[v] = m + 1;
+            }
+    for (z = nz; z-- > 0;)
+        for (y = ny; y-- > 0;)
+            for (x = nx; x-- > 0;) {
+                uint32_t m;
+
+                v = x + nx * (y + ny * z);
                 if (!t->q[v])
                     continue;
-                for (k = 0; k < nn && !edge; k++) {
-                    long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
-                         zz = (long)z + off6[k][2];
-
-                    edge = xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
-                           yy >= (long)t->ny || zz >= (long)t->nz ||
-                           !t->q[(size_t)xx + t->nx * ((size_t)yy +
-                                                       t->ny * (size_t)zz)];
+                m = x + 1 < nx ? dist[v + 1] : 0;
+                if (y + 1 >= ny)
+                    m = 0;
+                else if (dist[v + nx] < m)
+                    m = dist[v + nx];
+                if (in3d) {
+                    if (z + 1 >= nz)
+                        m = 0;
+                    else if (dist[v + plane] < m)
+                        m = dist[v + plane];
                 }
-                dist[v] = edge ? 1 : UINT32_MAX;
-                if (edge)
-                    queue[tail++] = (uint32_t)v;
+                if (m + 1 < dist[v])
+                    dist[v] = m + 1;
             }
-    while (head < tail) {
-        size_t u = queue[head++], r = u / t->nx;
-
-        x = u - r * t->nx;
-        y = r % t->ny;
-        z = r / t->ny;
-
-        for (k = 0; k < nn; k++) {
-            long xx = (long)x + off6[k][0], yy = (long)y + off6[k][1],
-                 zz = (long)z + off6[k][2];
-            size_t w;
-
-            if (xx < 0 || yy < 0 || zz < 0 || xx >= (long)t->nx ||
-                yy >= (long)t->ny || zz >= (long)t->nz)
-                continue;
-            w = (size_t)xx + t->nx * ((size_t)yy + t->ny * (size_t)zz);
-            if (t->q[w] && dist[w] > dist[u] + 1) {
-                dist[w] = dist[u] + 1;
-                queue[tail++] = (uint32_t)w;
-            }
-        }
-    }
 }
 
 /* Accumulate zones, NGTDM and NGLDM counts of slices [z0, z1) with the
@@ -1862,17 +1863,15 @@ static enum mmdx_status zone_families(struct emit *e, const struct tex *t,
     a.ngt_n = mmdx__calloc(ng, sizeof(double));
     a.ngt_s = mmdx__calloc(ng, sizeof(double));
     a.ngl = mmdx__calloc(ng * 28, sizeof(double));
-    if (fams & MMDX_FAM_GLDZM) {
-        a.stack = mmdx__malloc(nvox * sizeof(uint32_t));
+    if (fams & MMDX_FAM_GLDZM)
         a.dist = mmdx__malloc(nvox * sizeof(uint32_t));
-    }
     if (!a.ngt_n || !a.ngt_s || !a.ngl ||
-        ((fams & MMDX_FAM_GLDZM) && (!a.stack || !a.dist))) {
+        ((fams & MMDX_FAM_GLDZM) && !a.dist)) {
         st = MMDX_E_NOMEM;
         goto out;
     }
     if (a.dist)
-        distance_map(t, mode == 3, a.dist, a.stack);
+        distance_map(t, mode == 3, a.dist);
     zacc_reset(&a, t);
     if (mode == 3) {
         st = zone_acc(t, &a, 0, t->nz, true, fams);
@@ -1939,7 +1938,6 @@ out:
     mmdx__free(a.ngt_n);
     mmdx__free(a.ngt_s);
     mmdx__free(a.ngl);
-    mmdx__free(a.stack);
     mmdx__free(a.dist);
     mmdx__free(a.run);
     mmdx__free(a.rowrun);
@@ -3472,13 +3470,6 @@ enum mmdx_status mmdx__image_features_ws(struct mmdx_ctx *ctx,
             isfinite(o->bin_min) ? o->bin_min : mn, o->bin_width);
     if (e.st)
         goto out;
-    if ((o->families & MMDX_FAM_GLDZM) && nvox > UINT32_MAX) {
-        /* the distance map's queue holds 32-bit voxel indices */
-        mmdx__fail(ctx, MMDX_E_LIMIT, "image.features", NULL, 0, "families",
-                   "GLDZM on an image of more than 2^32 voxels");
-        e.st = MMDX_E_LIMIT;
-        goto out;
-    }
     if (t.ng > MAX_LEVELS &&
         (o->families & (MMDX_FAM_GLCM | MMDX_FAM_GLRLM | MMDX_FAM_GLSZM |
                         MMDX_FAM_NGTDM | MMDX_FAM_NGLDM | MMDX_FAM_GLDZM))) {
