@@ -329,4 +329,14 @@ enum mmdx_status mmdx__load_image_mask_ex(struct mmdx_ctx *ctx,
                                           uint64_t max_voxels,
                                           bool resample);
 
+/* Nearest-neighbour resampling (mask_load.c, mask_seg.c): x (> -0.5, a
+ * voxel index) rounded to the nearest whole number, halves up (away from
+ * zero); exact, x - (size_t)x loses nothing for x < 2^52. */
+static inline size_t mmdx__round_half_up(double x)
+{
+    size_t r = (size_t)x;
+
+    return x - (double)r >= 0.5 ? r + 1 : r;
+}
+
 #endif

@@ -85,13 +85,22 @@ bool mmdx__inverse3(const double A[3][3], double I[3][3])
                           __VA_ARGS__);                                     \
     } while (0)
 
-/* Round x (> -0.5) to the nearest whole number, halves up (away from
- * zero): exact, x - (long)x loses nothing for |x| < 2^52. */
-static inline long round_up_half(double x)
+/* A new one-channel image on img's voxel grid, zeroed, into *m. */
+static enum mmdx_status grid_image(struct mmdx_ctx *ctx,
+                                   const struct mmdx_image *img,
+                                   struct mmdx_image **m)
 {
-    long r = (long)x;
+    enum mmdx_status st;
 
-    return x - (double)r >= 0.5 ? r + 1 : r;
+    *m = mmdx__image_new();
+    if (!*m)
+        return mmdx__nomem(ctx);
+    st = mmdx__image_alloc(ctx, *m, img->nx, img->ny, img->nz, 1, 0);
+    if (st) {
+        mmdx__image_free(*m);
+        *m = NULL;
+    }
+    return st;
 }
 
 /*
@@ -135,14 +144,9 @@ static enum mmdx_status resample_nearest(struct mmdx_ctx *ctx,
         }
         hi_x[r] = (double)sdim[r] - 0.5;
     }
-    m = mmdx__image_new();
-    if (!m)
-        return mmdx__nomem(ctx);
-    st = mmdx__image_alloc(ctx, m, img->nx, img->ny, img->nz, 1, 0);
-    if (st) {
-        mmdx__image_free(m);
+    st = grid_image(ctx, img, &m);
+    if (st)
         return st;
-    }
     for (k = 0; k < img->nz; k++)
         for (j = 0; j < img->ny; j++) {
             double p[3], lo = 0, hi = (double)img->nx;
@@ -176,10 +180,10 @@ static enum mmdx_status resample_nearest(struct mmdx_ctx *ctx,
                 if (!(x > -0.5 && x < hi_x[0] && y > -0.5 &&
                       y < hi_x[1] && z > -0.5 && z < hi_x[2]))
                     continue;
-                d[i] = src->vox[(size_t)round_up_half(x) +
-                                src->nx * ((size_t)round_up_half(y) +
+                d[i] = src->vox[mmdx__round_half_up(x) +
+                                src->nx * (mmdx__round_half_up(y) +
                                            src->ny *
-                                           (size_t)round_up_half(z))];
+                                           mmdx__round_half_up(z))];
                 inside++;
             }
         }
@@ -319,14 +323,9 @@ enum mmdx_status mmdx__mask_align_ex(struct mmdx_ctx *ctx, const char *path,
     }
     *geom = same ? MMDX_MASK_GEOM_SAME : MMDX_MASK_GEOM_REORDERED;
 copy:
-    m = mmdx__image_new();
-    if (!m)
-        return mmdx__nomem(ctx);
-    st = mmdx__image_alloc(ctx, m, img->nx, img->ny, img->nz, 1, 0);
-    if (st) {
-        mmdx__image_free(m);
+    st = grid_image(ctx, img, &m);
+    if (st)
         return st;
-    }
     for (k = 0; k < sdim[2]; k++)
         for (j = 0; j < sdim[1]; j++)
             for (i = 0; i < sdim[0]; i++) {

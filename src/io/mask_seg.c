@@ -255,14 +255,6 @@ static size_t nearest_plane(const struct seg_plane *pl, size_t np, double s,
     return fabs(s - pl[best].d) < half ? best : SIZE_MAX;
 }
 
-/* Round x (> -0.5) to the nearest whole number, halves up. */
-static inline size_t round_up_half(double x)
-{
-    size_t r = (size_t)x;
-
-    return x - (double)r >= 0.5 ? r + 1 : r;
-}
-
 /*
  * Resample the frames of segment segno (label map: all, pixel value =
  * value) onto m (img's grid, zeroed): see mmdx__seg_mask_ex. Along an
@@ -398,8 +390,8 @@ static enum mmdx_status resample_frames(struct mmdx_ctx *ctx,
                           y > -0.5 && y < (double)src->ny - 0.5))
                         continue;
                     inside++;
-                    val = src->vox[fr[e].f * splane + round_up_half(x) +
-                                   src->nx * round_up_half(y)];
+                    val = src->vox[fr[e].f * splane + mmdx__round_half_up(x) +
+                                   src->nx * mmdx__round_half_up(y)];
                     if (sg->labelmap ? val == value
                                      : (double)val * scale > 0.5)
                         d[i] = 1.0f;
