@@ -2556,6 +2556,7 @@ static void ivh(struct emit *e, const struct tex *t, size_t n, bool fbs,
  * infinite voxels in the image (checked first) the window's size is
  * known and the steps need no test. */
 #define LOCAL_MAX_WORK 1e9
+#define LOCAL_MAX_SPHERE 1e7
 
 struct srow {
     long dy, dz, w;
@@ -2657,8 +2658,24 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
     bool all, fin = true;
     int k;
 
-    for (k = 0; k < 3; k++)
-        R[k] = (long)floor(r / sp[k]);
+    /* a sphere of more than LOCAL_MAX_SPHERE voxels (voxels under ~0.03
+     * mm: an absurd spacing) is not walked: both peaks NaN */
+    for (k = 0; k < 3; k++) {
+        double rk = floor(r / sp[k]);
+
+        if (!(rk >= 0 && rk < 1e6)) {
+            put(e, "image.loc.peak_local", NAN);
+            put(e, "image.loc.peak_global", NAN);
+            return;
+        }
+        R[k] = (long)rk;
+    }
+    if ((double)(2 * R[0] + 1) * (double)(2 * R[1] + 1) *
+            (double)(2 * R[2] + 1) > LOCAL_MAX_SPHERE) {
+        put(e, "image.loc.peak_local", NAN);
+        put(e, "image.loc.peak_global", NAN);
+        return;
+    }
     sr = mmdx__malloc((size_t)(2 * R[1] + 1) * (size_t)(2 * R[2] + 1) *
                       sizeof(*sr));
     sum = mmdx__malloc(img->nx * sizeof(*sum));

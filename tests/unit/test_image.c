@@ -1654,7 +1654,7 @@ static void local_naive(const struct mmdx_image *img, const uint8_t *roi,
  * rows) equal a voxel-by-voxel count (reference: the direct count in
  * this test; tolerance 1e-12 relative, the sums run in other orders), on
  * anisotropic grids, with ROI holes, non-integers and NaN/inf in and
- * around the ROI. */
+ * around the ROI; and NaN peaks, at once, for an absurd spacing. */
 static void image_features__local_peaks__match_direct_count(void **state)
 {
     static const double spacing[3][3] = {
@@ -1698,6 +1698,21 @@ static void image_features__local_peaks__match_direct_count(void **state)
                         1e-12 * fabs(glob));
             mmdx__image_free(img);
         }
+    /* an absurd spacing (1e-4 mm: a sphere of ~1e15 voxels) gives NaN
+     * peaks at once, not a walk over the sphere */
+    {
+        struct mmdx_image *img = NULL;
+        static const double tiny[3] = { 1e-4, 1e-4, 1e-4 };
+
+        wide_volume(ctx, &img, roi, 40);
+        memcpy(img->spacing_mm, tiny, sizeof(tiny));
+        fv.n = 0;
+        assert_int_equal(mmdx__image_features(ctx, img, roi, false, &o,
+                                              keep, &fv), MMDX_OK);
+        assert_true(isnan(fval(&fv, "image.loc.peak_local")));
+        assert_true(isnan(fval(&fv, "image.loc.peak_global")));
+        mmdx__image_free(img);
+    }
     mmdx_ctx_free(ctx);
 }
 
