@@ -1974,31 +1974,41 @@ static void image_features__fbn_wide_integers__ibsi_levels(void **state)
 
 /* Ensure that the threshold ROI keeps exactly the voxels whose value, as
  * a double, is >= the threshold (a threshold between two floats, NaN
- * outside), and counts them; 37 voxels cover the 16-wide blocks and the
- * tail. */
+ * and -inf outside, +inf inside), and counts them, at every vector level
+ * (64-, 32- and 16-wide steps and the tails). */
 static void image_roi_min__threshold__exact(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
     struct mmdx_image *img = mmdx__image_new();
-    uint8_t roi[37];
+    static uint8_t roi[301];
     const double thr = -500.3;
-    size_t i, n = 0, got;
+    size_t i, n, got;
+    int cap;
 
     (void)state;
-    assert_int_equal(mmdx__image_alloc(ctx, img, 37, 1, 1, 1, 0), MMDX_OK);
-    for (i = 0; i < 37; i++)
-        img->vox[i] = (float)thr + (float)((long)i - 18) * 0.00003f;
+    /* 301 values: the 64- and 32-voxel steps and the tails, at every
+     * vector level */
+    assert_int_equal(mmdx__image_alloc(ctx, img, 301, 1, 1, 1, 0), MMDX_OK);
+    for (i = 0; i < 301; i++)
+        img->vox[i] = (float)thr + (float)((long)(i % 37) - 18) * 0.00003f;
     img->vox[5] = NAN;
     img->vox[30] = NAN;
-    got = mmdx__image_roi_min(img, thr, roi);
-    for (i = 0; i < 37; i++) {
-        bool in = (double)img->vox[i] >= thr;
+    img->vox[200] = INFINITY;
+    img->vox[201] = -INFINITY;
+    for (cap = MMDX_SIMD_AVX512; cap >= MMDX_SIMD_BASE; cap--) {
+        mmdx__simd_cap(cap);
+        memset(roi, 7, sizeof(roi));
+        got = mmdx__image_roi_min(img, thr, roi);
+        for (i = 0, n = 0; i < 301; i++) {
+            bool in = (double)img->vox[i] >= thr;
 
-        assert_int_equal(roi[i], in);
-        n += in;
+            assert_int_equal(roi[i], in);
+            n += in;
+        }
+        assert_int_equal(got, n);
+        assert_true(n > 0 && n < 290);
     }
-    assert_int_equal(got, n);
-    assert_true(n > 0 && n < 35);
+    mmdx__simd_cap(-1);
     mmdx__image_free(img);
     mmdx_ctx_free(ctx);
 }
