@@ -2920,6 +2920,23 @@ struct scan {
     bool integral;
 };
 
+/* The n lanes of a vector scan folded into the range [*lo, *hi] and the
+ * count *cnt (in lane order, as the scalar scan would meet them). */
+static inline void scan_fold(const float *tl, const float *th,
+                             const int32_t *tc, int n, float *lo, float *hi,
+                             size_t *cnt)
+{
+    int k;
+
+    for (k = 0; k < n; k++) {
+        if (tl[k] < *lo)
+            *lo = tl[k];
+        if (th[k] > *hi)
+            *hi = th[k];
+        *cnt += (size_t)(uint32_t)tc[k];
+    }
+}
+
 /* The voxels v..nvox-1 one at a time (the end of every roi_scan
  * variant): ROI voxels with a finite value counted into *cnt and the
  * range [*lo, *hi]; *ok cleared by any value that is not an integer. */
@@ -2969,7 +2986,6 @@ static bool roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
         __m128i vcnt = zero;
         float tl[4], th[4];
         int32_t tc[4];
-        int k;
 
         for (; v + 4 <= nvox; v += 4) {
             int32_t r4;
@@ -3024,13 +3040,7 @@ static bool roi_scan(const float *vox, const uint8_t *roi, size_t nvox,
         _mm_storeu_ps(tl, vlo);
         _mm_storeu_ps(th, vhi);
         _mm_storeu_si128((__m128i *)(void *)tc, vcnt);
-        for (k = 0; k < 4; k++) {
-            if (tl[k] < lo)
-                lo = tl[k];
-            if (th[k] > hi)
-                hi = th[k];
-            cnt += (size_t)(uint32_t)tc[k];
-        }
+        scan_fold(tl, th, tc, 4, &lo, &hi, &cnt);
         if (_mm_movemask_ps(bad))
             ok = false;
     }
@@ -3064,7 +3074,6 @@ roi_scan_avx2(const float *vox, const uint8_t *roi, size_t nvox,
     int32_t tc[8];
     size_t v = 0, cnt = 0;
     bool ok = sc->integral;
-    int k;
 
     for (; v + 8 <= nvox; v += 8) {
         uint64_t r8;
@@ -3099,13 +3108,7 @@ roi_scan_avx2(const float *vox, const uint8_t *roi, size_t nvox,
     _mm256_storeu_ps(tl, vlo);
     _mm256_storeu_ps(th, vhi);
     _mm256_storeu_si256((__m256i *)(void *)tc, vcnt);
-    for (k = 0; k < 8; k++) {
-        if (tl[k] < lo)
-            lo = tl[k];
-        if (th[k] > hi)
-            hi = th[k];
-        cnt += (size_t)(uint32_t)tc[k];
-    }
+    scan_fold(tl, th, tc, 8, &lo, &hi, &cnt);
     if (_mm256_movemask_ps(bad))
         ok = false;
     roi_scan_tail(vox, roi, v, nvox, &cnt, &lo, &hi, &ok);

@@ -2307,6 +2307,44 @@ static enum mmdx_status put(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
+/* The patient, study and series attributes every object our writers
+ * make (CT, RTSTRUCT, SEG) carries: the given UIDs, patient id, instance
+ * number and manufacturer, the other type 2 attributes empty, series 1. */
+static enum mmdx_status put_fixture_ids(struct mmdx_ctx *ctx,
+                                        const char *path, DcmDataset *ds,
+                                        const char *patient_id,
+                                        const char *sop, const char *study,
+                                        const char *series,
+                                        const std::string &instance,
+                                        const char *manufacturer)
+{
+    const struct {
+        DcmTagKey key;
+        const char *v;
+    } attrs[] = {
+        { DCM_SOPInstanceUID, sop },
+        { DCM_StudyInstanceUID, study },
+        { DCM_SeriesInstanceUID, series },
+        { DCM_PatientName, "" },
+        { DCM_PatientID, patient_id },
+        { DCM_PatientBirthDate, "" },
+        { DCM_PatientSex, "" },
+        { DCM_StudyDate, "" },
+        { DCM_StudyTime, "" },
+        { DCM_ReferringPhysicianName, "" },
+        { DCM_StudyID, "" },
+        { DCM_AccessionNumber, "" },
+        { DCM_SeriesNumber, "1" },
+        { DCM_InstanceNumber, instance.c_str() },
+        { DCM_Manufacturer, manufacturer },
+    };
+    enum mmdx_status st = MMDX_OK;
+
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
+        st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    return st;
+}
+
 /* Serialise a file format into memory in the given transfer syntax, then
  * write it atomically (0640). */
 static enum mmdx_status write_fileformat(struct mmdx_ctx *ctx,
@@ -2376,25 +2414,10 @@ static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
         std::string v;
     } attrs[] = {
         { DCM_SOPClassUID, UID_CTImageStorage },
-        { DCM_SOPInstanceUID, sop },
-        { DCM_StudyInstanceUID, study },
-        { DCM_SeriesInstanceUID, series },
         { DCM_FrameOfReferenceUID, frame },
         { DCM_Modality, "CT" },
         { DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL" },
-        { DCM_PatientName, "" },
-        { DCM_PatientID, w->patient_id },
-        { DCM_PatientBirthDate, "" },
-        { DCM_PatientSex, "" },
-        { DCM_StudyDate, "" },
-        { DCM_StudyTime, "" },
-        { DCM_ReferringPhysicianName, "" },
-        { DCM_StudyID, "" },
-        { DCM_AccessionNumber, "" },
-        { DCM_SeriesNumber, "1" },
-        { DCM_InstanceNumber, std::to_string(w->instance_number) },
         { DCM_PositionReferenceIndicator, "" },
-        { DCM_Manufacturer, "mmdx synthetic" },
         { DCM_KVP, "" },
         { DCM_AcquisitionNumber, "" },
         { DCM_ImagePositionPatient,
@@ -2416,6 +2439,10 @@ static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
     };
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
         st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (!st)
+        st = put_fixture_ids(ctx, path, ds, w->patient_id, sop, study,
+                             series, std::to_string(w->instance_number),
+                             "mmdx synthetic");
     if (st)
         return st;
     if (ds->putAndInsertUint16(DCM_SamplesPerPixel, 1).bad() ||
@@ -3010,28 +3037,16 @@ static enum mmdx_status rt_write_impl(struct mmdx_ctx *ctx, const char *path,
         std::string v;
     } attrs[] = {
         { DCM_SOPClassUID, UID_RTStructureSetStorage },
-        { DCM_SOPInstanceUID, sop },
-        { DCM_StudyInstanceUID, study },
-        { DCM_SeriesInstanceUID, series },
         { DCM_Modality, "RTSTRUCT" },
-        { DCM_PatientName, "" },
-        { DCM_PatientID, w->patient_id },
-        { DCM_PatientBirthDate, "" },
-        { DCM_PatientSex, "" },
-        { DCM_StudyDate, "" },
-        { DCM_StudyTime, "" },
-        { DCM_ReferringPhysicianName, "" },
-        { DCM_StudyID, "" },
-        { DCM_AccessionNumber, "" },
-        { DCM_SeriesNumber, "1" },
-        { DCM_InstanceNumber, "1" },
-        { DCM_Manufacturer, "mmdx test fixture" },
         { DCM_StructureSetLabel, "mmdx" },
         { DCM_StructureSetDate, "" },
         { DCM_StructureSetTime, "" },
     };
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
         st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (!st)
+        st = put_fixture_ids(ctx, path, ds, w->patient_id, sop, study,
+                             series, "1", "mmdx test fixture");
     if (st)
         return st;
     {
@@ -3390,24 +3405,9 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
     } attrs[] = {
         { DCM_SOPClassUID, w->labelmap ? MMDX_UID_LABELMAP_SEG
                                        : UID_SegmentationStorage },
-        { DCM_SOPInstanceUID, sop },
-        { DCM_StudyInstanceUID, study },
-        { DCM_SeriesInstanceUID, series },
         { DCM_FrameOfReferenceUID, frame },
         { DCM_Modality, "SEG" },
         { DCM_ImageType, "DERIVED\\PRIMARY" },
-        { DCM_PatientName, "" },
-        { DCM_PatientID, w->patient_id },
-        { DCM_PatientBirthDate, "" },
-        { DCM_PatientSex, "" },
-        { DCM_StudyDate, "" },
-        { DCM_StudyTime, "" },
-        { DCM_ReferringPhysicianName, "" },
-        { DCM_StudyID, "" },
-        { DCM_AccessionNumber, "" },
-        { DCM_SeriesNumber, "1" },
-        { DCM_InstanceNumber, "1" },
-        { DCM_Manufacturer, "mmdx test fixture" },
         { DCM_ContentLabel, "MMDX" },
         { DCM_PhotometricInterpretation, "MONOCHROME2" },
         { DCM_LossyImageCompression, "00" },
@@ -3418,6 +3418,9 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
     };
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && !st; i++)
         st = put(ctx, path, ds, attrs[i].key, attrs[i].v);
+    if (!st)
+        st = put_fixture_ids(ctx, path, ds, w->patient_id, sop, study,
+                             series, "1", "mmdx test fixture");
     if (st)
         return st;
     if (w->fractional &&
