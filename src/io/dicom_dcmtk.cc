@@ -383,10 +383,50 @@ static const id_tag id_tags[] = {
     { 0x0010, 0x1010, K_OTHER },       /* PatientAge (only when >= 90Y) */
 };
 
+#define N_ID_TAGS (sizeof(id_tags) / sizeof(id_tags[0]))
+
+/* The entry of id_tags for (g, e), or N_ID_TAGS: a binary search over the
+ * tags sorted once (every element of every file is looked up). */
+static size_t id_tag_index(Uint16 g, Uint16 e)
+{
+    struct sorted_tags {
+        uint32_t key[N_ID_TAGS];
+        size_t at[N_ID_TAGS];
+        sorted_tags()
+        {
+            for (size_t i = 0; i < N_ID_TAGS; i++) {
+                size_t j = i;
+                uint32_t k = static_cast<uint32_t>(id_tags[i].g) << 16 |
+                             id_tags[i].e;
+
+                for (; j > 0 && key[j - 1] > k; j--) {
+                    key[j] = key[j - 1];
+                    at[j] = at[j - 1];
+                }
+                key[j] = k;
+                at[j] = i;
+            }
+        }
+    };
+    static const sorted_tags s;  /* built once, thread-safe (C++11) */
+    uint32_t k = static_cast<uint32_t>(g) << 16 | e;
+    size_t lo = 0, hi = N_ID_TAGS;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (s.key[mid] < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < N_ID_TAGS && s.key[lo] == k ? s.at[lo] : N_ID_TAGS;
+}
+
 struct id_list {
     std::vector<mmdx_dicom_idfield> v;
     std::vector<unsigned> seen_private;  /* groups already reported */
-    bool seen[sizeof(id_tags) / sizeof(id_tags[0])];
+    bool seen[N_ID_TAGS];
 
     id_list() { memset(seen, 0, sizeof(seen)); }
     ~id_list()
@@ -499,12 +539,9 @@ static bool collect_ids(DcmItem *item, id_list &ids, int depth)
         }
         /* the tag is looked up first: the strings below are constructed
          * only for an identifying element, not once per table entry */
-        size_t t;
+        size_t t = id_tag_index(g, e);
 
-        for (t = 0; t < sizeof(id_tags) / sizeof(id_tags[0]); t++)
-            if (id_tags[t].g == g && id_tags[t].e == e && !ids.seen[t])
-                break;
-        if (t == sizeof(id_tags) / sizeof(id_tags[0]))
+        if (t == N_ID_TAGS || ids.seen[t])
             continue;
         {
             OFString v;
@@ -1863,14 +1900,29 @@ static enum mmdx_status decode_words(struct mmdx_ctx *ctx, const char *path,
                                      bool inv, struct mmdx_image *img)
 {
     const size_t chunk = 32768;  /* words: 64 KiB, stays in L2 */
-    std::vector<uint16_t> w(chunk);
-    DcmFileCache cache;
+    std::unique_ptr<uint16_t[]> w;
+    DcmFileCache probe_cache, cache;
     size_t npix = static_cast<size_t>(h.rows) * h.cols;
     conv cv = make_conv(h);
     int32_t sbit = cv.sign ? static_cast<int32_t>(1u << (cv.bits - 1)) : 0;
     const uint16_t *direct = NULL;
+    uint16_t first;
     double lo, hi;
 
+    if (!npix || !h.frames)
+        return MMDX_OK;
+    /* a file parsed from memory: the words straight from there, with no
+     * scratch and no copy; the first word read opens the value's stream
+     * (this also checks that the value can be read) */
+    if (el->getPartialValue(&first, 0, 2, &probe_cache).bad())
+        return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                    "unreadable pixel data");
+    direct = words_in_memory(probe_cache, 2, 2 * npix * h.frames, h.xfer);
+    if (!direct) {
+        w.reset(new (std::nothrow) uint16_t[chunk]);
+        if (!w)
+            return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
+    }
     stored_range(cv, &lo, &hi);
     for (unsigned long f = 0; f < h.frames; f++) {
         const frame_geom &g = h.fg[f];
@@ -1885,22 +1937,15 @@ static enum mmdx_status decode_words(struct mmdx_ctx *ctx, const char *path,
         for (size_t p = 0; p < npix; p += chunk) {
             size_t n = npix - p < chunk ? npix - p : chunk;
             float *o = img->vox + f * npix + p;
-            const uint16_t *src = direct ? direct + f * npix + p : w.data();
+            const uint16_t *src = direct ? direct + f * npix + p : w.get();
 
-            if (!direct) {
-                if (el->getPartialValue(
-                          w.data(), static_cast<Uint32>(2 * (f * npix + p)),
-                          static_cast<Uint32>(2 * n), &cache)
-                        .bad())
-                    return FAIL(ctx, MMDX_E_FORMAT, path,
-                                "PixelData (7FE0,0010)",
-                                "unreadable pixel data");
-                /* a file parsed from memory: the rest straight from
-                 * there (no copy of each slice of the value) */
-                if (f == 0 && p == 0)
-                    direct = words_in_memory(cache, 2 * n,
-                                             2 * npix * h.frames, h.xfer);
-            }
+            if (!direct &&
+                el->getPartialValue(
+                      w.get(), static_cast<Uint32>(2 * (f * npix + p)),
+                      static_cast<Uint32>(2 * n), &cache)
+                    .bad())
+                return FAIL(ctx, MMDX_E_FORMAT, path, "PixelData (7FE0,0010)",
+                            "unreadable pixel data");
             words_to_float(src, o, n, cv.shift, cv.mask, sbit, add);
             if (!exact)
                 for (size_t k = 0; k < n; k++) {
