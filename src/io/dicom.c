@@ -42,22 +42,31 @@ enum mmdx_status mmdx__image_alloc(struct mmdx_ctx *ctx,
     return st;
 }
 
+bool mmdx__image_size_ok(size_t nx, size_t ny, size_t nz, unsigned nc,
+                         uint64_t max_voxels)
+{
+    size_t n, bytes;
+
+    return nx && ny && nz && nc && mmdx__mul_size(nx, ny, &n) &&
+           mmdx__mul_size(n, nz, &n) && mmdx__mul_size(n, nc, &n) &&
+           (!max_voxels || n <= max_voxels) &&
+           mmdx__mul_size(n, sizeof(float), &bytes);
+}
+
 enum mmdx_status mmdx__image_alloc_uninit(struct mmdx_ctx *ctx,
                                           struct mmdx_image *img, size_t nx,
                                           size_t ny, size_t nz, unsigned nc,
                                           uint64_t max_voxels)
 {
-    size_t n, bytes;
+    size_t bytes;
     enum mmdx_status st;
 
-    if (!nx || !ny || !nz || !nc || !mmdx__mul_size(nx, ny, &n) ||
-        !mmdx__mul_size(n, nz, &n) || !mmdx__mul_size(n, nc, &n) ||
-        (max_voxels && n > max_voxels) ||
-        !mmdx__mul_size(n, sizeof(float), &bytes))
+    if (!mmdx__image_size_ok(nx, ny, nz, nc, max_voxels))
         return mmdx__fail(ctx, MMDX_E_LIMIT, "io.image", NULL, 0, NULL,
                           "image of %zu x %zu x %zu x %u values is empty or "
                           "exceeds the limit of %llu", nx, ny, nz, nc,
                           (unsigned long long)max_voxels);
+    bytes = nx * ny * nz * nc * sizeof(float);
     mmdx__buf_unref(&img->buf);
     img->vox = NULL;
     st = mmdx__buf_new(ctx, bytes, &img->buf);
@@ -213,38 +222,34 @@ static void want_huge_pages(void *p, size_t bytes)
 #endif
 }
 
-/* Move the voxels of decoded file number i into L->stage. A file whose
- * slices differ in size stays as it is (assemble() rejects the series). */
-static enum mmdx_status stage_file(struct loader *L, size_t i,
-                                   struct mmdx_dicom_file *f)
+/* Room in L->stage for nz more slices of per values (the first time for
+ * every file of the folder like this one, within the value limit;
+ * doubling after that, for multi-frame files): *need receives the slices
+ * held with them. Errors go to ctx (NULL: none reported). */
+static enum mmdx_status stage_reserve(struct loader *L, struct mmdx_ctx *ctx,
+                                      size_t per, size_t nz, size_t *need)
 {
-    struct mmdx_image *m = f->img;
-    size_t per = m->nx * m->ny * m->nc, need, bytes;
+    size_t bytes;
     enum mmdx_status st;
 
-    if (L->stage && per != L->per)
-        return MMDX_OK;
-    if (!mmdx__add_size(L->staged, m->nz, &need))
-        return mmdx__fail(L->ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0, NULL,
+    if (!mmdx__add_size(L->staged, nz, need))
+        return mmdx__fail(ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0, NULL,
                           "too many slices");
-    if (need > L->cap) {
-        /* first room: every file of the folder like this one (within the
-         * value limit), so that a plain series is one block; doubling
-         * after that (multi-frame files) */
+    if (*need > L->cap) {
         uint64_t maxv = L->lim && L->lim->max_voxels ? L->lim->max_voxels
                                                      : MMDX_DICOM_MAX_VOXELS;
-        size_t cap = L->cap ? 2 * L->cap : L->nnames * m->nz;
+        size_t cap = L->cap ? 2 * L->cap : L->nnames * nz;
 
         if (!L->cap && per && cap > maxv / per)
             cap = (size_t)(maxv / per);
-        if (cap < need)
-            cap = need;
+        if (cap < *need)
+            cap = *need;
         if (!mmdx__mul_size(cap, per, &bytes) ||
             !mmdx__mul_size(bytes, sizeof(float), &bytes))
-            return mmdx__fail(L->ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0,
-                              NULL, "series too large");
+            return mmdx__fail(ctx, MMDX_E_LIMIT, "io.dicom", NULL, 0, NULL,
+                              "series too large");
         if (!L->stage) {
-            st = mmdx__buf_new(L->ctx, bytes, &L->stage);
+            st = mmdx__buf_new(ctx, bytes, &L->stage);
             if (st)
                 return st;
             want_huge_pages(L->stage->data, bytes);
@@ -253,15 +258,61 @@ static enum mmdx_status stage_file(struct loader *L, size_t i,
             void *d = mmdx__realloc(L->stage->data, bytes);
 
             if (!d)
-                return mmdx__nomem(L->ctx);
+                return mmdx__nomem(ctx);
             L->stage->data = d;
             L->stage->size = bytes;
             want_huge_pages(d, bytes);
         }
         L->cap = cap;
     }
-    memcpy((float *)L->stage->data + L->staged * per, m->vox,
-           m->nz * per * sizeof(float));
+    return MMDX_OK;
+}
+
+/* The decoder's destination for a file of the folder (struct
+ * mmdx_dicom_dest): its slices' place in L->stage, so that they are
+ * decoded there and not copied in afterwards. NULL (the file gets its
+ * own block, and stage_file decides) when the slices differ in size from
+ * the series', would pass the value limit, or no room could be made. */
+static float *stage_slot(void *user, size_t nx, size_t ny, size_t nz,
+                         unsigned nc, struct mmdx_buf **buf)
+{
+    struct loader *L = user;
+    uint64_t maxv = L->lim && L->lim->max_voxels ? L->lim->max_voxels
+                                                 : MMDX_DICOM_MAX_VOXELS;
+    size_t per, need, all;
+
+    /* the decoder checked nx * ny * nz * nc against the limit */
+    per = nx * ny * nc;
+    if ((L->stage && per != L->per) ||
+        stage_reserve(L, NULL, per, nz, &need) ||
+        !mmdx__mul_size(need, per, &all) || all > maxv)
+        return NULL;
+    *buf = mmdx__buf_ref(L->stage);
+    return (float *)L->stage->data + L->staged * per;
+}
+
+/* Move the voxels of decoded file number i into L->stage (nothing to
+ * move when they were decoded there). A file whose slices differ in size
+ * stays as it is (assemble() rejects the series). */
+static enum mmdx_status stage_file(struct loader *L, size_t i,
+                                   struct mmdx_dicom_file *f)
+{
+    struct mmdx_image *m = f->img;
+    size_t per = m->nx * m->ny * m->nc, need;
+    enum mmdx_status st;
+
+    if (L->stage && per != L->per)
+        return MMDX_OK;
+    if (!(L->stage && m->buf == L->stage &&
+          m->vox == (float *)L->stage->data + L->staged * per)) {
+        st = stage_reserve(L, L->ctx, per, m->nz, &need);
+        if (st)
+            return st;
+        memcpy((float *)L->stage->data + L->staged * per, m->vox,
+               m->nz * per * sizeof(float));
+    } else {
+        need = L->staged + m->nz;
+    }
     L->base[i] = L->staged;
     L->staged = need;
     mmdx__buf_unref(&m->buf);
@@ -615,6 +666,7 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
     uint64_t maxv = limits && limits->max_voxels
                                    ? limits->max_voxels
                                    : MMDX_DICOM_MAX_VOXELS;
+    const struct mmdx_dicom_dest dest = { stage_slot, &L };
     enum mmdx_status st;
 
     *out = NULL;
@@ -646,8 +698,8 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
 
         if (!looks_dicom(names[i]))
             continue;
-        st = mmdx__dicom_read_file(ctx, names[i], limits,
-                                   MMDX_DICOM_SKIP_MASKS, &f);
+        st = mmdx__dicom_read_file_to(ctx, names[i], limits,
+                                      MMDX_DICOM_SKIP_MASKS, &dest, &f);
         if (!st && f->kind != MMDX_DICOM_KIND_OTHER) {
             /* a SEG or RTSTRUCT beside the series is its mask, not a
              * slice (the manifest scan puts it in the mask column) */

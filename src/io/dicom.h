@@ -95,6 +95,23 @@ enum mmdx_status mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
                                        const struct mmdx_dicom_limits *limits,
                                        unsigned flags,
                                        struct mmdx_dicom_file **out);
+/* Where a file's decoded values go: fn returns room for nz slices of
+ * nx * ny * nc floats inside a buffer it hands over a reference to in
+ * *buf (the image then holds that reference), or NULL for a block of the
+ * image's own. Called once, after the header is read and the size
+ * checked against the limits, before any value is decoded. */
+struct mmdx_dicom_dest {
+    float *(*fn)(void *user, size_t nx, size_t ny, size_t nz, unsigned nc,
+                 struct mmdx_buf **buf);
+    void *user;
+};
+/* mmdx__dicom_read_file() decoding into dest's room (NULL: as it). */
+enum mmdx_status mmdx__dicom_read_file_to(struct mmdx_ctx *ctx,
+                                          const char *path,
+                                          const struct mmdx_dicom_limits *limits,
+                                          unsigned flags,
+                                          const struct mmdx_dicom_dest *dest,
+                                          struct mmdx_dicom_file **out);
 /* Same on a buffer (fuzzing, tests); path is only used in messages. */
 enum mmdx_status mmdx__dicom_read_mem(struct mmdx_ctx *ctx, const char *path,
                                       const void *data, size_t len,

@@ -78,6 +78,7 @@ bool mmdx__parse_double(const char *s, double *out);
 bool mmdx__parse_long(const char *s, long *out);
 int mmdx__simd_level(void);
 bool mmdx__ctx_has_error(const struct mmdx_ctx *ctx);
+void mmdx__buf_unref(struct mmdx_buf **b);
 /* dicom.c: waveform signal construction (struct mmdx_signal is C-side) */
 struct mmdx_signal *mmdx__dicom_sig_new(size_t nch);
 float *mmdx__dicom_sig_channel(struct mmdx_signal *s, size_t i,
@@ -2149,6 +2150,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
                                   const char *fspath,
                                   const struct mmdx_dicom_limits *lim,
                                   unsigned flags,
+                                  const struct mmdx_dicom_dest *dest,
                                   struct mmdx_dicom_file **out)
 {
     fd_guard keep;  /* before ff: closed after it */
@@ -2198,15 +2200,31 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
         struct mmdx_image *img = g.f->img;
         size_t nx = img->nx, ny = img->ny, nz = img->nz;
 
+        uint64_t maxv = lim && lim->max_voxels ? lim->max_voxels
+                                               : MMDX_DICOM_MAX_VOXELS;
+        float *room = NULL;
+        struct mmdx_buf *rb = NULL;
+
         img->nx = img->ny = img->nz = 0;
-        /* not zeroed: both decoders write every value (and the image is
+        /* the caller's room (a series' block), or a block of its own;
+         * not zeroed: both decoders write every value (and the image is
          * dropped if they fail) */
-        st = mmdx__image_alloc_uninit(ctx, img, nx, ny, nz, img->nc,
-                                      lim && lim->max_voxels
-                                          ? lim->max_voxels
-                                          : MMDX_DICOM_MAX_VOXELS);
-        if (st)
-            return st;
+        if (dest && dest->fn &&
+            mmdx__image_size_ok(nx, ny, nz, img->nc, maxv))
+            room = dest->fn(dest->user, nx, ny, nz, img->nc, &rb);
+        if (room) {
+            mmdx__buf_unref(&img->buf);
+            img->buf = rb;
+            img->vox = room;
+            img->nx = nx;
+            img->ny = ny;
+            img->nz = nz;
+        } else {
+            st = mmdx__image_alloc_uninit(ctx, img, nx, ny, nz, img->nc,
+                                          maxv);
+            if (st)
+                return st;
+        }
         st = is_j2k(h.xfer) ? decode_j2k(ctx, path, ff.getDataset(), h, img)
                             : decode_native(ctx, path, ff.getDataset(), h, img);
         if (st)
@@ -2223,12 +2241,13 @@ static enum mmdx_status read_guarded(struct mmdx_ctx *ctx, const char *path,
                                      const char *fspath,
                                      const struct mmdx_dicom_limits *limits,
                                      unsigned flags,
-                                     struct mmdx_dicom_file **out)
+                                     struct mmdx_dicom_file **out,
+                                     const struct mmdx_dicom_dest *dest = NULL)
 {
     *out = NULL;
     try {
         setup();
-        return read_impl(ctx, path, fspath, limits, flags, out);
+        return read_impl(ctx, path, fspath, limits, flags, dest, out);
     } catch (const std::bad_alloc &) {
         return FAIL(ctx, MMDX_E_NOMEM, path, NULL, "out of memory in DCMTK");
     } catch (...) {
@@ -2309,9 +2328,10 @@ static enum mmdx_status check_input_file(struct mmdx_ctx *ctx,
 }
 
 extern "C" enum mmdx_status
-mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
-                      const struct mmdx_dicom_limits *limits, unsigned flags,
-                      struct mmdx_dicom_file **out)
+mmdx__dicom_read_file_to(struct mmdx_ctx *ctx, const char *path,
+                         const struct mmdx_dicom_limits *limits,
+                         unsigned flags, const struct mmdx_dicom_dest *dest,
+                         struct mmdx_dicom_file **out)
 {
     uint64_t maxb = limits && limits->max_file_bytes
                         ? limits->max_file_bytes
@@ -2322,7 +2342,15 @@ mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
     st = check_input_file(ctx, path, maxb);
     if (st)
         return st;
-    return read_guarded(ctx, path, path, limits, flags, out);
+    return read_guarded(ctx, path, path, limits, flags, out, dest);
+}
+
+extern "C" enum mmdx_status
+mmdx__dicom_read_file(struct mmdx_ctx *ctx, const char *path,
+                      const struct mmdx_dicom_limits *limits, unsigned flags,
+                      struct mmdx_dicom_file **out)
+{
+    return mmdx__dicom_read_file_to(ctx, path, limits, flags, NULL, out);
 }
 
 /* ---- writer ---------------------------------------------------------------------------- */

@@ -74,6 +74,10 @@ enum mmdx_status mmdx__image_alloc_uninit(struct mmdx_ctx *ctx,
                                           struct mmdx_image *img, size_t nx,
                                           size_t ny, size_t nz, unsigned nc,
                                           uint64_t max_voxels);
+/* True when nx * ny * nz * nc values are a valid image size: none zero,
+ * no overflow (in bytes too), at most max_voxels (0 = no limit). */
+bool mmdx__image_size_ok(size_t nx, size_t ny, size_t nz, unsigned nc,
+                         uint64_t max_voxels);
 /* Free an image and its voxels (a reference); NULL is a no-op. */
 void mmdx__image_free(struct mmdx_image *img);
 /* Same, with the slot-free signature. */

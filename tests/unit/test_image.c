@@ -578,6 +578,55 @@ static void dicom_load__series__sorted(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that each slice of a series (decoded straight into the volume)
+ * holds exactly the values of its file loaded alone, whatever the order
+ * of the file names. */
+static void dicom_load__series__slices_equal_files(void **state)
+{
+    static const char *const names[] = { "17106.dcm", "17136.dcm",
+                                         "17166.dcm", "17196.dcm" };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *src = test_shared("dicom/series_CT2"), *dir = test_tmpdir();
+    struct mmdx_image *vol = NULL;
+    size_t i, k, per;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        char *from = mmdx__path_join(src, names[i]), to[16];
+
+        snprintf(to, sizeof(to), "s%zu", (i * 3) % 4);
+        copy_file(from, dir, to);
+        mmdx__free(from);
+    }
+    assert_int_equal(mmdx__dicom_load(ctx, dir, NULL, NULL, NULL, &vol),
+                     MMDX_OK);
+    assert_int_equal(vol->nz, 4);
+    per = vol->nx * vol->ny * vol->nc;
+    for (i = 0; i < 4; i++) {
+        char *from = mmdx__path_join(src, names[i]);
+        struct mmdx_image *one = NULL;
+        bool found = false;
+
+        assert_int_equal(mmdx__dicom_load(ctx, from, NULL, NULL, NULL, &one),
+                         MMDX_OK);
+        assert_int_equal(one->nx * one->ny * one->nc, per);
+        for (k = 0; k < 4; k++) {
+            if (memcmp(vol->pos_mm + 3 * k, one->pos_mm, 3 * sizeof(double)))
+                continue;
+            assert_memory_equal(vol->vox + k * per, one->vox,
+                                per * sizeof(float));
+            found = true;
+        }
+        assert_true(found);
+        mmdx__image_free(one);
+        mmdx__free(from);
+    }
+    mmdx__image_free(vol);
+    test_rmtree(dir);
+    mmdx__free(src);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that two files at the same position, and files of two series,
  * are errors naming the files. */
 static void dicom_load__duplicates_mixed__errors(void **state)
@@ -2026,6 +2075,7 @@ int main(void)
         cmocka_unit_test(dicom_read__absurd_element_length__named),
         cmocka_unit_test(dicom_read__deflated__pixels),
         cmocka_unit_test(dicom_load__series__sorted),
+        cmocka_unit_test(dicom_load__series__slices_equal_files),
         cmocka_unit_test(dicom_load__duplicates_mixed__errors),
         cmocka_unit_test(dicom_load__idfields__reported),
         cmocka_unit_test(dicom_load__oom__nomem),
