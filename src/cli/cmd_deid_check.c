@@ -120,8 +120,8 @@ out:
 
 const struct cli_cmd cli_cmd_deid_check = {
     "deid-check", "list identifying fields in a cohort, never their values",
-    "usage: mmdx deid-check [--pipeline P] [--dates-shifted] "
-    "MANIFEST|DIR|FILE...\n\n"
+    "usage: mmdx deid-check [--pipeline P] [--dates-shifted] [--quiet]\n"
+    "                       MANIFEST|DIR|FILE...\n\n"
     "Loads every input with the loaders of pipeline P (default:\n"
     "pipelines/default.xml) and applies the rules of its check.deid stage:\n"
     "DICOM PS3.15 Annex E (basic profile, BurnedInAnnotation, private tags)\n"

@@ -45,7 +45,8 @@ const struct cli_cmd cli_cmd_ecg_detect = {
     "ecg-detect", "detect R peaks in an ECG and write them",
     "usage: mmdx ecg-detect FILE [--lead L] --out PATH [--wfdb]\n\n"
     "Detects R peaks on lead L (default II, which also matches MLII) of\n"
-    "FILE (a WFDB record or .hea, or HL7 aECG XML) and writes PATH:\n"
+    "FILE (a WFDB record or .hea, HL7 aECG XML, EDF/EDF+ or a DICOM\n"
+    "waveform) and writes PATH:\n"
     "  a TSV with the header 'sample time_s label' (label N), or with\n"
     "  --wfdb a WFDB annotation file in MIT format (one N per beat), which\n"
     "  PhysioNet's rdann and bxb read: name it RECORD.<annotator>, e.g.\n"

@@ -165,8 +165,9 @@ const struct cli_cmd cli_cmd_train = {
     "  --temperature X     contrastive temperature (0.2)\n"
     "  --modality-dropout X  probability of dropping a modality (0.15)\n"
     "  --valid-frac X --test-frac X  split shares without a split (0.15)\n"
-    "  --hidden N --embed N --head-hidden N  widths (16, 8, 32);\n"
-    "                      --hidden 0 makes the encoders linear\n"
+    "  --hidden N --embed N --head-hidden N  widths (0, 8, 32);\n"
+    "                      --hidden 0 (the default) makes the encoders\n"
+    "                      linear, N > 0 gives them a hidden layer\n"
     "  --quiet             no per-epoch progress on stderr\n\n"
     "Prints model, sha256, auroc_valid and auroc_test lines on stdout.\n",
     train_main

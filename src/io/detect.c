@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SNIFF_BYTES 8192
@@ -305,9 +306,18 @@ enum mmdx_status mmdx_detect(struct mmdx_ctx *ctx, const char *path,
             *fmt = MMDX_FMT_DICOM_DIR;
         return MMDX_OK;
     }
-    if (!mmdx__is_file(path))
+    if (!mmdx__is_file(path)) {
+        struct stat sb;
+
+        /* a device, FIFO or socket is there but is no input file (and is
+         * not read: /dev/zero would never end) */
+        if (stat(path, &sb) == 0)
+            return mmdx__fail(ctx, MMDX_E_FORMAT, "detect", path, 0, NULL,
+                              "not a regular file (a device, pipe or "
+                              "socket)");
         return mmdx__fail(ctx, MMDX_E_NOTFOUND, "detect", path, 0, NULL,
                           "no such file");
+    }
     n = read_head(path, buf, sizeof(buf));
     if (n < 0)
         return mmdx__fail(ctx, MMDX_E_IO, "detect", path, 0, NULL,

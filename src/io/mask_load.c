@@ -15,6 +15,7 @@
  * nearest neighbour, halves away from zero, 0 beyond the mask grid).
  */
 #include "core/common.h"
+#include "mmdx/format.h"
 #include "io/mask.h"
 #include "pipeline/stage.h"
 
@@ -422,6 +423,31 @@ enum mmdx_status mmdx__mask_load_label(struct mmdx_ctx *ctx, const char *path,
     if (fp) {
         got = fread(head, 1, sizeof(head), fp);
         fclose(fp);
+    }
+    {
+        /* another input format is no mask (told here, not as a DICOM
+         * parse error); a file starting with NIfTI-1's header size but
+         * shorter than its header goes to the NIfTI reader, which says it
+         * is truncated */
+        enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
+        bool nifti_start = got >= 4 && got < sizeof(head) &&
+                           ((head[0] == 0x5C && head[1] == 0x01 &&
+                             !head[2] && !head[3]) ||
+                            (!head[0] && !head[1] && head[2] == 0x01 &&
+                             head[3] == 0x5C));
+
+        if (got && !nifti_start && !mmdx_detect(NULL, path, &fmt) &&
+            fmt != MMDX_FMT_UNKNOWN && fmt != MMDX_FMT_DICOM &&
+            fmt != MMDX_FMT_DICOM_DIR && fmt != MMDX_FMT_NIFTI)
+            return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0, NULL,
+                              "not a mask (the file is %s); a mask is a "
+                              "DICOM SEG, RTSTRUCT or label image, or a "
+                              "NIfTI-1 file", mmdx_format_name(fmt));
+        if (nifti_start) {
+            *kind = MMDX_MASK_NIFTI;
+            return mmdx__nifti_load(ctx, path, lim.max_voxels, idfn, user,
+                                    &src);
+        }
     }
     if (got && mmdx__nifti_sniff(head, got, path)) {
         *kind = MMDX_MASK_NIFTI;

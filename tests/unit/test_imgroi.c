@@ -982,6 +982,44 @@ static void mask_load__phantom_dicom_vs_nifti__refused(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a file of another input format given as a mask is refused
+ * as no mask, naming its format (not as a DICOM parse error), and that a
+ * NIfTI-1 file shorter than its header is reported as truncated. */
+static void mask_load__other_formats__named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *ip = test_shared("dicom/CT_small.dcm");
+    char *edf = test_shared("eeg/test.edf");
+    char *dir = test_tmpdir(), *nii = mmdx__path_join(dir, "short.nii");
+    struct mmdx_image *img = NULL, *m = NULL;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    static const unsigned char head[100] = { 0x5C, 0x01, 0, 0 };
+
+    (void)state;
+    assert_int_equal(mmdx__dicom_load(ctx, ip, NULL, NULL, NULL, &img),
+                     MMDX_OK);
+    assert_int_equal(mmdx__mask_load(ctx, edf, img, NULL, NULL, NULL, &m,
+                                     &kind, &g, NULL), MMDX_E_FORMAT);
+    assert_error_has(ctx, "not a mask (the file is edf");
+    assert_null(m);
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx__file_write_atomic(ctx, nii, head, sizeof(head)),
+                     MMDX_OK);
+    assert_int_equal(mmdx__mask_load(ctx, nii, img, NULL, NULL, NULL, &m,
+                                     &kind, &g, NULL), MMDX_E_FORMAT);
+    assert_int_equal(kind, MMDX_MASK_NIFTI);
+    assert_error_has(ctx, "the NIfTI-1 header needs 348");
+    assert_null(m);
+    mmdx__image_free(img);
+    test_rmtree(dir);
+    mmdx__free(nii);
+    mmdx__free(ip);
+    mmdx__free(edf);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that NIfTI decoding (gzip) and alignment return E_NOMEM at
  * every failed allocation and leak nothing, then succeed. */
 static void nifti_mask__oom__nomem(void **state)
@@ -1647,6 +1685,7 @@ int main(void)
         cmocka_unit_test(mask_align__geometry__mapped_or_refused),
         cmocka_unit_test(nifti_load__free_text__idfields),
         cmocka_unit_test(mask_load__phantom_dicom_vs_nifti__refused),
+        cmocka_unit_test(mask_load__other_formats__named),
         cmocka_unit_test(nifti_mask__oom__nomem),
         cmocka_unit_test(rtstruct_mask__series__rasterised),
         cmocka_unit_test(rtstruct_mask__coronal__by_orientation),

@@ -461,6 +461,24 @@ static void detect__misnamed__unknown(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a device is refused unread as no regular file, and a
+ * missing path as no such file. */
+static void detect__device_missing__named(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    enum mmdx_format f;
+
+    (void)state;
+    assert_int_equal(mmdx_detect(ctx, "/dev/zero", &f), MMDX_E_FORMAT);
+    assert_error_has(ctx, "not a regular file");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx_detect(ctx, "/nonexistent/x.edf", &f),
+                     MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "no such file");
+    mmdx_ctx_free(ctx);
+}
+
 /* ---- runner ----------------------------------------------------------------- */
 
 static char *slurp(const char *dir, const char *rel)
@@ -638,6 +656,7 @@ int main(void)
         cmocka_unit_test(stage_help__params__listed),
         cmocka_unit_test(detect__shared_files__by_content),
         cmocka_unit_test(detect__misnamed__unknown),
+        cmocka_unit_test(detect__device_missing__named),
         cmocka_unit_test(runner__cohort__tables),
         cmocka_unit_test(runner__shard__rows_split),
         cmocka_unit_test(scan__patient_folders__manifest),
