@@ -6,11 +6,41 @@ struct kvctx {
     const char *file;
 };
 
+/* One TSV cell: a tab, newline, carriage return or backslash in it (a
+ * file name may hold any) written as \t, \n, \r, \\ so that every row
+ * keeps its three columns. */
+static void put_cell(const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '\t':
+            fputs("\\t", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        default:
+            putchar(*s);
+        }
+    }
+}
+
 static void print_kv(void *user, const char *key, const char *value)
 {
     struct kvctx *k = user;
 
-    printf("%s\t%s\t%s\n", k->file, key, value);
+    put_cell(k->file);
+    putchar('\t');
+    put_cell(key);
+    putchar('\t');
+    put_cell(value);
+    putchar('\n');
 }
 
 /* deid: identifying fields are named on stderr, never shown */
@@ -80,10 +110,13 @@ const struct cli_cmd cli_cmd_inspect = {
     "Detects each file's format from its content (DICOM, WFDB header,\n"
     "EDF/EDF+/BDF, FHIR, C-CDA, aECG, mmdx XML) and prints one line per fact:\n"
     "  FILE<TAB>KEY<TAB>VALUE\n"
-    "Keys always include format, modality, bytes and sha256; readers add\n"
-    "dimensions, rates, channel labels and counts. No identifying value is\n"
+    "(a tab, newline, carriage return or backslash in a cell is written\n"
+    "\\t, \\n, \\r, \\\\). Keys always include format, modality, bytes\n"
+    "and sha256; readers add dimensions, rates, channel labels and counts.\n"
+    "No identifying value is\n"
     "printed; identifying fields are named in warnings on stderr (rules of\n"
-    "the default pipeline's check.deid, see 'mmdx help deid-check'). Unreadable or unknown files get one error line on stderr and\n"
+    "the default pipeline's check.deid, see 'mmdx help deid-check').\n"
+    "Unreadable or unknown files get one error line on stderr and\n"
     "exit status 3.\n",
     inspect_main
 };

@@ -936,7 +936,7 @@ enum mmdx_status mmdx_fusion_train(struct mmdx_ctx *ctx,
         goto out;
     if (t.ntr < 10 || !both_classes(&t, t.tr, t.ntr) || t.nva < 4 ||
         !both_classes(&t, t.va, t.nva)) {
-        st = mmdx__fail(ctx, MMDX_E_INVAL, STAGE, labels_path, 0, "label",
+        st = mmdx__fail(ctx, MMDX_E_MISSING, STAGE, labels_path, 0, "label",
                         "too few labelled patients: %zu training and %zu "
                         "validation, each needs both classes", t.ntr,
                         t.nva);

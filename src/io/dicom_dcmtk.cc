@@ -1390,6 +1390,14 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
         uint64_t nch = h.photometric == "PALETTE COLOR" ? 3 : h.spp;
         uint64_t n = static_cast<uint64_t>(h.rows) * h.cols;
 
+        /* named after what is too large: a single frame (Rows, Columns)
+         * or the frames together */
+        if (n > maxv / nch)
+            return FAIL(ctx, MMDX_E_LIMIT, path,
+                        "Rows (0028,0010), Columns (0028,0011)",
+                        "declared frame of %u x %u x %u values (of %lu) "
+                        "exceeds the limit of %llu", h.cols, h.rows,
+                        (unsigned)nch, h.frames, (unsigned long long)maxv);
         if (h.frames > maxv || n * h.frames > maxv / nch)
             return FAIL(ctx, MMDX_E_LIMIT, path, "NumberOfFrames (0028,0008)",
                         "declared image of %u x %u x %lu x %u values exceeds "

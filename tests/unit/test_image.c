@@ -231,8 +231,31 @@ static void dicom_read__absurd_size__refused(void **state)
     allocs = mmdx__alloc_fail_at(0);
     assert_true(allocs < 20);   /* no pixel buffer was asked for */
     assert_null(f);
+    assert_error_has(ctx, "absurd.dcm: io.dicom: Rows (0028,0010), Columns "
+                          "(0028,0011): declared frame of 65535 x 65535 x 1 "
+                          "values (of 99999) exceeds the limit");
+    mmdx_ctx_free(ctx);
+    /* frames of a sane size, too many of them: NumberOfFrames */
+    ctx = test_ctx();
+    big = 4096;
+    n = 132;
+    n += put_el(buf + n, 0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1\0", 20);
+    n += put_el(buf + n, 0x0008, 0x0060, "CS", "CT", 2);
+    n += put_el(buf + n, 0x0028, 0x0002, "US", &one, 2);
+    n += put_el(buf + n, 0x0028, 0x0004, "CS", "MONOCHROME2 ", 12);
+    n += put_el(buf + n, 0x0028, 0x0008, "IS", "99999 ", 6);
+    n += put_el(buf + n, 0x0028, 0x0010, "US", &big, 2);
+    n += put_el(buf + n, 0x0028, 0x0011, "US", &big, 2);
+    n += put_el(buf + n, 0x0028, 0x0100, "US", &bits, 2);
+    n += put_el(buf + n, 0x0028, 0x0101, "US", &bits, 2);
+    n += put_el(buf + n, 0x0028, 0x0102, "US", &(uint16_t){ 15 }, 2);
+    n += put_el(buf + n, 0x0028, 0x0103, "US", &zero, 2);
+    n += put_el(buf + n, 0x7FE0, 0x0010, "OW", "\0\0\0\0", 4);
+    assert_int_equal(mmdx__dicom_read_mem(ctx, "absurd.dcm", buf, n, NULL, 0,
+                                          &f), MMDX_E_LIMIT);
+    assert_null(f);
     assert_error_has(ctx, "absurd.dcm: io.dicom: NumberOfFrames (0028,0008): "
-                          "declared image of 65535 x 65535 x 99999 x 1 "
+                          "declared image of 4096 x 4096 x 99999 x 1 "
                           "values exceeds the limit");
     mmdx_ctx_free(ctx);
 }
