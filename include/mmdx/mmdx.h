@@ -13,5 +13,6 @@
 #include "mmdx/synth.h"
 #include "mmdx/ecg.h"
 #include "mmdx/fusion.h"
+#include "mmdx/provenance.h"
 
 #endif

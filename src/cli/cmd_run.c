@@ -103,21 +103,21 @@ static int run_main(int argc, char **argv)
     }
     if (!o.pipeline || !o.manifest || !o.out)
         return cli_usage("run", "PIPELINE, --cohort and --out are required");
-    if (!o.shard_n) {
-        /* Slurm job arrays: one shard per array task */
-        const char *tid = getenv("SLURM_ARRAY_TASK_ID");
-        const char *tcount = getenv("SLURM_ARRAY_TASK_COUNT");
-        long a, b;
-
-        if (tid && tcount && mmdx__parse_long(tid, &a) &&
-            mmdx__parse_long(tcount, &b) && a >= 0 && b > 0 && a < b) {
-            o.shard_k = (unsigned)a;
-            o.shard_n = (unsigned)b;
-        }
-    }
     if (quiet)
         cli_set_verbosity(0);
     ctx = cli_ctx();
+    if (!o.shard_n) {
+        /* Slurm job arrays: one shard per array task; an explicit --shard
+         * wins over the environment */
+        struct mmdx_slurm_array sa;
+
+        mmdx_slurm_array_from_env(&sa);
+        if (mmdx_slurm_shard(ctx, &sa, &o.shard_k, &o.shard_n)) {
+            cli_error("run", ctx);
+            mmdx_ctx_free(ctx);
+            return EXIT_USAGE;
+        }
+    }
     if (mmdx__is_dir(o.manifest)) {
         scanned = mmdx__path_join(o.manifest, "manifest.tsv");
         if (!scanned) {
@@ -179,8 +179,12 @@ const struct cli_cmd cli_cmd_run = {
     "  --jobs N       workers (default: all cores)\n"
     "  --resume       skip patients whose outputs match their inputs\n"
     "  --strict       any error fails the patient\n"
-    "  --shard K/N    run rows K, K+N, K+2N... (default from\n"
-    "                 SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)\n"
+    "  --shard K/N    run rows K, K+N, K+2N... (in a Slurm array task\n"
+    "                 without --shard: N = SLURM_ARRAY_TASK_COUNT,\n"
+    "                 K = (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) /\n"
+    "                 SLURM_ARRAY_TASK_STEP, so --array=0-3, 1-4 and\n"
+    "                 0-6:2 all run shards 0..3; other arrays are a usage\n"
+    "                 error, never a whole-cohort run)\n"
     "  --quiet        no progress on stderr\n"
     "A folder as cohort is scanned into DIR/manifest.tsv when it has none.\n"
     "exit status: 0 all ok, 1 fatal, 2 usage, 3 some patients failed or\n"

@@ -239,7 +239,26 @@ void mmdx__sha256_final(struct mmdx_sha256 *h, char hex[MMDX_SHA256_HEX]);
 void mmdx__sha256_free(struct mmdx_sha256 *h);
 enum mmdx_status mmdx__sha256_buf(struct mmdx_ctx *ctx, const void *data,
                                   size_t len, char hex[MMDX_SHA256_HEX]);
-/* Hash a file, or a folder (sorted names and contents of its regular files). */
+/*
+ * Digest of a set of files: SHA-256 of a listing with one line per file,
+ * in strcmp order of the names, each name once (a repeated name is read
+ * once): the file's SHA-256 (64 lowercase hex digits), two spaces, the
+ * name, "\n" -- byte for byte what GNU `sha256sum NAME...` prints (a name
+ * holding a backslash, CR or LF is escaped as "\\", "\r", "\n" and its
+ * line starts with a backslash). So `sha256sum A B | sha256sum` (names in
+ * C-locale order) reproduces it. v (names and paths borrowed) is sorted
+ * in place; n may be 0.
+ */
+struct mmdx_sha256_file {
+    const char *name;
+    const char *path;
+};
+enum mmdx_status mmdx__sha256_files(struct mmdx_ctx *ctx,
+                                    struct mmdx_sha256_file *v, size_t n,
+                                    char hex[MMDX_SHA256_HEX]);
+/* A file's SHA-256; a folder's is mmdx__sha256_files over its regular,
+ * not hidden, files (symbolic links followed; sub-folders left out), named
+ * by their base names. */
 enum mmdx_status mmdx__sha256_path(struct mmdx_ctx *ctx, const char *path,
                                    char hex[MMDX_SHA256_HEX]);
 

@@ -694,6 +694,31 @@ void mmdx__wfdb_reader_free(struct mmdx_wfdb_reader *r)
     mmdx__free(r);
 }
 
+/* Open the signal file of s (its path beside the header given as path):
+ * the one place that decides which files a header may name, shared by the
+ * reader and by mmdx__wfdb_files. */
+static enum mmdx_status open_signal_file(struct mmdx_ctx *ctx,
+                                         const struct mmdx_wfdb_header *h,
+                                         const struct mmdx_wfdb_sig *s,
+                                         const char *path, FILE **fp,
+                                         struct stat *sb)
+{
+    *fp = NULL;
+    if (strchr(s->file, '/') || !strcmp(s->file, "~"))
+        return mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, h->path, s->line,
+                          "file", "signal files must lie beside the header");
+    *fp = fopen(path, "rb");
+    if (!*fp)
+        return mmdx__fail(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO,
+                          STAGE, path, 0, NULL, "cannot open: %s (named on "
+                          "%s line %ld)", strerror(errno),
+                          mmdx__path_basename(h->path), s->line);
+    if (fstat(fileno(*fp), sb) < 0 || !S_ISREG(sb->st_mode))
+        return mmdx__fail(ctx, MMDX_E_IO, STAGE, path, 0, NULL,
+                          "not a regular file");
+    return MMDX_OK;
+}
+
 enum mmdx_status mmdx__wfdb_reader_new(struct mmdx_ctx *ctx,
                                        const struct mmdx_wfdb_header *h,
                                        struct mmdx_wfdb_reader **out)
@@ -763,26 +788,9 @@ enum mmdx_status mmdx__wfdb_reader_new(struct mmdx_ctx *ctx,
             st = mmdx__nomem(ctx);
             goto out;
         }
-        if (strchr(s->file, '/') || !strcmp(s->file, "~")) {
-            st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, h->path, s->line,
-                            "file",
-                            "signal files must lie beside the header");
+        st = open_signal_file(ctx, h, s, g->path, &g->fp, &sb);
+        if (st)
             goto out;
-        }
-        g->fp = fopen(g->path, "rb");
-        if (!g->fp) {
-            st = mmdx__fail(ctx, errno == ENOENT ? MMDX_E_NOTFOUND
-                                                 : MMDX_E_IO,
-                            STAGE, g->path, 0, NULL, "cannot open: %s "
-                            "(named on %s line %ld)", strerror(errno),
-                            mmdx__path_basename(h->path), s->line);
-            goto out;
-        }
-        if (fstat(fileno(g->fp), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-            st = mmdx__fail(ctx, MMDX_E_IO, STAGE, g->path, 0, NULL,
-                            "not a regular file");
-            goto out;
-        }
         if ((uint64_t)sb.st_size < (uint64_t)s->byte_offset) {
             st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, g->path, 0,
                             "byte_offset", "file (%lld bytes) is shorter "
@@ -1219,6 +1227,76 @@ enum mmdx_status mmdx__wfdb_layout(struct mmdx_ctx *ctx,
     if (variable)
         *variable = var;
     return MMDX_OK;
+}
+
+/* ---- the files a record is read from --------------------------------- */
+
+/* The signal files of single-segment header h, each once, checked and
+ * opened as the reader opens them. */
+static enum mmdx_status signal_files(struct mmdx_ctx *ctx,
+                                     const struct mmdx_wfdb_header *h,
+                                     mmdx_wfdb_file_fn fn, void *user)
+{
+    enum mmdx_status st = MMDX_OK;
+    size_t i;
+
+    for (i = 0; i < h->nsig && !st; i++) {
+        const struct mmdx_wfdb_sig *s = &h->sig[i];
+        struct stat sb;
+        FILE *fp = NULL;
+        char *path;
+
+        if (i > 0 && strcmp(s->file, h->sig[i - 1].file) == 0)
+            continue; /* one file holds adjacent signals */
+        path = mmdx__path_join(h->dir, s->file);
+        if (!path)
+            return mmdx__nomem(ctx);
+        st = open_signal_file(ctx, h, s, path, &fp, &sb);
+        if (fp)
+            fclose(fp);
+        if (!st)
+            st = fn(user, s->file, path);
+        mmdx__free(path);
+    }
+    return st;
+}
+
+enum mmdx_status mmdx__wfdb_files(struct mmdx_ctx *ctx, const char *path,
+                                  mmdx_wfdb_file_fn fn, void *user)
+{
+    struct mmdx_wfdb_header *h = NULL, *lay = NULL;
+    enum mmdx_status st;
+    size_t i;
+
+    st = mmdx__wfdb_header_read(ctx, path, &h);
+    if (st)
+        return st;
+    st = fn(user, mmdx__path_basename(h->path), h->path);
+    if (!st && !h->nseg)
+        st = signal_files(ctx, h, fn, user);
+    if (!st && h->nseg) {
+        /* as load_multi: the layout (or first) segment's header, then
+         * every segment that holds samples, "~" gaps read nothing */
+        st = mmdx__wfdb_layout(ctx, h, &lay, NULL);
+        if (!st)
+            st = fn(user, mmdx__path_basename(lay->path), lay->path);
+        for (i = 0; i < h->nseg && !st; i++) {
+            const struct mmdx_wfdb_seg *g = &h->seg[i];
+            struct mmdx_wfdb_header *sh = NULL;
+
+            if (g->nsamp == 0 || !strcmp(g->name, "~"))
+                continue;
+            st = read_segment(ctx, h, g, &sh);
+            if (!st)
+                st = fn(user, mmdx__path_basename(sh->path), sh->path);
+            if (!st)
+                st = signal_files(ctx, sh, fn, user);
+            mmdx__wfdb_header_free(sh);
+        }
+    }
+    mmdx__wfdb_header_free(lay);
+    mmdx__wfdb_header_free(h);
+    return st;
 }
 
 /* Which signals: every wanted label in order, first match each (all of

@@ -105,6 +105,24 @@ enum mmdx_status mmdx__wfdb_layout(struct mmdx_ctx *ctx,
                                    struct mmdx_wfdb_header **out,
                                    bool *variable);
 
+/*
+ * Every file the reader reads for the record at path (a .hea file or the
+ * record path without ".hea"): its header; for a single-segment record
+ * each signal file it names; for a multi-segment record the layout (or
+ * first) segment's header and, for every segment holding samples, its
+ * header and signal files. fn gets each file's name relative to the
+ * header's folder (every one of them lies there) and its path, in reading
+ * order; a file named by several segments comes once per segment. Signal
+ * file names are checked and the files opened exactly as when reading:
+ * a name with a '/' or "~" is E_UNSUPPORTED, a missing file E_NOTFOUND
+ * naming it, anything but a regular file E_IO; header errors are the
+ * reader's. A status fn returns stops the walk and is returned.
+ */
+typedef enum mmdx_status (*mmdx_wfdb_file_fn)(void *user, const char *name,
+                                              const char *path);
+enum mmdx_status mmdx__wfdb_files(struct mmdx_ctx *ctx, const char *path,
+                                  mmdx_wfdb_file_fn fn, void *user);
+
 /* Physical value of one unit of a signal in mV, or 0 when the unit is not
  * a voltage (then values are kept in the header's units). */
 double mmdx__wfdb_unit_to_mv(const char *units);

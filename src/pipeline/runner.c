@@ -11,6 +11,7 @@
 #include "core/xml.h"
 #include "pipeline/cohort_int.h"
 #include "pipeline/runner.h"
+#include "pipeline/provenance.h"
 #include "fusion/risk.h"
 #include "pipeline/stage.h"
 #include "report/report.h"
@@ -244,7 +245,8 @@ static enum mmdx_status patient_init(struct mmdx_ctx *ctx,
     return MMDX_OK;
 }
 
-/* Hash every input; an unreadable one fails its modality, not the run. */
+/* Hash every input (all the files its reader reads: pipeline/provenance.h);
+ * an unreadable one fails its modality, not the run. */
 static enum mmdx_status hash_inputs(struct mmdx_patient *p)
 {
     int m;
@@ -252,7 +254,8 @@ static enum mmdx_status hash_inputs(struct mmdx_patient *p)
     for (m = 0; m < MMDX_MOD_COUNT; m++) {
         if (!p->path[m])
             continue;
-        if (mmdx__sha256_path(p->ctx, p->path[m], p->input_sha256[m])) {
+        if (mmdx__input_sha256(p->ctx, (enum mmdx_modality)m, p->path[m],
+                               p->input_sha256[m])) {
             if (mmdx_ctx_last_error(p->ctx)->status == MMDX_E_NOMEM)
                 return MMDX_E_NOMEM;
             if (mmdx__patient_take_error(p, m, "load", MMDX_E_IO))
@@ -264,11 +267,26 @@ static enum mmdx_status hash_inputs(struct mmdx_patient *p)
     }
     if (p->mask_path &&
         mmdx__sha256_path(p->ctx, p->mask_path, p->mask_sha256)) {
+        if (mmdx_ctx_last_error(p->ctx)->status == MMDX_E_NOMEM)
+            return MMDX_E_NOMEM;
         if (mmdx__patient_take_error(p, MMDX_MOD_IMAGE, "load", MMDX_E_IO))
             return MMDX_E_NOMEM;
         p->mod_failed |= 1u << MMDX_MOD_IMAGE;
+        mmdx__strlcpy(p->mask_sha256, "unreadable", MMDX_SHA256_HEX);
     }
     return MMDX_OK;
+}
+
+/* An input without a digest cannot show that it is unchanged: such a
+ * patient is always run again, never resumed. */
+static bool any_unreadable(const struct mmdx_patient *p)
+{
+    int m;
+
+    for (m = 0; m < MMDX_MOD_COUNT; m++)
+        if (!strcmp(p->input_sha256[m], "unreadable"))
+            return true;
+    return !strcmp(p->mask_sha256, "unreadable");
 }
 
 /* 0 ok, 1 partial, 2 failed */
@@ -301,7 +319,7 @@ static enum mmdx_status run_one(struct run *r, struct mmdx_ctx *ctx,
         if (!dir)
             st = mmdx__nomem(ctx);
     }
-    if (!st && r->o->resume) {
+    if (!st && r->o->resume && !any_unreadable(&p)) {
         status = resume_status(ctx, dir, key);
         if (status >= 0) {
             *status_out = 3 + status; /* skipped */

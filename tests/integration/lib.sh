@@ -6,6 +6,10 @@
 : "${MMDX_SHARED_DATA:=$MMDX_SRCDIR/../shared/data}"
 MMDX="${MMDX_CHECKER:-} $MMDX_BUILDDIR/mmdx"
 export MMDX_DATADIR="$MMDX_SRCDIR"
+# run in a Slurm array job, `mmdx run` would shard by its task: the tests
+# say which shard they want
+unset SLURM_ARRAY_TASK_ID SLURM_ARRAY_TASK_MIN SLURM_ARRAY_TASK_MAX \
+    SLURM_ARRAY_TASK_STEP SLURM_ARRAY_TASK_COUNT
 T_N=0
 T_FAIL=0
 T_TMP=$(mktemp -d /tmp/mmdx-int-XXXXXX)
