@@ -657,6 +657,14 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
                                   mmdx__dicom_id_fn idfn, void *user,
                                   struct mmdx_image **out)
 {
+    return mmdx__dicom_load_ex(ctx, path, limits, 0, idfn, user, out);
+}
+
+enum mmdx_status mmdx__dicom_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                     const struct mmdx_dicom_limits *limits,
+                                     unsigned flags, mmdx__dicom_id_fn idfn,
+                                     void *user, struct mmdx_image **out)
+{
     struct loader L = { ctx, limits, idfn, user, NULL, 0, NULL, 0, 0, 0,
                         NULL, 0 };
     struct mmdx_dicom_file **files = NULL, *one = NULL;
@@ -670,8 +678,9 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
     enum mmdx_status st;
 
     *out = NULL;
+    flags &= MMDX_DICOM_STORED_VALUES;
     if (!mmdx__is_dir(path)) {
-        st = mmdx__dicom_read_file(ctx, path, limits, 0, &one);
+        st = mmdx__dicom_read_file(ctx, path, limits, flags, &one);
         if (!st)
             st = report_ids(&L, path, one);
         if (!st) {
@@ -699,7 +708,8 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
         if (!looks_dicom(names[i]))
             continue;
         st = mmdx__dicom_read_file_to(ctx, names[i], limits,
-                                      MMDX_DICOM_SKIP_MASKS, &dest, &f);
+                                      flags | MMDX_DICOM_SKIP_MASKS, &dest,
+                                      &f);
         if (!st && f->kind != MMDX_DICOM_KIND_OTHER) {
             /* a SEG or RTSTRUCT beside the series is its mask, not a
              * slice (the manifest scan puts it in the mask column) */

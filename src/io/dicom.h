@@ -50,6 +50,17 @@ struct mmdx_dicom_idfield {
 #define MMDX_DICOM_SKIP_MASKS 2u    /* a SEG or RTSTRUCT: return at once with
                                        kind set and nothing else read (the
                                        series loader skips them) */
+#define MMDX_DICOM_STORED_VALUES 4u /* one-sample images (MONOCHROME1/2,
+                                       PALETTE COLOR) as their stored values
+                                       in one channel: no modality LUT
+                                       (rescale_slope 1, intercept 0), no
+                                       MONOCHROME1 inversion, no palette
+                                       (its LUT is not even read); for
+                                       objects whose pixel values are codes,
+                                       e.g. a label map SEG's segment
+                                       numbers. photometric keeps the
+                                       file's value. Colour (3-sample)
+                                       images are not affected. */
 
 /* What a DICOM object is, as far as telling masks from images goes. */
 enum mmdx_dicom_kind {
@@ -140,6 +151,12 @@ enum mmdx_status mmdx__dicom_load(struct mmdx_ctx *ctx, const char *path,
                                   const struct mmdx_dicom_limits *limits,
                                   mmdx__dicom_id_fn idfn, void *user,
                                   struct mmdx_image **out);
+/* Same with flags for every file read: MMDX_DICOM_STORED_VALUES (the
+ * only one accepted; others are ignored). */
+enum mmdx_status mmdx__dicom_load_ex(struct mmdx_ctx *ctx, const char *path,
+                                     const struct mmdx_dicom_limits *limits,
+                                     unsigned flags, mmdx__dicom_id_fn idfn,
+                                     void *user, struct mmdx_image **out);
 
 /** `mmdx inspect` hook for MMDX_FMT_DICOM and MMDX_FMT_DICOM_DIR. */
 enum mmdx_status mmdx__dicom_inspect(struct mmdx_ctx *ctx, const char *path,
@@ -364,13 +381,34 @@ struct mmdx_dicom_seg_write {
     size_t nframes;
     const uint8_t *frames;          /* nframes * rows * cols values: 0/1
                                        (BINARY, packed to 1 bit) or
-                                       0..255 (FRACTIONAL, LABELMAP) */
+                                       0..255 (FRACTIONAL, LABELMAP);
+                                       NULL when frames16 is given */
     const long *frame_segment;      /* ReferencedSegmentNumber per frame */
     const double *frame_pos_mm;     /* 3 per frame (PlanePositionSequence),
                                        NULL = none written */
     bool shared_segment;            /* write SegmentIdentificationSequence
                                        in the Shared Functional Groups
                                        (frame_segment[0]) instead */
+    const long *numbers;            /* SegmentNumber of the nseg segments
+                                       (1..65535), NULL = 1..nseg */
+    const uint16_t *frames16;       /* LABELMAP only: 16-bit values
+                                       (BitsAllocated 16) instead of
+                                       frames, same layout */
+    int palette;                    /* LABELMAP only: MMDX_SEG_PALETTE_* */
+    enum mmdx_dicom_ts ts;          /* EXPLICIT_LE, RLE or JPEGLS */
+};
+
+/* How a label map's PhotometricInterpretation and palette are written. */
+enum mmdx_seg_palette {
+    MMDX_SEG_PALETTE_NONE = 0,      /* MONOCHROME2 */
+    MMDX_SEG_PALETTE_LUT = 1,       /* PALETTE COLOR with red, green and
+                                       blue 16-bit LUTs covering 0..the
+                                       largest value, colours unrelated to
+                                       the values */
+    MMDX_SEG_PALETTE_NO_LUT = 2,    /* PALETTE COLOR, no LUT attributes */
+    MMDX_SEG_PALETTE_BAD_LUT = 3    /* PALETTE COLOR, LUT descriptors of 2
+                                       values and LUT data shorter than
+                                       they declare (malformed) */
 };
 
 /**

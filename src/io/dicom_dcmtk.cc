@@ -1181,6 +1181,7 @@ struct header {
         planar;
     unsigned long frames;
     std::string photometric;
+    bool stored = false;  /* MMDX_DICOM_STORED_VALUES, one-sample image */
     double slope, intercept;
     std::vector<frame_geom> fg;
 };
@@ -1257,7 +1258,7 @@ static void read_spacing(const at &it, struct mmdx_image *img)
 static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
                                     DcmFileFormat &ff,
                                     const struct mmdx_dicom_limits *lim,
-                                    struct header &h,
+                                    unsigned flags, struct header &h,
                                     struct mmdx_dicom_file *f)
 {
     DcmDataset *ds = ff.getDataset();
@@ -1297,7 +1298,8 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
              get_str(ix, DCM_Manufacturer, NULL).c_str());
     if (get_str(ix, DCM_LossyImageCompression, NULL) == "01")
         img->lossy = true;
-    img->is_segmentation = !strcmp(img->sop_class, UID_SegmentationStorage);
+    img->is_segmentation = !strcmp(img->sop_class, UID_SegmentationStorage) ||
+                           !strcmp(img->sop_class, MMDX_UID_LABELMAP_SEG);
     copy_str(f->series_uid, sizeof(f->series_uid),
              get_str(ix, DCM_SeriesInstanceUID, NULL).c_str());
     s = get_str(ix, DCM_InstanceNumber, &found);
@@ -1382,12 +1384,17 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
                         "unsupported \"%.20s\" with %u samples per pixel",
                         p.c_str(), h.spp);
         copy_str(img->photometric, sizeof(img->photometric), p.c_str());
+        /* stored values: one channel of what the file holds, whatever
+         * the one-sample photometric says about showing it */
+        h.stored = (flags & MMDX_DICOM_STORED_VALUES) && h.spp == 1;
     }
+    /* palette colour shown as RGB: three channels */
+    const bool rgb_palette = h.photometric == "PALETTE COLOR" && !h.stored;
     {
         /* Absurd sizes are refused here, before anything is allocated. */
         uint64_t maxv = lim && lim->max_voxels ? lim->max_voxels
                                                : MMDX_DICOM_MAX_VOXELS;
-        uint64_t nch = h.photometric == "PALETTE COLOR" ? 3 : h.spp;
+        uint64_t nch = rgb_palette ? 3 : h.spp;
         uint64_t n = static_cast<uint64_t>(h.rows) * h.cols;
 
         /* named after what is too large: a single frame (Rows, Columns)
@@ -1409,7 +1416,7 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
     img->nx = h.cols;
     img->ny = h.rows;
     img->nz = h.frames;
-    img->nc = h.photometric == "PALETTE COLOR" ? 3 : h.spp;
+    img->nc = rgb_palette ? 3 : h.spp;
     img->bits_allocated = h.bits_alloc;
     img->bits_stored = h.bits_stored;
     img->pixel_signed = h.pixrep == 1;
@@ -1477,6 +1484,15 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
             }
         }
     }
+    if (h.stored) {
+        /* no modality LUT: the values are the stored ones */
+        h.slope = 1;
+        h.intercept = 0;
+        for (size_t k = 0; k < h.fg.size(); k++) {
+            h.fg[k].slope = 1;
+            h.fg[k].intercept = 0;
+        }
+    }
     img->rescale_slope = h.fg.empty() ? h.slope : h.fg[0].slope;
     img->rescale_intercept = h.fg.empty() ? h.intercept : h.fg[0].intercept;
     {
@@ -1493,7 +1509,7 @@ static enum mmdx_status read_header(struct mmdx_ctx *ctx, const char *path,
                 memcpy(img->pos_mm + 3 * k, h.fg[k].pos, 3 * sizeof(double));
         }
     }
-    if (!strcmp(img->modality, "CT"))
+    if (!strcmp(img->modality, "CT") && !h.stored)
         copy_str(img->units, sizeof(img->units), "HU");
     return MMDX_OK;
 }
@@ -1859,6 +1875,8 @@ static enum mmdx_status decode_j2k(struct mmdx_ctx *ctx, const char *path,
     if (photometric == "YBR_ICT" || photometric == "YBR_RCT" ||
         photometric == "YBR_FULL_422")
         photometric = "RGB";
+    if (h.stored)
+        photometric = "MONOCHROME2";   /* no palette, no inversion */
     /* The decoded values are the sample values; the header's
      * PixelRepresentation and BitsStored decide how they are read (as
      * pydicom does when codestream and header disagree). */
@@ -2004,6 +2022,8 @@ static enum mmdx_status decode_native(struct mmdx_ctx *ctx, const char *path,
     photometric = get_str(ds, DCM_PhotometricInterpretation, NULL);
     if (photometric.empty())
         photometric = h.photometric;
+    if (h.stored)
+        photometric = "MONOCHROME2";   /* no palette, no inversion */
     {
         unsigned v;
 
@@ -2191,7 +2211,7 @@ static enum mmdx_status read_impl(struct mmdx_ctx *ctx, const char *path,
             !ids.take(&g.f->ids, &g.f->nids))
             return FAIL(ctx, MMDX_E_NOMEM, NULL, NULL, "out of memory");
     }
-    st = read_header(ctx, path, ff, lim, h, g.f);
+    st = read_header(ctx, path, ff, lim, flags, h, g.f);
     if (st)
         return st;
     g.f->kind = kind_of(g.f->img->sop_class, g.f->img->modality);
@@ -2454,6 +2474,44 @@ static enum mmdx_status write_fileformat(struct mmdx_ctx *ctx,
     return mmdx__file_write_atomic(ctx, path, bytes.data(), bytes.size());
 }
 
+/* The transfer syntax a writer was asked for, into *xfer. */
+static enum mmdx_status ts_xfer(struct mmdx_ctx *ctx, const char *path,
+                                enum mmdx_dicom_ts ts, E_TransferSyntax *xfer)
+{
+    if (ts == MMDX_DICOM_TS_EXPLICIT_LE)
+        *xfer = EXS_LittleEndianExplicit;
+    else if (ts == MMDX_DICOM_TS_RLE)
+        *xfer = EXS_RLELossless;
+    else if (ts == MMDX_DICOM_TS_JPEGLS)
+        *xfer = EXS_JPEGLSLossless;
+    else
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL,
+                    "unknown transfer syntax %d", static_cast<int>(ts));
+    return MMDX_OK;
+}
+
+/* Encode the dataset's pixel data for xfer (RLE or JPEG-LS lossless;
+ * nothing to do for explicit VR little endian). */
+static enum mmdx_status encode_pixels(struct mmdx_ctx *ctx, const char *path,
+                                      DcmDataset *ds, E_TransferSyntax xfer)
+{
+    if (xfer == EXS_LittleEndianExplicit)
+        return MMDX_OK;
+    DcmRLERepresentationParameter rle;
+    DJLSRepresentationParameter jls(0, OFTrue);
+    const DcmRepresentationParameter *rp =
+        xfer == EXS_RLELossless
+            ? static_cast<const DcmRepresentationParameter *>(&rle)
+            : static_cast<const DcmRepresentationParameter *>(&jls);
+    OFCondition c = ds->chooseRepresentation(xfer, rp);
+
+    if (c.bad() || !ds->canWriteXfer(xfer))
+        return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
+                    "cannot encode as %s: %s", DcmXfer(xfer).getXferName(),
+                    c.text());
+    return MMDX_OK;
+}
+
 static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
                                    const struct mmdx_dicom_ct *w)
 {
@@ -2461,21 +2519,15 @@ static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
     DcmDataset *ds = ff.getDataset();
     char study[100], series[100], sop[100], frame[100];
     enum mmdx_status st = MMDX_OK;
-    E_TransferSyntax xfer;
+    E_TransferSyntax xfer = EXS_LittleEndianExplicit;
     const double *o = w->orientation;
     bool axial = true;
 
     for (int k = 0; k < 6; k++)
         axial = axial && o[k] == 0;
-    if (w->ts == MMDX_DICOM_TS_EXPLICIT_LE)
-        xfer = EXS_LittleEndianExplicit;
-    else if (w->ts == MMDX_DICOM_TS_RLE)
-        xfer = EXS_RLELossless;
-    else if (w->ts == MMDX_DICOM_TS_JPEGLS)
-        xfer = EXS_JPEGLSLossless;
-    else
-        return FAIL(ctx, MMDX_E_INVAL, path, NULL, "unknown transfer syntax %d",
-                    static_cast<int>(w->ts));
+    st = ts_xfer(ctx, path, w->ts, &xfer);
+    if (st)
+        return st;
     copy_str(study, sizeof(study), w->study_uid);
     copy_str(series, sizeof(series), w->series_uid);
     copy_str(sop, sizeof(sop), w->sop_uid);
@@ -2557,21 +2609,9 @@ static enum mmdx_status write_impl(struct mmdx_ctx *ctx, const char *path,
                         tag_name(tag, field, sizeof(field)),
                         "cannot set the extra attribute");
     }
-    if (xfer != EXS_LittleEndianExplicit) {
-        DcmRLERepresentationParameter rle;
-        DJLSRepresentationParameter jls(0, OFTrue);
-        const DcmRepresentationParameter *rp =
-            xfer == EXS_RLELossless
-                ? static_cast<const DcmRepresentationParameter *>(&rle)
-                : static_cast<const DcmRepresentationParameter *>(&jls);
-        OFCondition c = ds->chooseRepresentation(xfer, rp);
-
-        if (c.bad() || !ds->canWriteXfer(xfer))
-            return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
-                        "cannot encode as %s: %s", DcmXfer(xfer).getXferName(),
-                        c.text());
-    }
-
+    st = encode_pixels(ctx, path, ds, xfer);
+    if (st)
+        return st;
     return write_fileformat(ctx, path, ff, xfer);
 }
 
@@ -3458,6 +3498,58 @@ mmdx__dicom_read_seg_mem(struct mmdx_ctx *ctx, const char *path,
     return st;
 }
 
+/* The palette of a PALETTE COLOR label map fixture: entries 0..the
+ * largest value, 16 bits each, colours that are not the values (so that a
+ * reader taking colours for segment numbers gets them wrong); with
+ * MMDX_SEG_PALETTE_BAD_LUT descriptors of 2 values and data half as long
+ * as declared. */
+static enum mmdx_status put_seg_palette(struct mmdx_ctx *ctx,
+                                        const char *path, DcmDataset *ds,
+                                        const struct mmdx_dicom_seg_write *w)
+{
+    static const DcmTagKey desc[3] = {
+        DCM_RedPaletteColorLookupTableDescriptor,
+        DCM_GreenPaletteColorLookupTableDescriptor,
+        DCM_BluePaletteColorLookupTableDescriptor };
+    static const DcmTagKey data[3] = {
+        DCM_RedPaletteColorLookupTableData,
+        DCM_GreenPaletteColorLookupTableData,
+        DCM_BluePaletteColorLookupTableData };
+    size_t n = static_cast<size_t>(w->rows) * w->cols * w->nframes;
+    unsigned top = 0;
+    bool bad = w->palette == MMDX_SEG_PALETTE_BAD_LUT;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = w->frames16 ? w->frames16[i] : w->frames[i];
+
+        top = v > top ? v : top;
+    }
+    /* the descriptor's first value counts entries; 0 means 65536 */
+    Uint16 d[3] = { static_cast<Uint16>(top + 1), 0, 16 };
+    std::vector<Uint16> lut(static_cast<size_t>(top) + 1);
+    for (int c = 0; c < 3; c++) {
+        for (size_t k = 0; k < lut.size(); k++)
+            lut[k] = static_cast<Uint16>((k * 40503u + 9973u * (c + 1)) ^
+                                         0xA5A5u);
+        DcmUnsignedShort *el = new DcmUnsignedShort(DcmTag(desc[c], EVR_US));
+        if (el->putUint16Array(d, bad ? 2 : 3).bad() ||
+            ds->insert(el, OFTrue).bad()) {
+            delete el;
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "RedPaletteColorLookupTableDescriptor (0028,1101)",
+                        "cannot set");
+        }
+        if (ds->putAndInsertUint16Array(
+                  data[c], lut.data(),
+                  static_cast<unsigned long>(
+                      bad ? (lut.size() + 1) / 2 : lut.size())).bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path,
+                        "RedPaletteColorLookupTableData (0028,1201)",
+                        "cannot set");
+    }
+    return MMDX_OK;
+}
+
 static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
                                        const struct mmdx_dicom_seg_write *w)
 {
@@ -3468,9 +3560,13 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
     const double *o = w->orientation;
     bool axial = true;
     size_t npix = static_cast<size_t>(w->rows) * w->cols;
+    E_TransferSyntax xfer = EXS_LittleEndianExplicit;
 
     for (int k = 0; k < 6; k++)
         axial = axial && o[k] == 0;
+    st = ts_xfer(ctx, path, w->ts, &xfer);
+    if (st)
+        return st;
     dcmGenerateUniqueIdentifier(study, SITE_STUDY_UID_ROOT);
     dcmGenerateUniqueIdentifier(series, SITE_SERIES_UID_ROOT);
     dcmGenerateUniqueIdentifier(sop, SITE_INSTANCE_UID_ROOT);
@@ -3490,7 +3586,8 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         { DCM_Modality, "SEG" },
         { DCM_ImageType, "DERIVED\\PRIMARY" },
         { DCM_ContentLabel, "MMDX" },
-        { DCM_PhotometricInterpretation, "MONOCHROME2" },
+        { DCM_PhotometricInterpretation,
+          w->palette ? "PALETTE COLOR" : "MONOCHROME2" },
         { DCM_LossyImageCompression, "00" },
         { DCM_SegmentationType, w->labelmap     ? "LABELMAP"
                                 : w->fractional ? "FRACTIONAL"
@@ -3514,7 +3611,10 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
 
         if (ds->findOrCreateSequenceItem(DCM_SegmentSequence, it, -2).bad() ||
             it->putAndInsertUint16(DCM_SegmentNumber,
-                                   static_cast<Uint16>(s + 1)).bad() ||
+                                   static_cast<Uint16>(
+                                       w->numbers ? w->numbers[s]
+                                                  : static_cast<long>(s + 1)))
+                .bad() ||
             it->putAndInsertString(DCM_SegmentLabel,
                                    w->labels && w->labels[s] ? w->labels[s]
                                                              : "").bad() ||
@@ -3597,7 +3697,7 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         }
     }
     bool bytes = w->fractional || w->labelmap;
-    unsigned bits = bytes ? 8 : 1;
+    unsigned bits = w->frames16 ? 16 : bytes ? 8 : 1;
     if (ds->putAndInsertUint16(DCM_SamplesPerPixel, 1).bad() ||
         ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(w->rows)).bad() ||
         ds->putAndInsertUint16(DCM_Columns,
@@ -3611,7 +3711,13 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
         ds->putAndInsertUint16(DCM_PixelRepresentation, 0).bad())
         return FAIL(ctx, MMDX_E_INTERNAL, path, NULL,
                     "cannot set the image attributes");
-    {
+    if (w->frames16) {
+        if (ds->putAndInsertUint16Array(
+                  DCM_PixelData, w->frames16,
+                  static_cast<unsigned long>(npix * w->nframes)).bad())
+            return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
+                        "cannot set");
+    } else {
         /* BINARY: frames packed one after the other, bit i of the
          * object is bit (i mod 8) of byte i / 8, padded to an even
          * length (PS3.5 8.1.1, PS3.3 C.8.20.2) */
@@ -3631,7 +3737,16 @@ static enum mmdx_status seg_write_impl(struct mmdx_ctx *ctx, const char *path,
             return FAIL(ctx, MMDX_E_INTERNAL, path, "PixelData (7FE0,0010)",
                         "cannot set");
     }
-    return write_fileformat(ctx, path, ff, EXS_LittleEndianExplicit);
+    if (w->palette == MMDX_SEG_PALETTE_LUT ||
+        w->palette == MMDX_SEG_PALETTE_BAD_LUT) {
+        st = put_seg_palette(ctx, path, ds, w);
+        if (st)
+            return st;
+    }
+    st = encode_pixels(ctx, path, ds, xfer);
+    if (st)
+        return st;
+    return write_fileformat(ctx, path, ff, xfer);
 }
 
 extern "C" enum mmdx_status
@@ -3640,11 +3755,21 @@ mmdx__dicom_write_seg(struct mmdx_ctx *ctx, const char *path,
 {
     if (!w || !w->patient_id || !w->patient_id[0] || !w->rows || !w->cols ||
         w->rows > 65535 || w->cols > 65535 || !w->nseg || w->nseg > 65535 ||
-        !w->nframes || !w->frames || (!w->frame_segment && !w->labelmap) ||
+        !w->nframes || (!w->frames && !w->frames16) ||
+        (!w->frame_segment && !w->labelmap) ||
+        ((w->frames16 || w->palette) && !w->labelmap) ||
         !(w->pixel_spacing_mm[0] > 0) || !(w->pixel_spacing_mm[1] > 0))
         return FAIL(ctx, MMDX_E_INVAL, path, NULL,
                     "invalid segmentation description (pseudonym, size, "
                     "segments, frames and their segments are required)");
+    if (w->palette < MMDX_SEG_PALETTE_NONE ||
+        w->palette > MMDX_SEG_PALETTE_BAD_LUT)
+        return FAIL(ctx, MMDX_E_INVAL, path, NULL, "unknown palette kind %d",
+                    w->palette);
+    for (size_t s = 0; w->numbers && s < w->nseg; s++)
+        if (w->numbers[s] < 1 || w->numbers[s] > 65535)
+            return FAIL(ctx, MMDX_E_INVAL, path, NULL,
+                        "segment number %ld out of 1..65535", w->numbers[s]);
     try {
         setup();
         return seg_write_impl(ctx, path, w);

@@ -59,7 +59,8 @@ struct mmdx_image {
                                  LossyImageCompression "01" */
     double rescale_slope, rescale_intercept;  /* of the first frame */
     unsigned nfiles;          /* files the series came from */
-    bool is_segmentation;     /* DICOM SEG (binary/fractional mask) */
+    bool is_segmentation;     /* DICOM SEG (binary, fractional or
+                                 label map mask) */
 };
 
 /* A new header-only image (vox NULL); NULL on out-of-memory. */

@@ -8,8 +8,10 @@
  * (PlanePositionSequence) rather than by their order. One segment is
  * used: the one mask_label names (number or label), or the only one.
  * A LABELMAP segmentation (Label Map Segmentation Storage, DICOM 2024)
- * stores every segment in each frame as pixel value = SegmentNumber; its
- * frames are placed the same way and the chosen number selects voxels.
+ * stores every segment in each frame as pixel value = SegmentNumber,
+ * shown as MONOCHROME2 or through a palette (PALETTE COLOR); its frames
+ * are placed the same way and the chosen number selects voxels by stored
+ * value, never by colour.
  * With mask_resample=nearest a SEG on another grid (other PixelSpacing,
  * rows/columns or orientation, frames between slices) is resampled
  * (resample_frames) instead of refused.
@@ -446,20 +448,25 @@ enum mmdx_status mmdx__seg_mask_ex(struct mmdx_ctx *ctx, const char *path,
     if (st)
         goto out;
     lim.max_voxels = max_voxels;
-    st = mmdx__dicom_load(ctx, path, &lim, idfn, user, &src);
+    /* The stored values: a label map's are segment numbers whether it is
+     * MONOCHROME2 or PALETTE COLOR (the palette only colours them for
+     * display and is not read), and a SEG has no modality LUT. */
+    st = mmdx__dicom_load_ex(ctx, path, &lim, MMDX_DICOM_STORED_VALUES, idfn,
+                             user, &src);
     if (st)
         goto out;
-    if (sg.labelmap && src->nc != 1) {
+    if (src->nc != 1) {
         st = mmdx__fail(ctx, MMDX_E_UNSUPPORTED, STAGE, path, 0,
-                        "PhotometricInterpretation (0028,0004)",
-                        "a PALETTE COLOR label map (MONOCHROME2 only)");
+                        "SamplesPerPixel (0028,0002)",
+                        "%u samples per pixel (a Segmentation has 1)",
+                        src->nc);
         goto out;
     }
-    if (src->nz != sg.nframes || src->nc != 1) {
+    if (src->nz != sg.nframes) {
         st = mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path, 0,
                         "NumberOfFrames (0028,0008)",
-                        "%zu frames of %u channel(s) decoded for %zu "
-                        "frame entries", src->nz, src->nc, sg.nframes);
+                        "%zu frames decoded for %zu frame entries", src->nz,
+                        sg.nframes);
         goto out;
     }
     if ((src->nx != img->nx || src->ny != img->ny) &&

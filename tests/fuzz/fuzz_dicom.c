@@ -1,7 +1,8 @@
 /*
  * fuzz_dicom.c - libFuzzer harness for the DICOM loader: DCMTK parsing,
  * header checks, every decoder (RLE, JPEG, JPEG-LS through DCMTK, JPEG 2000
- * through OpenJPEG), rescale and colour conversion, identifying-attribute
+ * through OpenJPEG), rescale and colour conversion (every 3rd input read
+ * as stored values instead: MMDX_DICOM_STORED_VALUES), identifying-attribute
  * collection; every 5th input also goes through the ECG waveform reader.
  * Every failure must be reported on the context; allocation failures are
  * injected on every 7th input. Seeds: shared/data/dicom.
@@ -27,7 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (iter % 7 == 0)
         mmdx__alloc_fail_at(1 + (unsigned long)(size % 31));
     st = mmdx__dicom_read_mem(ctx, "fuzz.dcm", data, size, &lim,
-                              iter % 3 == 0 ? MMDX_DICOM_HEADER_ONLY : 0,
+                              iter % 3 == 0   ? MMDX_DICOM_HEADER_ONLY
+                              : iter % 3 == 1 ? MMDX_DICOM_STORED_VALUES
+                                              : 0,
                               &f);
     mmdx__alloc_fail_at(0);
     fuzz_check_error(ctx, st);

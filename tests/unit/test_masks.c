@@ -2000,6 +2000,292 @@ static void load_image__mask_resample__param(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* ---- PALETTE COLOR label maps --------------------------------------------- */
+
+/* The label map of seg_mask__labelmap__by_value (liver = the 183 voxels
+ * of label 1, tumour = the 9 of label 2) as segment numbers nums[0],
+ * nums[1], written 8- or 16-bit (bits16), with the palette kind and
+ * transfer syntax given. [transfer] the path. */
+static char *lm_write(struct mmdx_ctx *ctx, const char *dir, const char *name,
+                      bool bits16, const long nums[2], int palette,
+                      enum mmdx_dicom_ts ts)
+{
+    static const char *const lab[2] = { "Liver", "Tumour" };
+    struct mmdx_dicom_seg_write w;
+    float v[PLANE * NZ];
+    uint8_t fr[PLANE * NZ];
+    uint16_t fr16[PLANE * NZ];
+    double pos[3 * NZ];
+    char *sp = mmdx__path_join(dir, name);
+    int i;
+
+    labels3(v);
+    for (i = 0; i < PLANE * NZ; i++) {
+        long n = v[i] == 1 ? nums[0] : v[i] == 2 ? nums[1] : 0;
+
+        fr[i] = (uint8_t)n;
+        fr16[i] = (uint16_t)n;
+    }
+    for (i = 0; i < NZ; i++) {
+        pos[3 * i] = pos[3 * i + 1] = -4;
+        pos[3 * i + 2] = 2.0 * i;
+    }
+    memset(&w, 0, sizeof(w));
+    w.patient_id = "SYN99998";
+    w.rows = NY;
+    w.cols = NX;
+    w.pixel_spacing_mm[0] = w.pixel_spacing_mm[1] = 0.5;
+    w.slice_thickness_mm = 2;
+    w.labels = lab;
+    w.nseg = 2;
+    w.numbers = nums;
+    w.labelmap = true;
+    w.nframes = NZ;
+    w.frames = bits16 ? NULL : fr;
+    w.frames16 = bits16 ? fr16 : NULL;
+    w.frame_pos_mm = pos;
+    w.palette = palette;
+    w.ts = ts;
+    assert_int_equal(mmdx__dicom_write_seg(ctx, sp, &w), MMDX_OK);
+    seed_copy(sp, "palette", palette);
+    return sp;
+}
+
+/* Load the mask of segment label from path (E_OK expected). */
+static struct mmdx_image *lm_mask(struct mmdx_ctx *ctx, const char *path,
+                                  const struct mmdx_image *img,
+                                  const char *label)
+{
+    struct mmdx_mask_opts o;
+    struct mmdx_mask_label li;
+    struct mmdx_image *m = NULL;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    enum mmdx_status st;
+
+    memset(&o, 0, sizeof(o));
+    o.label = label;
+    st = mmdx__mask_load_label(ctx, path, img, &o, NULL, NULL, &m, &kind, &g,
+                               NULL, &li);
+    if (st)
+        fail_msg("%s [%s]: %s", path, label,
+                 mmdx_ctx_last_error(ctx)->message);
+    assert_int_equal(kind, MMDX_MASK_SEG);
+    assert_int_equal(g, MMDX_MASK_GEOM_SAME);
+    assert_true(li.used);
+    return m;
+}
+
+/* Ensure that a PALETTE COLOR label map gives, for each segment chosen by
+ * number and by label, exactly the voxels of the same map written
+ * MONOCHROME2 (183 liver, 9 tumour), whatever its palette (complete,
+ * absent, malformed: it is not read), stored bits (8; 16 with segment
+ * number 258, whose high byte is set) and transfer syntax (explicit VR
+ * little endian, RLE, JPEG-LS lossless); that the colours of the
+ * complete palette are not the segment numbers (the default read still
+ * gives three channels of colours, and refuses the absent palette naming
+ * the file and the descriptor); and that the stored-values read gives one
+ * channel of segment numbers. */
+static void seg_mask__labelmap_palette__same_as_monochrome2(void **state)
+{
+    static const long n8[2] = { 1, 2 }, n16[2] = { 258, 2 };
+    static const enum mmdx_dicom_ts tss[3] = { MMDX_DICOM_TS_EXPLICIT_LE,
+                                               MMDX_DICOM_TS_RLE,
+                                               MMDX_DICOM_TS_JPEGLS };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir();
+    struct mmdx_image *img = ct_series(ctx, dir);
+    int b, pal, t, s;
+
+    (void)state;
+    for (b = 0; b < 2; b++) {
+        const long *nums = b ? n16 : n8;
+        char *ref = lm_write(ctx, dir, "ref.dcm", b, nums,
+                             MMDX_SEG_PALETTE_NONE,
+                             MMDX_DICOM_TS_EXPLICIT_LE);
+        char sel[4][16];
+
+        snprintf(sel[0], sizeof(sel[0]), "%ld", nums[0]);
+        snprintf(sel[1], sizeof(sel[1]), "%ld", nums[1]);
+        snprintf(sel[2], sizeof(sel[2]), "Liver");
+        snprintf(sel[3], sizeof(sel[3]), "tumour");
+        for (pal = 0; pal <= MMDX_SEG_PALETTE_BAD_LUT; pal++)
+            for (t = 0; t < 3; t++) {
+                char name[32], *p;
+
+                snprintf(name, sizeof(name), "lm%d_%d_%d.dcm", b, pal, t);
+                p = lm_write(ctx, dir, name, b, nums, pal, tss[t]);
+                for (s = 0; s < 4; s++) {
+                    struct mmdx_image *m0 = lm_mask(ctx, ref, img, sel[s]);
+                    struct mmdx_image *m1 = lm_mask(ctx, p, img, sel[s]);
+
+                    assert_int_equal(count_in(m0), s % 2 ? 9 : 183);
+                    assert_memory_equal(m0->vox, m1->vox,
+                                        PLANE * NZ * sizeof(float));
+                    mmdx__image_free(m0);
+                    mmdx__image_free(m1);
+                }
+                mmdx__free(p);
+            }
+        mmdx__free(ref);
+    }
+    {
+        char *p = lm_write(ctx, dir, "rgb.dcm", true, n16,
+                           MMDX_SEG_PALETTE_LUT, MMDX_DICOM_TS_RLE);
+        char *q = lm_write(ctx, dir, "nolut.dcm", false, n8,
+                           MMDX_SEG_PALETTE_NO_LUT,
+                           MMDX_DICOM_TS_EXPLICIT_LE);
+        struct mmdx_dicom_file *f = NULL, *g = NULL;
+        size_t i, c;
+
+        assert_int_equal(mmdx__dicom_read_file(ctx, p, NULL, 0, &f),
+                         MMDX_OK);
+        assert_int_equal(f->img->nc, 3);
+        assert_string_equal(f->img->photometric, "RGB");
+        assert_int_equal(mmdx__dicom_read_file(ctx, p, NULL,
+                                               MMDX_DICOM_STORED_VALUES, &g),
+                         MMDX_OK);
+        assert_int_equal(g->img->nc, 1);
+        assert_int_equal(g->img->nz, NZ);
+        assert_string_equal(g->img->photometric, "PALETTE COLOR");
+        assert_true(g->img->rescale_slope == 1.0 &&
+                    g->img->rescale_intercept == 0.0);
+        assert_true(g->img->vox[PLANE + 5 * NX + 5] == 2.0f);
+        assert_true(g->img->vox[2 * NX + 2] == 258.0f);
+        assert_true(g->img->vox[0] == 0.0f);
+        /* the colours are the writer's LUT entries of the stored value
+         * (mmdx__dicom_write_seg: (k 40503 + 9973 (c + 1)) xor 0xA5A5,
+         * 16 bits), none of them the value itself */
+        for (i = 0; i < PLANE * NZ; i++)
+            for (c = 0; c < 3; c++) {
+                unsigned k = (unsigned)g->img->vox[i];
+                float want = (float)(((k * 40503u + 9973u * (c + 1)) ^
+                                      0xA5A5u) & 0xFFFFu);
+
+                assert_true(f->img->vox[3 * i + c] == want);
+                assert_true(want != g->img->vox[i]);
+            }
+        mmdx__dicom_file_free(f);
+        mmdx__dicom_file_free(g);
+        f = NULL;
+        expect_err(ctx, mmdx__dicom_read_file(ctx, q, NULL, 0, &f),
+                   MMDX_E_FORMAT,
+                   "RedPaletteColorLookupTableDescriptor (0028,1101)",
+                   "PALETTE COLOR without a valid LUT descriptor");
+        assert_null(f);
+        mmdx__free(p);
+        mmdx__free(q);
+    }
+    mmdx__image_free(img);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+struct all_feats {
+    char text[1 << 16];
+    size_t len;
+    double voxels;
+};
+
+static void keep_all(void *user, const char *name, double v)
+{
+    struct all_feats *a = user;
+    int w = snprintf(a->text + a->len, sizeof(a->text) - a->len,
+                     "%s=%.17g\n", name, v);
+
+    assert_true(w > 0 && (size_t)w < sizeof(a->text) - a->len);
+    a->len += (size_t)w;
+    if (!strcmp(name, "image.roi.voxels"))
+        a->voxels = v;
+}
+
+static void no_err(void *user, const char *line)
+{
+    (void)user;
+    fail_msg("unexpected error: %s", line);
+}
+
+/* Ensure that through mmdx features (mmdx_features_files: load.image's
+ * mask, then image.features) a 16-bit RLE PALETTE COLOR label map gives
+ * the ROI and every feature of the MONOCHROME2 map (%.17g identical) for
+ * a segment chosen by number (258: 183 voxels) and by label ("Tumour":
+ * 9), and that loading it survives every allocation failure (OOM loop,
+ * E_NOMEM each time, the 9 voxels at the end). */
+static void load_image__labelmap_palette__features_as_monochrome2(
+    void **state)
+{
+    static const long nums[2] = { 258, 2 };
+    static const char *const sel[2] = { "258", "Tumour" };
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *ref, *pal, *ct, *pp;
+    struct mmdx_image *img = ct_series(ctx, dir), *m = NULL;
+    struct mmdx_pipeline *pipe = NULL;
+    struct mmdx_patient_files pf;
+    struct mmdx_mask_opts o;
+    enum mmdx_mask_kind kind;
+    enum mmdx_mask_geom g;
+    enum mmdx_status st = MMDX_E_NOMEM;
+    int i, n;
+
+    (void)state;
+    ref = lm_write(ctx, dir, "ref.dcm", true, nums, MMDX_SEG_PALETTE_NONE,
+                   MMDX_DICOM_TS_EXPLICIT_LE);
+    pal = lm_write(ctx, dir, "pal.dcm", true, nums, MMDX_SEG_PALETTE_LUT,
+                   MMDX_DICOM_TS_RLE);
+    test_write(dir, "p.xml",
+               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n"
+               "  <stage name=\"load.image\"/>\n"
+               "  <stage name=\"image.features\"/>\n"
+               "</pipeline>\n");
+    pp = mmdx__path_join(dir, "p.xml");
+    ct = mmdx__path_join(dir, "ct");
+    assert_int_equal(mmdx_pipeline_load(ctx, pp, &pipe), MMDX_OK);
+    for (i = 0; i < 2; i++) {
+        struct all_feats *a = mmdx__calloc(2, sizeof(*a));
+
+        assert_non_null(a);
+        memset(&pf, 0, sizeof(pf));
+        pf.image = ct;
+        pf.deid_warn = 1;
+        pf.mask_label = sel[i];
+        pf.mask = ref;
+        assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_all,
+                                             no_err, &a[0]), MMDX_OK);
+        pf.mask = pal;
+        assert_int_equal(mmdx_features_files(ctx, pipe, &pf, keep_all,
+                                             no_err, &a[1]), MMDX_OK);
+        assert_true(a[0].voxels == (i ? 9 : 183));
+        assert_true(a[0].len > 0);
+        assert_string_equal(a[0].text, a[1].text);
+        mmdx__free(a);
+    }
+    memset(&o, 0, sizeof(o));
+    o.label = "Tumour";
+    for (n = 1; n < 100000 && st == MMDX_E_NOMEM; n++) {
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(n);
+        st = mmdx__mask_load(ctx, pal, img, &o, NULL, NULL, &m, &kind, &g,
+                             NULL);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_E_NOMEM)
+            assert_null(m);
+    }
+    assert_int_equal(st, MMDX_OK);
+    assert_true(n > 3);
+    assert_int_equal(count_in(m), 9);
+    mmdx__image_free(m);
+    mmdx_pipeline_free(pipe);
+    mmdx__image_free(img);
+    mmdx__free(ref);
+    mmdx__free(pal);
+    mmdx__free(ct);
+    mmdx__free(pp);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2028,6 +2314,9 @@ int main(void)
         cmocka_unit_test(mask_resample__outside__refused),
         cmocka_unit_test(mask_resample__oom__nomem),
         cmocka_unit_test(load_image__mask_resample__param),
+        cmocka_unit_test(seg_mask__labelmap_palette__same_as_monochrome2),
+        cmocka_unit_test(
+            load_image__labelmap_palette__features_as_monochrome2),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
