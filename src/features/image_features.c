@@ -2550,12 +2550,15 @@ static void ivh(struct emit *e, const struct tex *t, size_t n, bool fbs,
  * window sum of its image row, updated by one voxel in and one out per
  * step. A centre costs one add per sphere row, not one per sphere voxel
  * (on a 0.7 mm CT slice 17 rows instead of 241 voxels). The global peak
- * is NaN when that would take more than LOCAL_MAX_WORK window steps
- * (about a second; a whole-body ROI of a 100-slice CT needs 2.6e9, a
- * tumour far fewer); the local peak is always computed. Without NaN or
- * infinite voxels in the image (checked first) the window's size is
- * known and the steps need no test. */
+ * (every ROI voxel a centre) uses running sums instead when every voxel
+ * is finite (struct lring below, ~3x faster), and is NaN when it would
+ * take more than LOCAL_MAX_WORK_PREFIX steps that way, LOCAL_MAX_WORK
+ * sliding (about a second either way; a whole-body ROI of a 100-slice
+ * CT needs ~3e9, a tumour far fewer); the local peak is always computed.
+ * Without NaN or infinite voxels in the image (checked first) the
+ * window's size is known and the steps need no test. */
 #define LOCAL_MAX_WORK 1e9
+#define LOCAL_MAX_WORK_PREFIX 4e9
 #define LOCAL_MAX_SPHERE 1e7
 
 struct srow {
@@ -2645,11 +2648,263 @@ static void local_rows(const struct mmdx_image *img, const struct srow *sr,
     }
 }
 
+/* The global peak from running sums: each image row's running sums are
+ * made once, for the slices a sphere around the current centre slice
+ * reaches (a ring of min(2 R + 1, nz) slices over z); a sphere row then
+ * adds P[x + w + 1] - P[x - w] to the centre x. Nothing is carried from
+ * one centre to the next, so that LOCAL_BLOCK centres are summed at once
+ * in registers over all the sphere rows (the sliding sums wait for the
+ * previous add at every step). Only when every voxel is finite (the
+ * sliding sums otherwise); integer intensities (CT) give the same sums
+ * exactly. */
+struct lring {
+    double *P;                /* nsl x ny rows of nx + 1 running sums */
+    int32_t *I;               /* the same as integers (integer images whose
+                                 sums fit: half the bytes); P NULL then */
+    size_t nsl;
+};
+
+/* Ring holding more than this many bytes: the sliding sums instead. */
+#define LOCAL_RING_MAX ((size_t)512 << 20)
+#define LOCAL_BLOCK 16
+
+static void lring_fill(const struct mmdx_image *img, const struct lring *lr,
+                       size_t zz)
+{
+    size_t nx = img->nx, ny = img->ny, y, x, at = zz % lr->nsl;
+
+    for (y = 0; y < ny; y++) {
+        const float *src = img->vox + nx * (y + ny * zz);
+
+        if (lr->I) {
+            int32_t *I = lr->I + (at * ny + y) * (nx + 1), acc = 0;
+
+            I[0] = 0;
+            for (x = 0; x < nx; x++) {
+                acc += (int32_t)src[x];
+                I[x + 1] = acc;
+            }
+        } else {
+            double *P = lr->P + (at * ny + y) * (nx + 1), acc = 0;
+
+            P[0] = 0;
+            for (x = 0; x < nx; x++) {
+                acc += src[x];
+                P[x + 1] = acc;
+            }
+        }
+    }
+}
+
+/* The integer blocks: sum[k] = sum over the rows of I[k + w + 1] -
+ * I[k - w] (exact; the caller checked that no sum leaves int32). */
+static void local_block_i32_c(const int32_t *const *rp, const long *w,
+                              size_t nr, long x0, double *sum)
+{
+    int32_t acc[LOCAL_BLOCK] = { 0 };
+    size_t r;
+    int k;
+
+    for (r = 0; r < nr; r++) {
+        const int32_t *hi = rp[r] + x0 + w[r] + 1, *lo = rp[r] + x0 - w[r];
+
+        for (k = 0; k < LOCAL_BLOCK; k++)
+            acc[k] += hi[k] - lo[k];
+    }
+    for (k = 0; k < LOCAL_BLOCK; k++)
+        sum[k] = (double)acc[k];
+}
+
+#ifdef HAVE_AVX2_PATHS
+__attribute__((target("avx2"))) static void
+local_block_i32_avx2(const int32_t *const *rp, const long *w, size_t nr,
+                     long x0, double *sum)
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    size_t r;
+
+    for (r = 0; r < nr; r++) {
+        const int32_t *hi = rp[r] + x0 + w[r] + 1, *lo = rp[r] + x0 - w[r];
+
+        a0 = _mm256_add_epi32(
+            a0, _mm256_sub_epi32(
+                    _mm256_loadu_si256((const __m256i *)(const void *)hi),
+                    _mm256_loadu_si256((const __m256i *)(const void *)lo)));
+        a1 = _mm256_add_epi32(
+            a1, _mm256_sub_epi32(
+                    _mm256_loadu_si256((const __m256i *)(const void *)
+                                           (hi + 8)),
+                    _mm256_loadu_si256((const __m256i *)(const void *)
+                                           (lo + 8))));
+    }
+    _mm256_storeu_pd(sum, _mm256_cvtepi32_pd(_mm256_castsi256_si128(a0)));
+    _mm256_storeu_pd(sum + 4, _mm256_cvtepi32_pd(
+                                  _mm256_extracti128_si256(a0, 1)));
+    _mm256_storeu_pd(sum + 8, _mm256_cvtepi32_pd(_mm256_castsi256_si128(a1)));
+    _mm256_storeu_pd(sum + 12, _mm256_cvtepi32_pd(
+                                   _mm256_extracti128_si256(a1, 1)));
+}
+#endif
+
+/* sum[k] for the LOCAL_BLOCK centres x0 + k: over the nr sphere rows,
+ * row r's running sums P = rp[r] (at offset x0 + k) and half-width w[r],
+ * P[k + w + 1] - P[k - w] added in row order (every level of vector code
+ * below adds in the same order: the same sums). */
+#ifndef __SSE2__
+static void local_block_c(const double *const *rp, const long *w, size_t nr,
+                          long x0, double *sum)
+{
+    double acc[LOCAL_BLOCK] = { 0 };
+    size_t r;
+    int k;
+
+    for (r = 0; r < nr; r++) {
+        const double *hi = rp[r] + x0 + w[r] + 1, *lo = rp[r] + x0 - w[r];
+
+        for (k = 0; k < LOCAL_BLOCK; k++)
+            acc[k] += hi[k] - lo[k];
+    }
+    memcpy(sum, acc, sizeof(acc));
+}
+#endif
+
+#ifdef __SSE2__
+static void local_block_sse2(const double *const *rp, const long *w,
+                             size_t nr, long x0, double *sum)
+{
+    __m128d a[LOCAL_BLOCK / 2];
+    size_t r;
+    int k;
+
+    for (k = 0; k < LOCAL_BLOCK / 2; k++)
+        a[k] = _mm_setzero_pd();
+    for (r = 0; r < nr; r++) {
+        const double *hi = rp[r] + x0 + w[r] + 1, *lo = rp[r] + x0 - w[r];
+
+        for (k = 0; k < LOCAL_BLOCK / 2; k++)
+            a[k] = _mm_add_pd(a[k], _mm_sub_pd(_mm_loadu_pd(hi + 2 * k),
+                                               _mm_loadu_pd(lo + 2 * k)));
+    }
+    for (k = 0; k < LOCAL_BLOCK / 2; k++)
+        _mm_storeu_pd(sum + 2 * k, a[k]);
+}
+#endif
+
+#ifdef HAVE_AVX2_PATHS
+__attribute__((target("avx2"))) static void
+local_block_avx2(const double *const *rp, const long *w, size_t nr, long x0,
+                 double *sum)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    size_t r;
+
+    for (r = 0; r < nr; r++) {
+        const double *hi = rp[r] + x0 + w[r] + 1, *lo = rp[r] + x0 - w[r];
+
+        a0 = _mm256_add_pd(a0, _mm256_sub_pd(_mm256_loadu_pd(hi),
+                                             _mm256_loadu_pd(lo)));
+        a1 = _mm256_add_pd(a1, _mm256_sub_pd(_mm256_loadu_pd(hi + 4),
+                                             _mm256_loadu_pd(lo + 4)));
+        a2 = _mm256_add_pd(a2, _mm256_sub_pd(_mm256_loadu_pd(hi + 8),
+                                             _mm256_loadu_pd(lo + 8)));
+        a3 = _mm256_add_pd(a3, _mm256_sub_pd(_mm256_loadu_pd(hi + 12),
+                                             _mm256_loadu_pd(lo + 12)));
+    }
+    _mm256_storeu_pd(sum, a0);
+    _mm256_storeu_pd(sum + 4, a1);
+    _mm256_storeu_pd(sum + 8, a2);
+    _mm256_storeu_pd(sum + 12, a3);
+}
+#endif
+
+/* local_rows() (every voxel finite) from the ring's running sums: the
+ * same sum[x] (exactly, for integer intensities) and cnt[x]. rp (or ri,
+ * for the integer ring) and rw: room for ns row pointers and
+ * half-widths. */
+static void local_rows_prefix(const struct mmdx_image *img,
+                              const struct lring *lr, const struct srow *sr,
+                              size_t ns, long wmax, long y, long z, long sb,
+                              long se, const double **rp,
+                              const int32_t **ri, long *rw, double *sum,
+                              uint32_t *cnt)
+{
+    long nx = (long)img->nx, x, x0;
+    size_t j, ny = img->ny, nr = 0, at;
+    uint32_t inner = 0;   /* the count of a centre away from the row ends */
+    long cb = sb > wmax ? sb : wmax;   /* [cb, ce): every window inside */
+    long ce = se < nx - wmax ? se : nx - wmax;
+
+    /* the sphere rows inside the image, their running sums */
+    for (j = 0; j < ns; j++) {
+        long yy = y + sr[j].dy, zz = z + sr[j].dz;
+
+        if (yy < 0 || zz < 0 || yy >= (long)ny || zz >= (long)img->nz)
+            continue;
+        at = ((size_t)zz % lr->nsl * ny + (size_t)yy) * (size_t)(nx + 1);
+        if (lr->I)
+            ri[nr] = lr->I + at;
+        else
+            rp[nr] = lr->P + at;
+        rw[nr++] = sr[j].w;
+        inner += (uint32_t)(2 * sr[j].w + 1);
+    }
+    for (x0 = cb; x0 + LOCAL_BLOCK <= ce; x0 += LOCAL_BLOCK) {
+        int k;
+
+        if (lr->I) {
+#ifdef HAVE_AVX2_PATHS
+            if (has_avx2())
+                local_block_i32_avx2(ri, rw, nr, x0, sum + x0);
+            else
+#endif
+                local_block_i32_c(ri, rw, nr, x0, sum + x0);
+        } else
+#ifdef HAVE_AVX2_PATHS
+        if (has_avx2())
+            local_block_avx2(rp, rw, nr, x0, sum + x0);
+        else
+#endif
+#ifdef __SSE2__
+            local_block_sse2(rp, rw, nr, x0, sum + x0);
+#else
+            local_block_c(rp, rw, nr, x0, sum + x0);
+#endif
+        for (k = 0; k < LOCAL_BLOCK; k++)
+            cnt[x0 + k] = inner;
+    }
+    /* the rest one centre at a time, windows cut at the row ends */
+    for (x = sb; x < se; x++) {
+        double a = 0;
+        uint32_t c = 0;
+        size_t r;
+
+        if (x >= cb && x < x0)
+            continue;
+        for (r = 0; r < nr; r++) {
+            long lo = x - rw[r] > 0 ? x - rw[r] : 0;
+            long hi = x + rw[r] + 1 < nx ? x + rw[r] + 1 : nx;
+
+            a += lr->I ? (double)(ri[r][hi] - ri[r][lo])
+                       : rp[r][hi] - rp[r][lo];
+            c += (uint32_t)(hi - lo);
+        }
+        sum[x] = a;
+        cnt[x] = c;
+    }
+}
+
 static void local_intensity(struct emit *e, const struct mmdx_image *img,
                             const uint8_t *roi, const double sp[3])
 {
     double r = 10.0 * cbrt(3.0 / (4.0 * M_PI)), mx = -INFINITY;
-    double loc = -INFINITY, glob = -INFINITY, work = 0;
+    double loc = -INFINITY, glob = -INFINITY, work = 0, rb;
+    struct lring lr = { NULL, NULL, 1 };
+    const double **rp = NULL;
+    const int32_t **ri = NULL;
+    long wmax = 0, *rw = NULL;
+    bool integral = true, use_int;
+    double amax = 0;
+    size_t filled = 0;
     long R[3], dx, dy, dz, y, z, x, nx = (long)img->nx;
     struct srow *sr = NULL;
     double *sum = NULL;
@@ -2706,10 +2961,18 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
             ns++;
         }
     for (v = 0; v < nv; v++) {
-        if (!isfinite(img->vox[v]))
+        float a = img->vox[v];
+
+        if (!isfinite(a)) {
             fin = false;
-        else if (roi[v] && img->vox[v] > mx)
-            mx = img->vox[v];
+            continue;
+        }
+        if (roi[v] && a > mx)
+            mx = a;
+        if (integral && !(fabsf(a) <= 65536.0f && a == (float)(int32_t)a))
+            integral = false;
+        else if (fabsf(a) > amax)
+            amax = fabsf(a);
     }
     /* the work of the global peak: per row, its ROI extent per sphere row */
     for (z = 0; z < (long)img->nz; z++)
@@ -2725,8 +2988,45 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
             if (f > b)
                 work += (double)ns * (double)(f - b + 2 * R[0] + 1);
         }
-    all = work <= LOCAL_MAX_WORK;
-    for (z = 0; z < (long)img->nz; z++)
+    /* the running sums when every ROI voxel is a centre and their ring
+     * fits; else the sliding sums */
+    lr.nsl = (size_t)(2 * R[2] + 1) < img->nz ? (size_t)(2 * R[2] + 1)
+                                               : img->nz;
+    /* integers whose running sums and sphere sums stay in int32: the
+     * sums as int32 (exact, half the bytes) */
+    use_int = integral &&
+              amax * (double)img->nx < 2147483647.0 &&
+              amax * (double)(2 * R[0] + 1) * (double)(2 * R[1] + 1) *
+                      (double)(2 * R[2] + 1) < 2147483647.0;
+    rb = (double)lr.nsl * (double)img->ny * (double)(img->nx + 1) *
+         (double)(use_int ? sizeof(int32_t) : sizeof(double));
+    all = fin && work <= LOCAL_MAX_WORK_PREFIX &&
+          rb <= (double)LOCAL_RING_MAX;
+    if (all) {
+        size_t cells = lr.nsl * img->ny * (img->nx + 1);
+
+        if (use_int)
+            lr.I = mmdx__malloc(cells * sizeof(*lr.I));
+        else
+            lr.P = mmdx__malloc(cells * sizeof(*lr.P));
+        rp = mmdx__malloc(ns * sizeof(*rp));
+        ri = mmdx__malloc(ns * sizeof(*ri));
+        rw = mmdx__malloc(ns * sizeof(*rw));
+        if ((!lr.P && !lr.I) || !rp || !ri || !rw) {
+            e->st = MMDX_E_NOMEM;
+            goto out;
+        }
+        for (k = 0; k < (int)ns; k++)
+            if (sr[k].w > wmax)
+                wmax = sr[k].w;
+    } else {
+        all = work <= LOCAL_MAX_WORK;
+    }
+    for (z = 0; z < (long)img->nz; z++) {
+        /* the ring: every slice up to z + R[2] (each made once) */
+        while ((lr.P || lr.I) && filled < img->nz &&
+               filled <= (size_t)(z + R[2]))
+            lring_fill(img, &lr, filled++);
         for (y = 0; y < (long)img->ny; y++) {
             size_t row = img->nx * ((size_t)y + img->ny * (size_t)z);
             const uint8_t *rr = roi + row;
@@ -2741,7 +3041,11 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
                 f--;
             if (f <= b)
                 continue;
-            local_rows(img, sr, ns, y, z, b, f, fin, sum, cnt);
+            if (lr.P || lr.I)
+                local_rows_prefix(img, &lr, sr, ns, wmax, y, z, b, f, rp, ri,
+                                  rw, sum, cnt);
+            else
+                local_rows(img, sr, ns, y, z, b, f, fin, sum, cnt);
             for (x = b; x < f; x++) {
                 double mean;
 
@@ -2754,9 +3058,15 @@ static void local_intensity(struct emit *e, const struct mmdx_image *img,
                     glob = mean;
             }
         }
+    }
     put(e, "image.loc.peak_local", isfinite(loc) ? loc : NAN);
     put(e, "image.loc.peak_global", !all || !isfinite(glob) ? NAN : glob);
 out:
+    mmdx__free(lr.P);
+    mmdx__free(lr.I);
+    mmdx__free((void *)rp);
+    mmdx__free((void *)ri);
+    mmdx__free(rw);
     mmdx__free(sr);
     mmdx__free(sum);
     mmdx__free(cnt);

@@ -1722,11 +1722,13 @@ static void local_naive(const struct mmdx_image *img, const uint8_t *roi,
             }
 }
 
-/* Ensure that the local intensity peaks (sliding sums over the sphere's
- * rows) equal a voxel-by-voxel count (reference: the direct count in
- * this test; tolerance 1e-12 relative, the sums run in other orders), on
- * anisotropic grids, with ROI holes, non-integers and NaN/inf in and
- * around the ROI; and NaN peaks, at once, for an absurd spacing. */
+/* Ensure that the local intensity peaks equal a voxel-by-voxel count
+ * (reference: the direct count in this test; tolerance 1e-12 relative,
+ * the sums run in other orders), on anisotropic grids, with ROI holes,
+ * for every way they are summed: integers (running sums as int32, equal
+ * exactly), non-integers (running sums as doubles), NaN/inf in and
+ * around the ROI (sliding sums) - each with the vector code of every
+ * level; and NaN peaks, at once, for an absurd spacing. */
 static void image_features__local_peaks__match_direct_count(void **state)
 {
     static const double spacing[3][3] = {
@@ -1744,18 +1746,20 @@ static void image_features__local_peaks__match_direct_count(void **state)
     o.disc = MMDX_DISC_FBN;
     o.bins = 16;
     o.families = MMDX_FAM_LOCAL;
-    for (c = 0; c < 3; c++)
+    for (c = 0; c < 8; c++)
         for (sk = 0; sk < 3; sk++) {
             struct mmdx_image *img = NULL;
             double loc, glob;
 
+            /* c >= 4: the same cases with SSE2 only */
+            mmdx__simd_cap(c >= 4 ? MMDX_SIMD_BASE : -1);
             wide_volume(ctx, &img, roi, 40);
             for (i = 0; i < WV_NX * WV_NY * WV_NZ; i += 7)
-                img->vox[i] += (float)(i % 13) * 0.37f;
-            if (c == 1)
+                img->vox[i] += (float)(i % 13) * (c % 4 == 3 ? 1 : 0.37f);
+            if (c % 4 == 1)
                 for (i = 0; i < WV_NX * WV_NY * WV_NZ; i += 53)
                     img->vox[i] = i % 2 ? NAN : INFINITY;
-            if (c == 2)  /* the highest value twice, far apart */
+            if (c % 4 == 2)  /* the highest value twice, far apart */
                 img->vox[5 + WV_NX * 3] = img->vox[250 + WV_NX * 20] = 99,
                 roi[5 + WV_NX * 3] = roi[250 + WV_NX * 20] = 1;
             memcpy(img->spacing_mm, spacing[sk], sizeof(spacing[sk]));
@@ -1768,8 +1772,11 @@ static void image_features__local_peaks__match_direct_count(void **state)
                         1e-12 * fabs(loc));
             assert_true(fabs(fval(&fv, "image.loc.peak_global") - glob) <=
                         1e-12 * fabs(glob));
+            if (c % 4 == 3)  /* integers: the int32 sums are exact */
+                assert_true(fval(&fv, "image.loc.peak_global") == glob);
             mmdx__image_free(img);
         }
+    mmdx__simd_cap(-1);
     /* an absurd spacing (1e-4 mm: a sphere of ~1e15 voxels) gives NaN
      * peaks at once, not a walk over the sphere */
     {
