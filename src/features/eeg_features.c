@@ -180,23 +180,23 @@ enum mmdx_status mmdx__eeg_params_check(struct mmdx_ctx *ctx,
         if (!(p->band_hz[b][0] < p->band_hz[b][1])) {
             snprintf(field, sizeof(field), "%s_hi_hz", band_names[b]);
             return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0, field,
-                              "%s: must be above %s_lo_hz", field,
+                              "must be above %s_lo_hz",
                               band_names[b]);
         }
     if (!(p->total_hz[0] < p->total_hz[1]))
         return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0,
-                          "total_hi_hz", "total_hi_hz: must be above "
+                          "total_hi_hz", "must be above "
                                          "total_lo_hz");
     if (p->filter_order % 2)
         return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0,
                           "filter_order",
-                          "filter_order: must be even, got %ld",
+                          "must be even, got %ld",
                           p->filter_order);
     if (p->highpass_hz > 0 && p->lowpass_hz > 0 &&
         p->highpass_hz >= p->lowpass_hz)
         return mmdx__fail(ctx, MMDX_E_PIPELINE, STAGE, NULL, 0,
                           "highpass_hz",
-                          "highpass_hz: %g must be below lowpass_hz %g",
+                          "%g must be below lowpass_hz %g",
                           p->highpass_hz, p->lowpass_hz);
     return MMDX_OK;
 }
@@ -477,7 +477,7 @@ static enum mmdx_status select_channels(struct mmdx_eeg_engine *eng,
     if (n == 0)
         return mmdx__fail(eng->ctx, MMDX_E_MISSING, STAGE, path, 0,
                           "channels",
-                          "channels: no EEG channel to analyse (%s)",
+                          "no EEG channel to analyse (%s)",
                           par->channels && par->channels[0]
                               ? "none of the named labels found"
                               : "no 10-20 scalp electrode in uV");
@@ -497,7 +497,7 @@ static enum mmdx_status select_channels(struct mmdx_eeg_engine *eng,
             if (k < 0 || fabs(s->ch[k].fs_hz - fs) > 1e-9 * fs)
                 return mmdx__fail(eng->ctx, MMDX_E_MISSING, STAGE, path, 0,
                                   "reference",
-                                  "reference: linked-ears needs %s (or %s) "
+                                  "linked-ears needs %s (or %s) "
                                   "at %g Hz",
                                   ears[e][0], ears[e][1], fs);
             w->ear[e] = w->nread;
@@ -540,40 +540,45 @@ static enum mmdx_status pass_alloc(struct mmdx_eeg_engine *eng,
     return MMDX_OK;
 }
 
-/* Filters for one rate: per channel [highpass][lowpass][notch] sections. */
+/*
+ * Filters for one rate: per channel [highpass][lowpass][notch] sections.
+ * A low-pass or notch at or above the Nyquist frequency has nothing to
+ * remove (the recording holds no such frequency): it is left out and the
+ * result says so (a data-quality flag, not an error). A high-pass there
+ * would remove everything: that is an error naming the parameter.
+ */
 static enum mmdx_status filters_make(struct mmdx_eeg_engine *eng,
                                      const char *path, struct pass *w,
-                                     double fs)
+                                     double fs, struct mmdx_eeg_result *r)
 {
     const struct mmdx_eeg_params *par = eng->par;
     struct mmdx_biquad one[16];
     size_t n = 0, c;
     int order = (int)par->filter_order;
+    double nyq = fs / 2;
+    bool lowpass = par->lowpass_hz > 0, notch = par->notch_hz > 0;
 
-    if (par->highpass_hz > 0 || par->lowpass_hz > 0 || par->notch_hz > 0) {
-        double nyq = fs / 2;
-        const char *bad = NULL;
-        double f = 0;
-
-        if (par->highpass_hz >= nyq)
-            bad = "highpass_hz", f = par->highpass_hz;
-        else if (par->lowpass_hz >= nyq)
-            bad = "lowpass_hz", f = par->lowpass_hz;
-        else if (par->notch_hz >= nyq)
-            bad = "notch_hz", f = par->notch_hz;
-        if (bad)
-            return mmdx__fail(eng->ctx, MMDX_E_INVAL, STAGE, path, 0, bad,
-                              "%s: %g Hz is not below the Nyquist frequency "
-                              "(%g Hz) of this recording",
-                              bad, f, nyq);
+    if (par->highpass_hz > 0 && par->highpass_hz >= nyq)
+        return mmdx__fail(eng->ctx, MMDX_E_INVAL, STAGE, path, 0,
+                          "highpass_hz",
+                          "%g Hz is not below the Nyquist frequency (%g Hz) "
+                          "of this recording: nothing would pass",
+                          par->highpass_hz, nyq);
+    if (lowpass && par->lowpass_hz >= nyq) {
+        lowpass = false;
+        r->lowpass_skipped = true;
+    }
+    if (notch && par->notch_hz >= nyq) {
+        notch = false;
+        r->notch_skipped = true;
     }
     if (par->highpass_hz > 0)
         n += mmdx__butter_sections(one + n, order, true, par->highpass_hz,
                                    fs);
-    if (par->lowpass_hz > 0)
+    if (lowpass)
         n += mmdx__butter_sections(one + n, order, false, par->lowpass_hz,
                                    fs);
-    if (par->notch_hz > 0)
+    if (notch)
         mmdx__notch_section(&one[n++], par->notch_hz, par->notch_q, fs);
     w->nsec = n;
     if (!n)
@@ -760,9 +765,18 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
     if (E < 1)
         E = 1;
     nper = mmdx__eeg_needs_psd(par) ? seg_len(par, fs) : 0;
+    if (mmdx__eeg_needs_psd(par) && nper < 4)
+        r->seg_few_samples = true;
     if (nper < 4 || nper > N)
         nper = 0; /* too short for one segment (or no PSD wanted): PSD
                    * features NaN */
+    /* bands the recording cannot hold: features NaN (flagged by the
+     * stage); a band's upper edge is exclusive, so hi = Nyquist is whole */
+    for (i = 0; i < MMDX_EEG_NBANDS; i++)
+        if (par->band_hz[i][1] > fs / 2)
+            r->above_nyq |= 1u << i;
+    if (par->total_hz[1] > fs / 2)
+        r->above_nyq |= 1u << MMDX_EEG_NBANDS;
     nover = (size_t)floor(par->overlap * (double)nper);
     if (nper && nover >= nper)
         nover = nper - 1;
@@ -779,7 +793,7 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
     r->df_hz = nper ? fs / (double)nper : NAN;
     st = pass_alloc(eng, &w, E, cap, nper, nfreq);
     if (!st)
-        st = filters_make(eng, path, &w, fs);
+        st = filters_make(eng, path, &w, fs, r);
     if (st)
         goto out;
 
@@ -1001,10 +1015,15 @@ static void channel_values(const struct mmdx_eeg_params *par,
     v[F_HJ_CMP] = r->hj_cmp[c];
     if (!p || r->nseg == 0)
         return;
-    total = mmdx__eeg_band_power(p, r->nfreq, df, par->total_hz[0],
-                                 par->total_hz[1]);
+    /* a band reaching above Nyquist would be summed over part of its
+     * width only: NaN rather than a value not comparable across rates */
+    if (!(r->above_nyq & (1u << MMDX_EEG_NBANDS)))
+        total = mmdx__eeg_band_power(p, r->nfreq, df, par->total_hz[0],
+                                     par->total_hz[1]);
     v[F_TOTAL] = total;
     for (b = 0; b < MMDX_EEG_NBANDS; b++) {
+        if (r->above_nyq & (1u << b))
+            continue;
         v[F_ABS + b] = mmdx__eeg_band_power(p, r->nfreq, df,
                                             par->band_hz[b][0],
                                             par->band_hz[b][1]);
@@ -1018,7 +1037,7 @@ static void channel_values(const struct mmdx_eeg_params *par,
     if (!(par->fam & MMDX_EEG_FAM_SPEC))
         return;
     /* peak alpha frequency: the highest bin in the alpha band */
-    {
+    if (!(r->above_nyq & (1u << 2))) {
         double best = -1;
 
         for (k = 0; k < r->nfreq; k++) {
@@ -1231,6 +1250,36 @@ static void stage_fini(struct mmdx_stage *st)
         mmdx__eeg_engine_fini(&p->eng);
 }
 
+/* Flag the bands (and the total band) that reach above the recording's
+ * Nyquist frequency: their features are NaN. */
+static enum mmdx_status flag_above_nyquist(struct mmdx_patient *pt,
+                                           const struct mmdx_eeg_result *r)
+{
+    char list[96] = "";
+    size_t b, used = 0;
+
+    for (b = 0; b <= MMDX_EEG_NBANDS; b++) {
+        const char *nm = b < MMDX_EEG_NBANDS ? band_names[b] : "total";
+        int n;
+
+        if (!(r->above_nyq & (1u << b)))
+            continue;
+        n = snprintf(list + used, sizeof(list) - used, "%s%s",
+                     used ? ", " : "", nm);
+        if (n > 0 && (size_t)n < sizeof(list) - used)
+            used += (size_t)n;
+    }
+    return mmdx__patient_flag(pt, MMDX_MOD_EEG, "eeg.band.above_nyquist",
+                              "band(s) %s reach above the Nyquist frequency "
+                              "(%g Hz) of the recording: their features "
+                              "are NaN%s",
+                              list, r->fs_hz / 2,
+                              (r->above_nyq >> MMDX_EEG_NBANDS) & 1
+                                  ? ", and so are the relative powers, "
+                                    "spectral edge and entropy"
+                                  : "");
+}
+
 static enum mmdx_status stage_process(struct mmdx_stage *st,
                                       struct mmdx_patient *pt)
 {
@@ -1271,7 +1320,32 @@ static enum mmdx_status stage_process(struct mmdx_stage *st,
                                  p->par.reject_ptp_uv, r.nrej_flat,
                                  p->par.flat_ptp_uv)))
         goto out;
-    if (r.nperseg == 0 && mmdx__eeg_needs_psd(&p->par) &&
+    if (r.notch_skipped &&
+        (rc = mmdx__patient_flag(pt, MMDX_MOD_EEG, "eeg.filter.notch_skipped",
+                                 "notch at %g Hz not applied: at or above "
+                                 "the Nyquist frequency (%g Hz) of the "
+                                 "recording",
+                                 p->par.notch_hz, r.fs_hz / 2)))
+        goto out;
+    if (r.lowpass_skipped &&
+        (rc = mmdx__patient_flag(pt, MMDX_MOD_EEG,
+                                 "eeg.filter.lowpass_skipped",
+                                 "low-pass at %g Hz not applied: at or "
+                                 "above the Nyquist frequency (%g Hz) of "
+                                 "the recording",
+                                 p->par.lowpass_hz, r.fs_hz / 2)))
+        goto out;
+    if (r.above_nyq && r.nperseg &&
+        (rc = flag_above_nyquist(pt, &r)))
+        goto out;
+    if (r.seg_few_samples &&
+        (rc = mmdx__patient_flag(pt, MMDX_MOD_EEG, "eeg.psd.too_short",
+                                 "a %g s Welch segment is fewer than 4 "
+                                 "samples at %g Hz: spectral features NaN",
+                                 p->par.window_s, r.fs_hz)))
+        goto out;
+    if (r.nperseg == 0 && !r.seg_few_samples &&
+        mmdx__eeg_needs_psd(&p->par) &&
         (rc = mmdx__patient_flag(pt, MMDX_MOD_EEG, "eeg.psd.too_short",
                                  "recording shorter than one %g s Welch "
                                  "segment: spectral features NaN",
@@ -1330,11 +1404,13 @@ static const struct mmdx_param eeg_params[] = {
     { "highpass_hz", MMDX_PARAM_DOUBLE, P_(highpass_hz), 1.0, NULL, 0, 1000,
       NULL, "Butterworth high-pass corner, Hz (0 = off)" },
     { "lowpass_hz", MMDX_PARAM_DOUBLE, P_(lowpass_hz), 45.0, NULL, 0, 10000,
-      NULL, "Butterworth low-pass corner, Hz (0 = off)" },
+      NULL, "Butterworth low-pass corner, Hz (0 = off; left out, flagged, "
+      "at or above a recording's Nyquist frequency)" },
     { "filter_order", MMDX_PARAM_INT, P_(filter_order), 4, NULL, 2, 8, NULL,
       "Butterworth order of each of the high- and low-pass (even)" },
     { "notch_hz", MMDX_PARAM_DOUBLE, P_(notch_hz), 50.0, NULL, 0, 10000,
-      NULL, "mains notch frequency, Hz (0 = off)" },
+      NULL, "mains notch frequency, Hz (0 = off; left out, flagged, at or "
+      "above a recording's Nyquist frequency)" },
     { "notch_q", MMDX_PARAM_DOUBLE, P_(notch_q), 30.0, NULL, 0.5, 1000, NULL,
       "notch quality factor (centre / -3 dB width)" },
     { "reject", MMDX_PARAM_BOOL, P_(reject), 1, NULL, 0, 0, NULL,

@@ -90,6 +90,11 @@ struct mmdx_eeg_result {
     double *hj_act, *hj_mob, *hj_cmp; /* per channel: uV^2, 1/s, ratio;
                                        * NaN when the hjorth family is off */
     size_t ndrop_rate;         /* channels dropped for another rate */
+    bool notch_skipped;        /* notch_hz >= Nyquist: nothing to remove */
+    bool lowpass_skipped;      /* lowpass_hz >= Nyquist: nothing to remove */
+    bool seg_few_samples;      /* window_s x fs < 4 samples: no PSD */
+    unsigned above_nyq;        /* bit b: band b reaches above Nyquist;
+                                * bit MMDX_EEG_NBANDS: the total band */
     size_t nmissing;           /* requested channels not found */
     bool nonstandard;          /* no 10-20 label: every voltage channel */
 };

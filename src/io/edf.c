@@ -206,12 +206,12 @@ static enum mmdx_status parse_signals(struct mmdx_edf *e,
                      sfields[f].name);
             if (f == 2) {
                 if (!physdim_copy(s->physdim, sizeof(s->physdim), b, w))
-                    return FAIL(e, fname, "%s: non-ASCII byte", fname);
+                    return FAIL(e, fname, "non-ASCII byte");
                 continue;
             }
             if (non_ascii(b, w) >= 0)
-                return FAIL(e, fname, "%s: non-ASCII byte at offset %ld",
-                            fname, non_ascii(b, w));
+                return FAIL(e, fname, "non-ASCII byte at offset %ld",
+                            non_ascii(b, w));
             field_show(shown, sizeof(shown), b, w);
             switch (f) {
             case 0:
@@ -226,8 +226,8 @@ static enum mmdx_status parse_signals(struct mmdx_edf *e,
             case 3:
             case 4:
                 if (!field_number(b, w, &v))
-                    return FAIL(e, fname, "%s: expected a number, got \"%s\"",
-                                fname, shown);
+                    return FAIL(e, fname, "expected a number, got \"%s\"",
+                                shown);
                 if (f == 3)
                     s->phys_min = v;
                 else
@@ -237,11 +237,11 @@ static enum mmdx_status parse_signals(struct mmdx_edf *e,
             case 6:
                 if (!field_integer(b, w, &l))
                     return FAIL(e, fname,
-                                "%s: expected an integer, got \"%s\"", fname,
+                                "expected an integer, got \"%s\"",
                                 shown);
                 if (l < dlim_lo || l > dlim_hi)
                     return FAIL(e, fname,
-                                "%s: %ld outside the %d-bit range", fname, l,
+                                "%ld outside the %d-bit range", l,
                                 e->bdf ? 24 : 16);
                 if (f == 5)
                     s->dig_min = l;
@@ -254,17 +254,15 @@ static enum mmdx_status parse_signals(struct mmdx_edf *e,
             case 8:
                 if (!field_integer(b, w, &l))
                     return FAIL(e, fname,
-                                "%s: expected an integer, got \"%s\"", fname,
+                                "expected an integer, got \"%s\"",
                                 shown);
                 if (l < 1)
-                    return FAIL(e, fname, "%s: expected >= 1, got %ld",
-                                fname, l);
+                    return FAIL(e, fname, "expected >= 1, got %ld", l);
                 if (l > MMDX_EDF_MAX_SPR)
                     return mmdx__fail(e->ctx, MMDX_E_LIMIT, STAGE, e->path,
                                       0, fname,
-                                      "%s: %ld samples per record exceeds "
-                                      "the limit of %d",
-                                      fname, l, MMDX_EDF_MAX_SPR);
+                                      "%ld samples per record exceeds "
+                                      "the limit of %d", l, MMDX_EDF_MAX_SPR);
                 s->spr = (size_t)l;
                 break;
             default:
@@ -277,12 +275,12 @@ static enum mmdx_status parse_signals(struct mmdx_edf *e,
 
         if (s->dig_max <= s->dig_min) {
             snprintf(fname, sizeof(fname), "signal[%zu].digital_max", i);
-            return FAIL(e, fname, "%s: %ld not above digital_min %ld", fname,
+            return FAIL(e, fname, "%ld not above digital_min %ld",
                         s->dig_max, s->dig_min);
         }
         if (s->phys_max == s->phys_min && !s->annotation) {
             snprintf(fname, sizeof(fname), "signal[%zu].physical_max", i);
-            return FAIL(e, fname, "%s: equals physical_min", fname);
+            return FAIL(e, fname, "equals physical_min");
         }
         s->gain = (s->phys_max - s->phys_min) /
                   ((double)s->dig_max - (double)s->dig_min);
@@ -319,7 +317,7 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
     if (st)
         return st;
     if (len < 256) {
-        st = FAIL(e, "header", "header: truncated (%zu bytes, need 256)",
+        st = FAIL(e, "header", "truncated (%zu bytes, need 256)",
                   len);
         goto out;
     }
@@ -330,17 +328,17 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
         e->samp_bytes = 2;
     } else {
         st = FAIL(e, "version",
-                  "version: expected \"0\" (EDF) or 0xFF \"BIOSEMI\" (BDF)");
+                  "expected \"0\" (EDF) or 0xFF \"BIOSEMI\" (BDF)");
         goto out;
     }
     /* Identifying fields: checked, never shown. */
     if (non_ascii(h + 8, 80) >= 0) {
-        st = FAIL(e, "patient", "patient: non-ASCII byte at offset %ld",
+        st = FAIL(e, "patient", "non-ASCII byte at offset %ld",
                   non_ascii(h + 8, 80));
         goto out;
     }
     if (non_ascii(h + 88, 80) >= 0) {
-        st = FAIL(e, "recording", "recording: non-ASCII byte at offset %ld",
+        st = FAIL(e, "recording", "non-ASCII byte at offset %ld",
                   non_ascii(h + 88, 80));
         goto out;
     }
@@ -351,22 +349,22 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
     memcpy(e->starttime, h + 176, 8);
     e->starttime[8] = '\0';
     if (!dotted_ok(e->startdate)) {
-        st = FAIL(e, "startdate", "startdate: expected dd.mm.yy");
+        st = FAIL(e, "startdate", "expected dd.mm.yy");
         goto out;
     }
     if (!dotted_ok(e->starttime)) {
-        st = FAIL(e, "starttime", "starttime: expected hh.mm.ss");
+        st = FAIL(e, "starttime", "expected hh.mm.ss");
         goto out;
     }
     field_show(shown, sizeof(shown), h + 184, 8);
     if (non_ascii(h + 184, 72) >= 0) {
-        st = FAIL(e, "header", "header: non-ASCII byte at offset %ld",
+        st = FAIL(e, "header", "non-ASCII byte at offset %ld",
                   184 + non_ascii(h + 184, 72));
         goto out;
     }
     if (!field_integer(h + 184, 8, &l) || l < 512 || l % 256) {
         st = FAIL(e, "header_bytes",
-                  "header_bytes: expected a multiple of 256 >= 512, got "
+                  "expected a multiple of 256 >= 512, got "
                   "\"%s\"", shown);
         goto out;
     }
@@ -376,7 +374,7 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
         strncmp(reserved, "BDF+", 4) == 0) {
         if (reserved[4] != 'C' && reserved[4] != 'D') {
             st = FAIL(e, "reserved",
-                      "reserved: expected EDF+C or EDF+D, got \"%.8s\"",
+                      "expected EDF+C or EDF+D, got \"%.8s\"",
                       reserved);
             goto out;
         }
@@ -388,38 +386,38 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
     field_show(shown, sizeof(shown), h + 236, 8);
     if (!field_integer(h + 236, 8, &nrec) || nrec < -1) {
         st = FAIL(e, "records",
-                  "records: expected an integer >= -1, got \"%s\"", shown);
+                  "expected an integer >= -1, got \"%s\"", shown);
         goto out;
     }
     field_show(shown, sizeof(shown), h + 244, 8);
     if (!field_number(h + 244, 8, &v) || v < 0 || v > 1e7) {
         st = FAIL(e, "record_duration",
-                  "record_duration: expected seconds >= 0, got \"%s\"",
+                  "expected seconds >= 0, got \"%s\"",
                   shown);
         goto out;
     }
     e->rec_dur_s = v;
     field_show(shown, sizeof(shown), h + 252, 4);
     if (!field_integer(h + 252, 4, &l) || l < 1) {
-        st = FAIL(e, "signals", "signals: expected an integer >= 1, got "
+        st = FAIL(e, "signals", "expected an integer >= 1, got "
                                 "\"%s\"", shown);
         goto out;
     }
     if (l > MMDX_EDF_MAX_SIGNALS) {
         st = mmdx__fail(ctx, MMDX_E_LIMIT, STAGE, e->path, 0, "signals",
-                        "signals: %ld exceeds the limit of %d", l,
+                        "%ld exceeds the limit of %d", l,
                         MMDX_EDF_MAX_SIGNALS);
         goto out;
     }
     e->ns = (size_t)l;
     if (e->header_bytes != 256 * (e->ns + 1)) {
         st = FAIL(e, "header_bytes",
-                  "header_bytes: %zu disagrees with %zu signals (expected "
+                  "%zu disagrees with %zu signals (expected "
                   "%zu)", e->header_bytes, e->ns, 256 * (e->ns + 1));
         goto out;
     }
     if (len < e->header_bytes) {
-        st = FAIL(e, "header", "header: truncated (%zu bytes, need %zu)",
+        st = FAIL(e, "header", "truncated (%zu bytes, need %zu)",
                   len, e->header_bytes);
         goto out;
     }
@@ -431,11 +429,11 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
             any_data = true;
     if (any_data && e->rec_dur_s <= 0) {
         st = FAIL(e, "record_duration",
-                  "record_duration: 0 but the file has data signals");
+                  "0 but the file has data signals");
         goto out;
     }
     if (file_size < e->header_bytes) {
-        st = FAIL(e, "header", "header: file of %llu bytes is shorter than "
+        st = FAIL(e, "header", "file of %llu bytes is shorter than "
                                "its header (%zu)",
                   (unsigned long long)file_size, e->header_bytes);
         goto out;
@@ -445,7 +443,7 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
         /* Writers that were interrupted leave -1: count what is there. */
         if (data_bytes % e->rec_bytes) {
             st = FAIL(e, "records",
-                      "records: -1 and the data (%llu bytes) is not a whole "
+                      "-1 and the data (%llu bytes) is not a whole "
                       "number of %zu-byte records",
                       (unsigned long long)data_bytes, e->rec_bytes);
             goto out;
@@ -455,7 +453,7 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
         e->nrec = (size_t)nrec;
         if ((uint64_t)e->nrec * e->rec_bytes != data_bytes) {
             st = FAIL(e, "records",
-                      "records: %zu records of %zu bytes disagree with the "
+                      "%zu records of %zu bytes disagree with the "
                       "file size (%llu data bytes)",
                       e->nrec, e->rec_bytes, (unsigned long long)data_bytes);
             goto out;
@@ -625,7 +623,7 @@ enum mmdx_status mmdx__edf_records(struct mmdx_edf *e, size_t rec0,
         if (r == 0)
             return mmdx__fail(e->ctx, MMDX_E_FORMAT, STAGE, e->path, 0,
                               "records",
-                              "records: file ends inside record %zu",
+                              "file ends inside record %zu",
                               rec0 + got / e->rec_bytes);
         got += (size_t)r;
     }
@@ -773,7 +771,7 @@ static enum mmdx_status ann_add(struct mmdx_edf *e, struct mmdx_annotation **a,
     if (*n >= MMDX_EDF_MAX_ANNOTATIONS)
         return mmdx__fail(e->ctx, MMDX_E_LIMIT, STAGE, e->path, 0,
                           "annotations",
-                          "annotations: more than %d",
+                          "more than %d",
                           MMDX_EDF_MAX_ANNOTATIONS);
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
@@ -828,8 +826,7 @@ enum mmdx_status mmdx__edf_parse_tals(struct mmdx_edf *e, size_t rec,
         while (p < end && b[p] != 0x14 && b[p] != 0x15)
             p++;
         if (p == end || !tal_number(b + pos, p - pos, true, &onset))
-            return FAIL(e, field, "%s: TAL at byte %zu has no valid onset",
-                        field, pos);
+            return FAIL(e, field, "TAL at byte %zu has no valid onset", pos);
         if (b[p] == 0x15) {
             q = ++p;
             while (p < end && b[p] != 0x14)
@@ -838,8 +835,7 @@ enum mmdx_status mmdx__edf_parse_tals(struct mmdx_edf *e, size_t rec,
                 (p > q && !tal_number(b + q, p - q, false, &dur)) ||
                 dur < 0)
                 return FAIL(e, field,
-                            "%s: TAL at byte %zu has an invalid duration",
-                            field, pos);
+                            "TAL at byte %zu has an invalid duration", pos);
         }
         p++; /* past \x14 */
         while (p < end) {
@@ -911,9 +907,8 @@ enum mmdx_status mmdx__edf_annotations(struct mmdx_edf *e,
 
                     snprintf(field, sizeof(field), "record[%zu].annotations",
                              rec);
-                    st = FAIL(e, field, "%s: EDF+D record without a "
-                                        "time-keeping TAL",
-                              field);
+                    st = FAIL(e, field, "EDF+D record without a "
+                                        "time-keeping TAL");
                     goto fail;
                 }
                 e->rec_onset_s[rec] = onset - t0;
@@ -1066,7 +1061,7 @@ enum mmdx_status mmdx__edf_to_signal(struct mmdx_edf *e,
 
             if (!mmdx__mul_size(ch->n, sizeof(float), &bytes)) {
                 st = mmdx__fail(e->ctx, MMDX_E_LIMIT, STAGE, e->path, 0,
-                                "records", "records: too many samples");
+                                "records", "too many samples");
                 goto fail;
             }
             ch->data = mmdx__malloc(bytes ? bytes : 1);

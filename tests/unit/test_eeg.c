@@ -157,6 +157,23 @@ static void edf_header__synthetic__parsed(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* The error's field is printed once: the message does not repeat it. */
+static void assert_field_once(struct mmdx_ctx *ctx)
+{
+    const struct mmdx_error *e = mmdx_ctx_last_error(ctx);
+    char twice[2 * sizeof(e->field) + 8];
+
+    assert_true(e->field[0] != '\0');
+    snprintf(twice, sizeof(twice), "%s: %s:", e->field, e->field);
+    {
+        char buf[2400];
+
+        mmdx_error_format(e, buf, sizeof(buf));
+        if (strstr(buf, twice))
+            fail_msg("field named twice: %s", buf);
+    }
+}
+
 /* Ensure that each malformed header field is refused with E_FORMAT (or
  * E_LIMIT) and an error that names the field. */
 static void edf_header__malformed__field_named(void **state)
@@ -193,12 +210,14 @@ static void edf_header__malformed__field_named(void **state)
         assert_int_equal(parse_mut(ctx, h, len), cases[i].st);
         assert_error_has(ctx, cases[i].needle);
         assert_error_has(ctx, "t.edf");
+        assert_field_once(ctx);
         free(h);
         mmdx_ctx_free(ctx);
     }
 }
 
-/* Ensure that malformed per-signal fields are named with their index. */
+/* Ensure that malformed per-signal fields are named with their index,
+ * once. */
 static void edf_header__bad_signal_fields__indexed(void **state)
 {
     static const struct {
@@ -242,6 +261,7 @@ static void edf_header__bad_signal_fields__indexed(void **state)
         }
         assert_int_equal(parse_mut(ctx, h, len), cases[i].st);
         assert_error_has(ctx, cases[i].needle);
+        assert_field_once(ctx);
         free(h);
         mmdx_ctx_free(ctx);
     }
@@ -285,8 +305,16 @@ static void edf_header__non_ascii__refused(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* The whole formatted error of ctx must equal want (no repeated field). */
+#define assert_error_is(ctx, want)                                           \
+    do {                                                                     \
+        char eb_[2400];                                                      \
+        mmdx_error_format(mmdx_ctx_last_error(ctx), eb_, sizeof(eb_));      \
+        assert_string_equal(eb_, (want));                                    \
+    } while (0)
+
 /* Ensure that a header shorter than 256 bytes or than its signal part is
- * refused as truncated. */
+ * refused as truncated, the field named once. */
 static void edf_header__truncated__format(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
@@ -298,7 +326,8 @@ static void edf_header__truncated__format(void **state)
     (void)state;
     assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, 100, 100, &e),
                      MMDX_E_FORMAT);
-    assert_error_has(ctx, "header: truncated (100 bytes, need 256)");
+    assert_error_is(ctx, "t.edf: io.edf: header: truncated (100 bytes, need "
+                         "256)");
     mmdx_ctx_free(ctx);
     ctx = test_ctx();
     assert_int_equal(mmdx__edf_parse_header(ctx, "t.edf", h, 600, 600, &e),
@@ -1765,9 +1794,24 @@ static void eeg_params__inconsistent__named(void **state)
     mmdx_ctx_free(ctx);
 }
 
-/* Ensure that a low-pass above the recording's Nyquist frequency is an
- * error naming the parameter and the file. */
-static void eeg_filters__above_nyquist__named(void **state)
+/* Fill every channel of s with a 10 Hz sine (20 uV) over small noise. */
+static void fill_alpha(struct mmdx_signal *s)
+{
+    unsigned seed = 11;
+    size_t c, i;
+
+    for (c = 0; c < s->nch; c++)
+        for (i = 0; i < s->ch[c].n; i++)
+            s->ch[c].data[i] = (float)(
+                20 * sin(2 * M_PI * 10.0 * (double)i / s->ch[c].fs_hz +
+                         0.3 * (double)c) +
+                2 * noise(&seed));
+}
+
+/* Ensure that a high-pass at or above the recording's Nyquist frequency
+ * (nothing would pass) is an error naming the parameter once, the file and
+ * the Nyquist frequency. */
+static void eeg_filters__highpass_above_nyquist__named(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
     struct mmdx_signal *s = synth(std19, 3, 64, 64 * 10);
@@ -1777,12 +1821,101 @@ static void eeg_filters__above_nyquist__named(void **state)
 
     (void)state;
     mmdx__eeg_params_default(&par);
+    par.highpass_hz = 40;
+    par.lowpass_hz = 0;
     assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 0), MMDX_OK);
     assert_int_equal(mmdx__eeg_analyse(&eng, "low.edf", s, &r),
                      MMDX_E_INVAL);
-    assert_error_has(ctx, "low.edf");
-    assert_error_has(ctx, "lowpass_hz: 45 Hz is not below the Nyquist "
-                          "frequency (32 Hz)");
+    assert_error_is(ctx, "low.edf: eeg.features: highpass_hz: 40 Hz is not "
+                         "below the Nyquist frequency (32 Hz) of this "
+                         "recording: nothing would pass");
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that at 100 Hz (Nyquist 50 Hz) the default 50 Hz notch is left
+ * out and said so, not an error, and every default band (up to 45 Hz) is
+ * computed; at 64 Hz the 45 Hz low-pass is left out too and the bands
+ * reaching above 32 Hz (gamma, the total band) are NaN with what depends
+ * on them (relative powers, spectral edge, entropy), the others finite. */
+static void eeg_filters__notch_at_nyquist__skipped(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_signal *s = synth(std19, 19, 100, 100 * 30);
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+    struct mmdx_eeg_result r;
+    struct mmdx_featset fs;
+
+    (void)state;
+    fill_alpha(s);
+    mmdx__eeg_params_default(&par);
+    mmdx__featset_init(&fs);
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 0), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "a100.edf", s, &r), MMDX_OK);
+    assert_true(r.notch_skipped);
+    assert_false(r.lowpass_skipped);
+    assert_int_equal(r.above_nyq, 0);
+    assert_int_equal(r.nrej, 0);
+    assert_int_equal(mmdx__eeg_features_add(ctx, &par, &r, &fs), MMDX_OK);
+    assert_true(feat(&fs, "eeg.band.alpha_rel") > 0.9);
+    assert_true(isfinite(feat(&fs, "eeg.band.gamma_abs_uv2")));
+    assert_true(fabs(feat(&fs, "eeg.spec.paf_hz") - 10.0) < 1e-12);
+    assert_true(isfinite(feat(&fs, "eeg.spec.sef_hz")));
+    mmdx__featset_fini(&fs);
+    mmdx__eeg_result_fini(&r);
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+
+    s = synth(std19, 19, 64, 64 * 30);
+    fill_alpha(s);
+    mmdx__featset_init(&fs);
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 0), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "a64.edf", s, &r), MMDX_OK);
+    assert_true(r.notch_skipped);
+    assert_true(r.lowpass_skipped);
+    assert_int_equal(r.above_nyq, (1u << 4) | (1u << MMDX_EEG_NBANDS));
+    assert_int_equal(mmdx__eeg_features_add(ctx, &par, &r, &fs), MMDX_OK);
+    assert_true(isnan(feat(&fs, "eeg.band.gamma_abs_uv2")));
+    assert_true(isnan(feat(&fs, "eeg.band.gamma_abs_uv2.O1")));
+    assert_true(isnan(feat(&fs, "eeg.asym.gamma_lr")));
+    assert_true(isnan(feat(&fs, "eeg.band.total_abs_uv2")));
+    assert_true(isnan(feat(&fs, "eeg.band.alpha_rel")));
+    assert_true(isnan(feat(&fs, "eeg.spec.sef_hz")));
+    assert_true(isnan(feat(&fs, "eeg.spec.entropy")));
+    assert_true(feat(&fs, "eeg.band.alpha_abs_uv2") > 100);
+    assert_true(isfinite(feat(&fs, "eeg.band.beta_abs_uv2")));
+    assert_true(isfinite(feat(&fs, "eeg.ratio.slowing")));
+    assert_true(fabs(feat(&fs, "eeg.spec.paf_hz") - 10.0) < 1e-12);
+    mmdx__featset_fini(&fs);
+    mmdx__eeg_result_fini(&r);
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a Welch segment of fewer than 4 samples (window_s x fs) is
+ * reported as such (spectral features NaN), not as a short recording. */
+static void eeg_psd__segment_few_samples__flagged(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_signal *s = synth(std19, 3, 20, 20 * 60);
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+    struct mmdx_eeg_result r;
+
+    (void)state;
+    fill_alpha(s);
+    mmdx__eeg_params_default(&par);
+    par.highpass_hz = 0.5;
+    par.window_s = 0.1;
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 0), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "a20.edf", s, &r), MMDX_OK);
+    assert_true(r.seg_few_samples);
+    assert_int_equal(r.nperseg, 0);
+    assert_null(r.psd);
+    mmdx__eeg_result_fini(&r);
     mmdx__eeg_engine_fini(&eng);
     mmdx__signal_free(s);
     mmdx_ctx_free(ctx);
@@ -2036,7 +2169,9 @@ int main(void)
         cmocka_unit_test(rfft_welch_add__windows__match_direct),
         cmocka_unit_test(eeg_hjorth__epochs__match_two_pass),
         cmocka_unit_test(eeg_params__inconsistent__named),
-        cmocka_unit_test(eeg_filters__above_nyquist__named),
+        cmocka_unit_test(eeg_filters__highpass_above_nyquist__named),
+        cmocka_unit_test(eeg_filters__notch_at_nyquist__skipped),
+        cmocka_unit_test(eeg_psd__segment_few_samples__flagged),
         cmocka_unit_test(eeg_features__families__selected_only),
         cmocka_unit_test(eeg_families__lists__parsed_or_named),
         cmocka_unit_test(eeg_psd__bins_up_to_bands__same_values),
