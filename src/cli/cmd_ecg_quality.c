@@ -75,6 +75,9 @@ const struct cli_cmd cli_cmd_ecg_quality = {
     "ecg.features takes its features from (lead L, default II, which also\n"
     "matches MLII, unless its SQI is under 0.8 and another lead's is at\n"
     "least that). A last row per file, lead '*', counts the windows usable\n"
-    "on at least one lead. Exit status 3 when a file cannot be read.\n",
+    "on at least one lead. ECG leads are recognised by label (I-III,\n"
+    "aVR/aVL/aVF, V1-V6, MLII, X/Y/Z or vx/vy/vz, ECG/EKG...); a file with\n"
+    "none (an EEG-only EDF) is refused, as by ecg-detect. Exit status 3\n"
+    "when a file cannot be read or has no ECG lead.\n",
     ecg_quality_main
 };

@@ -930,9 +930,10 @@ enum mmdx_status mmdx_ecg_quality(struct mmdx_ctx *ctx, const char *path,
     want[0] = lead && lead[0] ? lead : "II";
     st = mmdx__ecg_load_ex(ctx, path, want, 1, true, NULL, &s);
     if (st == MMDX_E_NOTFOUND && !(lead && lead[0])) {
-        /* no lead II: every lead, in record order */
+        /* no lead II: every ECG lead, in record order (none: refused,
+         * as by ecg-detect) */
         mmdx_ctx_clear_error(ctx);
-        st = mmdx__ecg_load_ex(ctx, path, NULL, 0, false, NULL, &s);
+        st = mmdx__ecg_load_ex(ctx, path, NULL, 0, true, NULL, &s);
     }
     if (st)
         return st;

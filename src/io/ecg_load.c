@@ -56,7 +56,8 @@ bool mmdx__ecg_label_is_lead(const char *label)
 {
     static const char *const leads[] = {
         "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5",
-        "V6", "MLI", "MLII", "MLIII", "V", "X", "Y", "Z"
+        "V6", "MLI", "MLII", "MLIII", "V", "X", "Y", "Z",
+        "VX", "VY", "VZ" /* Frank leads as PTB labels them */
     };
     size_t i;
 
@@ -68,6 +69,17 @@ bool mmdx__ecg_label_is_lead(const char *label)
             mmdx__strncasecmp(label + i, "EKG", 3) == 0)
             return true;
     return false;
+}
+
+/* The error for a record without any ECG lead (have: its labels). */
+static enum mmdx_status no_ecg_lead(struct mmdx_ctx *ctx, const char *path,
+                                    const char *have)
+{
+    return mmdx__fail(ctx, MMDX_E_NOTFOUND, "io.ecg", path, 0, "lead",
+                      "no ECG lead in the record (it has %s; ECG leads are "
+                      "I-III, aVR/aVL/aVF, V1-V6, MLI-MLIII, V, X/Y/Z or "
+                      "vx/vy/vz, or a label containing ECG/EKG, in volts)",
+                      have && have[0] ? have : "no signal");
 }
 
 /* A lazy signal's source seen through a channel map (kept channels in
@@ -97,7 +109,9 @@ static void remap_close(struct mmdx_signal_src *src)
 }
 
 /* Keep the wanted channels of s, in the order of want; with others, then
- * the record's other ECG leads (by label, in mV) in record order. */
+ * the record's other ECG leads (by label, in mV) in record order. Without
+ * want: every channel, or with others every ECG lead (none is an error
+ * naming the record's labels). */
 static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
                                      struct mmdx_signal *s,
                                      const char *const *want, size_t nwant,
@@ -108,7 +122,7 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
     bool *used;
     size_t k, i, n = 0;
 
-    if (!want)
+    if (!want && !others)
         return MMDX_OK;
     keep = mmdx__calloc(s->nch ? s->nch : 1, sizeof(*keep));
     used = mmdx__calloc(s->nch ? s->nch : 1, sizeof(*used));
@@ -130,7 +144,7 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
                 s->ch[i].data = NULL;
                 break;
             }
-    for (i = 0; others && n > 0 && i < s->nch; i++)
+    for (i = 0; others && (n > 0 || !want) && i < s->nch; i++)
         if (!used[i] && !strcmp(s->ch[i].unit, "mV") &&
             mmdx__ecg_label_is_lead(s->ch[i].label)) {
             if (rs)
@@ -150,9 +164,12 @@ static enum mmdx_status select_leads(struct mmdx_ctx *ctx, const char *path,
             mmdx__dstr_addf(&have, "%s%s", i ? "," : "", s->ch[i].label);
         for (k = 0; k < nwant; k++)
             mmdx__dstr_addf(&w, "%s%s", k ? "," : "", want[k]);
-        st = mmdx__fail(ctx, MMDX_E_NOTFOUND, "io.ecg", path, 0, "lead",
-                        "none of the wanted leads (%s) is in the record "
-                        "(it has %s)", w.s, have.s);
+        if (want)
+            st = mmdx__fail(ctx, MMDX_E_NOTFOUND, "io.ecg", path, 0, "lead",
+                            "none of the wanted leads (%s) is in the record "
+                            "(it has %s)", w.s, have.s);
+        else
+            st = no_ecg_lead(ctx, path, have.s);
         mmdx__dstr_fini(&have);
         mmdx__dstr_fini(&w);
         mmdx__free(keep);
@@ -263,7 +280,7 @@ static enum mmdx_status wfdb_want_others(struct mmdx_ctx *ctx,
     struct mmdx_wfdb_header *h = NULL, *lay = NULL;
     enum mmdx_status st;
     size_t i, k, n = 0;
-    bool any = false;
+    bool any = nwant == 0; /* no wanted lead: every ECG lead */
     char (*lab)[32];
 
     *list = NULL;
@@ -304,8 +321,17 @@ static enum mmdx_status wfdb_want_others(struct mmdx_ctx *ctx,
             (*list)[n++] = lab[i];
     }
     *nlist = n;
+    if (nwant == 0 && n == 0) {
+        struct mmdx_dstr have;
+
+        mmdx__dstr_init(&have, 512);
+        for (i = 0; i < h->nsig; i++)
+            mmdx__dstr_addf(&have, "%s%s", i ? "," : "", lab[i]);
+        st = no_ecg_lead(ctx, path, have.s);
+        mmdx__dstr_fini(&have);
+    }
     mmdx__wfdb_header_free(h);
-    return MMDX_OK;
+    return st;
 }
 
 enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
@@ -347,7 +373,7 @@ enum mmdx_status mmdx__ecg_load_ex(struct mmdx_ctx *ctx, const char *path,
         char *ext = NULL;
         size_t i, nlist = 0;
 
-        if (others && want) {
+        if (others) {
             st = wfdb_want_others(ctx, use, want, nwant, &list, &nlist, &ext);
             if (!st)
                 st = mmdx__wfdb_load_ex(ctx, use, list, nlist,

@@ -25,7 +25,8 @@ enum mmdx_status mmdx__ecg_load(struct mmdx_ctx *ctx, const char *path,
 /* Split "II,V5, I" into at most max labels (pointers into buf, which is
  * modified). Returns the count. */
 /* The same; with others, the record's other ECG leads (by label, in mV)
- * follow the wanted ones, in record order. */
+ * follow the wanted ones, in record order; with others and want NULL,
+ * every ECG lead of the record (none: E_NOTFOUND naming its labels). */
 enum mmdx_status mmdx__ecg_load_ex(struct mmdx_ctx *ctx, const char *path,
                                    const char *const *want, size_t nwant,
                                    bool others, struct mmdx_patient *p,

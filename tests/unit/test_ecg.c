@@ -1006,7 +1006,7 @@ static void ecg_load__other_leads__after_wanted(void **state)
 
 struct qrows {
     size_t n;
-    struct mmdx_ecg_lead_quality q[4];
+    struct mmdx_ecg_lead_quality q[16];
 };
 
 static enum mmdx_status keep_row(void *user,
@@ -1014,11 +1014,90 @@ static enum mmdx_status keep_row(void *user,
 {
     struct qrows *r = user;
 
-    if (r->n < 4)
+    if (r->n < 16)
         r->q[r->n] = *q;
     r->n++;
     return MMDX_OK;
+}/* Ensure that ecg-quality lists every ECG lead of a record whose leads lie
+ * in two signal files (PTB s0010_re: 12 leads in .dat, the Frank leads
+ * vx, vy, vz in .xyz; reference: its .hea lists 15 signals), with lead II
+ * analysed first, or the lead asked for (--lead vx) and then the other 14,
+ * and that the loader's other_leads takes the Frank leads too. */
+static void ecg_quality__ptb_two_files__all_15_leads(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *p = test_shared("ecg/ptbdb/s0010_re.hea");
+    static const char *const order[15] = { "II", "I", "III", "aVR", "aVL",
+                                           "aVF", "V1", "V2", "V3", "V4",
+                                           "V5", "V6", "vx", "vy", "vz" };
+    struct qrows r;
+    long nw = 0, noisy = -1;
+    size_t i;
+
+    (void)state;
+    assert_true(mmdx__ecg_label_is_lead("vx"));
+    assert_true(mmdx__ecg_label_is_lead("VZ"));
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mmdx_ecg_quality(ctx, p, NULL, keep_row, &r, &nw,
+                                      &noisy), MMDX_OK);
+    assert_int_equal(r.n, 15);
+    for (i = 0; i < 15; i++) {
+        assert_string_equal(r.q[i].label, order[i]);
+        assert_int_equal(r.q[i].analysed, i == 0);
+        assert_true(fabs(r.q[i].fs_hz - 1000) < 1e-9);
+    }
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mmdx_ecg_quality(ctx, p, "vx", keep_row, &r, &nw,
+                                      &noisy), MMDX_OK);
+    assert_int_equal(r.n, 15);
+    assert_string_equal(r.q[0].label, "vx");
+    assert_int_equal(r.q[0].analysed, 1);
+    assert_string_equal(r.q[1].label, "I");
+    assert_string_equal(r.q[13].label, "vy");
+    assert_string_equal(r.q[14].label, "vz");
+    mmdx__free(p);
+    mmdx_ctx_free(ctx);
 }
+
+/* Ensure that ecg-quality refuses an EEG-only EDF (no ECG lead), naming
+ * the field and the labels the file has, as ecg-detect does, and still
+ * analyses an EDF whose ECG leads sit beside EEG channels (the EEG ones
+ * not listed). */
+static void ecg_quality__eeg_only_edf__refused(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *e = test_shared("eeg/test_subsecond.edf");
+    char *m = test_shared("eeg/test_edf_stim_channel.edf");
+    struct qrows r;
+    long nw = 0, noisy = -1;
+    size_t i;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mmdx_ecg_quality(ctx, e, NULL, keep_row, &r, &nw,
+                                      &noisy), MMDX_E_NOTFOUND);
+    assert_int_equal(r.n, 0);
+    assert_error_has(ctx, "test_subsecond.edf: io.ecg: lead: no ECG lead "
+                          "in the record (it has Fp1;");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    assert_int_equal(mmdx_ecg_detect(ctx, e, NULL, NULL, NULL, NULL),
+                     MMDX_E_NOTFOUND);
+    assert_error_has(ctx, "lead: none of the wanted leads (II)");
+    mmdx_ctx_free(ctx);
+    ctx = test_ctx();
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(mmdx_ecg_quality(ctx, m, NULL, keep_row, &r, &nw,
+                                      &noisy), MMDX_OK);
+    assert_true(r.n >= 1);
+    for (i = 0; i < r.n && i < 16; i++)
+        assert_true(mmdx__ecg_label_is_lead(r.q[i].label));
+    mmdx__free(e);
+    mmdx__free(m);
+    mmdx_ctx_free(ctx);
+}
+
+
 
 /* Ensure that signal quality is reported for every lead of MIT-BIH 103
  * (reference: 650000 samples at 360 Hz = 180.6 s -> 181 windows of 10 s,
@@ -1501,6 +1580,8 @@ int main(void)
         cmocka_unit_test(ecg_detect__wfdb_output__roundtrip),
         cmocka_unit_test(ecg_load__other_leads__after_wanted),
         cmocka_unit_test(ecg_quality__mitdb_103__every_lead),
+        cmocka_unit_test(ecg_quality__ptb_two_files__all_15_leads),
+        cmocka_unit_test(ecg_quality__eeg_only_edf__refused),
         cmocka_unit_test(ecg_features__flat_preferred_lead__uses_other),
         cmocka_unit_test(ecg_multi_lead__oom__nomem),
         cmocka_unit_test(wfdb_multiseg__layouts__segments_concatenated),
