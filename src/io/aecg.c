@@ -14,6 +14,8 @@
 #include "io/aecg.h"
 #include "mmdx/format.h"
 
+#include <float.h>
+
 #define STAGE "io.aecg"
 #define NS "urn:hl7-org:v3"
 
@@ -59,21 +61,28 @@ static enum mmdx_status num_attr(struct mmdx_ctx *ctx, const char *path,
     return MMDX_OK;
 }
 
-/* Parse whitespace-separated integers (decimals tolerated) from text. */
+/*
+ * Parse whitespace-separated integers (decimals tolerated) from text. The
+ * values are ADC counts: one beyond 32 bits, or whose scaled value does
+ * not fit a float, is refused, as is an element without any value (a lead
+ * of no samples would go on as a flat, beatless ECG).
+ */
 static enum mmdx_status parse_digits(struct mmdx_ctx *ctx, const char *path,
-                                     xmlNodePtr dn, const char *text,
-                                     double origin, double scale, double mv,
-                                     float **out, size_t *n)
+                                     xmlNodePtr dn, const char *label,
+                                     const char *text, double origin,
+                                     double scale, double mv, float **out,
+                                     size_t *n)
 {
     size_t cap = 1024, k = 0;
     float *v = mmdx__malloc(cap * sizeof(float));
     const char *p = text;
+    const char *why = NULL;
 
     if (!v)
         return mmdx__nomem(ctx);
     for (;;) {
         char *e;
-        double d;
+        double d, x = 0;
 
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
             p++;
@@ -81,12 +90,25 @@ static enum mmdx_status parse_digits(struct mmdx_ctx *ctx, const char *path,
             break;
         errno = 0;
         d = strtod(p, &e);
-        if (e == p || errno || !isfinite(d) ||
-            (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r')) {
+        if (e == p ||
+            (*e && *e != ' ' && *e != '\t' && *e != '\n' && *e != '\r'))
+            why = "is not a number";
+        else if (errno == ERANGE && fabs(d) > 1)
+            why = "overflows a 32-bit count";
+        else if (!isfinite(d)) /* "inf", "nan" */
+            why = "is not a number";
+        else if (fabs(d) > 2147483647.0)
+            why = "overflows a 32-bit count";
+        if (!why) {
+            x = (origin + scale * d) * mv;
+            if (!(fabs(x) <= FLT_MAX))
+                why = "overflows once scaled (origin, scale)";
+        }
+        if (why) {
             mmdx__free(v);
             return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path,
                               (long)xmlGetLineNo(dn), "digits",
-                              "sample %zu is not a number", k);
+                              "lead %s: sample %zu %s", label, k, why);
         }
         p = e;
         if (k == MMDX_AECG_MAX_SAMPLES) {
@@ -106,7 +128,13 @@ static enum mmdx_status parse_digits(struct mmdx_ctx *ctx, const char *path,
             v = nv;
             cap *= 2;
         }
-        v[k++] = (float)((origin + scale * d) * mv);
+        v[k++] = (float)x;
+    }
+    if (k == 0) {
+        mmdx__free(v);
+        return mmdx__fail(ctx, MMDX_E_FORMAT, STAGE, path,
+                          (long)xmlGetLineNo(dn), "digits",
+                          "lead %s: no sample", label);
     }
     *out = v;
     *n = k;
@@ -352,8 +380,8 @@ enum mmdx_status mmdx__aecg_parse(struct mmdx_ctx *ctx, const char *path,
             st = mmdx__nomem(ctx);
             goto out;
         }
-        st = parse_digits(ctx, path, dn, (const char *)txt, origin, scale,
-                          mv, &ch->data, &ch->n);
+        st = parse_digits(ctx, path, dn, ch->label, (const char *)txt,
+                          origin, scale, mv, &ch->data, &ch->n);
         xmlFree(txt);
         if (st)
             goto out;

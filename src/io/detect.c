@@ -83,12 +83,30 @@ static bool is_dicom(const unsigned char *b, size_t n)
     return false;
 }
 
-/* EDF: 256-byte header of ASCII fields; version "0" padded, numbers in the
- * size fields. BDF: 0xFF "BIOSEMI". */
+/* Whether b[0..n) holds only bytes of set (a C string). */
+static bool all_in(const unsigned char *b, size_t n, const char *set)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!b[i] || !strchr(set, b[i]))
+            return false;
+    return true;
+}
+
+/*
+ * EDF: 256-byte header of ASCII fields; version "0" padded. BDF: 0xFF
+ * "BIOSEMI". Beyond the version, the fixed parts must mostly look right:
+ * at least 4 of start date and time (dd.mm.yy, hh.mm.ss: dots in place),
+ * header bytes, record count, record duration and signal count (numbers).
+ * So one malformed field (a header_bytes of "garbage!") still reads as
+ * EDF and the reader names that field, while text that merely starts
+ * with "0" does not.
+ */
 static enum mmdx_format edf_kind(const unsigned char *b, size_t n)
 {
     bool bdf;
-    size_t i;
+    int fit = 0;
 
     if (n < 256)
         return MMDX_FMT_UNKNOWN;
@@ -98,28 +116,23 @@ static enum mmdx_format edf_kind(const unsigned char *b, size_t n)
         bdf = false;
     else
         return MMDX_FMT_UNKNOWN;
-    /* header bytes (184..191) and signal count (252..255): digits/spaces */
-    for (i = 184; i < 192; i++)
-        if (!(b[i] == ' ' || (b[i] >= '0' && b[i] <= '9')))
-            return MMDX_FMT_UNKNOWN;
-    for (i = 252; i < 256; i++)
-        if (!(b[i] == ' ' || (b[i] >= '0' && b[i] <= '9')))
-            return MMDX_FMT_UNKNOWN;
+    fit += b[170] == '.' && b[173] == '.';            /* start date */
+    fit += b[178] == '.' && b[181] == '.';            /* start time */
+    fit += all_in(b + 184, 8, " 0123456789");         /* header bytes */
+    fit += all_in(b + 236, 8, " -0123456789");        /* records */
+    fit += all_in(b + 244, 8, " +-.0123456789eE");    /* record duration */
+    fit += all_in(b + 252, 4, " 0123456789");         /* signals */
+    if (fit < 4)
+        return MMDX_FMT_UNKNOWN;
     if (memcmp(b + 192, "EDF+", 4) == 0 || memcmp(b + 192, "BDF+", 4) == 0)
         return bdf ? MMDX_FMT_BDFPLUS : MMDX_FMT_EDFPLUS;
     return bdf ? MMDX_FMT_BDF : MMDX_FMT_EDF;
 }
 
-/* WFDB header: comment lines (#) then "name[/nseg] nsig [fs[/cfs][(base)]
- * [nsamp [time [date]]]]". */
-static bool is_wfdb_header(const unsigned char *b, size_t n)
+/* Skip blank and comment (#) lines from b[i]; the index of the first
+ * other line's first non-blank byte (n when none). */
+static size_t wfdb_next_line(const unsigned char *b, size_t n, size_t i)
 {
-    size_t i = 0, j;
-
-    for (j = 0; j < n; j++)
-        if (b[j] == 0 || (b[j] < 0x20 && b[j] != '\n' && b[j] != '\r' &&
-                          b[j] != '\t'))
-            return false;
     while (i < n) {
         while (i < n && (b[i] == ' ' || b[i] == '\t'))
             i++;
@@ -131,6 +144,60 @@ static bool is_wfdb_header(const unsigned char *b, size_t n)
         }
         break;
     }
+    return i < n ? i : n;
+}
+
+/* Whether the line at b[i] is a WFDB signal specification: a signal file
+ * name (with an extension, "~", or starting with the record's name rec of
+ * reclen bytes), then a storage format WFDB defines (optionally followed
+ * by x, :, +). */
+static bool wfdb_signal_line(const unsigned char *b, size_t n, size_t i,
+                             const unsigned char *rec, size_t reclen)
+{
+    static const long fmts[] = { 0,   8,   16,  24,  32,  61,  80,
+                                 160, 212, 310, 311, 508, 516, 524 };
+    size_t j, k;
+    long v = 0;
+    bool named;
+
+    j = i;
+    while (i < n && b[i] > ' ')
+        i++;
+    if (i == j || i >= n || (b[i] != ' ' && b[i] != '\t'))
+        return false;
+    named = memchr(b + j, '.', i - j) || (i - j == 1 && b[j] == '~') ||
+            (i - j >= reclen && memcmp(b + j, rec, reclen) == 0);
+    if (!named)
+        return false;
+    while (i < n && (b[i] == ' ' || b[i] == '\t'))
+        i++;
+    j = i;
+    while (i < n && b[i] >= '0' && b[i] <= '9' && i - j < 4)
+        v = v * 10 + (b[i++] - '0');
+    if (i == j || (i < n && !(b[i] == ' ' || b[i] == '\t' || b[i] == '\n' ||
+                              b[i] == '\r' || b[i] == 'x' || b[i] == ':' ||
+                              b[i] == '+')))
+        return false;
+    for (k = 0; k < MMDX_ARRAY_SIZE(fmts); k++)
+        if (fmts[k] == v)
+            return true;
+    return false;
+}
+
+/* WFDB header: comment lines (#) then "name[/nseg] nsig [fs[/cfs][(base)]
+ * [nsamp [time [date]]]]". A record line whose signal count is not a
+ * number still makes a WFDB header when the next line is a signal
+ * specification (so the reader names the bad field). */
+static bool is_wfdb_header(const unsigned char *b, size_t n)
+{
+    size_t i, j, name, namelen;
+    bool multi = false;
+
+    for (j = 0; j < n; j++)
+        if (b[j] == 0 || (b[j] < 0x20 && b[j] != '\n' && b[j] != '\r' &&
+                          b[j] != '\t'))
+            return false;
+    i = wfdb_next_line(b, n, 0);
     if (i >= n)
         return false;
     j = i;
@@ -138,12 +205,15 @@ static bool is_wfdb_header(const unsigned char *b, size_t n)
         i++;
     if (i == j)
         return false;
+    name = j;
+    namelen = i - j;
     if (i < n && b[i] == '/') { /* multi-segment */
         i++;
         if (i >= n || !(b[i] >= '0' && b[i] <= '9'))
             return false;
         while (i < n && b[i] >= '0' && b[i] <= '9')
             i++;
+        multi = true;
     }
     if (i >= n || (b[i] != ' ' && b[i] != '\t'))
         return false;
@@ -152,8 +222,16 @@ static bool is_wfdb_header(const unsigned char *b, size_t n)
     j = i;
     while (i < n && b[i] >= '0' && b[i] <= '9')
         i++;
-    return i > j && (i >= n || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' ||
-                     b[i] == '\r');
+    if (multi) /* "name/nseg" is distinctive enough on its own */
+        return true;
+    if (i > j && (i >= n || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' ||
+                  b[i] == '\r'))
+        return true;
+    /* the signal count is malformed: judge by the line after */
+    while (i < n && b[i] != '\n')
+        i++;
+    i = wfdb_next_line(b, n, i);
+    return i < n && wfdb_signal_line(b, n, i, b + name, namelen);
 }
 
 /* Find the root element's local name and namespace in the first bytes of

@@ -139,6 +139,40 @@ static bool dotted_ok(const char *s)
            s[6] <= '9' && s[7] >= '0' && s[7] <= '9';
 }
 
+/* The three two-digit numbers of a dotted_ok field. */
+static void dotted_parts(const char *s, int v[3])
+{
+    int k;
+
+    for (k = 0; k < 3; k++)
+        v[k] = (s[3 * k] - '0') * 10 + (s[3 * k + 1] - '0');
+}
+
+/* A calendar date: day within its month (EDF+: yy 85-99 is 19yy, 00-84
+ * is 20yy, which decides 29 February). */
+static bool date_ok(const char *s)
+{
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30,
+                                   31, 31, 30, 31, 30, 31 };
+    int v[3], year;
+
+    dotted_parts(s, v);
+    if (v[1] < 1 || v[1] > 12 || v[0] < 1 || v[0] > mdays[v[1] - 1])
+        return false;
+    year = v[2] >= 85 ? 1900 + v[2] : 2000 + v[2];
+    return !(v[1] == 2 && v[0] == 29 &&
+             !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)));
+}
+
+/* A clock time: hours 00-23, minutes and seconds 00-59. */
+static bool time_ok(const char *s)
+{
+    int v[3];
+
+    dotted_parts(s, v);
+    return v[0] <= 23 && v[1] <= 59 && v[2] <= 59;
+}
+
 /* Per-signal field table: name and width, in header order. */
 static const struct {
     const char *name;
@@ -348,12 +382,23 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
     e->startdate[8] = '\0';
     memcpy(e->starttime, h + 176, 8);
     e->starttime[8] = '\0';
+    /* the values stay unshown: a start date may identify the patient */
     if (!dotted_ok(e->startdate)) {
         st = FAIL(e, "startdate", "expected dd.mm.yy");
         goto out;
     }
+    if (!date_ok(e->startdate)) {
+        st = FAIL(e, "startdate", "not a calendar date (expected dd.mm.yy, "
+                                  "day 01-31 of month 01-12)");
+        goto out;
+    }
     if (!dotted_ok(e->starttime)) {
         st = FAIL(e, "starttime", "expected hh.mm.ss");
+        goto out;
+    }
+    if (!time_ok(e->starttime)) {
+        st = FAIL(e, "starttime", "not a clock time (expected hh.mm.ss, "
+                                  "00-23.00-59.00-59)");
         goto out;
     }
     field_show(shown, sizeof(shown), h + 184, 8);
@@ -430,6 +475,21 @@ enum mmdx_status mmdx__edf_parse_header(struct mmdx_ctx *ctx,
     if (any_data && e->rec_dur_s <= 0) {
         st = FAIL(e, "record_duration",
                   "0 but the file has data signals");
+        goto out;
+    }
+    /* an absurd rate (a duration of 1e-300 s: 1e302 Hz) is a broken
+     * header, not a recording to analyse */
+    for (i = 0; i < e->ns; i++) {
+        const struct mmdx_edf_signal *sg = &e->sig[i];
+
+        if (sg->annotation || (sg->fs_hz >= MMDX_EDF_MIN_FS_HZ &&
+                               sg->fs_hz <= MMDX_EDF_MAX_FS_HZ))
+            continue;
+        st = FAIL(e, "record_duration",
+                  "%g s with %zu samples per record gives signal[%zu] "
+                  "%g Hz, outside %g-%g Hz",
+                  e->rec_dur_s, sg->spr, i, sg->fs_hz, MMDX_EDF_MIN_FS_HZ,
+                  MMDX_EDF_MAX_FS_HZ);
         goto out;
     }
     if (file_size < e->header_bytes) {

@@ -16,7 +16,10 @@
  * Limits (documented, checked, E_LIMIT): at most MMDX_EDF_MAX_SIGNALS
  * signals, MMDX_EDF_MAX_SPR samples per signal per record, records of at
  * most MMDX_EDF_MAX_RECORD_BYTES, MMDX_EDF_MAX_ANNOTATIONS annotations of
- * at most MMDX_EDF_MAX_ANN_TEXT bytes each.
+ * at most MMDX_EDF_MAX_ANN_TEXT bytes each. Checked as E_FORMAT: a data
+ * signal's rate (samples per record / record duration) within
+ * [MMDX_EDF_MIN_FS_HZ, MMDX_EDF_MAX_FS_HZ]; start date a calendar date
+ * (dd.mm.yy, years 1985-2084 as EDF+ says) and start time a clock time.
  *
  * The patient and recording fields and the start date may identify the
  * patient: they are kept in the handle for the de-identification gate
@@ -34,6 +37,8 @@
 #define MMDX_EDF_MAX_RECORD_BYTES (64u << 20)
 #define MMDX_EDF_MAX_ANNOTATIONS 1000000
 #define MMDX_EDF_MAX_ANN_TEXT 1024        /* bytes per annotation text */
+#define MMDX_EDF_MAX_FS_HZ 1.0e6          /* as WFDB's limit */
+#define MMDX_EDF_MIN_FS_HZ 1.0e-4         /* one sample per 2.8 hours */
 #define MMDX_EDF_CACHE_BYTES (4u << 20)   /* record cache, at least 1 record */
 
 struct mmdx_edf_signal {

@@ -7,6 +7,7 @@
 #include "io/wfdb.h"
 #include "pipeline/stage.h"
 #include "mmdx/ecg.h"
+#include "mmdx/format.h"
 #include "test_util.h"
 
 /* Ensure that every storage format of the binformats record decodes to
@@ -477,6 +478,106 @@ static void aecg_load__minimum__lead_choice(void **state)
     assert_true(fabs(s->ch[0].data[0] - -0.005) < 1e-9);
     mmdx__signal_free(s);
     mmdx__free(p);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that an aECG <digits> element without any value, or with a value
+ * that is not a number or overflows a 32-bit ADC count (or a float once
+ * scaled), is refused as E_FORMAT naming the element, its line and the
+ * lead, instead of loading a flat or infinite lead (the minimal aECG's
+ * only lead II, <digits> on line 52). */
+static void aecg_load__bad_digits__named(void **state)
+{
+    static const struct {
+        const char *digits;
+        const char *msg;
+    } cases[] = {
+        { "", "lead II: no sample" },
+        { " \n\t ", "lead II: no sample" },
+        { "-2 99999999999 -2", "lead II: sample 1 overflows a 32-bit count" },
+        { "1e400", "lead II: sample 0 overflows a 32-bit count" },
+        { "-2 -2 x", "lead II: sample 2 is not a number" },
+        { "inf", "lead II: sample 0 is not a number" },
+        { "1.5e20", "lead II: sample 0 overflows a 32-bit count" },
+    };
+    char *src = test_shared("ecg/aecg/minimum_aecg.xml");
+    char *dir = test_tmpdir(), *text = NULL, *p;
+    const char *want[] = { "II" };
+    size_t len, i;
+    struct mmdx_ctx *ctx;
+    struct mmdx_signal *s = NULL;
+
+    (void)state;
+    ctx = test_ctx();
+    assert_int_equal(mmdx__file_read(ctx, src, 1 << 20, &text, &len),
+                     MMDX_OK);
+    mmdx_ctx_free(ctx);
+    p = mmdx__path_join(dir, "a.xml");
+    assert_non_null(p);
+    for (i = 0; i < MMDX_ARRAY_SIZE(cases); i++) {
+        char *b = strstr(text, "<digits>"), *e = strstr(text, "</digits>");
+        char want_msg[160];
+        FILE *fp;
+
+        assert_non_null(b);
+        assert_non_null(e);
+        b += strlen("<digits>");
+        fp = fopen(p, "wb");
+        assert_non_null(fp);
+        fwrite(text, 1, (size_t)(b - text), fp);
+        fputs(cases[i].digits, fp);
+        fputs(e, fp);
+        fclose(fp);
+        ctx = test_ctx();
+        assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, NULL, &s),
+                         MMDX_E_FORMAT);
+        assert_null(s);
+        snprintf(want_msg, sizeof(want_msg), "a.xml:52: io.aecg: digits: %s",
+                 cases[i].msg);
+        assert_error_has(ctx, want_msg);
+        mmdx_ctx_free(ctx);
+    }
+    mmdx__free(p);
+    mmdx__free(text);
+    mmdx__free(src);
+    test_rmtree(dir);
+}
+
+/* Ensure that a WFDB header whose record line has a malformed signal
+ * count is still recognised as WFDB (by its signal lines), so that the
+ * reader names the field, and that text which merely starts like a record
+ * line ("name word") is not taken for WFDB. */
+static void wfdb_detect__bad_nsig__named_by_reader(void **state)
+{
+    char *dir = test_tmpdir(), *p;
+    struct mmdx_ctx *ctx = test_ctx();
+    enum mmdx_format f;
+    struct mmdx_signal *s = NULL;
+    const char *want[] = { "II" };
+
+    (void)state;
+    test_write(dir, "r.hea", "# comment\nr x 250 30000\n"
+                             "r.dat 212 200 12 0 -31 -2104 0 II\n"
+                             "r.dat 212 200 12 0 -33 -12602 0 V1\n");
+    test_write(dir, "notes.txt", "Notes on patient\nline 2 was fine\n");
+    test_write(dir, "notes2.txt", "Notes on patient\nsee 16 leads\n");
+    p = mmdx__path_join(dir, "r.hea");
+    assert_int_equal(mmdx_detect(ctx, p, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_WFDB_HEADER);
+    assert_int_equal(mmdx__ecg_load(ctx, p, want, 1, NULL, &s),
+                     MMDX_E_FORMAT);
+    assert_error_has(ctx, "r.hea:2: io.wfdb: record.nsig: expected a count, "
+                          "got \"x\"");
+    mmdx__free(p);
+    p = mmdx__path_join(dir, "notes.txt");
+    assert_int_equal(mmdx_detect(ctx, p, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_UNKNOWN);
+    mmdx__free(p);
+    p = mmdx__path_join(dir, "notes2.txt");
+    assert_int_equal(mmdx_detect(ctx, p, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_UNKNOWN);
+    mmdx__free(p);
+    test_rmtree(dir);
     mmdx_ctx_free(ctx);
 }
 
@@ -1569,6 +1670,8 @@ int main(void)
         cmocka_unit_test(ecg_eval__mitdb__scores),
         cmocka_unit_test(aecg_load__example__twelve_leads),
         cmocka_unit_test(aecg_load__minimum__lead_choice),
+        cmocka_unit_test(aecg_load__bad_digits__named),
+        cmocka_unit_test(wfdb_detect__bad_nsig__named_by_reader),
         cmocka_unit_test(ecg_load__wfdb_comments__idfields),
         cmocka_unit_test(hrv__alternating_rr__closed_form),
         cmocka_unit_test(hrv__tied_rr__sampen_and_af_as_defined),

@@ -175,7 +175,10 @@ static void assert_field_once(struct mmdx_ctx *ctx)
 }
 
 /* Ensure that each malformed header field is refused with E_FORMAT (or
- * E_LIMIT) and an error that names the field. */
+ * E_LIMIT) and an error that names the field (once): a start date that is
+ * no calendar date (EDF+: dd.mm.yy; 2023 is no leap year), a start time
+ * that is no clock time, a record duration giving a rate above 1 MHz or
+ * below 1e-4 Hz. */
 static void edf_header__malformed__field_named(void **state)
 {
     static const struct {
@@ -197,6 +200,18 @@ static void edf_header__malformed__field_named(void **state)
         { 252, "0", 4, MMDX_E_FORMAT, "signals: expected" },
         { 252, "5000", 4, MMDX_E_LIMIT, "signals: 5000 exceeds" },
         { 192, "EDF+X", 44, MMDX_E_FORMAT, "reserved" },
+        { 168, "32.13.99", 8, MMDX_E_FORMAT,
+          "startdate: not a calendar date (expected dd.mm.yy" },
+        { 168, "29.02.23", 8, MMDX_E_FORMAT, "startdate: not a calendar" },
+        { 168, "00.01.85", 8, MMDX_E_FORMAT, "startdate: not a calendar" },
+        { 176, "24.00.00", 8, MMDX_E_FORMAT,
+          "starttime: not a clock time (expected hh.mm.ss" },
+        { 244, "1e-300", 8, MMDX_E_FORMAT,
+          "record_duration: 1e-300 s with 4 samples per record gives "
+          "signal[0] 4e+300 Hz, outside 0.0001-1e+06 Hz" },
+        { 244, "1e6", 8, MMDX_E_FORMAT,
+          "record_duration: 1e+06 s with 4 samples per record gives "
+          "signal[0] 4e-06 Hz" },
     };
     struct mmdx_ctx *ctx;
     size_t len, i;
@@ -354,6 +369,54 @@ static char *write_file(const char *dir, const char *name,
         assert_int_equal(fwrite(d, 1, dl, fp), dl);
     fclose(fp);
     return p;
+}
+
+/* Ensure that a file with the EDF version and most fixed header parts
+ * right is detected as EDF even when a size field is garbage (as
+ * `mmdx synth --plant-broken` writes: header_bytes "garbage!", signals
+ * "-1"), so the reader names the field, while a file starting with "0"
+ * and little else of an EDF header is not taken for one; and that an
+ * accepted leap day (29.02.24) parses. */
+static void edf_detect__one_bad_size_field__reader_names_it(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *dir = test_tmpdir(), *path;
+    unsigned char *h, junk[300];
+    size_t len;
+    enum mmdx_format f;
+    struct mmdx_signal *s = NULL;
+    unsigned char d[3 * 12];
+
+    (void)state;
+    memset(d, 0, sizeof(d));
+    h = edf_header(false, "X", "X", "", 3, "0.5", two_sigs, 2, &len);
+    put(h, 168, 8, "29.02.24");
+    path = write_file(dir, "ok.edf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx_detect(ctx, path, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_EDF);
+    assert_int_equal(mmdx__edf_read(ctx, path, NULL, &s), MMDX_OK);
+    mmdx__signal_free(s);
+    s = NULL;
+    mmdx__free(path);
+    put(h, 184, 8, "garbage!");
+    put(h, 252, 4, "-1");
+    path = write_file(dir, "g.edf", h, len, d, sizeof(d));
+    assert_int_equal(mmdx_detect(ctx, path, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_EDF);
+    assert_int_equal(mmdx__edf_read(ctx, path, NULL, &s), MMDX_E_FORMAT);
+    assert_error_has(ctx, "/g.edf: io.edf: header_bytes: expected a "
+                          "multiple of 256 >= 512, got \"garbage!\"");
+    assert_field_once(ctx);
+    mmdx__free(path);
+    memset(junk, 'z', sizeof(junk));
+    memcpy(junk, "0       ", 8);
+    path = write_file(dir, "j.txt", junk, sizeof(junk), NULL, 0);
+    assert_int_equal(mmdx_detect(ctx, path, &f), MMDX_OK);
+    assert_int_equal(f, MMDX_FMT_UNKNOWN);
+    mmdx__free(path);
+    free(h);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
 }
 
 /* Ensure that BDF 24-bit samples (negative ones too) are decoded and
@@ -593,7 +656,8 @@ static void edf_read_samples__beyond_4gib__right_place(void **state)
     struct mmdx_ctx *ctx = test_ctx();
     char *dir = test_tmpdir(), *path;
     size_t len, spr = 1048576, nrec = 2100, i;
-    unsigned char *h = edf_header(false, "X", "X", "", (long)nrec, "1", s, 1,
+    /* records of 2 s: 524,288 Hz, within the 1 MHz rate limit */
+    unsigned char *h = edf_header(false, "X", "X", "", (long)nrec, "2", s, 1,
                                   &len);
     uint64_t rb = 2 * (uint64_t)spr, size = len + nrec * rb, at4g;
     struct mmdx_edf *e = NULL;
@@ -2145,6 +2209,7 @@ int main(void)
         cmocka_unit_test(edf_header__bad_signal_fields__indexed),
         cmocka_unit_test(edf_header__non_ascii__refused),
         cmocka_unit_test(edf_header__truncated__format),
+        cmocka_unit_test(edf_detect__one_bad_size_field__reader_names_it),
         cmocka_unit_test(bdf_read__24bit__scaled),
         cmocka_unit_test(edfplus_d__gaps_and_tals__parsed),
         cmocka_unit_test(edfplus_d__real_recording_with_gap__read),
