@@ -11,7 +11,7 @@
 
 #include <stdlib.h>
 
-/* ---- input digests ------------------------------------------------------- */
+/* ---- input digests ------------------------------------------------------ */
 
 struct file_list {
     struct mmdx_ctx *ctx;
@@ -108,7 +108,7 @@ enum mmdx_status mmdx__input_sha256(struct mmdx_ctx *ctx,
     return mmdx__sha256_path(ctx, path, hex);
 }
 
-/* ---- Slurm job arrays ------------------------------------------------------ */
+/* ---- Slurm job arrays --------------------------------------------------- */
 
 static bool set(const char *s)
 {
@@ -175,17 +175,18 @@ enum mmdx_status mmdx_slurm_shard(struct mmdx_ctx *ctx,
                           "SLURM_ARRAY_TASK_STEP",
                           "0: the step must be 1 or more (or pass --shard "
                           "K/N)");
-    /* the task ids must be MIN, MIN+STEP, ..., MAX: one per shard */
+    /* the task ids must be MIN, MIN+STEP, ..., MAX: one per shard (Slurm
+     * 22.05 gives a list such as --array=1,3,5 STEP 1: refused here) */
     if (max >= 0 && (max < min || (max - min) % step != 0 ||
                      (max - min) / step != count - 1))
         return mmdx__fail(ctx, MMDX_E_USAGE, NULL, NULL, 0,
                           "SLURM_ARRAY_TASK_MAX",
-                          "the array's task ids are no range of one task a "
-                          "shard: SLURM_ARRAY_TASK_MIN=%ld to "
+                          "the array's task ids are not one range with a "
+                          "task for each shard: SLURM_ARRAY_TASK_MIN=%ld to "
                           "SLURM_ARRAY_TASK_MAX=%ld by SLURM_ARRAY_TASK_STEP="
-                          "%ld is not SLURM_ARRAY_TASK_COUNT=%ld tasks (an "
-                          "array given as a list, or a step the environment "
-                          "does not give?): submit --array=FIRST-LAST[:STEP] "
+                          "%ld does not make SLURM_ARRAY_TASK_COUNT=%ld tasks "
+                          "(an array given as a list, such as "
+                          "--array=1,3,5?): submit --array=FIRST-LAST[:STEP] "
                           "or pass --shard K/N", min, max, step, count);
     off = id - min;
     if (off < 0 || off % step != 0 || off / step >= count)

@@ -463,7 +463,7 @@ static void runner__signal_file_changes__rerun(void **state)
     test_rmtree(dir);
 }
 
-/* ---- Slurm arrays -------------------------------------------------------- */
+/* ---- Slurm arrays ------------------------------------------------------- */
 
 struct slurm_case {
     const char *id, *min, *max, *step, *count;
