@@ -72,6 +72,14 @@ static enum mmdx_status wfdb_digest(struct mmdx_ctx *ctx, const char *path,
     memset(&l, 0, sizeof(l));
     l.ctx = ctx;
     st = mmdx__wfdb_files(ctx, path, list_add, &l);
+    if (l.n == 0 && (st == MMDX_E_FORMAT || st == MMDX_E_LIMIT ||
+                     st == MMDX_E_UNSUPPORTED)) {
+        /* a header the reader cannot parse is all it reads: its own
+         * SHA-256, and the loader reports the error under its stage */
+        list_fini(&l);
+        mmdx_ctx_clear_error(ctx);
+        return mmdx__sha256_path(ctx, path, hex);
+    }
     if (!st) {
         l.v = mmdx__calloc(l.n ? l.n : 1, sizeof(*l.v));
         if (!l.v)

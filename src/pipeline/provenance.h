@@ -13,7 +13,10 @@
  *   so editing a .dat changes it; a signal file the header names that the
  *   reader would refuse (outside the header's folder, missing, not a
  *   regular file) is the reader's error, naming the file, and nothing
- *   outside what the reader would open is read;
+ *   outside what the reader would open is read; a header the reader
+ *   cannot parse (E_FORMAT, E_LIMIT, E_UNSUPPORTED) is all it reads, so
+ *   its digest is the header's own SHA-256 (the loader then reports the
+ *   error);
  * - a folder (a DICOM series): mmdx__sha256_files over its files;
  * - any other file (EDF, BDF, XML, DICOM, a mask): its own SHA-256.
  */
