@@ -23,11 +23,23 @@ struct mmdx_manifest;
 /**
  * Read and check a cohort manifest: header required with patient_id and at
  * least one modality column; one row per patient; paths relative to the
- * manifest's folder and never outside it; files must exist. Errors name
- * the line and column.
- * @param check_files false to skip the existence checks.
- * @return MMDX_OK, E_NOTFOUND/E_IO, E_FORMAT (malformed row, duplicate id,
- *   path escaping the cohort, missing file), E_LIMIT.
+ * manifest's folder (the cohort folder) and never outside it; files must
+ * exist. Errors name the line and column.
+ *
+ * Problems of one row do not fail the read: they fail that patient's
+ * modality or that patient (DESIGN: the cohort run always goes on), and
+ * are listed by mmdx_manifest_problem(); the row's path for that column is
+ * then NULL. Per modality: a path cell that is absolute, holds "..", names
+ * no file, cannot be resolved or leads out of the cohort folder through a
+ * link (a mask or mask_label problem: the image). Per patient: a label
+ * other than 0, 1, NA or empty, a split other than train, valid, test or
+ * empty, a study_date that is not a valid YYYY[-MM[-DD]].
+ * Fatal for the whole manifest: no header, a header without patient_id or
+ * a modality column, a repeated column, a row with another number of
+ * cells, an invalid or repeated patient_id, a NUL byte, the limits.
+ * @param check_files false to skip the existence and link checks.
+ * @return MMDX_OK, E_NOTFOUND/E_IO (the manifest itself), E_FORMAT,
+ *   E_LIMIT, E_NOMEM.
  */
 MMDX_API enum mmdx_status mmdx_manifest_read(struct mmdx_ctx *ctx,
                                              const char *path,
@@ -38,11 +50,26 @@ MMDX_API size_t mmdx_manifest_count(const struct mmdx_manifest *m);
 /** Patient id of row i (0-based); owned by the manifest. */
 MMDX_API const char *mmdx_manifest_id(const struct mmdx_manifest *m,
                                       size_t i);
-/** Label of row i: 0, 1 or -1 (unknown). */
+/** Label of row i: 0, 1 or -1 (unknown, or not valid: a problem). */
 MMDX_API int mmdx_manifest_label(const struct mmdx_manifest *m, size_t i);
-/** Split of row i ("train", "valid", "test") or NULL. */
+/** Split of row i ("train", "valid", "test") or NULL (none, or not
+ * valid: a problem). */
 MMDX_API const char *mmdx_manifest_split(const struct mmdx_manifest *m,
                                          size_t i);
+/** Number of problems of row i (0 = none; see mmdx_manifest_read()). */
+MMDX_API size_t mmdx_manifest_nproblems(const struct mmdx_manifest *m,
+                                        size_t i);
+/**
+ * Problem k of row i as "MANIFEST:LINE: manifest: COLUMN: what is wrong"
+ * (never a patient value) into @p buf (always terminated).
+ * @param fails_patient if not NULL, set to true when the problem fails
+ *   the whole patient, false when it fails one modality.
+ * @return buf, or NULL when i or k is out of range.
+ */
+MMDX_API const char *mmdx_manifest_problem(const struct mmdx_manifest *m,
+                                           size_t i, size_t k,
+                                           bool *fails_patient, char *buf,
+                                           size_t size);
 /** Resolved path of a modality ("image", "ecg", "eeg", "record", "mask")
  * of row i, or NULL when empty. */
 MMDX_API const char *mmdx_manifest_path(const struct mmdx_manifest *m,
@@ -52,8 +79,17 @@ MMDX_API const char *mmdx_manifest_path(const struct mmdx_manifest *m,
  * Scan DIR (one sub-folder per patient, named by its pseudonym), detect
  * each file's modality by content and write DIR/manifest.tsv (or @p out).
  * A DICOM folder becomes the image; a WFDB record is named by its .hea.
- * @return MMDX_OK or an error naming the folder; E_MISMATCH when a patient
- *   has two files of one modality (the row lists neither and says so).
+ * Paths are written relative to the folder of @p out, which must be DIR
+ * or a folder above it (manifest paths may not leave their folder).
+ * What mmdx_manifest_read() would refuse is left out with a warning (log
+ * level WARN) naming it, non-printable bytes as \xHH: a sub-folder whose
+ * name is not a valid patient_id, an entry reached through a symbolic
+ * link leading out of the manifest's folder (or nowhere), an input whose
+ * name holds a control character.
+ * @return MMDX_OK or an error naming the folder; E_USAGE when @p out is
+ *   not in DIR or above it; E_MISMATCH (the manifest is written) when a
+ *   patient has two files of one modality (the row lists neither and says
+ *   so), several mask candidates, or something was left out.
  */
 MMDX_API enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx,
                                              const char *dir,

@@ -30,7 +30,7 @@ static int manifest_main(int argc, char **argv)
     if (st && st != MMDX_E_MISMATCH) {
         cli_error("manifest", ctx);
         mmdx_ctx_free(ctx);
-        return EXIT_FATAL;
+        return st == MMDX_E_USAGE ? EXIT_USAGE : EXIT_FATAL;
     }
     fprintf(stderr, "mmdx manifest: %zu patients written to %s%s\n", n,
             out ? out : dir, out ? "" : "/manifest.tsv");
@@ -53,6 +53,15 @@ const struct cli_cmd cli_cmd_manifest = {
     "eeg record mask mask_label label split; mask_label, label and split\n"
     "are left empty for you to fill. A patient with two files of one\n"
     "modality or several mask candidates gets that cell left empty (a\n"
-    "warning names the folder) and exit status 3.\n",
+    "warning names the folder) and exit status 3.\n\n"
+    "The manifest's paths are written relative to its own folder, as\n"
+    "`mmdx run` reads them, and may not leave it: FILE must therefore be\n"
+    "in DIR or a folder above it (else exit status 2). What `mmdx run`\n"
+    "would refuse is left out with a warning naming it (shown with\n"
+    "\\xHH for bytes other than printable ASCII) and exit status 3: a\n"
+    "folder whose name cannot be a patient_id (1-64 characters of A-Z a-z\n"
+    "0-9 . _ -), a file or folder reached through a link that leads out\n"
+    "of the manifest's folder or nowhere, an input whose name holds a\n"
+    "control character. Hidden entries (.name) are ignored.\n",
     manifest_main
 };

@@ -15,17 +15,58 @@ static const char *const path_cols[MMDX_NPATHCOLS] = {
     "image", "ecg", "eeg", "record", "mask"
 };
 
-bool mmdx__patient_id_valid(const char *s)
+const char *mmdx__patient_id_problem(const char *s)
 {
     size_t n = strlen(s), i;
 
-    if (n == 0 || n > 64 || !strcmp(s, ".") || !strcmp(s, ".."))
-        return false;
+    if (n == 0)
+        return "the name is empty";
+    if (n > 64)
+        return "the name is longer than 64 characters";
+    if (!strcmp(s, ".") || !strcmp(s, ".."))
+        return "\".\" and \"..\" are not names";
     for (i = 0; i < n; i++)
         if (!isalnum_ascii((unsigned char)s[i]) && s[i] != '.' &&
             s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
+            return "the name has characters other than A-Z a-z 0-9 . _ -";
+    return NULL;
+}
+
+bool mmdx__patient_id_valid(const char *s)
+{
+    return mmdx__patient_id_problem(s) == NULL;
+}
+
+/* s made safe to print: bytes outside printable ASCII (and the backslash)
+ * as \xHH, cut with "..." when longer than the buffer allows. Names the
+ * user chose (folders, cells) may hold anything, and none of it may reach
+ * a terminal raw. Returns buf. */
+static const char *shown(const char *s, char *buf, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    assert(size >= 8);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        size_t need = (c < 0x20 || c > 0x7e || c == '\\') ? 4 : 1;
+
+        if (o + need + 4 > size) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (need == 1) {
+            buf[o++] = (char)c;
+        } else {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 bool mmdx__date_valid(const char *s)
@@ -67,6 +108,7 @@ bool mmdx__date_valid(const char *s)
 static void row_fini(struct mmdx_manifest_row *r)
 {
     int i;
+    size_t k;
 
     mmdx__free(r->id);
     for (i = 0; i < MMDX_NPATHCOLS; i++) {
@@ -76,6 +118,11 @@ static void row_fini(struct mmdx_manifest_row *r)
     mmdx__free(r->split);
     mmdx__free(r->study_date);
     mmdx__free(r->mask_label);
+    for (k = 0; k < r->nproblems; k++) {
+        mmdx__free(r->problems[k].file);
+        mmdx__free(r->problems[k].text);
+    }
+    mmdx__free(r->problems);
 }
 
 void mmdx_manifest_free(struct mmdx_manifest *m)
@@ -89,6 +136,7 @@ void mmdx_manifest_free(struct mmdx_manifest *m)
     mmdx__free(m->rows);
     mmdx__free(m->path);
     mmdx__free(m->dir);
+    free(m->realdir); /* checksrc: allow (from realpath) */
     mmdx__free(m);
 }
 
@@ -125,6 +173,74 @@ const char *mmdx_manifest_path(const struct mmdx_manifest *m, size_t i,
     return NULL;
 }
 
+size_t mmdx_manifest_nproblems(const struct mmdx_manifest *m, size_t i)
+{
+    return i < m->nrows ? m->rows[i].nproblems : 0;
+}
+
+char *mmdx__manifest_problem_format(const struct mmdx_manifest *m,
+                                    const struct mmdx_manifest_row *row,
+                                    const struct mmdx_manifest_problem *pr,
+                                    bool with_stage, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s:%ld: %s%s: %s", m->path, row->line,
+             with_stage ? "manifest: " : "", pr->column, pr->text);
+    return buf;
+}
+
+const char *mmdx_manifest_problem(const struct mmdx_manifest *m, size_t i,
+                                  size_t k, bool *fails_patient, char *buf,
+                                  size_t size)
+{
+    const struct mmdx_manifest_row *row;
+
+    if (i >= m->nrows || k >= m->rows[i].nproblems || !size)
+        return NULL;
+    row = &m->rows[i];
+    if (fails_patient)
+        *fails_patient = row->problems[k].modality < 0;
+    return mmdx__manifest_problem_format(m, row, &row->problems[k], true,
+                                         buf, size);
+}
+
+enum mmdx_status mmdx__manifest_row_apply(const struct mmdx_manifest *m,
+                                          const struct mmdx_manifest_row *row,
+                                          struct mmdx_patient *p)
+{
+    size_t k;
+
+    for (k = 0; k < row->nproblems; k++) {
+        const struct mmdx_manifest_problem *pr = &row->problems[k];
+        char msg[2048];
+
+        mmdx__manifest_problem_format(m, row, pr, false, msg, sizeof(msg));
+        if (mmdx__patient_add_error(p, pr->modality, pr->file, "manifest",
+                                    pr->code, msg))
+            return MMDX_E_NOMEM;
+        if (pr->modality < 0)
+            continue;
+        p->mod_failed |= 1u << pr->modality;
+        /* the modality was given, so the patient has it, failed */
+        if (pr->col == pr->modality && !p->path[pr->modality] && pr->file) {
+            p->path[pr->modality] = mmdx__strdup(pr->file);
+            if (!p->path[pr->modality])
+                return MMDX_E_NOMEM;
+        }
+    }
+    return MMDX_OK;
+}
+
+/* real (a resolved path) is dir (resolved) or inside it. */
+static bool path_within(const char *real, const char *dir)
+{
+    size_t dl = strlen(dir);
+
+    if (!strcmp(dir, "/"))
+        return real[0] == '/';
+    return strncmp(real, dir, dl) == 0 &&
+           (real[dl] == '/' || real[dl] == '\0');
+}
+
 /* Split line in place at tabs; returns the field count or -1 if more than
  * max. */
 static int split_tabs(char *line, char **fields, int max)
@@ -146,35 +262,87 @@ static int split_tabs(char *line, char **fields, int max)
     return n;
 }
 
-/* A cell path must be relative, without "..", and (when it exists) must
- * resolve inside the cohort folder even through symbolic links. */
-static enum mmdx_status check_path(struct mmdx_ctx *ctx,
-                                   const struct mmdx_manifest *m, long line,
-                                   const char *col, const char *cell,
-                                   bool check_files, char **resolved)
+/* Record a problem of row r (see struct mmdx_manifest_problem). Only
+ * allocation can fail. */
+static enum mmdx_status add_problem(struct mmdx_manifest_row *r, int col,
+                                    int modality, const char *column,
+                                    enum mmdx_status code, const char *file,
+                                    const char *fmt, ...) MMDX_PRINTF(7, 8);
+
+static enum mmdx_status add_problem(struct mmdx_manifest_row *r, int col,
+                                    int modality, const char *column,
+                                    enum mmdx_status code, const char *file,
+                                    const char *fmt, ...)
 {
-    const char *s;
-    char *full, *real = NULL, *realdir = NULL;
+    struct mmdx_manifest_problem *np;
+    char text[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    np = mmdx__realloc(r->problems, (r->nproblems + 1) * sizeof(*np));
+    if (!np)
+        return MMDX_E_NOMEM;
+    r->problems = np;
+    np = &r->problems[r->nproblems];
+    memset(np, 0, sizeof(*np));
+    np->col = col;
+    np->modality = modality;
+    np->column = column;
+    np->code = code;
+    np->file = file ? mmdx__strdup(file) : NULL;
+    np->text = mmdx__strdup(text);
+    if ((file && !np->file) || !np->text) {
+        mmdx__free(np->file);
+        mmdx__free(np->text);
+        return MMDX_E_NOMEM;
+    }
+    r->nproblems++;
+    if (modality < 0)
+        r->patient_failed = true;
+    return MMDX_OK;
+}
+
+/* A cell path must be relative, without "..", and (when files are checked)
+ * must exist and resolve inside the cohort folder (the manifest's) even
+ * through symbolic links. A cell that breaks a rule is a problem of the
+ * row, failing its modality for that patient only (a mask: the image);
+ * only allocation (or an unresolvable manifest folder) is fatal. */
+static enum mmdx_status check_path(struct mmdx_ctx *ctx,
+                                   struct mmdx_manifest *m,
+                                   struct mmdx_manifest_row *r, int col,
+                                   const char *cell, bool check_files,
+                                   char **resolved)
+{
+    const char *s, *name = path_cols[col];
+    int mod = col < MMDX_MOD_COUNT ? col : MMDX_MOD_IMAGE;
+    char *full, *real = NULL, show[256];
     enum mmdx_status st = MMDX_OK;
+    bool inside;
 
     *resolved = NULL;
-    if (cell[0] == '/')
-        return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path, line, col,
-                          "path must be relative to the manifest's folder");
+    full = mmdx__path_join(m->dir, cell);
+    if (!full)
+        return mmdx__nomem(ctx);
+    if (cell[0] == '/') {
+        st = add_problem(r, col, mod, name, MMDX_E_FORMAT, full,
+                         "path must be relative to the manifest's folder");
+        goto out;
+    }
     for (s = cell; *s;) {
         const char *e = strchr(s, '/');
         size_t len = e ? (size_t)(e - s) : strlen(s);
 
-        if (len == 2 && s[0] == '.' && s[1] == '.')
-            return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path, line,
-                              col, "path escapes the cohort folder (\"..\")");
+        if (len == 2 && s[0] == '.' && s[1] == '.') {
+            st = add_problem(r, col, mod, name, MMDX_E_FORMAT, full,
+                             "path escapes the cohort folder (\"..\")");
+            goto out;
+        }
         s += len;
         while (*s == '/')
             s++;
     }
-    full = mmdx__path_join(m->dir, cell);
-    if (!full)
-        return mmdx__nomem(ctx);
     if (!check_files) {
         *resolved = full;
         return MMDX_OK;
@@ -185,44 +353,52 @@ static enum mmdx_status check_path(struct mmdx_ctx *ctx,
         char *hea = mmdx__malloc(n + 5);
 
         if (!hea) {
-            mmdx__free(full);
-            return mmdx__nomem(ctx);
+            st = mmdx__nomem(ctx);
+            goto out;
         }
         memcpy(hea, full, n);
         memcpy(hea + n, ".hea", 5);
-        if (mmdx__is_file(hea)) {
-            mmdx__free(full);
-            full = hea;
-        } else {
+        if (!mmdx__is_file(hea)) {
             mmdx__free(hea);
-            st = mmdx__fail(ctx, MMDX_E_NOTFOUND, "manifest", m->path, line,
-                            col, "file not found: %s", cell);
-            mmdx__free(full);
-            return st;
+            st = add_problem(r, col, mod, name, MMDX_E_NOTFOUND, full,
+                             "file not found: %s",
+                             shown(cell, show, sizeof(show)));
+            goto out;
+        }
+        mmdx__free(full);
+        full = hea;
+    }
+    if (!m->realdir) {
+        m->realdir = realpath(m->dir, NULL); /* checksrc: allow (libc) */
+        if (!m->realdir) {
+            st = errno == ENOMEM
+                     ? mmdx__nomem(ctx)
+                     : mmdx__fail(ctx, MMDX_E_IO, "manifest", m->path, 0,
+                                  NULL, "cannot resolve the manifest's "
+                                        "folder: %s", strerror(errno));
+            goto out;
         }
     }
     real = realpath(full, NULL); /* checksrc: allow (libc allocation) */
-    realdir = realpath(m->dir, NULL);
-    if (!real || !realdir) {
-        st = mmdx__fail(ctx, MMDX_E_IO, "manifest", m->path, line, col,
-                        "cannot resolve path: %s", strerror(errno));
-    } else {
-        size_t dl = strlen(realdir);
-
-        if (strncmp(real, realdir, dl) != 0 ||
-            (real[dl] != '/' && real[dl] != '\0' && strcmp(realdir, "/")))
-            st = mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path, line,
-                            col, "path escapes the cohort folder "
-                                 "(through a link)");
+    if (!real) {
+        st = errno == ENOMEM
+                 ? mmdx__nomem(ctx)
+                 : add_problem(r, col, mod, name, MMDX_E_IO, full,
+                               "cannot resolve path: %s", strerror(errno));
+        goto out;
     }
-    free(real);    /* checksrc: allow */
-    free(realdir); /* checksrc: allow */
-    if (st) {
-        mmdx__free(full);
-        return st;
+    inside = path_within(real, m->realdir);
+    free(real); /* checksrc: allow */
+    if (!inside) {
+        st = add_problem(r, col, mod, name, MMDX_E_FORMAT, full,
+                         "path escapes the cohort folder (through a link)");
+        goto out;
     }
     *resolved = full;
     return MMDX_OK;
+out:
+    mmdx__free(full);
+    return st == MMDX_E_NOMEM ? mmdx__nomem(ctx) : st;
 }
 
 static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
@@ -232,7 +408,7 @@ static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
 {
     struct mmdx_manifest_row *r;
     int c;
-    size_t i;
+    char show[64];
     enum mmdx_status st = MMDX_OK;
 
     if (nf != ncols)
@@ -260,27 +436,34 @@ static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
     r->label = -1;
     r->line = line;
     m->nrows++;
+    /* the id first: it is the row's identity, and a bad one is fatal */
+    for (c = 0; c < ncols; c++) {
+        const char *why;
+
+        if (colmap[c] != -2)
+            continue;
+        why = mmdx__patient_id_problem(f[c]);
+        if (why)
+            return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
+                              line, "patient_id",
+                              "patient_id must be 1-64 characters of "
+                              "A-Z a-z 0-9 . _ - (got %zu characters)",
+                              strlen(f[c]));
+        r->id = mmdx__strdup(f[c]);
+        if (!r->id)
+            return mmdx__nomem(ctx);
+    }
     for (c = 0; c < ncols && !st; c++) {
         const char *v = f[c];
         int role = colmap[c];
 
-        if (role == -2) { /* patient_id */
-            if (!mmdx__patient_id_valid(v))
-                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
-                                  line, "patient_id",
-                                  "patient_id must be 1-64 characters of "
-                                  "A-Z a-z 0-9 . _ - (got %zu characters)",
-                                  strlen(v));
-            r->id = mmdx__strdup(v);
-            if (!r->id)
-                return mmdx__nomem(ctx);
-        } else if (role >= 0 && role < MMDX_NPATHCOLS) {
+        if (role >= 0 && role < MMDX_NPATHCOLS) {
             if (!v[0])
                 continue;
             r->cell[role] = mmdx__strdup(v);
             if (!r->cell[role])
                 return mmdx__nomem(ctx);
-            st = check_path(ctx, m, line, path_cols[role], v, check_files,
+            st = check_path(ctx, m, r, role, v, check_files,
                             &r->path[role]);
         } else if (role == -3) { /* label */
             if (!v[0] || !strcmp(v, "NA"))
@@ -290,30 +473,33 @@ static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
             else if (!strcmp(v, "1"))
                 r->label = 1;
             else
-                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
-                                  line, "label",
-                                  "label must be 0, 1 or empty, got \"%.16s\"",
-                                  v);
+                st = add_problem(r, -1, -1, "label", MMDX_E_FORMAT, NULL,
+                                 "label must be 0, 1 or empty, got \"%s\"",
+                                 shown(v, show, 24));
         } else if (role == -4) { /* split */
             if (!v[0])
                 continue;
-            if (strcmp(v, "train") && strcmp(v, "valid") && strcmp(v, "test"))
-                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
-                                  line, "split",
-                                  "split must be train, valid, test or "
-                                  "empty, got \"%.16s\"",
-                                  v);
+            if (strcmp(v, "train") && strcmp(v, "valid") &&
+                strcmp(v, "test")) {
+                st = add_problem(r, -1, -1, "split", MMDX_E_FORMAT, NULL,
+                                 "split must be train, valid, test or "
+                                 "empty, got \"%s\"",
+                                 shown(v, show, 24));
+                continue;
+            }
             r->split = mmdx__strdup(v);
             if (!r->split)
                 return mmdx__nomem(ctx);
         } else if (role == -5) { /* study_date */
             if (!v[0])
                 continue;
-            if (!mmdx__date_valid(v))
-                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
-                                  line, "study_date",
-                                  "study_date must be YYYY, YYYY-MM or "
-                                  "YYYY-MM-DD");
+            /* a date may identify: never echoed */
+            if (!mmdx__date_valid(v)) {
+                st = add_problem(r, -1, -1, "study_date", MMDX_E_FORMAT,
+                                 NULL, "study_date must be YYYY, YYYY-MM "
+                                       "or YYYY-MM-DD");
+                continue;
+            }
             r->study_date = mmdx__strdup(v);
             if (!r->study_date)
                 return mmdx__nomem(ctx);
@@ -325,26 +511,25 @@ static enum mmdx_status parse_row(struct mmdx_ctx *ctx,
             for (k = 0; k < n && (unsigned char)v[k] >= 0x20 &&
                         v[k] != 0x7f; k++)
                 ;
-            if (n > 64 || k < n)
-                return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path,
-                                  line, "mask_label",
-                                  "mask_label must be a label number or a "
-                                  "segment label of 1-64 printable "
-                                  "characters");
+            if (n > 64 || k < n) {
+                st = add_problem(r, -1, MMDX_MOD_IMAGE, "mask_label",
+                                 MMDX_E_FORMAT, NULL,
+                                 "mask_label must be a label number or a "
+                                 "segment label of 1-64 printable "
+                                 "characters");
+                continue;
+            }
             r->mask_label = mmdx__strdup(v);
             if (!r->mask_label)
                 return mmdx__nomem(ctx);
         }
     }
-    if (st)
-        return st;
-    if (r->mask_label && !r->cell[MMDX_COL_MASK])
-        return mmdx__fail(ctx, MMDX_E_FORMAT, "manifest", m->path, line,
-                          "mask_label", "mask_label given without a mask");
+    if (!st && r->mask_label && !r->cell[MMDX_COL_MASK])
+        st = add_problem(r, -1, MMDX_MOD_IMAGE, "mask_label", MMDX_E_FORMAT,
+                         NULL, "mask_label given without a mask");
     /* duplicate ids: a linear scan would be quadratic on big cohorts, so the
      * caller checks duplicates once at the end with a sort. */
-    MMDX_UNUSED(i);
-    return MMDX_OK;
+    return st == MMDX_E_NOMEM ? mmdx__nomem(ctx) : st;
 }
 
 static int cmp_row_id(const void *a, const void *b)
@@ -536,6 +721,15 @@ static bool is_mask_file(const char *path, enum mmdx_format fmt,
            mmdx__dicom_kind(path) != MMDX_DICOM_KIND_OTHER;
 }
 
+/* What the scan needs across patients. */
+struct scan {
+    const char *dir;     /* DIR as given */
+    char *realbase;      /* the manifest's folder, links resolved (libc) */
+    const char *prefix;  /* DIR relative to realbase: "" or "coh/x" */
+    size_t nskipped;     /* patient folders left out */
+    size_t nleft;        /* files left out */
+};
+
 /* What the scan found in one patient folder. */
 struct scan_pat {
     char *cell[MMDX_MOD_COUNT];
@@ -545,13 +739,73 @@ struct scan_pat {
     bool conflict;
 };
 
+/* A name the manifest cannot hold (a tab or line break would break the
+ * row) or no terminal should be sent: any control character. */
+static bool name_writable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* Whether rel (relative to DIR) may go in the manifest: a symbolic link
+ * must resolve inside the manifest's folder, as `mmdx run` requires (a
+ * plain entry is inside when its folder is, which was checked first), and
+ * with check_name its name must be writable. Otherwise a warning names it
+ * and why; the caller leaves it out. */
+static enum mmdx_status scan_usable(struct mmdx_ctx *ctx,
+                                    const struct scan *sc, const char *rel,
+                                    bool check_name, bool *usable)
+{
+    char *full, *real, show[512];
+    const char *why = NULL;
+    struct stat sb;
+    int err = 0;
+
+    *usable = false;
+    if (check_name && !name_writable(rel)) {
+        mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                 "%s: its name has control characters (tab, line break, "
+                 "...) that a manifest cannot hold: left out",
+                 shown(rel, show, sizeof(show)));
+        return MMDX_OK;
+    }
+    full = mmdx__path_join(sc->dir, rel);
+    if (!full)
+        return mmdx__nomem(ctx);
+    if (lstat(full, &sb) == 0 && !S_ISLNK(sb.st_mode)) {
+        mmdx__free(full);
+        *usable = true;
+        return MMDX_OK;
+    }
+    real = realpath(full, NULL); /* checksrc: allow (libc) */
+    err = real ? 0 : errno;
+    mmdx__free(full);
+    if (err == ENOMEM)
+        return mmdx__nomem(ctx);
+    if (real && !path_within(real, sc->realbase))
+        why = "it leads out of the cohort folder through a link";
+    free(real); /* checksrc: allow */
+    if (err)
+        mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                 "%s: cannot resolve (%s): left out",
+                 shown(rel, show, sizeof(show)), strerror(err));
+    else if (why)
+        mmdx_log(ctx, NULL, MMDX_LOG_WARN, "%s: %s: left out",
+                 shown(rel, show, sizeof(show)), why);
+    else
+        *usable = true;
+    return MMDX_OK;
+}
+
 /* Mask candidates in the series folder rel (= dir/rel, the patient's
  * image): the series loader skips them, so they are the mask. */
 static enum mmdx_status scan_series_masks(struct mmdx_ctx *ctx,
-                                          const char *dir, const char *rel,
+                                          struct scan *sc, const char *rel,
                                           struct scan_pat *sp)
 {
-    char *sdir = mmdx__path_join(dir, rel);
+    char *sdir = mmdx__path_join(sc->dir, rel);
     char **files = NULL;
     size_t n = 0, j;
     enum mmdx_status st;
@@ -571,12 +825,21 @@ static enum mmdx_status scan_series_masks(struct mmdx_ctx *ctx,
         }
         mod = mmdx_detect_modality(ctx, f, &fmt);
         mmdx_ctx_clear_error(ctx);
-        if (is_mask_file(f, fmt, mod) && !sp->nmask++) {
+        if (is_mask_file(f, fmt, mod)) {
             char *r = mmdx__path_join(rel, files[j]);
+            bool usable = false;
 
             if (!r)
                 st = mmdx__nomem(ctx);
-            sp->mask = r;
+            else
+                st = scan_usable(ctx, sc, r, true, &usable);
+            if (!st && !usable)
+                sc->nleft++;
+            if (!st && usable && !sp->nmask++) {
+                sp->mask = r;
+                r = NULL;
+            }
+            mmdx__free(r);
         }
         mmdx__free(f);
     }
@@ -585,10 +848,10 @@ static enum mmdx_status scan_series_masks(struct mmdx_ctx *ctx,
     return st;
 }
 
-static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, const char *dir,
+static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, struct scan *sc,
                                      const char *pat, struct scan_pat *sp)
 {
-    char *pdir = mmdx__path_join(dir, pat);
+    char *pdir = mmdx__path_join(sc->dir, pat);
     char **files = NULL;
     size_t nfiles = 0, j;
     enum mmdx_format ifmt = MMDX_FMT_UNKNOWN;
@@ -598,51 +861,78 @@ static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, const char *dir,
         return mmdx__nomem(ctx);
     st = mmdx__dir_list(ctx, "manifest", pdir, 0, 0, &files, &nfiles);
     for (j = 0; j < nfiles && !st; j++) {
-        char *f = mmdx__path_join(pdir, files[j]);
+        char *f, *rel;
         enum mmdx_format fmt = MMDX_FMT_UNKNOWN;
         const char *mod;
+        char s1[256], s2[256];
+        bool usable = false;
         int mi;
 
-        if (!f) {
+        rel = mmdx__path_join(pat, files[j]);
+        if (!rel) {
             st = mmdx__nomem(ctx);
             break;
         }
+        /* a link leading out (or nowhere) is left out, whatever it is */
+        st = scan_usable(ctx, sc, rel, false, &usable);
+        if (!st && !usable)
+            sc->nleft++;
+        f = st || !usable ? NULL : mmdx__path_join(pdir, files[j]);
+        if (!f) {
+            if (!st && usable)
+                st = mmdx__nomem(ctx);
+            mmdx__free(rel);
+            continue;
+        }
         mod = mmdx_detect_modality(ctx, f, &fmt);
         mmdx_ctx_clear_error(ctx);
+        /* only what would go in the manifest has its name checked:
+         * notes, WFDB .dat files and the like are not inputs */
+        if ((mod || fmt == MMDX_FMT_NIFTI) && !name_writable(files[j])) {
+            st = scan_usable(ctx, sc, rel, true, &usable);
+            sc->nleft++;
+            mmdx__free(f);
+            mmdx__free(rel);
+            continue;
+        }
         if (is_mask_file(f, fmt, mod)) {
             mmdx__free(f);
             if (!sp->nmask++) {
-                sp->mask = mmdx__path_join(pat, files[j]);
-                if (!sp->mask)
-                    st = mmdx__nomem(ctx);
+                sp->mask = rel;
+                rel = NULL;
             }
+            mmdx__free(rel);
             continue;
         }
         mmdx__free(f);
-        if (!mod)
+        mi = mod ? mmdx__modality_from_name(mod) : -1;
+        if (mi < 0) {
+            mmdx__free(rel);
             continue;
-        mi = mmdx__modality_from_name(mod);
-        if (mi < 0)
-            continue;
+        }
         if (fmt == MMDX_FMT_DICOM)
             sp->ndicom++;
         if (sp->cell[mi] &&
             !(fmt == MMDX_FMT_DICOM && mi == MMDX_MOD_IMAGE)) {
             mmdx_log(ctx, NULL, MMDX_LOG_WARN,
                      "%s: two %s inputs (%s, %s): left empty", pat, mod,
-                     sp->cell[mi], files[j]);
+                     shown(sp->cell[mi], s1, sizeof(s1)),
+                     shown(files[j], s2, sizeof(s2)));
             sp->conflict = true;
             mmdx__freep(&sp->cell[mi]);
             sp->cell[mi] = mmdx__strdup("");
+            mmdx__free(rel);
+            if (!sp->cell[mi])
+                st = mmdx__nomem(ctx);
             continue;
         }
-        if (sp->cell[mi])
+        if (sp->cell[mi]) {
+            mmdx__free(rel);
             continue;
+        }
         if (mi == MMDX_MOD_IMAGE)
             ifmt = fmt;
-        sp->cell[mi] = mmdx__path_join(pat, files[j]);
-        if (!sp->cell[mi])
-            st = mmdx__nomem(ctx);
+        sp->cell[mi] = rel;
     }
     mmdx__dir_list_free(files, nfiles);
     mmdx__free(pdir);
@@ -656,7 +946,7 @@ static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, const char *dir,
     } else if (!st && ifmt == MMDX_FMT_DICOM_DIR &&
                sp->cell[MMDX_MOD_IMAGE][0]) {
         /* the series is a sub-folder: a mask may sit inside it */
-        st = scan_series_masks(ctx, dir, sp->cell[MMDX_MOD_IMAGE], sp);
+        st = scan_series_masks(ctx, sc, sp->cell[MMDX_MOD_IMAGE], sp);
     }
     if (!st && sp->nmask > 1) {
         /* the count only: file names may carry patient values */
@@ -669,46 +959,133 @@ static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, const char *dir,
     return st;
 }
 
+/* One cell: the path relative to the manifest's folder. */
+static void add_cell(struct mmdx_dstr *d, const char *prefix,
+                     const char *rel, enum mmdx_status *st)
+{
+    if (mmdx__dstr_adds(d, "\t"))
+        *st = MMDX_E_NOMEM;
+    if (!rel || !rel[0])
+        return;
+    if (prefix[0] && mmdx__dstr_addf(d, "%s/", prefix))
+        *st = MMDX_E_NOMEM;
+    if (mmdx__dstr_adds(d, rel))
+        *st = MMDX_E_NOMEM;
+}
+
+/* Where the manifest goes decides what its paths are relative to: they
+ * are written relative to its folder, which must therefore be DIR or a
+ * folder above it (a path may not leave the manifest's folder). Sets
+ * sc->realbase and sc->prefix (pointing into realdir, which the caller
+ * frees with free()). */
+static enum mmdx_status scan_base(struct mmdx_ctx *ctx, struct scan *sc,
+                                  const char *outpath, char **realdir)
+{
+    char *odir = mmdx__path_dirname(outpath);
+    enum mmdx_status st = MMDX_OK;
+
+    *realdir = NULL;
+    if (!odir)
+        return mmdx__nomem(ctx);
+    sc->realbase = realpath(odir, NULL); /* checksrc: allow (libc) */
+    if (!sc->realbase) {
+        st = mmdx__fail(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO,
+                        "manifest", odir, 0, NULL,
+                        "cannot resolve the manifest's folder: %s",
+                        strerror(errno));
+        goto out;
+    }
+    *realdir = realpath(sc->dir, NULL); /* checksrc: allow (libc) */
+    if (!*realdir) {
+        st = mmdx__fail(ctx, errno == ENOENT ? MMDX_E_NOTFOUND : MMDX_E_IO,
+                        "manifest", sc->dir, 0, NULL, "cannot resolve: %s",
+                        strerror(errno));
+        goto out;
+    }
+    if (!path_within(*realdir, sc->realbase)) {
+        st = mmdx__fail(ctx, MMDX_E_USAGE, "manifest", outpath, 0, NULL,
+                        "the manifest must be written in %s or a folder "
+                        "above it: its paths are relative to its own "
+                        "folder and may not leave it", sc->dir);
+        goto out;
+    }
+    sc->prefix = *realdir + strlen(sc->realbase);
+    while (*sc->prefix == '/')
+        sc->prefix++;
+out:
+    mmdx__free(odir);
+    return st;
+}
+
 enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
                                     const char *out, size_t *npatients)
 {
-    char **pats = NULL;
+    char **pats = NULL, *realdir = NULL, show[512];
     size_t np = 0, i, rows = 0;
     struct mmdx_dstr d;
     char *outpath = NULL;
+    struct scan sc;
     enum mmdx_status st;
     bool conflict = false;
 
     if (npatients)
         *npatients = 0;
-    st = mmdx__dir_list(ctx, "manifest", dir, 0, 0, &pats, &np);
-    if (st)
-        return st;
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = dir;
+    sc.prefix = "";
     mmdx__dstr_init(&d, 0);
-    mmdx__dstr_adds(&d, "patient_id\timage\tecg\teeg\trecord\tmask\t"
-                        "mask_label\tlabel\tsplit\n");
+    outpath = out ? mmdx__strdup(out) : mmdx__path_join(dir, "manifest.tsv");
+    if (!outpath)
+        return mmdx__nomem(ctx);
+    st = mmdx__dir_list(ctx, "manifest", dir, 0, 0, &pats, &np);
+    if (!st)
+        st = scan_base(ctx, &sc, outpath, &realdir);
+    if (!st && mmdx__dstr_adds(&d, "patient_id\timage\tecg\teeg\trecord\t"
+                                   "mask\tmask_label\tlabel\tsplit\n"))
+        st = mmdx__nomem(ctx);
     for (i = 0; i < np && !st; i++) {
         char *pdir = mmdx__path_join(dir, pats[i]);
+        const char *why;
         struct scan_pat sp;
-        bool skip;
+        bool isdir, usable;
         int m;
 
         if (!pdir) {
             st = mmdx__nomem(ctx);
             break;
         }
-        skip = !mmdx__is_dir(pdir) || !mmdx__patient_id_valid(pats[i]);
+        isdir = mmdx__is_dir(pdir);
         mmdx__free(pdir);
-        if (skip)
+        if (!isdir) /* files beside the patient folders: not patients */
             continue;
+        why = mmdx__patient_id_problem(pats[i]);
+        if (why) {
+            /* the folder name is the pseudonym: one that cannot be a
+             * patient_id is said, never silently dropped */
+            mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                     "folder \"%s\" skipped: %s, so it cannot be a "
+                     "patient_id",
+                     shown(pats[i], show, sizeof(show)), why);
+            sc.nskipped++;
+            continue;
+        }
+        st = scan_usable(ctx, &sc, pats[i], false, &usable);
+        if (!st && !usable) {
+            sc.nskipped++;
+            continue;
+        }
         memset(&sp, 0, sizeof(sp));
-        st = scan_patient(ctx, dir, pats[i], &sp);
+        if (!st)
+            st = scan_patient(ctx, &sc, pats[i], &sp);
         if (!st) {
-            mmdx__dstr_adds(&d, pats[i]);
+            if (mmdx__dstr_adds(&d, pats[i]))
+                st = mmdx__nomem(ctx);
             for (m = 0; m < MMDX_MOD_COUNT; m++)
-                mmdx__dstr_addf(&d, "\t%s", sp.cell[m] ? sp.cell[m] : "");
-            mmdx__dstr_addf(&d, "\t%s", sp.mask ? sp.mask : "");
+                add_cell(&d, sc.prefix, sp.cell[m], &st);
+            add_cell(&d, sc.prefix, sp.mask, &st);
             if (mmdx__dstr_adds(&d, "\t\t\t\n"))
+                st = MMDX_E_NOMEM;
+            if (st)
                 st = mmdx__nomem(ctx);
             rows++;
         }
@@ -718,22 +1095,36 @@ enum mmdx_status mmdx_manifest_scan(struct mmdx_ctx *ctx, const char *dir,
         mmdx__free(sp.mask);
     }
     mmdx__dir_list_free(pats, np);
-    if (!st) {
-        outpath = out ? mmdx__strdup(out) : mmdx__path_join(dir,
-                                                            "manifest.tsv");
-        if (!outpath)
-            st = mmdx__nomem(ctx);
-        else
-            st = mmdx__file_write_atomic(ctx, outpath, d.s, d.len);
-    }
+    if (!st)
+        st = mmdx__file_write_atomic(ctx, outpath, d.s, d.len);
     mmdx__free(outpath);
     mmdx__dstr_fini(&d);
+    free(realdir);      /* checksrc: allow */
+    free(sc.realbase);  /* checksrc: allow */
     if (!st && npatients)
         *npatients = rows;
-    if (!st && conflict)
-        st = mmdx__fail(ctx, MMDX_E_MISMATCH, "manifest", dir, 0, NULL,
-                        "some patients have two files of one modality or "
-                        "several mask candidates; those cells were left "
-                        "empty");
-    return st;
+    if (st)
+        return st;
+    if (sc.nskipped || sc.nleft) {
+        char a[64] = "", b[64] = "";
+
+        if (sc.nskipped)
+            snprintf(a, sizeof(a), "%zu folder%s skipped", sc.nskipped,
+                     sc.nskipped == 1 ? "" : "s");
+        if (sc.nleft)
+            snprintf(b, sizeof(b), "%s%zu file%s left out",
+                     sc.nskipped ? ", " : "", sc.nleft,
+                     sc.nleft == 1 ? "" : "s");
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, "manifest", dir, 0, NULL,
+                          "%s%s%s (see the warnings)", a, b,
+                          conflict ? ", some cells left empty: two files "
+                                     "of one modality or several mask "
+                                     "candidates" : "");
+    }
+    if (conflict)
+        return mmdx__fail(ctx, MMDX_E_MISMATCH, "manifest", dir, 0, NULL,
+                          "some patients have two files of one modality or "
+                          "several mask candidates; those cells were left "
+                          "empty");
+    return MMDX_OK;
 }

@@ -226,12 +226,32 @@ static enum mmdx_status check_manifest(struct mmdx_deid_checker *c,
     for (i = 0; !st && i < man->nrows; i++) {
         const struct mmdx_manifest_row *r = &man->rows[i];
         const char *in[MMDX_MOD_COUNT];
+        size_t k;
         int m;
 
         for (m = 0; m < MMDX_MOD_COUNT; m++)
             in[m] = r->path[m];
-        st = check_one(c, r->id, in, r->study_date, fn, err_fn, user,
-                       counts);
+        /* what `mmdx run` would not load is not checked, and said so: a
+         * modality whose cell has a problem, or the whole patient */
+        for (k = 0; k < r->nproblems; k++) {
+            const struct mmdx_manifest_problem *pr = &r->problems[k];
+            char msg[2048], line[2400];
+
+            if (pr->modality >= 0)
+                in[pr->modality] = NULL;
+            mmdx__manifest_problem_format(man, r, pr, false, msg,
+                                          sizeof(msg));
+            snprintf(line, sizeof(line), "manifest: %s: %s",
+                     mmdx_status_name(pr->code), msg);
+            if (err_fn)
+                err_fn(user, r->id, line);
+            counts->errors++;
+        }
+        for (m = 0; m < MMDX_MOD_COUNT && !in[m]; m++)
+            ;
+        if (!r->patient_failed && (m < MMDX_MOD_COUNT || !r->nproblems))
+            st = check_one(c, r->id, in, r->study_date, fn, err_fn, user,
+                           counts);
     }
     mmdx_manifest_free(man);
     return st;

@@ -139,9 +139,9 @@ enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
                                           enum mmdx_status code)
 {
     const struct mmdx_error *e = mmdx_ctx_last_error(p->ctx);
-    struct mmdx_patient_error *ne;
     char msg[2048];
     const char *file = NULL;
+    enum mmdx_status st;
 
     if (e->status != MMDX_OK) {
         struct mmdx_error copy = *e;
@@ -156,11 +156,23 @@ enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
     }
     if (!file && modality >= 0 && modality < MMDX_MOD_COUNT)
         file = p->path[modality];
+    /* file may point into the ctx's error: clear it only after the copy */
+    st = mmdx__patient_add_error(p, modality, file, stage, code, msg);
+    mmdx_ctx_clear_error(p->ctx);
+    return st;
+}
+
+enum mmdx_status mmdx__patient_add_error(struct mmdx_patient *p,
+                                         int modality, const char *file,
+                                         const char *stage,
+                                         enum mmdx_status code,
+                                         const char *message)
+{
+    struct mmdx_patient_error *ne;
+
     ne = mmdx__realloc(p->errors, (p->nerrors + 1) * sizeof(*ne));
-    if (!ne) {
-        mmdx_ctx_clear_error(p->ctx);
+    if (!ne)
         return MMDX_E_NOMEM;
-    }
     p->errors = ne;
     ne = &p->errors[p->nerrors];
     memset(ne, 0, sizeof(*ne));
@@ -168,8 +180,7 @@ enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
     ne->code = code;
     ne->file = file ? mmdx__strdup(file) : NULL;
     ne->stage = mmdx__strdup(stage ? stage : "");
-    ne->message = mmdx__strdup(msg);
-    mmdx_ctx_clear_error(p->ctx);
+    ne->message = mmdx__strdup(message ? message : "");
     if ((file && !ne->file) || !ne->stage || !ne->message) {
         mmdx__free(ne->file);
         mmdx__free(ne->stage);

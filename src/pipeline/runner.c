@@ -252,8 +252,8 @@ static enum mmdx_status hash_inputs(struct mmdx_patient *p)
     int m;
 
     for (m = 0; m < MMDX_MOD_COUNT; m++) {
-        if (!p->path[m])
-            continue;
+        if (!p->path[m] || (p->mod_failed & (1u << m)))
+            continue; /* absent, or failed by its manifest cell */
         if (mmdx__input_sha256(p->ctx, (enum mmdx_modality)m, p->path[m],
                                p->input_sha256[m])) {
             if (mmdx_ctx_last_error(p->ctx)->status == MMDX_E_NOMEM)
@@ -289,6 +289,34 @@ static bool any_unreadable(const struct mmdx_patient *p)
     return !strcmp(p->mask_sha256, "unreadable");
 }
 
+/* A row's manifest problems go into its key (column, code, file, text:
+ * not the line, so an edit elsewhere in the manifest reruns nothing),
+ * so that fixing the cell reruns the patient under --resume. */
+static enum mmdx_status key_add_problems(struct mmdx_ctx *ctx,
+                                         const struct mmdx_manifest_row *row,
+                                         char key[MMDX_SHA256_HEX])
+{
+    struct mmdx_sha256 *h;
+    enum mmdx_status st = mmdx__sha256_new(ctx, &h);
+    size_t k;
+
+    if (st)
+        return st;
+    mmdx__sha256_update(h, key, 64);
+    for (k = 0; k < row->nproblems; k++) {
+        const struct mmdx_manifest_problem *pr = &row->problems[k];
+        const char *code = mmdx_status_name(pr->code);
+
+        mmdx__sha256_update(h, pr->column, strlen(pr->column) + 1);
+        mmdx__sha256_update(h, code, strlen(code) + 1);
+        mmdx__sha256_update(h, pr->file ? pr->file : "",
+                            pr->file ? strlen(pr->file) + 1 : 1);
+        mmdx__sha256_update(h, pr->text, strlen(pr->text) + 1);
+    }
+    mmdx__sha256_final(h, key);
+    return MMDX_OK;
+}
+
 /* 0 ok, 1 partial, 2 failed */
 static int classify(const struct mmdx_patient *p, enum mmdx_status st)
 {
@@ -310,10 +338,14 @@ static enum mmdx_status run_one(struct run *r, struct mmdx_ctx *ctx,
 
     *status_out = -1;
     st = patient_init(ctx, &p, row, row_index);
-    if (!st)
+    if (!st && row->nproblems && mmdx__manifest_row_apply(r->man, row, &p))
+        st = mmdx__nomem(ctx);
+    if (!st && !row->patient_failed)
         st = hash_inputs(&p);
     if (!st)
         st = patient_key(ctx, r, &p, key);
+    if (!st && row->nproblems)
+        st = key_add_problems(ctx, row, key);
     if (!st) {
         dir = mmdx__path_join(r->pdir, p.id);
         if (!dir)
@@ -331,7 +363,10 @@ static enum mmdx_status run_one(struct run *r, struct mmdx_ctx *ctx,
     if (st)
         goto out;
     p.out_dir = dir;
-    pst = mmdx__stages_run(stages, nstages, &p, r->o->strict);
+    if (row->patient_failed) /* its manifest row fails it: nothing runs */
+        pst = p.errors[0].code;
+    else
+        pst = mmdx__stages_run(stages, nstages, &p, r->o->strict);
     if (pst == MMDX_E_NOMEM) {
         st = pst;
         goto out;
@@ -822,6 +857,57 @@ static enum mmdx_status merge_tables(struct mmdx_ctx *ctx, const char *out,
     return st;
 }
 
+/* The row still has a modality whose cell is fine. */
+static bool row_has_input(const struct mmdx_manifest_row *row)
+{
+    size_t k;
+    int m;
+    unsigned bad = 0;
+
+    for (k = 0; k < row->nproblems; k++)
+        if (row->problems[k].modality >= 0)
+            bad |= 1u << row->problems[k].modality;
+    for (m = 0; m < MMDX_MOD_COUNT; m++)
+        if (row->path[m] && !(bad & (1u << m)))
+            return true;
+    return false;
+}
+
+/* Say on the log what the shard's manifest rows lack: the first few only
+ * (a moved manifest can make every row a problem); errors.tsv has all. */
+static void log_problems(struct mmdx_ctx *ctx, const struct run *r)
+{
+    size_t i, k, said = 0, total = 0;
+
+    for (i = 0; i < r->nrows; i++) {
+        const struct mmdx_manifest_row *row = &r->man->rows[r->rows[i]];
+
+        for (k = 0; k < row->nproblems; k++, total++) {
+            const struct mmdx_manifest_problem *pr = &row->problems[k];
+            char msg[2048];
+
+            if (said >= 10)
+                continue;
+            said++;
+            mmdx__manifest_problem_format(r->man, row, pr, true, msg,
+                                          sizeof(msg));
+            if (pr->modality < 0 || !row_has_input(row))
+                mmdx_log(ctx, NULL, MMDX_LOG_WARN, "%s: patient %s fails",
+                         msg, row->id);
+            else
+                mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                         "%s: patient %s goes on without its %s", msg,
+                         row->id,
+                         mmdx__modality_name(
+                             (enum mmdx_modality)pr->modality));
+        }
+    }
+    if (total > said)
+        mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                 "%zu more manifest problems: errors.tsv lists them all",
+                 total - said);
+}
+
 static int ncpu(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -873,6 +959,7 @@ enum mmdx_status mmdx_run(struct mmdx_ctx *ctx,
     st = mmdx__mkdir_p(ctx, r.pdir);
     if (st)
         goto out;
+    log_problems(ctx, &r);
     pthread_mutex_init(&r.lock, NULL);
     jobs = o->jobs > 0 ? o->jobs : ncpu();
     if (jobs > MAX_JOBS)

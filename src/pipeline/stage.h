@@ -220,6 +220,12 @@ enum mmdx_status mmdx__patient_flag(struct mmdx_patient *p, int modality,
 enum mmdx_status mmdx__patient_take_error(struct mmdx_patient *p,
                                           int modality, const char *stage,
                                           enum mmdx_status code);
+/* Add an error row with the given parts (copied; file may be NULL). */
+enum mmdx_status mmdx__patient_add_error(struct mmdx_patient *p,
+                                         int modality, const char *file,
+                                         const char *stage,
+                                         enum mmdx_status code,
+                                         const char *message);
 /* Report a possibly identifying field found while loading (copied). */
 enum mmdx_status mmdx__patient_add_idfield(struct mmdx_patient *p,
                                            int modality, const char *file,

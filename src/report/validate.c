@@ -449,7 +449,22 @@ MMDX_API enum mmdx_status mmdx_validate(struct mmdx_ctx *ctx,
     for (i = 0; i < nrows; i++) {
         const char *sp = mmdx_manifest_split(man, i);
         int y = mmdx_manifest_label(man, i);
+        size_t pk;
+        bool fails = false;
 
+        /* a row whose label, split or date is not valid is no evidence
+         * (`mmdx run` fails that patient): left out, and said so */
+        for (pk = 0; pk < mmdx_manifest_nproblems(man, i) && !fails; pk++) {
+            char msg[2048];
+
+            mmdx_manifest_problem(man, i, pk, &fails, msg, sizeof(msg));
+            if (fails)
+                mmdx_log(ctx, NULL, MMDX_LOG_WARN,
+                         "%s: patient %s left out of the evaluation", msg,
+                         mmdx_manifest_id(man, i));
+        }
+        if (fails)
+            continue;
         if (y < 0)
             continue;
         if (has_test && !opt->all_rows && !(sp && strcmp(sp, "test") == 0))

@@ -14,6 +14,7 @@
 #include "io/image.h"
 #include "io/mask.h"
 #include "mmdx/mmdx.h"
+#include "pipeline/cohort_int.h"
 #include "pipeline/stage.h"
 #include "test_util.h"
 
@@ -977,14 +978,15 @@ static void load_image__mask_label__param_and_override(void **state)
     mmdx_ctx_free(ctx);
 }
 
-/* Ensure that the manifest's mask_label column is read (empty = none)
- * and refused when it is given without a mask or holds control
- * characters. */
+/* Ensure that the manifest's mask_label column is read (empty = none),
+ * and that one given without a mask or holding control characters fails
+ * that patient's image (a problem of the row), not the manifest. */
 static void manifest__mask_label__read_and_checked(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
     char *dir = test_tmpdir(), *mf = mmdx__path_join(dir, "manifest.tsv");
     struct mmdx_manifest *m = NULL;
+    char buf[1024];
 
     (void)state;
     test_write(dir, "manifest.tsv",
@@ -995,17 +997,30 @@ static void manifest__mask_label__read_and_checked(void **state)
     assert_int_equal(mmdx_manifest_count(m), 2);
     mmdx_manifest_free(m);
     m = NULL;
+    /* a mask_label problem fails that patient's image, not the manifest */
     test_write(dir, "manifest.tsv",
                "patient_id\timage\tmask\tmask_label\n"
                "P1\ta.dcm\t\tLiver\n");
-    expect_err(ctx, mmdx_manifest_read(ctx, mf, false, &m), MMDX_E_FORMAT,
-               "mask_label", "mask_label given without a mask");
-    assert_null(m);
+    assert_int_equal(mmdx_manifest_read(ctx, mf, false, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_nproblems(m, 0), 1);
+    assert_int_equal(m->rows[0].problems[0].modality, MMDX_MOD_IMAGE);
+    assert_string_equal(mmdx_manifest_problem(m, 0, 0, NULL, buf,
+                                              sizeof(buf)) +
+                            strlen(mf),
+                        ":2: manifest: mask_label: mask_label given "
+                        "without a mask");
+    mmdx_manifest_free(m);
+    m = NULL;
     test_write(dir, "manifest.tsv",
                "patient_id\timage\tmask\tmask_label\n"
                "P1\ta.dcm\tm.nii\tLi\033ver\n");
-    expect_err(ctx, mmdx_manifest_read(ctx, mf, false, &m), MMDX_E_FORMAT,
-               "mask_label", "printable characters");
+    assert_int_equal(mmdx_manifest_read(ctx, mf, false, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_nproblems(m, 0), 1);
+    assert_int_equal(m->rows[0].problems[0].modality, MMDX_MOD_IMAGE);
+    assert_non_null(strstr(m->rows[0].problems[0].text,
+                           "printable characters"));
+    assert_null(m->rows[0].mask_label);
+    mmdx_manifest_free(m);
     mmdx__free(mf);
     test_rmtree(dir);
     mmdx_ctx_free(ctx);

@@ -168,7 +168,8 @@ static void manifest__valid__rows(void **state)
     mmdx_ctx_free(ctx);
 }
 
-/* Ensure that each kind of broken manifest names its line and column. */
+/* Ensure that each kind of broken manifest (what makes the manifest
+ * itself unreadable) is fatal and names its line and column. */
 static void manifest__broken_rows__line_and_column(void **state)
 {
     static const struct {
@@ -180,21 +181,13 @@ static void manifest__broken_rows__line_and_column(void **state)
         { "patient_id\tecg\nP1\ta.txt\nP1\ta.txt\n",
           ":3: manifest: patient_id: duplicate patient_id (first on line 2)",
           MMDX_E_FORMAT },
-        { "patient_id\tecg\tlabel\nP1\ta.txt\tyes\n",
-          ":2: manifest: label: label must be 0, 1 or empty", MMDX_E_FORMAT },
         { "patient_id\tecg\nP1\ta.txt\textra\n",
           ":2: manifest: expected 2 tab-separated columns, got 3",
           MMDX_E_FORMAT },
-        { "patient_id\tecg\nP1\t../a.txt\n",
-          ":2: manifest: ecg: path escapes the cohort folder", MMDX_E_FORMAT },
-        { "patient_id\tecg\nP1\t/etc/passwd\n",
-          ":2: manifest: ecg: path must be relative", MMDX_E_FORMAT },
-        { "patient_id\tecg\nP1\tnope.txt\n",
-          ":2: manifest: ecg: file not found: nope.txt", MMDX_E_NOTFOUND },
         { "patient_id\tecg\nP/1\ta.txt\n", "patient_id must be",
           MMDX_E_FORMAT },
-        { "patient_id\tecg\tstudy_date\nP1\ta.txt\t2020-02-30\n",
-          "study_date", MMDX_E_FORMAT },
+        { "patient_id\tecg\nP1\ta.txt\n\tr.xml\n",
+          ":3: manifest: patient_id: patient_id must be", MMDX_E_FORMAT },
         { "patient_id\tecg\tecg\nP1\ta.txt\ta.txt\n", "repeats column 2",
           MMDX_E_FORMAT },
     };
@@ -215,20 +208,120 @@ static void manifest__broken_rows__line_and_column(void **state)
     }
 }
 
-/* Ensure that a symbolic link leading out of the cohort is refused. */
-static void manifest__symlink_escape__refused(void **state)
+/* Ensure that each problem of one row is kept for that row (failing one
+ * modality or the patient) while the manifest reads, naming line, column
+ * and file, and that the row's path for that column is NULL. */
+static void manifest__row_problems__kept_per_row(void **state)
+{
+    static const struct {
+        const char *row;
+        const char *expect;   /* the whole formatted problem, after dir */
+        bool fails_patient;
+        const char *column;   /* path column now NULL, or NULL */
+    } cases[] = {
+        { "P1\tnope.txt\t\t\t\n",
+          "manifest.tsv:2: manifest: ecg: file not found: nope.txt", false,
+          "ecg" },
+        { "P1\t../a.txt\t\t\t\n",
+          "manifest.tsv:2: manifest: ecg: path escapes the cohort folder "
+          "(\"..\")", false, "ecg" },
+        { "P1\t/etc/passwd\t\t\t\n",
+          "manifest.tsv:2: manifest: ecg: path must be relative to the "
+          "manifest's folder", false, "ecg" },
+        { "P1\ta.txt\tyes\t\t\n",
+          "manifest.tsv:2: manifest: label: label must be 0, 1 or empty, "
+          "got \"yes\"", true, NULL },
+        { "P1\ta.txt\t\ttset\t\n",
+          "manifest.tsv:2: manifest: split: split must be train, valid, "
+          "test or empty, got \"tset\"", true, NULL },
+        { "P1\ta.txt\t\t\t2020-02-30\n",
+          "manifest.tsv:2: manifest: study_date: study_date must be YYYY, "
+          "YYYY-MM or YYYY-MM-DD", true, NULL },
+        { "P1\tnope\x1b[2J.txt\t\t\t\n",
+          "manifest.tsv:2: manifest: ecg: file not found: "
+          "nope\\x1b[2J.txt", false, "ecg" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < MMDX_ARRAY_SIZE(cases); i++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        char *dir = make_cohort(), text[512], buf[1024];
+        struct mmdx_manifest *m = NULL;
+        bool fails = !cases[i].fails_patient;
+        const char *got;
+
+        snprintf(text, sizeof(text),
+                 "patient_id\tecg\tlabel\tsplit\tstudy_date\n%s"
+                 "P2\ta.txt\t1\ttest\t2020\n", cases[i].row);
+        assert_int_equal(read_manifest(ctx, dir, text, &m), MMDX_OK);
+        assert_int_equal(mmdx_manifest_count(m), 2);
+        assert_int_equal(mmdx_manifest_nproblems(m, 0), 1);
+        assert_int_equal(mmdx_manifest_nproblems(m, 1), 0);
+        got = mmdx_manifest_problem(m, 0, 0, &fails, buf, sizeof(buf));
+        assert_non_null(got);
+        if (!strstr(got, cases[i].expect))
+            fail_msg("case %zu: got \"%s\"", i, got);
+        assert_true(fails == cases[i].fails_patient);
+        if (cases[i].column)
+            assert_null(mmdx_manifest_path(m, 0, cases[i].column));
+        assert_null(mmdx_manifest_problem(m, 0, 1, NULL, buf, sizeof(buf)));
+        assert_null(mmdx_manifest_problem(m, 1, 0, NULL, buf, sizeof(buf)));
+        /* a bad label reads as unknown, a bad split as none */
+        assert_int_equal(mmdx_manifest_label(m, 0), -1);
+        assert_null(mmdx_manifest_split(m, 0));
+        assert_int_equal(mmdx_manifest_label(m, 1), 1);
+        assert_false(mmdx__ctx_has_error(ctx));
+        mmdx_manifest_free(m);
+        test_rmtree(dir);
+        mmdx_ctx_free(ctx);
+    }
+}
+
+/* Ensure that a symbolic link leading out of the cohort fails that cell
+ * (a problem of the row), and that a mask problem or a mask_label without
+ * a mask fail the image. */
+static void manifest__symlink_escape__row_problem(void **state)
 {
     struct mmdx_ctx *ctx = test_ctx();
-    char *dir = make_cohort(), *link;
+    char *dir = make_cohort(), *link, buf[1024];
     struct mmdx_manifest *m = NULL;
+    const struct mmdx_manifest_row *r;
+    bool fails = true;
 
     (void)state;
     link = mmdx__path_join(dir, "evil.txt");
     assert_int_equal(symlink("/etc/hostname", link), 0);
-    assert_int_equal(read_manifest(ctx, dir, "patient_id\tecg\nP1\tevil.txt\n",
+    assert_int_equal(read_manifest(ctx, dir,
+                                   "patient_id\tecg\timage\tmask\tmask_label\n"
+                                   "P1\tevil.txt\t\t\t\n"
+                                   "P2\ta.txt\tr.xml\tnomask.nii\t\n"
+                                   "P3\ta.txt\tr.xml\t\t2\n",
                                    &m),
-                     MMDX_E_FORMAT);
-    assert_error_has(ctx, "escapes the cohort folder (through a link)");
+                     MMDX_OK);
+    assert_non_null(mmdx_manifest_problem(m, 0, 0, &fails, buf,
+                                          sizeof(buf)));
+    assert_non_null(strstr(buf, "manifest.tsv:2: manifest: ecg: path "
+                                "escapes the cohort folder (through a "
+                                "link)"));
+    assert_false(fails);
+    assert_null(mmdx_manifest_path(m, 0, "ecg"));
+    r = &m->rows[0];
+    assert_int_equal(r->problems[0].modality, MMDX_MOD_ECG);
+    assert_string_equal(r->problems[0].file, link);
+    r = &m->rows[1];
+    assert_int_equal(r->nproblems, 1);
+    assert_int_equal(r->problems[0].modality, MMDX_MOD_IMAGE);
+    assert_int_equal(r->problems[0].code, MMDX_E_NOTFOUND);
+    assert_string_equal(r->problems[0].column, "mask");
+    assert_non_null(mmdx_manifest_path(m, 1, "image"));
+    r = &m->rows[2];
+    assert_int_equal(r->nproblems, 1);
+    assert_int_equal(r->problems[0].modality, MMDX_MOD_IMAGE);
+    assert_string_equal(r->problems[0].text,
+                        "mask_label given without a mask");
+    assert_false(r->patient_failed);
+    mmdx_manifest_free(m);
     mmdx__free(link);
     test_rmtree(dir);
     mmdx_ctx_free(ctx);
@@ -245,7 +338,7 @@ static void manifest__oom_loop__nomem(void **state)
     (void)state;
     test_write(dir, "manifest.tsv",
                "patient_id\tecg\trecord\tlabel\nP1\ta.txt\tr.xml\t1\n"
-               "P2\trec/100\t\t0\n");
+               "P2\trec/100\t\t0\nP3\tnope.txt\t../r.xml\tyes\n");
     p = mmdx__path_join(dir, "manifest.tsv");
     for (n = 1; n < 1000; n++) {
         struct mmdx_manifest *m = NULL;
@@ -256,6 +349,7 @@ static void manifest__oom_loop__nomem(void **state)
         st = mmdx_manifest_read(ctx, p, true, &m);
         mmdx__alloc_fail_at(0);
         if (st == MMDX_OK) {
+            assert_int_equal(mmdx_manifest_nproblems(m, 2), 3);
             mmdx_manifest_free(m);
             break;
         }
@@ -578,6 +672,92 @@ static void runner__cohort__tables(void **state)
     test_rmtree(dir);
 }
 
+/* Ensure that a row's manifest problems fail only that patient (one
+ * errors.tsv row each, naming file, column and line), the other patients
+ * run, the run completes, and --resume reruns a patient once its cell is
+ * fixed. */
+static void runner__manifest_problems__patient_only(void **state)
+{
+    char *dir = make_cohort(), *out, *s;
+    struct mmdx_run_summary sum;
+
+    (void)state;
+    test_write(dir, "p.xml", good_pipeline);
+    test_write(dir, "manifest.tsv",
+               "patient_id\tecg\trecord\tlabel\n"
+               "P1\ta.txt\tr.xml\t1\n"
+               "P2\tnope.txt\tr.xml\t0\n"
+               "P3\tnope.txt\t\t\n"
+               "P4\ta.txt\tr.xml\tyes\n"
+               "P5\t../a.txt\tr.xml\t\n");
+    out = mmdx__path_join(dir, "out");
+    run_cohort(dir, out, false, &sum);
+    assert_int_equal(sum.total, 5);
+    assert_int_equal(sum.ok, 1);
+    assert_int_equal(sum.partial, 2);
+    assert_int_equal(sum.failed, 2);
+    s = slurp(out, "features.tsv");
+    assert_non_null(s);
+    assert_string_equal(s,
+                        "patient_id\tecg.test.first_char\tecg.test.len_bytes"
+                        "\trecord.test.one\n"
+                        "P1\t104\t10\t1\n"
+                        "P2\tNA\tNA\t1\n"
+                        "P3\tNA\tNA\tNA\n"
+                        "P4\tNA\tNA\tNA\n"
+                        "P5\tNA\tNA\t1\n");
+    mmdx__free(s);
+    s = slurp(out, "errors.tsv");
+    assert_non_null(s);
+    /* exactly one row per problem: the runner adds none of its own */
+    assert_non_null(strstr(s, "\nP2\tecg\t"));
+    assert_non_null(strstr(s, "/nope.txt\tmanifest\tE_NOTFOUND\t"));
+    assert_non_null(strstr(s, "manifest.tsv:3: ecg: file not found: "
+                              "nope.txt\n"));
+    assert_non_null(strstr(s, "manifest.tsv:4: ecg: file not found: "
+                              "nope.txt\n"));
+    assert_non_null(strstr(s, "\nP4\tpatient\t\tmanifest\tE_FORMAT\t"));
+    assert_non_null(strstr(s, "manifest.tsv:5: label: label must be 0, 1 "
+                              "or empty, got \"yes\"\n"));
+    assert_non_null(strstr(s, "\nP5\tecg\t"));
+    assert_non_null(strstr(s, "manifest.tsv:6: ecg: path escapes the "
+                              "cohort folder (\"..\")\n"));
+    {
+        size_t lines = 0;
+        const char *c;
+
+        for (c = s; *c; c++)
+            lines += *c == '\n';
+        assert_int_equal(lines, 5); /* header + 4 */
+    }
+    mmdx__free(s);
+    s = slurp(out, "patients/P4/status");
+    assert_non_null(strstr(s, "status failed\n"));
+    mmdx__free(s);
+    /* resume: nothing changed, nothing recomputed */
+    run_cohort(dir, out, true, &sum);
+    assert_int_equal(sum.skipped, 5);
+    /* the missing file appears, the label is fixed: those two rerun */
+    test_write(dir, "nope.txt", "now here");
+    test_write(dir, "manifest.tsv",
+               "patient_id\tecg\trecord\tlabel\n"
+               "P1\ta.txt\tr.xml\t1\n"
+               "P2\tnope.txt\tr.xml\t0\n"
+               "P3\tnope.txt\t\t\n"
+               "P4\ta.txt\tr.xml\t1\n"
+               "P5\t../a.txt\tr.xml\t\n");
+    run_cohort(dir, out, true, &sum);
+    assert_int_equal(sum.skipped, 2);
+    assert_int_equal(sum.ok, 3);
+    s = slurp(out, "errors.tsv");
+    assert_null(strstr(s, "P2\t"));
+    assert_null(strstr(s, "P4\t"));
+    assert_non_null(strstr(s, "\nP5\tecg\t"));
+    mmdx__free(s);
+    mmdx__free(out);
+    test_rmtree(dir);
+}
+
 /* Ensure that shards split the rows deterministically. */
 static void runner__shard__rows_split(void **state)
 {
@@ -643,12 +823,253 @@ static void scan__patient_folders__manifest(void **state)
     mmdx_ctx_free(ctx);
 }
 
+struct warnings {
+    char text[4096];
+};
+
+static void keep_warnings(void *user, enum mmdx_log_level level,
+                          const char *prefix, const char *msg)
+{
+    struct warnings *w = user;
+    size_t n = strlen(w->text);
+
+    (void)prefix;
+    if (level == MMDX_LOG_WARN)
+        snprintf(w->text + n, sizeof(w->text) - n, "%s\n", msg);
+}
+
+static void make_dir(const char *dir, const char *rel)
+{
+    char *p = mmdx__path_join(dir, rel);
+
+    assert_int_equal(mkdir(p, 0750), 0);
+    mmdx__free(p);
+}
+
+/* Ensure that patient folders whose names cannot be a patient_id are
+ * skipped with a warning each (name escaped, reason given) and
+ * E_MISMATCH, and that the manifest written holds the others. */
+static void scan__bad_folder_names__warned(void **state)
+{
+    static const char fhir[] =
+        "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"collection\"/>"
+        "</Bundle>";
+    struct mmdx_ctx *ctx = test_ctx();
+    struct warnings w;
+    char *dir = test_tmpdir(), *s, name[80];
+    size_t n = 0;
+    const char *folders[4] = { "P 3", "\xc3\xbc" "ber", NULL, "ok" };
+    int i;
+
+    (void)state;
+    memset(name, 'x', 70);
+    name[70] = '\0';
+    folders[2] = name;
+    for (i = 0; i < 4; i++) {
+        char rel[128];
+
+        make_dir(dir, folders[i]);
+        snprintf(rel, sizeof(rel), "%s/r.xml", folders[i]);
+        test_write(dir, rel, fhir);
+    }
+    make_dir(dir, "esc\x1b[31m");
+    test_write(dir, "notes.txt", "a file beside the folders: ignored");
+    make_dir(dir, ".hidden");
+    memset(&w, 0, sizeof(w));
+    mmdx_ctx_set_log(ctx, keep_warnings, &w, MMDX_LOG_WARN);
+    assert_int_equal(mmdx_manifest_scan(ctx, dir, NULL, &n),
+                     MMDX_E_MISMATCH);
+    assert_int_equal(n, 1);
+    assert_error_has(ctx, "4 folders skipped (see the warnings)");
+    assert_string_equal(
+        w.text,
+        "folder \"P 3\" skipped: the name has characters other than A-Z "
+        "a-z 0-9 . _ -, so it cannot be a patient_id\n"
+        "folder \"esc\\x1b[31m\" skipped: the name has characters other "
+        "than A-Z a-z 0-9 . _ -, so it cannot be a patient_id\n"
+        "folder \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxx\" skipped: the name is longer than 64 characters, so "
+        "it cannot be a patient_id\n"
+        "folder \"\\xc3\\xbcber\" skipped: the name has characters other "
+        "than A-Z a-z 0-9 . _ -, so it cannot be a patient_id\n");
+    s = slurp(dir, "manifest.tsv");
+    assert_string_equal(s, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                           "mask_label\tlabel\tsplit\n"
+                           "ok\t\t\t\tok/r.xml\t\t\t\t\n");
+    mmdx__free(s);
+    test_rmtree(dir);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that the scan applies the rule of the manifest reader: a file
+ * or patient folder reached through a link leading out of the cohort
+ * folder (or nowhere) is left out with a warning, a link inside it is
+ * kept, and the manifest written reads without a problem. */
+static void scan__links_out__left_out(void **state)
+{
+    static const char fhir[] =
+        "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"collection\"/>"
+        "</Bundle>";
+    struct mmdx_ctx *ctx = test_ctx();
+    struct warnings w;
+    char *dir = test_tmpdir(), *out = test_tmpdir(), *s, *p, *t;
+    struct mmdx_manifest *m = NULL;
+    size_t n = 0;
+
+    (void)state;
+    test_write(out, "r.xml", fhir);
+    make_dir(out, "P9");
+    test_write(out, "P9/r.xml", fhir);
+    make_dir(dir, "P1");
+    make_dir(dir, "P2");
+    test_write(dir, "P2/r.xml", fhir);
+    p = mmdx__path_join(dir, "P1/r.xml");
+    t = mmdx__path_join(out, "r.xml");
+    assert_int_equal(symlink(t, p), 0);        /* out of the folder */
+    mmdx__free(p);
+    mmdx__free(t);
+    p = mmdx__path_join(dir, "P1/e.edf");
+    assert_int_equal(symlink("/nonexistent/e.edf", p), 0);   /* nowhere */
+    mmdx__free(p);
+    p = mmdx__path_join(dir, "P1/inside.xml");
+    assert_int_equal(symlink("../P2/r.xml", p), 0);         /* inside */
+    mmdx__free(p);
+    p = mmdx__path_join(dir, "P3");
+    t = mmdx__path_join(out, "P9");
+    assert_int_equal(symlink(t, p), 0);        /* a whole folder out */
+    mmdx__free(p);
+    mmdx__free(t);
+    memset(&w, 0, sizeof(w));
+    mmdx_ctx_set_log(ctx, keep_warnings, &w, MMDX_LOG_WARN);
+    assert_int_equal(mmdx_manifest_scan(ctx, dir, NULL, &n),
+                     MMDX_E_MISMATCH);
+    assert_int_equal(n, 2);
+    assert_error_has(ctx, "1 folder skipped, 2 files left out");
+    assert_string_equal(w.text,
+                        "P1/e.edf: cannot resolve (No such file or "
+                        "directory): left out\n"
+                        "P1/r.xml: it leads out of the cohort folder "
+                        "through a link: left out\n"
+                        "P3: it leads out of the cohort folder through a "
+                        "link: left out\n");
+    s = slurp(dir, "manifest.tsv");
+    assert_string_equal(s, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                           "mask_label\tlabel\tsplit\n"
+                           "P1\t\t\t\tP1/inside.xml\t\t\t\t\n"
+                           "P2\t\t\t\tP2/r.xml\t\t\t\t\n");
+    mmdx__free(s);
+    mmdx_ctx_clear_error(ctx);
+    p = mmdx__path_join(dir, "manifest.tsv");
+    assert_int_equal(mmdx_manifest_read(ctx, p, true, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_nproblems(m, 0), 0);
+    assert_int_equal(mmdx_manifest_nproblems(m, 1), 0);
+    mmdx_manifest_free(m);
+    mmdx__free(p);
+    test_rmtree(dir);
+    test_rmtree(out);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that a manifest written above DIR gets paths relative to its own
+ * folder (which the reader resolves), and that one written beside DIR,
+ * where no path could reach DIR without "..", is refused with E_USAGE and
+ * nothing written. */
+static void scan__out_outside_dir__prefixed_or_refused(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *top = test_tmpdir(), *dir, *p, *s;
+    struct mmdx_manifest *m = NULL;
+    size_t n = 0;
+
+    (void)state;
+    make_dir(top, "coh");
+    make_dir(top, "else");
+    make_dir(top, "coh/S1");
+    test_write(top, "coh/S1/r.xml",
+               "<Bundle xmlns=\"http://hl7.org/fhir\"><type "
+               "value=\"collection\"/></Bundle>");
+    dir = mmdx__path_join(top, "coh");
+    p = mmdx__path_join(top, "m.tsv");
+    assert_int_equal(mmdx_manifest_scan(ctx, dir, p, &n), MMDX_OK);
+    assert_int_equal(n, 1);
+    s = slurp(top, "m.tsv");
+    assert_string_equal(s, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                           "mask_label\tlabel\tsplit\n"
+                           "S1\t\t\t\tcoh/S1/r.xml\t\t\t\t\n");
+    mmdx__free(s);
+    assert_int_equal(mmdx_manifest_read(ctx, p, true, &m), MMDX_OK);
+    assert_int_equal(mmdx_manifest_nproblems(m, 0), 0);
+    assert_non_null(mmdx_manifest_path(m, 0, "record"));
+    mmdx_manifest_free(m);
+    mmdx__free(p);
+    p = mmdx__path_join(top, "else/m.tsv");
+    assert_int_equal(mmdx_manifest_scan(ctx, dir, p, &n), MMDX_E_USAGE);
+    assert_error_has(ctx, "/coh or a folder above it: its paths are "
+                          "relative to its own folder and may not leave "
+                          "it");
+    assert_false(mmdx__is_file(p));
+    mmdx__free(p);
+    mmdx__free(dir);
+    test_rmtree(top);
+    mmdx_ctx_free(ctx);
+}
+
+/* Ensure that every allocation failure in the scan (warnings, links,
+ * prefix included) returns E_NOMEM, leaks nothing and writes nothing. */
+static void scan__oom_loop__nomem(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    char *top = test_tmpdir(), *dir, *p, *mf;
+    unsigned long k;
+
+    (void)state;
+    make_dir(top, "coh");
+    make_dir(top, "coh/S1");
+    make_dir(top, "coh/S 2");
+    test_write(top, "coh/S1/r.xml",
+               "<Bundle xmlns=\"http://hl7.org/fhir\"><type "
+               "value=\"collection\"/></Bundle>");
+    test_write(top, "coh/S1/rec.hea",
+               "rec 1 360 100\nrec.dat 212 200 11 1024 0 0 0 MLII\n");
+    p = mmdx__path_join(top, "coh/S1/e.edf");
+    assert_int_equal(symlink("/nonexistent", p), 0);
+    mmdx__free(p);
+    dir = mmdx__path_join(top, "coh");
+    mf = mmdx__path_join(top, "m.tsv");
+    for (k = 1; k < 5000; k++) {
+        enum mmdx_status st;
+        size_t n = 0;
+
+        mmdx_ctx_clear_error(ctx);
+        mmdx__alloc_fail_at(k);
+        st = mmdx_manifest_scan(ctx, dir, mf, &n);
+        mmdx__alloc_fail_at(0);
+        if (st != MMDX_E_NOMEM) {
+            assert_int_equal(st, MMDX_E_MISMATCH);
+            assert_int_equal(n, 1);
+            break;
+        }
+        assert_false(mmdx__is_file(mf));
+    }
+    assert_true(k > 5 && k < 5000);
+    p = slurp(top, "m.tsv");
+    assert_string_equal(p, "patient_id\timage\tecg\teeg\trecord\tmask\t"
+                           "mask_label\tlabel\tsplit\n"
+                           "S1\t\tcoh/S1/rec.hea\t\tcoh/S1/r.xml\t\t\t\t\n");
+    mmdx__free(p);
+    mmdx__free(mf);
+    mmdx__free(dir);
+    test_rmtree(top);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(manifest__valid__rows),
         cmocka_unit_test(manifest__broken_rows__line_and_column),
-        cmocka_unit_test(manifest__symlink_escape__refused),
+        cmocka_unit_test(manifest__row_problems__kept_per_row),
+        cmocka_unit_test(manifest__symlink_escape__row_problem),
         cmocka_unit_test(manifest__oom_loop__nomem),
         cmocka_unit_test(pipeline__valid__loads),
         cmocka_unit_test(pipeline__invalid__named),
@@ -658,8 +1079,13 @@ int main(void)
         cmocka_unit_test(detect__misnamed__unknown),
         cmocka_unit_test(detect__device_missing__named),
         cmocka_unit_test(runner__cohort__tables),
+        cmocka_unit_test(runner__manifest_problems__patient_only),
         cmocka_unit_test(runner__shard__rows_split),
         cmocka_unit_test(scan__patient_folders__manifest),
+        cmocka_unit_test(scan__bad_folder_names__warned),
+        cmocka_unit_test(scan__links_out__left_out),
+        cmocka_unit_test(scan__out_outside_dir__prefixed_or_refused),
+        cmocka_unit_test(scan__oom_loop__nomem),
     };
 
     return cmocka_run_group_tests_name("pipeline_testdriver", tests, NULL,
