@@ -1660,6 +1660,17 @@ static void stored_range(const conv &c, double *lo, double *hi)
     }
 }
 
+/* The red, green and blue palette LUTs' descriptors and data (read here,
+ * written by the SEG fixture writer). */
+static const DcmTagKey pal_desc[3] = {
+    DCM_RedPaletteColorLookupTableDescriptor,
+    DCM_GreenPaletteColorLookupTableDescriptor,
+    DCM_BluePaletteColorLookupTableDescriptor };
+static const DcmTagKey pal_data[3] = {
+    DCM_RedPaletteColorLookupTableData,
+    DCM_GreenPaletteColorLookupTableData,
+    DCM_BluePaletteColorLookupTableData };
+
 struct palette {
     std::vector<float> lut[3];
     long first;
@@ -1668,14 +1679,6 @@ struct palette {
 static enum mmdx_status read_palette(struct mmdx_ctx *ctx, const char *path,
                                      DcmItem *ds, palette &pal)
 {
-    static const DcmTagKey desc[3] = {
-        DCM_RedPaletteColorLookupTableDescriptor,
-        DCM_GreenPaletteColorLookupTableDescriptor,
-        DCM_BluePaletteColorLookupTableDescriptor };
-    static const DcmTagKey data[3] = {
-        DCM_RedPaletteColorLookupTableData,
-        DCM_GreenPaletteColorLookupTableData,
-        DCM_BluePaletteColorLookupTableData };
 
     for (int c = 0; c < 3; c++) {
         Uint16 d[3];
@@ -1685,13 +1688,13 @@ static enum mmdx_status read_palette(struct mmdx_ctx *ctx, const char *path,
         unsigned long n, bytes;
 
         for (unsigned long k = 0; k < 3; k++)
-            if (ds->findAndGetUint16(desc[c], d[k], k).bad())
+            if (ds->findAndGetUint16(pal_desc[c], d[k], k).bad())
                 return FAIL(ctx, MMDX_E_FORMAT, path,
                             "RedPaletteColorLookupTableDescriptor (0028,1101)",
                             "PALETTE COLOR without a valid LUT descriptor");
         n = d[0] ? d[0] : 65536;
         pal.first = d[1];
-        if (ds->findAndGetElement(data[c], el).bad() || !el)
+        if (ds->findAndGetElement(pal_data[c], el).bad() || !el)
             return FAIL(ctx, MMDX_E_UNSUPPORTED, path,
                         "RedPaletteColorLookupTableData (0028,1201)",
                         "PALETTE COLOR without LUT data (segmented palettes "
@@ -3507,14 +3510,6 @@ static enum mmdx_status put_seg_palette(struct mmdx_ctx *ctx,
                                         const char *path, DcmDataset *ds,
                                         const struct mmdx_dicom_seg_write *w)
 {
-    static const DcmTagKey desc[3] = {
-        DCM_RedPaletteColorLookupTableDescriptor,
-        DCM_GreenPaletteColorLookupTableDescriptor,
-        DCM_BluePaletteColorLookupTableDescriptor };
-    static const DcmTagKey data[3] = {
-        DCM_RedPaletteColorLookupTableData,
-        DCM_GreenPaletteColorLookupTableData,
-        DCM_BluePaletteColorLookupTableData };
     size_t n = static_cast<size_t>(w->rows) * w->cols * w->nframes;
     unsigned top = 0;
     bool bad = w->palette == MMDX_SEG_PALETTE_BAD_LUT;
@@ -3531,7 +3526,8 @@ static enum mmdx_status put_seg_palette(struct mmdx_ctx *ctx,
         for (size_t k = 0; k < lut.size(); k++)
             lut[k] = static_cast<Uint16>((k * 40503u + 9973u * (c + 1)) ^
                                          0xA5A5u);
-        DcmUnsignedShort *el = new DcmUnsignedShort(DcmTag(desc[c], EVR_US));
+        DcmUnsignedShort *el =
+            new DcmUnsignedShort(DcmTag(pal_desc[c], EVR_US));
         if (el->putUint16Array(d, bad ? 2 : 3).bad() ||
             ds->insert(el, OFTrue).bad()) {
             delete el;
@@ -3540,7 +3536,7 @@ static enum mmdx_status put_seg_palette(struct mmdx_ctx *ctx,
                         "cannot set");
         }
         if (ds->putAndInsertUint16Array(
-                  data[c], lut.data(),
+                  pal_data[c], lut.data(),
                   static_cast<unsigned long>(
                       bad ? (lut.size() + 1) / 2 : lut.size())).bad())
             return FAIL(ctx, MMDX_E_INTERNAL, path,

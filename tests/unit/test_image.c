@@ -199,32 +199,43 @@ static size_t put_el(uint8_t *b, uint16_t g, uint16_t e, const char *vr,
     return n + len;
 }
 
-/* Ensure that an absurd declared size (65535 x 65535 x 99999) is refused
- * with E_LIMIT before any pixel buffer is allocated. */
-static void dicom_read__absurd_size__refused(void **state)
+/* A 16-bit MONOCHROME2 CT header of side x side pixels and "99999 "
+ * frames with 4 bytes of pixel data, into buf (512 bytes); its length. */
+static size_t absurd_header(uint8_t *buf, uint16_t side)
 {
-    uint8_t buf[512];
-    uint16_t big = 65535, bits = 16, one = 1, zero = 0;
+    uint16_t bits = 16, one = 1, zero = 0, high = 15;
     size_t n = 132;
-    struct mmdx_ctx *ctx = test_ctx();
-    struct mmdx_dicom_file *f = NULL;
-    unsigned long allocs;
 
-    (void)state;
-    memset(buf, 0, sizeof(buf));
+    memset(buf, 0, 512);
     memcpy(buf + 128, "DICM", 4);
     n += put_el(buf + n, 0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1\0", 20);
     n += put_el(buf + n, 0x0008, 0x0060, "CS", "CT", 2);
     n += put_el(buf + n, 0x0028, 0x0002, "US", &one, 2);
     n += put_el(buf + n, 0x0028, 0x0004, "CS", "MONOCHROME2 ", 12);
     n += put_el(buf + n, 0x0028, 0x0008, "IS", "99999 ", 6);
-    n += put_el(buf + n, 0x0028, 0x0010, "US", &big, 2);
-    n += put_el(buf + n, 0x0028, 0x0011, "US", &big, 2);
+    n += put_el(buf + n, 0x0028, 0x0010, "US", &side, 2);
+    n += put_el(buf + n, 0x0028, 0x0011, "US", &side, 2);
     n += put_el(buf + n, 0x0028, 0x0100, "US", &bits, 2);
     n += put_el(buf + n, 0x0028, 0x0101, "US", &bits, 2);
-    n += put_el(buf + n, 0x0028, 0x0102, "US", &(uint16_t){ 15 }, 2);
+    n += put_el(buf + n, 0x0028, 0x0102, "US", &high, 2);
     n += put_el(buf + n, 0x0028, 0x0103, "US", &zero, 2);
     n += put_el(buf + n, 0x7FE0, 0x0010, "OW", "\0\0\0\0", 4);
+    return n;
+}
+
+/* Ensure that an absurd declared size is refused with E_LIMIT before any
+ * pixel buffer is allocated, naming what is too large: one frame of
+ * 65535 x 65535 (Rows, Columns), or 99999 frames of 4096 x 4096
+ * (NumberOfFrames). */
+static void dicom_read__absurd_size__refused(void **state)
+{
+    uint8_t buf[512];
+    size_t n = absurd_header(buf, 65535);
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_dicom_file *f = NULL;
+    unsigned long allocs;
+
+    (void)state;
     mmdx__alloc_fail_at(0);
     assert_int_equal(mmdx__dicom_read_mem(ctx, "absurd.dcm", buf, n, NULL, 0,
                                           &f), MMDX_E_LIMIT);
@@ -235,22 +246,8 @@ static void dicom_read__absurd_size__refused(void **state)
                           "(0028,0011): declared frame of 65535 x 65535 x 1 "
                           "values (of 99999) exceeds the limit");
     mmdx_ctx_free(ctx);
-    /* frames of a sane size, too many of them: NumberOfFrames */
     ctx = test_ctx();
-    big = 4096;
-    n = 132;
-    n += put_el(buf + n, 0x0002, 0x0010, "UI", "1.2.840.10008.1.2.1\0", 20);
-    n += put_el(buf + n, 0x0008, 0x0060, "CS", "CT", 2);
-    n += put_el(buf + n, 0x0028, 0x0002, "US", &one, 2);
-    n += put_el(buf + n, 0x0028, 0x0004, "CS", "MONOCHROME2 ", 12);
-    n += put_el(buf + n, 0x0028, 0x0008, "IS", "99999 ", 6);
-    n += put_el(buf + n, 0x0028, 0x0010, "US", &big, 2);
-    n += put_el(buf + n, 0x0028, 0x0011, "US", &big, 2);
-    n += put_el(buf + n, 0x0028, 0x0100, "US", &bits, 2);
-    n += put_el(buf + n, 0x0028, 0x0101, "US", &bits, 2);
-    n += put_el(buf + n, 0x0028, 0x0102, "US", &(uint16_t){ 15 }, 2);
-    n += put_el(buf + n, 0x0028, 0x0103, "US", &zero, 2);
-    n += put_el(buf + n, 0x7FE0, 0x0010, "OW", "\0\0\0\0", 4);
+    n = absurd_header(buf, 4096);
     assert_int_equal(mmdx__dicom_read_mem(ctx, "absurd.dcm", buf, n, NULL, 0,
                                           &f), MMDX_E_LIMIT);
     assert_null(f);
