@@ -17,7 +17,6 @@
 #include "io/record.h"
 #include "pipeline/stage.h"
 
-#define DAYS_PER_YEAR 365.2425
 #define MOD MMDX_MOD_RECORD
 
 /* CHA2DS2-VASc inputs that come from comorbidity groups. */
@@ -182,19 +181,29 @@ static bool after(const struct mmdx_date *d, const struct mmdx_date *ref)
     return kd > kr;
 }
 
-static void latest_of(struct mmdx_date *best, const struct mmdx_date *d)
+/* Age at when for the features: Safe Harbor's category "90 or older" is
+ * 90 (MMDX_RECORD_AGE_TOP), whether the birth date says so or check.deid
+ * stripped it for that reason; NaN when unknown or implausible. */
+static double age_at(const struct mmdx_record *r,
+                     const struct mmdx_date *when,
+                     enum mmdx_age_class *cls)
 {
-    if (d->prec != MMDX_DATE_NONE && mmdx__date_cmp(d, best) > 0)
-        *best = *d;
-}
+    double a;
 
-static double age_at(const struct mmdx_date *birth,
-                     const struct mmdx_date *when)
-{
-    double a = (mmdx__date_mid_days(when) - mmdx__date_mid_days(birth)) /
-               DAYS_PER_YEAR;
-
-    return a >= 0 ? a : NAN;
+    if (r->birth.prec == MMDX_DATE_NONE && r->age_90_stripped &&
+        when->prec != MMDX_DATE_NONE) {
+        *cls = MMDX_AGE_90_PLUS;
+        return MMDX_RECORD_AGE_TOP;
+    }
+    *cls = mmdx__record_age(&r->birth, when, &a);
+    switch (*cls) {
+    case MMDX_AGE_OK:
+        return a;
+    case MMDX_AGE_90_PLUS:
+        return MMDX_RECORD_AGE_TOP;
+    default:
+        return NAN;
+    }
 }
 
 /*
@@ -234,6 +243,7 @@ static enum mmdx_status rf_process(struct mmdx_stage *s,
     struct mstat ms[MMDX_CODES_MAX_SETS];
     struct mmdx_date ref;
     double age = NAN, sex_f = NAN, egfr = NAN;
+    enum mmdx_age_class acls = MMDX_AGE_UNKNOWN;
     uint64_t ever = 0, active = 0, medmask = 0;
     bool have_study, cond_list, med_list;
     enum mmdx_status st = MMDX_OK;
@@ -249,40 +259,37 @@ static enum mmdx_status rf_process(struct mmdx_stage *s,
     } while (0)
 
     /* reference date */
-    memset(&ref, 0, sizeof(ref));
     have_study = p->study_date && *p->study_date;
-    if (have_study && !mmdx__date_parse(p->study_date, &ref))
+    if (!mmdx__record_ref_date(r, p->study_date, &ref))
         return mmdx__fail(s->ctx, MMDX_E_FORMAT, "record.features", NULL, 0,
                           "study_date",
                           "expected YYYY, YYYY-MM or YYYY-MM-DD");
-    if (!have_study) {
-        for (i = 0; i < r->nobs; i++)
-            latest_of(&ref, &r->obs[i].date);
-        for (i = 0; i < r->nconds; i++) {
-            latest_of(&ref, &r->conds[i].onset);
-            latest_of(&ref, &r->conds[i].abatement);
-        }
-        for (i = 0; i < r->nmeds; i++) {
-            latest_of(&ref, &r->meds[i].start);
-            latest_of(&ref, &r->meds[i].end);
-        }
-    }
 
     v = mmdx__calloc(pv->nnames, sizeof(*v));
     if (!v)
         return mmdx__nomem(s->ctx);
 
-    /* demographics */
-    if (r->birth.prec == MMDX_DATE_NONE) {
+    /* demographics (load.record refuses a birth after the reference date
+     * or an age over MMDX_RECORD_AGE_MAX; they are NaN here all the same) */
+    if (r->birth.prec == MMDX_DATE_NONE && !r->age_90_stripped) {
         FLAG("record.demo.no_birth_date", "no birth date: age unknown");
     } else if (ref.prec == MMDX_DATE_NONE) {
         FLAG("record.demo.no_reference_date",
              "no study_date and no dated item in the record: age unknown");
     } else {
-        age = age_at(&r->birth, &ref);
-        if (isnan(age))
+        age = age_at(r, &ref, &acls);
+        if (acls == MMDX_AGE_BIRTH_AFTER)
             FLAG("record.demo.birth_after_reference",
                  "birth date after the reference date: age unknown");
+        else if (acls == MMDX_AGE_TOO_OLD)
+            FLAG("record.demo.age_implausible",
+                 "age over %.0f years at the reference date: age unknown",
+                 MMDX_RECORD_AGE_MAX);
+        else if (acls == MMDX_AGE_90_PLUS)
+            FLAG("record.demo.age_90_or_over",
+                 "age 90 or over: reported as %.0f, the single category "
+                 "\"90 or older\" of HIPAA Safe Harbor (eGFR uses it too)",
+                 MMDX_RECORD_AGE_TOP);
         else if (r->birth.prec < MMDX_DATE_DAY)
             FLAG("record.demo.age_imprecise",
                  "birth date known to the %s only: age from its midpoint",
@@ -351,9 +358,8 @@ static enum mmdx_status rf_process(struct mmdx_stage *s,
     } else {
         double a = age;
 
-        if (r->birth.prec != MMDX_DATE_NONE &&
-            ms[creat].latest_date.prec != MMDX_DATE_NONE)
-            a = age_at(&r->birth, &ms[creat].latest_date);
+        if (ms[creat].latest_date.prec != MMDX_DATE_NONE)
+            a = age_at(r, &ms[creat].latest_date, &acls);
         if (isnan(a))
             FLAG("record.lab.egfr_no_age", "eGFR: age unknown");
         else if (a < 18)

@@ -5,6 +5,8 @@
 #include "core/common.h"
 #include "io/record_int.h"
 
+#include <time.h>
+
 /* ---- dates ---------------------------------------------------------------- */
 
 static bool is_leap(int y)
@@ -221,6 +223,100 @@ double mmdx__date_mid_days(const struct mmdx_date *d)
     default:
         return NAN;
     }
+}
+
+/* a and b compared at the coarser of their precisions: <0, 0, >0. */
+static int cmp_common(const struct mmdx_date *a, const struct mmdx_date *b)
+{
+    enum mmdx_date_prec p = a->prec < b->prec ? a->prec : b->prec;
+    long ka = a->year, kb = b->year;
+
+    if (p >= MMDX_DATE_MONTH) {
+        ka = ka * 100 + a->month;
+        kb = kb * 100 + b->month;
+    }
+    if (p >= MMDX_DATE_DAY) {
+        ka = ka * 100 + a->day;
+        kb = kb * 100 + b->day;
+    }
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    if (p >= MMDX_DATE_TIME)
+        return (a->sec > b->sec) - (a->sec < b->sec);
+    return 0;
+}
+
+enum mmdx_age_class mmdx__record_age(const struct mmdx_date *birth,
+                                     const struct mmdx_date *ref,
+                                     double *years)
+{
+    struct mmdx_date b90;
+    double y;
+
+    *years = NAN;
+    if (birth->prec == MMDX_DATE_NONE || ref->prec == MMDX_DATE_NONE)
+        return MMDX_AGE_UNKNOWN;
+    if (cmp_common(birth, ref) > 0)
+        return MMDX_AGE_BIRTH_AFTER;
+    y = (mmdx__date_mid_days(ref) - mmdx__date_mid_days(birth)) / 365.2425;
+    if (y < 0)
+        y = 0; /* born in the study's year (or month): midpoints reversed */
+    *years = y;
+    if (y > MMDX_RECORD_AGE_MAX)
+        return MMDX_AGE_TOO_OLD;
+    if (y >= MMDX_RECORD_AGE_TOP)
+        return MMDX_AGE_90_PLUS;
+    /* the 90th birthday, at the birth date's precision */
+    b90 = *birth;
+    b90.year += 90;
+    if (b90.year > 9999)
+        return MMDX_AGE_OK;
+    if (b90.prec >= MMDX_DATE_DAY && b90.month == 2 && b90.day == 29 &&
+        !is_leap(b90.year))
+        b90.day = 28;
+    return mmdx__date_mid_days(&b90) <= mmdx__date_mid_days(ref)
+               ? MMDX_AGE_90_PLUS : MMDX_AGE_OK;
+}
+
+static void latest_of(struct mmdx_date *best, const struct mmdx_date *d)
+{
+    if (d->prec != MMDX_DATE_NONE && mmdx__date_cmp(d, best) > 0)
+        *best = *d;
+}
+
+bool mmdx__record_ref_date(const struct mmdx_record *r,
+                           const char *study_date, struct mmdx_date *ref)
+{
+    size_t i;
+
+    memset(ref, 0, sizeof(*ref));
+    if (study_date && *study_date)
+        return mmdx__date_parse(study_date, ref);
+    for (i = 0; i < r->nobs; i++)
+        latest_of(ref, &r->obs[i].date);
+    for (i = 0; i < r->nconds; i++) {
+        latest_of(ref, &r->conds[i].onset);
+        latest_of(ref, &r->conds[i].abatement);
+    }
+    for (i = 0; i < r->nmeds; i++) {
+        latest_of(ref, &r->meds[i].start);
+        latest_of(ref, &r->meds[i].end);
+    }
+    return true;
+}
+
+void mmdx__date_today(struct mmdx_date *d)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    memset(d, 0, sizeof(*d));
+    if (now == (time_t)-1 || !gmtime_r(&now, &tm))
+        return;
+    d->year = tm.tm_year + 1900;
+    d->month = tm.tm_mon + 1;
+    d->day = tm.tm_mday;
+    d->prec = MMDX_DATE_DAY;
 }
 
 /* ---- code systems ----------------------------------------------------------- */

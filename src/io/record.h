@@ -140,6 +140,16 @@ struct mmdx_record {
     struct mmdx_record_idfield *idf;
     size_t nidf, cap_idf;
     struct mmdx_record_counts counts;
+    /* Where the birth date came from, for errors: the source's name of the
+     * field (static: "Patient.birthDate", "patient.birthTime",
+     * "patient@birth"; NULL without a birth date) and its line (0 when
+     * unknown). */
+    const char *birth_field;
+    long birth_line;
+    /* Set by check.deid under the strip policy when it removed a birth
+     * date that put the age at 90 or more: birth is then NONE and the
+     * age is Safe Harbor's single category "90 or older". */
+    bool age_90_stripped;
 };
 
 /* Reader options. */
@@ -178,6 +188,48 @@ int mmdx__date_cmp(const struct mmdx_date *a, const struct mmdx_date *b);
 /* Days since 0000-03-01 of the date's midpoint at its precision (a year
  * -> 1 July, a month -> its 15th): used for ages. NaN for NONE. */
 double mmdx__date_mid_days(const struct mmdx_date *d);
+
+/* ---- ages ----------------------------------------------------------------
+ * HIPAA Safe Harbor (45 CFR 164.514(b)(2)(i)(C)) counts ages over 89, and
+ * every date element (the year too) indicative of such an age, as
+ * identifying; such ages may be aggregated into one category "90 or
+ * older". mmdx reports ages of 90 or more as MMDX_RECORD_AGE_TOP and holds
+ * an age over MMDX_RECORD_AGE_MAX for a wrong birth or study date. */
+#define MMDX_RECORD_AGE_TOP 90.0
+#define MMDX_RECORD_AGE_MAX 130.0
+
+enum mmdx_age_class {
+    MMDX_AGE_UNKNOWN = 0,   /* no birth date or no reference date */
+    MMDX_AGE_OK,            /* under 90 */
+    MMDX_AGE_90_PLUS,       /* 90 to 130 years: identifying */
+    MMDX_AGE_BIRTH_AFTER,   /* born after the reference date */
+    MMDX_AGE_TOO_OLD        /* over 130 years: implausible */
+};
+
+/*
+ * Age at ref of someone born on birth. *years gets the difference of the
+ * two dates' midpoints at their precision (mmdx__date_mid_days) in years
+ * of 365.2425 days; 0 when the midpoints are reversed but the dates agree
+ * at their common precision (born in the study year); NaN for UNKNOWN.
+ * The class is 90_PLUS when the age is 90 or more either way it can be
+ * counted: calendar years (the 90th birthday - 28 February for one born on
+ * 29 February - is not after ref, at the coarser precision's midpoint) or
+ * *years >= 90. BIRTH_AFTER when birth is after ref at their common
+ * precision; TOO_OLD when *years > MMDX_RECORD_AGE_MAX.
+ */
+enum mmdx_age_class mmdx__record_age(const struct mmdx_date *birth,
+                                     const struct mmdx_date *ref,
+                                     double *years);
+
+/* The reference date for ages and "latest" values: the study date when
+ * one is given (study_date non-NULL and not empty), else the latest dated
+ * item of the record (observation, condition onset/abatement, medication
+ * start/end), else NONE. false (ref NONE) when study_date is malformed. */
+bool mmdx__record_ref_date(const struct mmdx_record *r,
+                           const char *study_date, struct mmdx_date *ref);
+
+/* Today's date (UTC), day precision. */
+void mmdx__date_today(struct mmdx_date *d);
 
 /* Code system from a FHIR system URI or an HL7 OID (OTHER if unknown). */
 enum mmdx_codesys mmdx__codesys_from_uri(const char *uri);

@@ -507,6 +507,10 @@ static enum mmdx_status record_target(struct rec_build *b, xmlNodePtr rt)
     }
     c = vchild(b, pt, "birthTime");
     st = ts(b, c, &b->r->birth, "patient.birthTime");
+    if (!st && b->r->birth.prec != MMDX_DATE_NONE) {
+        b->r->birth_field = "patient.birthTime";
+        b->r->birth_line = mmdx__rec_line(c);
+    }
     if (!st && c && attr(c, "value"))
         st = mmdx__rec_idfield(b, "patient.birthTime", MMDX_ID_DATE,
                                attr(c, "value"));

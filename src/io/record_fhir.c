@@ -246,6 +246,10 @@ static enum mmdx_status patient(struct fhir *f, xmlNodePtr res)
     }
     c = fchild(f, res, "birthDate");
     st = date_of(f, c, &r->birth, "Patient.birthDate");
+    if (!st && r->birth.prec != MMDX_DATE_NONE) {
+        r->birth_field = "Patient.birthDate";
+        r->birth_line = mmdx__rec_line(c);
+    }
     if (!st && c)
         st = mmdx__rec_idfield(f->b, "Patient.birthDate", MMDX_ID_DATE,
                                mmdx__rec_attr(c, "value"));

@@ -95,6 +95,10 @@ enum mmdx_status mmdx__record_read_mmdx(struct rec_build *b, xmlDocPtr doc)
     else if (v && strcmp(v, "other") == 0)
         b->r->sex = MMDX_SEX_OTHER;
     st = date_attr(b, pt, "birth", &b->r->birth);
+    if (!st && b->r->birth.prec != MMDX_DATE_NONE) {
+        b->r->birth_field = "patient@birth";
+        b->r->birth_line = mmdx__rec_line(pt);
+    }
     if (!st && attr(pt, "birth"))
         st = mmdx__rec_idfield(b, "patient@birth", MMDX_ID_DATE,
                                attr(pt, "birth"));

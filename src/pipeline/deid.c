@@ -358,6 +358,7 @@ static int kind_cat(enum mmdx_id_kind k)
     case MMDX_ID_FREE_TEXT: return CAT_FREE_TEXT;
     case MMDX_ID_PRIVATE: return CAT_PRIVATE;
     case MMDX_ID_OTHER: return CAT_OTHER;
+    case MMDX_ID_AGE: return CAT_AGE;
     }
     return CAT_OTHER;
 }

@@ -103,7 +103,9 @@ enum mmdx_id_kind {
     MMDX_ID_INSTITUTION,
     MMDX_ID_FREE_TEXT,       /* narrative, comments */
     MMDX_ID_PRIVATE,         /* DICOM private tags: may carry anything */
-    MMDX_ID_OTHER
+    MMDX_ID_OTHER,
+    MMDX_ID_AGE              /* an age in years ("96"; "095Y" and "6 M"
+                                read too): identifying from 90 on */
 };
 
 struct mmdx_idfield {

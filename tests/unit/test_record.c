@@ -7,6 +7,7 @@
 #include "core/common.h"
 #include "features/record_codes.h"
 #include "io/record.h"
+#include "pipeline/deid.h"
 #include "pipeline/stage.h"
 #include "test_util.h"
 
@@ -150,6 +151,85 @@ static void date__compare_mid__ordered(void **state)
     memset(&b, 0, sizeof(b));
     assert_int_equal(mmdx__date_cmp(&b, &a), -1);
     assert_true(isnan(mmdx__date_mid_days(&b)));
+}
+
+/* Age of birth b at reference r (FHIR date forms); *years out. */
+static enum mmdx_age_class age_of(const char *b, const char *r,
+                                  double *years)
+{
+    struct mmdx_date db, dr;
+
+    assert_true(mmdx__date_parse_fhir(b, &db));
+    assert_true(mmdx__date_parse_fhir(r, &dr));
+    return mmdx__record_age(&db, &dr, years);
+}
+
+/* Ensure that ages of 90 or more are told from younger ones for a year,
+ * a year-month and a full birth date, by calendar years as well as by
+ * elapsed time, and that a birth after the reference date or an age over
+ * 130 years is classed implausible. Reference: Python datetime day
+ * differences divided by 365.2425 (tolerance 1e-9). */
+static void age__birth_precisions__classified(void **state)
+{
+    struct mmdx_date none, d;
+    double y;
+
+    (void)state;
+    /* the QA case: born 1925, studied 2021: 35064 days */
+    assert_int_equal(age_of("1925", "2021", &y), MMDX_AGE_90_PLUS);
+    assert_true(fabs(y - 35064 / 365.2425) < 1e-9);
+    /* a year alone: midpoints a year apart */
+    assert_int_equal(age_of("1931", "2021", &y), MMDX_AGE_90_PLUS);
+    assert_int_equal(age_of("1932", "2021", &y), MMDX_AGE_OK);
+    assert_true(y > 88.99 && y < 89.01);
+    /* 1931 (midpoint 2 July) to 1 March 2021: 89.67 */
+    assert_int_equal(age_of("1931", "2021-03-01", &y), MMDX_AGE_OK);
+    assert_true(fabs(y - (32932 + 0.5 - 182.5) / 365.2425) < 1e-9);
+    /* a year-month */
+    assert_int_equal(age_of("1931-06", "2021-06", &y), MMDX_AGE_90_PLUS);
+    assert_int_equal(age_of("1931-07", "2021-06", &y), MMDX_AGE_OK);
+    assert_int_equal(age_of("1931-06", "2021-06-30", &y), MMDX_AGE_90_PLUS);
+    /* a full date: 89.99 is not 90, the 90th birthday is */
+    assert_int_equal(age_of("1931-06-20", "2021-06-15", &y), MMDX_AGE_OK);
+    assert_true(fabs(y - 32868 / 365.2425) < 1e-9); /* 89.9895 */
+    assert_int_equal(age_of("1931-06-15", "2021-06-15", &y),
+                     MMDX_AGE_90_PLUS);
+    assert_int_equal(age_of("1931-06-15T10:00:00Z", "2021-06-15", &y),
+                     MMDX_AGE_90_PLUS);
+    /* 90 calendar years with only 21 leap days: 32871 days = 89.998 y */
+    assert_int_equal(age_of("1896-03-01", "1986-03-01", &y),
+                     MMDX_AGE_90_PLUS);
+    assert_true(fabs(y - 32871 / 365.2425) < 1e-9);
+    assert_int_equal(age_of("1896-03-01", "1986-02-28", &y), MMDX_AGE_OK);
+    /* born on 29 February: 90 on 28 February of a common year */
+    assert_int_equal(age_of("1896-02-29", "1986-02-28", &y),
+                     MMDX_AGE_90_PLUS);
+    assert_int_equal(age_of("1896-02-29", "1986-02-27", &y), MMDX_AGE_OK);
+    /* born in the study's year: possible, age 0 */
+    assert_int_equal(age_of("2021", "2021-03-01", &y), MMDX_AGE_OK);
+    assert_true(y == 0);
+    /* implausible */
+    assert_int_equal(age_of("2030", "2021", &y), MMDX_AGE_BIRTH_AFTER);
+    assert_true(isnan(y));
+    assert_int_equal(age_of("2021-04", "2021-03-31", &y),
+                     MMDX_AGE_BIRTH_AFTER);
+    assert_int_equal(age_of("2021-06-16", "2021-06-15", &y),
+                     MMDX_AGE_BIRTH_AFTER);
+    assert_int_equal(age_of("1890", "2021", &y), MMDX_AGE_TOO_OLD);
+    assert_true(y > 130);
+    assert_int_equal(age_of("1925", "9999-12-31", &y), MMDX_AGE_TOO_OLD);
+    assert_true(y > 8000);
+    assert_int_equal(age_of("1892", "2021", &y), MMDX_AGE_90_PLUS);
+    /* unknown */
+    memset(&none, 0, sizeof(none));
+    assert_true(mmdx__date_parse_fhir("2021", &d));
+    assert_int_equal(mmdx__record_age(&none, &d, &y), MMDX_AGE_UNKNOWN);
+    assert_true(isnan(y));
+    assert_int_equal(mmdx__record_age(&d, &none, &y), MMDX_AGE_UNKNOWN);
+    /* today is a day of this century */
+    mmdx__date_today(&d);
+    assert_int_equal(d.prec, MMDX_DATE_DAY);
+    assert_true(d.year >= 2024 && d.year < 2200);
 }
 
 /* ---- FHIR ----------------------------------------------------------------- */
@@ -1200,6 +1280,303 @@ static void load__logs__no_values(void **state)
     mmdx__free(p);
 }
 
+/* ---- ages of 90 or more, implausible birth dates ------------------------ */
+
+static const char fhir_1925[] =
+    "<Bundle xmlns='http://hl7.org/fhir'><type value='collection'/><entry>"
+    "<fullUrl value='urn:uuid:p'/><resource><Patient><id value='p'/>"
+    "<gender value='male'/><birthDate value='1925'/></Patient></resource>"
+    "</entry></Bundle>\n";
+static const char cda_1925_06[] =
+    "<ClinicalDocument xmlns='urn:hl7-org:v3'><recordTarget><patientRole>"
+    "<patient><administrativeGenderCode code='F'/>"
+    "<birthTime value='192506'/></patient></patientRole></recordTarget>"
+    "</ClinicalDocument>\n";
+static const char mmdx_1925_03_04[] =
+    "<record xmlns='urn:mmdx:record:1' format='1'>"
+    "<patient sex='female' birth='1925-03-04'/><observations>"
+    "<observation system='loinc' code='2160-0' value='1.0' unit='mg/dL' "
+    "date='2021-01-10'/></observations></record>\n";
+
+/* Run load.record alone on path; its status. */
+static enum mmdx_status load_only(struct harness *h, const char *path,
+                                  const char *study_date)
+{
+    memset(h, 0, sizeof(*h));
+    h->ctx = test_ctx();
+    assert_int_equal(stage_open(h->ctx, &h->load, &mmdx__stage_load_record),
+                     MMDX_OK);
+    h->p.ctx = h->ctx;
+    h->p.path[MMDX_MOD_RECORD] = mmdx__strdup(path);
+    h->p.study_date = study_date ? mmdx__strdup(study_date) : NULL;
+    return h->load.def->process(&h->load, &h->p);
+}
+
+static const struct mmdx_idfield *idfield_named(const struct harness *h,
+                                                const char *field)
+{
+    size_t i;
+
+    for (i = 0; i < h->p.nidfields; i++)
+        if (strcmp(h->p.idfields[i].field, field) == 0)
+            return &h->p.idfields[i];
+    return NULL;
+}
+
+/* Write text as dir/name and return its path. */
+static char *write_named(const char *dir, const char *name, const char *text)
+{
+    test_write(dir, name, text);
+    return mmdx__path_join(dir, name);
+}
+
+/* Ensure that each record format reports an age of 90 or more at the
+ * study date to the gate - as a field named after the birth date, with
+ * the Safe Harbor rule and a strip hook, whatever the birth date's
+ * precision (year, year-month, full date) - and that record.features then
+ * reports the age as 90 with a flag (eGFR computed with 90 too: the
+ * CKD-EPI 2021 equation of this file, tolerance 1e-9). */
+static void load__age_90_plus__reported_and_capped(void **state)
+{
+    static const struct {
+        const char *name, *text, *study, *field;
+    } cases[] = {
+        { "f.xml", fhir_1925, "2021", "Patient.birthDate (age 90 or over)" },
+        { "c.xml", cda_1925_06, "2021-06",
+          "patient.birthTime (age 90 or over)" },
+        { "m.xml", mmdx_1925_03_04, "2021-06-15",
+          "patient@birth (age 90 or over)" },
+    };
+    char *dir = test_tmpdir();
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < MMDX_ARRAY_SIZE(cases); k++) {
+        struct harness h;
+        char *p = write_named(dir, cases[k].name, cases[k].text);
+        const struct mmdx_idfield *f;
+        struct mmdx_deid_rules rules = { false };
+        const struct mmdx_flag *fl;
+
+        run_stages(&h, p, cases[k].study);
+        f = idfield_named(&h, cases[k].field);
+        if (!f)
+            fail_msg("%s: no field \"%s\"", cases[k].name, cases[k].field);
+        assert_int_equal(f->kind, MMDX_ID_AGE);
+        assert_int_equal(f->modality, MMDX_MOD_RECORD);
+        assert_string_equal(f->file, p);
+        assert_non_null(f->strip_fn);
+        assert_string_equal(mmdx__deid_rule(f, "OLD1", &rules),
+                            "safe-harbor:age-over-89");
+        /* dates shifted or not, an age of 90 or more identifies */
+        rules.dates_shifted = true;
+        assert_string_equal(mmdx__deid_rule(f, "OLD1", &rules),
+                            "safe-harbor:age-over-89");
+        assert_true(feat(&h, "record.demo.age_years") == 90);
+        assert_true(feat(&h, "record.score.cha2ds2vasc_pts_age") == 2);
+        fl = flag(&h, "record.demo.age_90_or_over");
+        assert_non_null(fl);
+        assert_string_equal(fl->message,
+                            "age 90 or over: reported as 90, the single "
+                            "category \"90 or older\" of HIPAA Safe Harbor "
+                            "(eGFR uses it too)");
+        assert_null(flag(&h, "record.demo.age_imprecise"));
+        if (k == 2)
+            assert_true(fabs(feat(&h,
+                                  "record.lab.egfr_ckdepi2021_ml_min_1_73m2") -
+                             mmdx__egfr_ckdepi2021(1.0, 90, true)) < 1e-9);
+        harness_close(&h);
+        mmdx__free(p);
+    }
+    test_rmtree(dir);
+}
+
+/* Ensure that an age just under 90 (89.99 years) is neither reported nor
+ * capped, and exactly 90 (the 90th birthday) is. */
+static void load__age_89_99__not_identifying(void **state)
+{
+    char *dir = test_tmpdir();
+    char *p = write_named(dir, "r.xml",
+                          "<Patient xmlns='http://hl7.org/fhir'><gender "
+                          "value='female'/><birthDate value='1931-06-20'/>"
+                          "</Patient>\n");
+    struct harness h;
+    size_t i;
+
+    (void)state;
+    run_stages(&h, p, "2021-06-15");
+    for (i = 0; i < h.p.nidfields; i++)
+        assert_int_not_equal(h.p.idfields[i].kind, MMDX_ID_AGE);
+    assert_non_null(idfield_named(&h, "Patient.birthDate"));
+    /* 32868 days (Python datetime) / 365.2425 */
+    assert_true(fabs(feat(&h, "record.demo.age_years") - 32868 / 365.2425) <
+                1e-9);
+    assert_null(flag(&h, "record.demo.age_90_or_over"));
+    harness_close(&h);
+    run_stages(&h, p, "2021-06-20");
+    assert_non_null(idfield_named(&h, "Patient.birthDate (age 90 or over)"));
+    assert_true(feat(&h, "record.demo.age_years") == 90);
+    harness_close(&h);
+    mmdx__free(p);
+    test_rmtree(dir);
+}
+
+/* Ensure that a birth date after the study date (or, without one, after
+ * the record's latest dated item) and an age over 130 years fail the
+ * record with an error naming the file, line and birth date field but no
+ * date or age; an age over 89 is still reported to the gate, without a
+ * strip hook into the record that is not kept. */
+static void load__implausible_birth__error_names_field(void **state)
+{
+    static const struct {
+        const char *text, *study, *field, *msg;
+        bool age_field;
+    } cases[] = {
+        { "<Patient xmlns='http://hl7.org/fhir'>\n<birthDate value='2030'/>"
+          "</Patient>\n", "2021", "Patient.birthDate",
+          "birth date after the study date", false },
+        { "<Patient xmlns='http://hl7.org/fhir'>\n<birthDate value='1890'/>"
+          "</Patient>\n", "2021", "Patient.birthDate",
+          "age at the study date over 130 years", true },
+        { "<Patient xmlns='http://hl7.org/fhir'>\n<birthDate value='1925'/>"
+          "</Patient>\n", "9999-12-31", "Patient.birthDate",
+          "age at the study date over 130 years", true },
+        { "<ClinicalDocument xmlns='urn:hl7-org:v3'><recordTarget>"
+          "<patientRole><patient>\n<birthTime value='20300101'/></patient>"
+          "</patientRole></recordTarget></ClinicalDocument>\n",
+          "2021-06-15", "patient.birthTime",
+          "birth date after the study date", false },
+        { "<record xmlns='urn:mmdx:record:1' format='1'>\n<patient "
+          "sex='male' birth='2022-01'/><observations>"
+          "<observation system='loinc' code='8480-6' value='150' "
+          "unit='mm[Hg]' date='2021-12-31'/>"
+          "</observations></record>\n", NULL, "patient@birth",
+          "birth date after the latest dated item of the record", false },
+    };
+    char *dir = test_tmpdir();
+    size_t k, i;
+
+    (void)state;
+    for (k = 0; k < MMDX_ARRAY_SIZE(cases); k++) {
+        struct harness h;
+        char *p = write_named(dir, "r.xml", cases[k].text);
+        char want[1200], buf[2400];
+        const char *rest;
+
+        assert_int_equal(load_only(&h, p, cases[k].study), MMDX_E_FORMAT);
+        snprintf(want, sizeof(want), "%s:2: load.record: %s: %s", p,
+                 cases[k].field, cases[k].msg);
+        assert_error_has(h.ctx, want);
+        mmdx_error_format(mmdx_ctx_last_error(h.ctx), buf, sizeof(buf));
+        rest = strstr(buf, p);
+        assert_non_null(rest);
+        rest += strlen(p); /* no date or age after the file name */
+        assert_null(strstr(rest, "2030"));
+        assert_null(strstr(rest, "1890"));
+        assert_null(strstr(rest, "1925"));
+        assert_null(strstr(rest, "131"));
+        assert_null(strstr(rest, "8074"));
+        assert_null(h.p.slot[MMDX_SLOT_RECORD]);
+        for (i = 0; i < h.p.nidfields; i++)
+            assert_null(h.p.idfields[i].strip_fn);
+        if (cases[k].age_field) {
+            char name[96];
+
+            snprintf(name, sizeof(name), "%s (age 90 or over)",
+                     cases[k].field);
+            assert_non_null(idfield_named(&h, name));
+        }
+        harness_close(&h);
+        mmdx__free(p);
+    }
+    /* a malformed study date is the record's error too */
+    {
+        struct harness h;
+        char *p = write_named(dir, "r.xml", fhir_1925);
+
+        assert_int_equal(load_only(&h, p, "2021-13"), MMDX_E_FORMAT);
+        assert_error_has(h.ctx, "study_date: expected YYYY, YYYY-MM or "
+                                "YYYY-MM-DD");
+        harness_close(&h);
+        mmdx__free(p);
+    }
+    test_rmtree(dir);
+}
+
+/* Ensure that without a study date or any dated item the gate is told of
+ * a birth date that makes the patient 90 or more today, while the age
+ * feature stays unknown; a recent birth date is not reported. */
+static void load__no_reference_date__age_today(void **state)
+{
+    char *dir = test_tmpdir();
+    char *p = write_named(dir, "r.xml",
+                          "<Patient xmlns='http://hl7.org/fhir'><birthDate "
+                          "value='1900'/></Patient>\n");
+    struct harness h;
+
+    (void)state;
+    run_stages(&h, p, NULL);
+    assert_non_null(idfield_named(&h, "Patient.birthDate (age 90 or over)"));
+    assert_true(isnan(feat(&h, "record.demo.age_years")));
+    assert_non_null(flag(&h, "record.demo.no_reference_date"));
+    harness_close(&h);
+    mmdx__free(p);
+    p = write_named(dir, "r.xml",
+                    "<Patient xmlns='http://hl7.org/fhir'><birthDate "
+                    "value='2020'/></Patient>\n");
+    run_stages(&h, p, NULL);
+    assert_null(idfield_named(&h, "Patient.birthDate (age 90 or over)"));
+    harness_close(&h);
+    mmdx__free(p);
+    test_rmtree(dir);
+}
+
+/* Ensure that every allocation failure while loading a record of a
+ * patient aged 90 or more (and computing its features) returns E_NOMEM
+ * and leaks nothing. */
+static void load__oom_loop_age_90__nomem(void **state)
+{
+    char *dir = test_tmpdir();
+    char *p = write_named(dir, "m.xml", mmdx_1925_03_04);
+    unsigned long n;
+
+    (void)state;
+    for (n = 1; n < 100000; n++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        struct mmdx_stage l, f;
+        struct mmdx_patient pt;
+        enum mmdx_status st;
+
+        memset(&pt, 0, sizeof(pt));
+        memset(&l, 0, sizeof(l));
+        memset(&f, 0, sizeof(f));
+        pt.ctx = ctx;
+        pt.path[MMDX_MOD_RECORD] = mmdx__strdup(p);
+        pt.study_date = mmdx__strdup("2021");
+        mmdx__alloc_fail_at(n);
+        st = stage_open(ctx, &l, &mmdx__stage_load_record);
+        if (!st)
+            st = stage_open(ctx, &f, &mmdx__stage_record_features);
+        if (!st)
+            st = l.def->process(&l, &pt);
+        if (!st)
+            st = f.def->process(&f, &pt);
+        mmdx__alloc_fail_at(0);
+        if (st == MMDX_OK)
+            assert_int_equal(pt.nidfields, 2);
+        stage_close(&l);
+        stage_close(&f);
+        mmdx__patient_fini(&pt);
+        mmdx_ctx_free(ctx);
+        if (st == MMDX_OK)
+            break;
+        assert_int_equal(st, MMDX_E_NOMEM);
+    }
+    assert_true(n > 10 && n < 100000);
+    mmdx__free(p);
+    test_rmtree(dir);
+}
+
 /* Ensure that every allocation failure in the features stage (init and
  * process) returns E_NOMEM and leaks nothing. */
 static void features__oom_loop__nomem(void **state)
@@ -1245,6 +1622,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(date__forms__precision),
         cmocka_unit_test(date__compare_mid__ordered),
+        cmocka_unit_test(age__birth_precisions__classified),
         cmocka_unit_test(fhir__ips_bundle__values),
         cmocka_unit_test(fhir__single_resources__values),
         cmocka_unit_test(fhir__references_components__resolved),
@@ -1270,6 +1648,11 @@ int main(void)
         cmocka_unit_test(codes__bad_files__named),
         cmocka_unit_test(load__logs__no_values),
         cmocka_unit_test(features__oom_loop__nomem),
+        cmocka_unit_test(load__age_90_plus__reported_and_capped),
+        cmocka_unit_test(load__age_89_99__not_identifying),
+        cmocka_unit_test(load__implausible_birth__error_names_field),
+        cmocka_unit_test(load__no_reference_date__age_today),
+        cmocka_unit_test(load__oom_loop_age_90__nomem),
     };
 
     return cmocka_run_group_tests_name("record_testdriver", tests, NULL, NULL);
