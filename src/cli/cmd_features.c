@@ -154,6 +154,8 @@ const struct cli_cmd cli_cmd_features = {
     "                    offset centres) is resampled onto the image by\n"
     "                    nearest neighbour instead of refused (load.image's\n"
     "                    mask_resample=\"nearest\"; flag image.mask.resampled)\n"
-    "  --study-date D    reference date for ages (YYYY[-MM[-DD]])\n",
+    "  --study-date D    reference date for ages (YYYY[-MM[-DD]]); an age\n"
+    "                    of 90 or more prints as 90 (Safe Harbor) and is\n"
+    "                    named on stderr\n",
     features_main
 };

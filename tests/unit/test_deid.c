@@ -481,6 +481,27 @@ static void rule__exceptions__not_findings(void **state)
     assert_true(mmdx__deid_is_declaration(&f));
 }
 
+/* Ensure that an age reported as such (MMDX_ID_AGE, what the record
+ * loaders derive from a birth date) is a finding from 90 on, under the
+ * Safe Harbor rule, dates shifted or not, and never below. */
+static void rule__age_kind__over_89(void **state)
+{
+    (void)state;
+    assert_string_equal(rule_of("Patient.birthDate (age 90 or over)",
+                                MMDX_ID_AGE, "90", false),
+                        "safe-harbor:age-over-89");
+    assert_string_equal(rule_of("Patient.birthDate (age 90 or over)",
+                                MMDX_ID_AGE, "90", true),
+                        "safe-harbor:age-over-89");
+    assert_string_equal(rule_of("patient@birth (age 90 or over)",
+                                MMDX_ID_AGE, "131", false),
+                        "safe-harbor:age-over-89");
+    assert_null(rule_of("Patient.birthDate (age 90 or over)", MMDX_ID_AGE,
+                        "89", false));
+    assert_null(rule_of("Patient.birthDate (age 90 or over)", MMDX_ID_AGE,
+                        "", false));
+}
+
 /* ---- the stage ------------------------------------------------------------- */
 
 /* Ensure that under refuse the patient with planted fields fails with one
@@ -827,6 +848,173 @@ static void on_error(void *user, const char *id, const char *msg)
     mmdx__dstr_addf(&c->errs, "%s: %s\n", id, msg);
 }
 
+/* Ensure that a record whose birth year puts the patient at 96 on the
+ * study date is refused under refuse (an error naming the derived field,
+ * no value, no features), goes on under warn with the age feature 90 and
+ * flags, and under strip loses its birth date but keeps the category
+ * "90 or older" (age 90); no error, flag or log line holds the birth year
+ * or the age, 96.0 years (real load.record, check.deid and
+ * record.features). */
+static void stage__record_age_90__each_policy(void **state)
+{
+    static const char *const policies[] = { "refuse", "warn", "strip" };
+    char *dir = test_tmpdir(), *pipe, *rec;
+    size_t k;
+
+    (void)state;
+    test_write(dir, "r.xml",
+               "<Patient xmlns=\"http://hl7.org/fhir\"><gender "
+               "value=\"male\"/><birthDate value=\"1925\"/>"
+               "</Patient>\n");
+    rec = mmdx__path_join(dir, "r.xml");
+    for (k = 0; k < MMDX_ARRAY_SIZE(policies); k++) {
+        struct mmdx_ctx *ctx = test_ctx();
+        struct mmdx_pipeline *pl = NULL;
+        struct mmdx_stage **stages = NULL;
+        struct mmdx_patient p;
+        const struct mmdx_record *r;
+        const struct mmdx_feature *age;
+        struct logbuf lb;
+        char text[1024];
+        size_t n = 0, i;
+        bool gate_flag = false, age_flag = false;
+
+        snprintf(text, sizeof(text),
+                 "<?xml version=\"1.0\"?>\n"
+                 "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+                 "format=\"1\">\n"
+                 "  <stage name=\"load.record\"/>\n"
+                 "  <stage name=\"check.deid\"><param name=\"policy\" "
+                 "value=\"%s\"/></stage>\n"
+                 "  <stage name=\"record.features\"/>\n"
+                 "</pipeline>\n", policies[k]);
+        test_write(dir, "p.xml", text);
+        pipe = mmdx__path_join(dir, "p.xml");
+        mmdx__dstr_init(&lb.d, 0);
+        mmdx_ctx_set_log(ctx, log_collect, &lb, MMDX_LOG_DEBUG);
+        assert_int_equal(mmdx_pipeline_load(ctx, pipe, &pl), MMDX_OK);
+        assert_int_equal(mmdx__stages_new(ctx, pl, 0, &stages, &n), MMDX_OK);
+        memset(&p, 0, sizeof(p));
+        p.ctx = ctx;
+        p.id = mmdx__strdup("OLD1");
+        p.study_date = mmdx__strdup("2021");
+        p.path[MMDX_MOD_RECORD] = mmdx__strdup(rec);
+        if (k == 0) {
+            assert_int_equal(mmdx__stages_run(stages, n, &p, false),
+                             MMDX_E_PHI);
+            assert_int_equal(p.nerrors, 2);
+            assert_string_equal(p.errors[0].stage, "check.deid");
+            assert_non_null(strstr(p.errors[0].message,
+                                   "r.xml: Patient.birthDate (age 90 or "
+                                   "over): identifying "
+                                   "(safe-harbor:age-over-89); value not "
+                                   "shown"));
+            assert_int_equal(p.features.n, 0);
+        } else {
+            assert_int_equal(mmdx__stages_run(stages, n, &p, false),
+                             MMDX_OK);
+            assert_int_equal(p.nerrors, 0);
+            age = mmdx__featset_get(&p.features, "record.demo.age_years");
+            assert_non_null(age);
+            assert_true(age->value == 90);
+            r = p.slot[MMDX_SLOT_RECORD];
+            assert_non_null(r);
+            if (k == 1) {
+                assert_int_equal(r->birth.prec, MMDX_DATE_YEAR);
+                assert_false(r->age_90_stripped);
+            } else {
+                assert_int_equal(r->birth.prec, MMDX_DATE_NONE);
+                assert_true(r->age_90_stripped);
+            }
+            for (i = 0; i < p.nflags; i++) {
+                if (!strcmp(p.flags[i].code, k == 1 ? "deid.identifying"
+                                                    : "deid.stripped") &&
+                    strstr(p.flags[i].message,
+                           "Patient.birthDate (age 90 or over)"))
+                    gate_flag = true;
+                if (!strcmp(p.flags[i].code, "record.demo.age_90_or_over"))
+                    age_flag = true;
+            }
+            assert_true(gate_flag);
+            assert_true(age_flag);
+        }
+        assert_int_equal(p.nidfields, 0);
+        for (i = 0; i < p.nerrors; i++) {
+            assert_null(strstr(p.errors[i].message, "1925"));
+            assert_null(strstr(p.errors[i].message, "96.0"));
+        }
+        for (i = 0; i < p.nflags; i++) {
+            assert_null(strstr(p.flags[i].message, "1925"));
+            assert_null(strstr(p.flags[i].message, "96.0"));
+        }
+        assert_null(strstr(lb.d.s ? lb.d.s : "", "1925"));
+        assert_null(strstr(lb.d.s ? lb.d.s : "", "96.0"));
+        mmdx__dstr_fini(&lb.d);
+        mmdx__patient_fini(&p);
+        mmdx__stages_free(stages, n);
+        mmdx_pipeline_free(pl);
+        mmdx__free(pipe);
+        mmdx_ctx_free(ctx);
+    }
+    mmdx__free(rec);
+    test_rmtree(dir);
+}
+
+/* Ensure that deid-check reports the age of 90 or more of a manifest's
+ * record (the QA case: born 1925, study_date 2021) and passes a patient
+ * of 89. */
+static void check_path__record_age_90__found(void **state)
+{
+    char *dir = test_tmpdir(), *pipe, *man;
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_pipeline *pl = NULL;
+    struct mmdx_deid_checker *chk = NULL;
+    struct mmdx_deid_counts n;
+    struct collect c;
+
+    (void)state;
+    test_write(dir, "r.xml",
+               "<?xml version=\"1.0\"?>\n<Bundle xmlns=\"http://hl7.org/"
+               "fhir\"><type value=\"collection\"/><entry><fullUrl "
+               "value=\"urn:uuid:p\"/><resource><Patient><id value=\"p\"/>"
+               "<gender value=\"male\"/><birthDate value=\"1925\"/>"
+               "</Patient></resource></entry></Bundle>\n");
+    test_write(dir, "y.xml",
+               "<Patient xmlns=\"http://hl7.org/fhir\"><birthDate "
+               "value=\"1932\"/></Patient>\n");
+    test_write(dir, "m.tsv",
+               "patient_id\trecord\tstudy_date\nOLD1\tr.xml\t2021\n"
+               "YNG1\ty.xml\t2021\n");
+    test_write(dir, "p.xml",
+               "<?xml version=\"1.0\"?>\n"
+               "<pipeline xmlns=\"urn:mmdx:pipeline:1\" name=\"t\" "
+               "format=\"1\">\n  <stage name=\"load.record\"/>\n"
+               "  <stage name=\"check.deid\"/>\n</pipeline>\n");
+    pipe = mmdx__path_join(dir, "p.xml");
+    man = mmdx__path_join(dir, "m.tsv");
+    assert_int_equal(mmdx_pipeline_load(ctx, pipe, &pl), MMDX_OK);
+    assert_int_equal(mmdx_deid_checker_new(ctx, pl, &chk), MMDX_OK);
+    mmdx__dstr_init(&c.rows, 0);
+    mmdx__dstr_init(&c.errs, 0);
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(mmdx_deid_check_path(chk, man, on_finding, on_error, &c,
+                                          &n), MMDX_OK);
+    assert_int_equal(n.patients, 2);
+    assert_int_equal(n.findings, 1);
+    assert_int_equal(n.errors, 0);
+    assert_string_equal(c.rows.s,
+                        "OLD1\trecord\tr.xml\tPatient.birthDate (age 90 or "
+                        "over)\tsafe-harbor:age-over-89\n");
+    mmdx__dstr_fini(&c.rows);
+    mmdx__dstr_fini(&c.errs);
+    mmdx_deid_checker_free(chk);
+    mmdx_pipeline_free(pl);
+    mmdx__free(pipe);
+    mmdx__free(man);
+    mmdx_ctx_free(ctx);
+    test_rmtree(dir);
+}
+
 /* Ensure that a manifest, a folder and a single file are checked, every
  * finding named with its rule, no value shown, unreadable inputs counted. */
 static void check_path__manifest_dir_file__findings(void **state)
@@ -1079,6 +1267,7 @@ int main(void)
         cmocka_unit_test(rule__kinds__named),
         cmocka_unit_test(rule__dates__safe_harbor),
         cmocka_unit_test(rule__exceptions__not_findings),
+        cmocka_unit_test(rule__age_kind__over_89),
         cmocka_unit_test(stage__refuse__fields_named_no_values),
         cmocka_unit_test(stage__warn__flags_and_goes_on),
         cmocka_unit_test(stage__strip__values_wiped),
@@ -1091,6 +1280,8 @@ int main(void)
         cmocka_unit_test(check_path__folder__walked),
         cmocka_unit_test(check_path__no_loader__not_checked),
         cmocka_unit_test(check_path__missing__notfound),
+        cmocka_unit_test(stage__record_age_90__each_policy),
+        cmocka_unit_test(check_path__record_age_90__found),
         cmocka_unit_test(run__umask_000__modes),
     };
 
