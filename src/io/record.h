@@ -212,9 +212,9 @@ enum mmdx_age_class {
  * of 365.2425 days; 0 when the midpoints are reversed but the dates agree
  * at their common precision (born in the study year); NaN for UNKNOWN.
  * The class is 90_PLUS when the age is 90 or more either way it can be
- * counted: calendar years (the 90th birthday - 28 February for one born on
- * 29 February - is not after ref, at the coarser precision's midpoint) or
- * *years >= 90. BIRTH_AFTER when birth is after ref at their common
+ * counted: calendar years (the 90th birthday at the birth date's
+ * precision - 28 February for one born on 29 February - is not after ref,
+ * each date taken at its midpoint) or *years >= 90. BIRTH_AFTER when birth is after ref at their common
  * precision; TOO_OLD when *years > MMDX_RECORD_AGE_MAX.
  */
 enum mmdx_age_class mmdx__record_age(const struct mmdx_date *birth,

@@ -55,15 +55,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_error(ctx, st);
     if (st == MMDX_OK && feat_ok) {
         struct mmdx_patient p;
+        struct mmdx_date ref;
+        const struct mmdx_feature *age;
+        double years;
+        enum mmdx_age_class cls;
 
         memset(&p, 0, sizeof(p));
         p.ctx = stage_ctx;
         p.study_date = iter % 2 ? mmdx__strdup("2020-06") : NULL;
+        /* the age rules load.record applies: never an age of 90 or more
+         * (or a negative one) classed as an ordinary age */
+        if (!mmdx__record_ref_date(r, p.study_date, &ref))
+            abort();
+        cls = mmdx__record_age(&r->birth, &ref, &years);
+        if ((cls == MMDX_AGE_OK && !(years >= 0 && years < 90)) ||
+            (cls == MMDX_AGE_90_PLUS && !(years >= 0 && years <= 130)) ||
+            (cls == MMDX_AGE_TOO_OLD && !(years > 130)))
+            abort();
         mmdx__patient_set_slot(&p, MMDX_SLOT_RECORD, r, mmdx__record_free_v);
         r = NULL;
         mmdx_ctx_clear_error(stage_ctx);
         st = feat.def->process(&feat, &p);
         fuzz_check_error(stage_ctx, st);
+        /* the age feature is Safe Harbor's: 90 at most */
+        age = st ? NULL
+                 : mmdx__featset_get(&p.features, "record.demo.age_years");
+        if (age && !isnan(age->value) && !(age->value >= 0 &&
+                                           age->value <= 90))
+            abort();
         mmdx__patient_fini(&p);
     }
     mmdx__record_free(r);
