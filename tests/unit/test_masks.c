@@ -7,7 +7,10 @@
  * their own, NIfTI-1 files byte by byte (the header layout of the NIfTI-1
  * standard, nifti1.h) and SEG objects with mmdx__dicom_write_seg (in the
  * DCMTK shim) onto CT series written by mmdx__dicom_write_ct. Expected
- * voxel counts are the counts the fixtures were drawn with.
+ * voxel counts are the counts the fixtures were drawn with. PALETTE
+ * COLOR label maps are checked against the same map written MONOCHROME2
+ * (tests/integration/labelmap.int does it again with files written by
+ * DCMTK's own tools).
  */
 #include "core/common.h"
 #include "io/dicom.h"
@@ -2301,6 +2304,61 @@ static void load_image__labelmap_palette__features_as_monochrome2(
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that an ordinary PALETTE COLOR image (the shared RLE ultrasound
+ * OBXXXX1A_rle_2frame.dcm, 800 x 600 x 2, 8 bits) still reads as three
+ * channels by default, and with MMDX_DICOM_STORED_VALUES as one channel
+ * of whole numbers 0..255 of which the default read's colour is a
+ * function (each stored value always gets the same colour), the
+ * photometric kept as the file's. */
+static void dicom_read__palette_image_stored_values__one_channel(
+    void **state)
+{
+    char *path = test_shared("dicom/OBXXXX1A_rle_2frame.dcm");
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_dicom_file *rgb = NULL, *sv = NULL;
+    float col[256][3];
+    bool seen[256];
+    size_t i, n, c, distinct = 0;
+
+    (void)state;
+    assert_int_equal(mmdx__dicom_read_file(ctx, path, NULL, 0, &rgb),
+                     MMDX_OK);
+    assert_int_equal(mmdx__dicom_read_file(ctx, path, NULL,
+                                           MMDX_DICOM_STORED_VALUES, &sv),
+                     MMDX_OK);
+    assert_int_equal(rgb->img->nc, 3);
+    assert_string_equal(rgb->img->photometric, "RGB");
+    assert_int_equal(sv->img->nc, 1);
+    assert_string_equal(sv->img->photometric, "PALETTE COLOR");
+    assert_int_equal(sv->img->nx, 800);
+    assert_int_equal(sv->img->ny, 600);
+    assert_int_equal(sv->img->nz, 2);
+    memset(seen, 0, sizeof(seen));
+    n = sv->img->nx * sv->img->ny * sv->img->nz;
+    for (i = 0; i < n; i++) {
+        float v = sv->img->vox[i];
+        size_t k = (size_t)v;
+
+        assert_true(v >= 0 && v <= 255 && (float)k == v);
+        if (!seen[k]) {
+            seen[k] = true;
+            distinct++;
+            for (c = 0; c < 3; c++)
+                col[k][c] = rgb->img->vox[3 * i + c];
+        }
+        for (c = 0; c < 3; c++)
+            if (rgb->img->vox[3 * i + c] != col[k][c])
+                fail_msg("pixel %zu: stored %zu, colour %g, earlier %g", i,
+                         k, (double)rgb->img->vox[3 * i + c],
+                         (double)col[k][c]);
+    }
+    assert_true(distinct > 100);
+    mmdx__dicom_file_free(rgb);
+    mmdx__dicom_file_free(sv);
+    mmdx__free(path);
+    mmdx_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2332,6 +2390,8 @@ int main(void)
         cmocka_unit_test(seg_mask__labelmap_palette__same_as_monochrome2),
         cmocka_unit_test(
             load_image__labelmap_palette__features_as_monochrome2),
+        cmocka_unit_test(
+            dicom_read__palette_image_stored_values__one_channel),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
