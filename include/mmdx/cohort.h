@@ -84,8 +84,9 @@ MMDX_API const char *mmdx_manifest_path(const struct mmdx_manifest *m,
  * What mmdx_manifest_read() would refuse is left out with a warning (log
  * level WARN) naming it, non-printable bytes as \xHH: a sub-folder whose
  * name is not a valid patient_id, an entry reached through a symbolic
- * link leading out of the manifest's folder (or nowhere), an input whose
- * name holds a control character.
+ * link leading out of the manifest's folder (or nowhere), a file that
+ * cannot be read (or is not a regular file), an input whose name holds a
+ * control character.
  * @return MMDX_OK or an error naming the folder; E_USAGE when @p out is
  *   not in DIR or above it; E_MISMATCH (the manifest is written) when a
  *   patient has two files of one modality (the row lists neither and says

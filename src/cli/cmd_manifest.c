@@ -61,7 +61,8 @@ const struct cli_cmd cli_cmd_manifest = {
     "\\xHH for bytes other than printable ASCII) and exit status 3: a\n"
     "folder whose name cannot be a patient_id (1-64 characters of A-Z a-z\n"
     "0-9 . _ -), a file or folder reached through a link that leads out\n"
-    "of the manifest's folder or nowhere, an input whose name holds a\n"
-    "control character. Hidden entries (.name) are ignored.\n",
+    "of the manifest's folder or nowhere, a file that cannot be read (or\n"
+    "is a pipe or device), an input whose name holds a control\n"
+    "character. Hidden entries (.name) are ignored.\n",
     manifest_main
 };

@@ -885,7 +885,24 @@ static enum mmdx_status scan_patient(struct mmdx_ctx *ctx, struct scan *sc,
             continue;
         }
         mod = mmdx_detect_modality(ctx, f, &fmt);
-        mmdx_ctx_clear_error(ctx);
+        if (mmdx__ctx_has_error(ctx)) {
+            /* there but not readable (or a pipe): said, not dropped */
+            const struct mmdx_error *e = mmdx_ctx_last_error(ctx);
+
+            if (e->status == MMDX_E_NOMEM) {
+                st = MMDX_E_NOMEM;
+            } else {
+                mmdx_log(ctx, NULL, MMDX_LOG_WARN, "%s: %s: left out",
+                         shown(rel, s1, sizeof(s1)), e->message);
+                sc->nleft++;
+            }
+            mmdx_ctx_clear_error(ctx);
+            if (st)
+                st = mmdx__nomem(ctx);
+            mmdx__free(f);
+            mmdx__free(rel);
+            continue;
+        }
         /* only what would go in the manifest has its name checked:
          * notes, WFDB .dat files and the like are not inputs */
         if ((mod || fmt == MMDX_FMT_NIFTI) && !name_writable(files[j])) {

@@ -904,7 +904,8 @@ static void scan__bad_folder_names__warned(void **state)
 /* Ensure that the scan applies the rule of the manifest reader: a file
  * or patient folder reached through a link leading out of the cohort
  * folder (or nowhere) is left out with a warning, a link inside it is
- * kept, and the manifest written reads without a problem. */
+ * kept, a file that cannot be read (here a pipe) is left out with a
+ * warning, and the manifest written reads without a problem. */
 static void scan__links_out__left_out(void **state)
 {
     static const char fhir[] =
@@ -934,6 +935,9 @@ static void scan__links_out__left_out(void **state)
     p = mmdx__path_join(dir, "P1/inside.xml");
     assert_int_equal(symlink("../P2/r.xml", p), 0);         /* inside */
     mmdx__free(p);
+    p = mmdx__path_join(dir, "P1/fifo.edf");
+    assert_int_equal(mkfifo(p, 0600), 0);      /* there, not a file */
+    mmdx__free(p);
     p = mmdx__path_join(dir, "P3");
     t = mmdx__path_join(out, "P9");
     assert_int_equal(symlink(t, p), 0);        /* a whole folder out */
@@ -944,10 +948,12 @@ static void scan__links_out__left_out(void **state)
     assert_int_equal(mmdx_manifest_scan(ctx, dir, NULL, &n),
                      MMDX_E_MISMATCH);
     assert_int_equal(n, 2);
-    assert_error_has(ctx, "1 folder skipped, 2 files left out");
+    assert_error_has(ctx, "1 folder skipped, 3 files left out");
     assert_string_equal(w.text,
                         "P1/e.edf: cannot resolve (No such file or "
                         "directory): left out\n"
+                        "P1/fifo.edf: not a regular file (a device, pipe "
+                        "or socket): left out\n"
                         "P1/r.xml: it leads out of the cohort folder "
                         "through a link: left out\n"
                         "P3: it leads out of the cohort folder through a "
