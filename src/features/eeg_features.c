@@ -860,8 +860,11 @@ enum mmdx_status mmdx__eeg_analyse(struct mmdx_eeg_engine *eng,
                 ptp_range(w.cur[c], len, &lo, &hi);
                 if (!(hi - lo <= par->reject_ptp_uv))
                     amp = true;
-                else if (hi - lo < par->flat_ptp_uv)
-                    flat = true;
+                else if (hi - lo < par->flat_ptp_uv && len >= 2)
+                    flat = true; /* one sample has no peak-to-peak: a
+                                  * last epoch of 1 sample, or epoch_s
+                                  * under 2 samples at a low rate, is not
+                                  * "flat" */
             }
             bad = amp || flat;
             if (bad) {

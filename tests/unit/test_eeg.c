@@ -1959,6 +1959,31 @@ static void eeg_filters__notch_at_nyquist__skipped(void **state)
     mmdx_ctx_free(ctx);
 }
 
+/* Ensure that a last epoch of a single sample (30 s + 1 sample at 100 Hz,
+ * 2 s epochs) is not rejected as flat: one sample has no peak-to-peak
+ * (it was counted as a flat epoch before). */
+static void eeg_artifacts__one_sample_epoch__not_flat(void **state)
+{
+    struct mmdx_ctx *ctx = test_ctx();
+    struct mmdx_signal *s = synth(std19, 4, 100, 100 * 30 + 1);
+    struct mmdx_eeg_params par;
+    struct mmdx_eeg_engine eng;
+    struct mmdx_eeg_result r;
+
+    (void)state;
+    fill_alpha(s);
+    mmdx__eeg_params_default(&par);
+    assert_int_equal(mmdx__eeg_engine_init(&eng, ctx, &par, 0), MMDX_OK);
+    assert_int_equal(mmdx__eeg_analyse(&eng, "a.edf", s, &r), MMDX_OK);
+    assert_int_equal(r.nepoch, 16);
+    assert_int_equal(r.nrej, 0);
+    assert_int_equal(r.nrej_flat, 0);
+    mmdx__eeg_result_fini(&r);
+    mmdx__eeg_engine_fini(&eng);
+    mmdx__signal_free(s);
+    mmdx_ctx_free(ctx);
+}
+
 /* Ensure that a Welch segment of fewer than 4 samples (window_s x fs) is
  * reported as such (spectral features NaN), not as a short recording. */
 static void eeg_psd__segment_few_samples__flagged(void **state)
@@ -2237,6 +2262,7 @@ int main(void)
         cmocka_unit_test(eeg_filters__highpass_above_nyquist__named),
         cmocka_unit_test(eeg_filters__notch_at_nyquist__skipped),
         cmocka_unit_test(eeg_psd__segment_few_samples__flagged),
+        cmocka_unit_test(eeg_artifacts__one_sample_epoch__not_flat),
         cmocka_unit_test(eeg_features__families__selected_only),
         cmocka_unit_test(eeg_families__lists__parsed_or_named),
         cmocka_unit_test(eeg_psd__bins_up_to_bands__same_values),
