@@ -228,7 +228,7 @@ struct mstat {
     struct mmdx_date latest_date;
     bool have;
     double sum;
-    size_t n, bad_unit;
+    size_t n, bad_unit, bad_value;
     const char *bad_unit_name;
 };
 
@@ -327,6 +327,13 @@ static enum mmdx_status rf_process(struct mmdx_stage *s,
             continue;
         }
         x = o->value * cv->factor + cv->offset;
+        if (!(x > 0) || !isfinite(x)) {
+            /* every measure (pressures, rate, mass, length, BMI,
+             * concentrations) is a positive quantity: a value of 0 or
+             * less is an entry error, left out */
+            ms[mi].bad_value++;
+            continue;
+        }
         ms[mi].sum += x;
         ms[mi].n++;
         if (!ms[mi].have || mmdx__date_cmp(&o->date, &ms[mi].latest_date) >= 0) {
@@ -342,6 +349,10 @@ static enum mmdx_status rf_process(struct mmdx_stage *s,
             FLAG("record.unit.unknown",
                  "%s: %zu value(s) in unit \"%s\" not in units.tsv", m->key,
                  ms[k].bad_unit, ms[k].bad_unit_name);
+        if (ms[k].bad_value)
+            FLAG("record.value.implausible",
+                 "%s: %zu value(s) of 0 or less left out", m->key,
+                 ms[k].bad_value);
         v[nv++] = ms[k].have ? ms[k].latest : NAN;
         if (m->mean)
             v[nv++] = ms[k].n ? ms[k].sum / (double)ms[k].n : NAN;

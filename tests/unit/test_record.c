@@ -1039,6 +1039,8 @@ static void features__mmdx_record__score(void **state)
         "unit='mm[Hg]' date='2022-05-02'/>"
         "<observation system='loinc' code='8480-6' value='190' "
         "unit='mm[Hg]' date='2023-07-01'/>"
+        "<observation system='loinc' code='8480-6' value='-120' "
+        "unit='mm[Hg]' date='2023-05-20'/>"
         "<observation system='loinc' code='2345-7' value='5.5' "
         "unit='mmol/L' date='2023-05-02'/>"
         "<observation system='loinc' code='59261-8' value='54' "
@@ -1071,6 +1073,10 @@ static void features__mmdx_record__score(void **state)
     assert_non_null(flag(&h, "record.demo.age_imprecise"));
     assert_true(feat(&h, "record.vital.sbp_latest_mmhg") == 150);
     assert_true(feat(&h, "record.vital.sbp_mean_mmhg") == 140); /* 190 is later */
+    /* -120 (the latest before the study date) left out, and said */
+    assert_non_null(flag(&h, "record.value.implausible"));
+    assert_string_equal(flag(&h, "record.value.implausible")->message,
+                        "sbp: 1 value(s) of 0 or less left out");
     /* 5.5 mmol/L * 18.016 = 99.088 mg/dL */
     assert_true(fabs(feat(&h, "record.lab.glucose_latest_mg_dl") - 99.088) <
                 1e-9);
