@@ -27,28 +27,7 @@ SLICE="$D/dicom/693_UNCI.dcm"
 dcmcjpls "$SLICE" "$T/slice_jls.dcm"
 J2K="$D/dicom/693_J2KR.dcm"
 # a 512x512x100 CT series made from the slice (shifted, offset per slice)
-$PY - "$SLICE" "$T/vol" <<'PYEOF'
-import os, sys
-import numpy as np
-import pydicom
-from pydicom.uid import generate_uid
-src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-base = pydicom.dcmread(src)
-arr = base.pixel_array.astype(np.int16)
-series = generate_uid()
-for k in range(100):
-    d = pydicom.dcmread(src)
-    a = np.roll(arr, k, axis=1) + np.int16(k % 7)
-    d.BitsStored, d.HighBit = 16, 15
-    d.PixelData = a.astype("<i2").tobytes()
-    d.ImagePositionPatient = [0.0, 0.0, float(k)]
-    d.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    d.InstanceNumber = k + 1
-    d.SeriesInstanceUID = series
-    d.SOPInstanceUID = generate_uid()
-    d.save_as(os.path.join(out, f"{k:03d}.dcm"))
-PYEOF
+$PY "$S/ct_series.py" "$SLICE" "$T/vol" 100
 
 # One case: ROUNDS rounds, each running mmdx, the tuned numpy baseline and
 # (slices) the plain one back to back, so that all sides sample the same

@@ -14,26 +14,7 @@ D=${MMDX_SHARED_DATA:-$S/../../shared/data}
 T=$(mktemp -d /tmp/mmdx-phases-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 SLICE="$D/dicom/693_UNCI.dcm"
-/usr/bin/python3 - "$SLICE" "$T/vol" <<'PYEOF'
-import os, sys
-import numpy as np
-import pydicom
-from pydicom.uid import generate_uid
-src, out = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-arr = pydicom.dcmread(src).pixel_array.astype(np.int16)
-series = generate_uid()
-for k in range(10):
-    d = pydicom.dcmread(src)
-    d.BitsStored, d.HighBit = 16, 15
-    d.PixelData = (np.roll(arr, k, axis=1) + np.int16(k % 7)).astype("<i2").tobytes()
-    d.ImagePositionPatient = [0.0, 0.0, float(k)]
-    d.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    d.InstanceNumber = k + 1
-    d.SeriesInstanceUID = series
-    d.SOPInstanceUID = generate_uid()
-    d.save_as(os.path.join(out, f"{k:03d}.dcm"))
-PYEOF
+/usr/bin/python3 "$S/ct_series.py" "$SLICE" "$T/vol" 10
 for B in "$@"; do
     B=$(cd "$B" && pwd)
     gcc -std=c11 -O2 -I"$S/.." -I"$S/../include" -I"$S/../src" -I"$B" \

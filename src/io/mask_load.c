@@ -211,6 +211,17 @@ enum mmdx_status mmdx__mask_align(struct mmdx_ctx *ctx, const char *path,
     return mmdx__mask_align_ex(ctx, path, img, src, false, out, geom);
 }
 
+/* What a mask on the image's grid keeps of its source: modality,
+ * transfer syntax, file count; it is a segmentation. */
+static void mask_meta(struct mmdx_image *m, const struct mmdx_image *src)
+{
+    mmdx__strlcpy(m->modality, src->modality, sizeof(m->modality));
+    mmdx__strlcpy(m->transfer_syntax_name, src->transfer_syntax_name,
+                  sizeof(m->transfer_syntax_name));
+    m->is_segmentation = true;
+    m->nfiles = src->nfiles;
+}
+
 enum mmdx_status mmdx__mask_align_ex(struct mmdx_ctx *ctx, const char *path,
                                      const struct mmdx_image *img,
                                      const struct mmdx_image *src,
@@ -338,11 +349,7 @@ copy:
                 m->vox[d3[0] + img->nx * (d3[1] + img->ny * d3[2])] =
                     src->vox[i + src->nx * (j + src->ny * k)];
             }
-    mmdx__strlcpy(m->modality, src->modality, sizeof(m->modality));
-    mmdx__strlcpy(m->transfer_syntax_name, src->transfer_syntax_name,
-                  sizeof(m->transfer_syntax_name));
-    m->is_segmentation = true;
-    m->nfiles = src->nfiles;
+    mask_meta(m, src);
     *out = m;
     return MMDX_OK;
 resample:
@@ -350,11 +357,7 @@ resample:
     if (st)
         return st;
     m = *out;
-    mmdx__strlcpy(m->modality, src->modality, sizeof(m->modality));
-    mmdx__strlcpy(m->transfer_syntax_name, src->transfer_syntax_name,
-                  sizeof(m->transfer_syntax_name));
-    m->is_segmentation = true;
-    m->nfiles = src->nfiles;
+    mask_meta(m, src);
     *geom = MMDX_MASK_GEOM_RESAMPLED;
     return MMDX_OK;
 }
